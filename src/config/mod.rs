@@ -1,0 +1,364 @@
+//! Broker configuration with Kafka's property names and defaults
+//! (`server.properties` + `--override key=value`), and the resolution of
+//! per-topic configs (`LogConfig`) from topic overrides, broker synonyms and
+//! Kafka's defaults. Unknown keys are warned about; invalid values are a
+//! startup error.
+
+pub mod defs;
+pub mod properties;
+mod topic;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+pub use defs::{ConfigDef, ConfigType, TopicConfigDef};
+pub use topic::{CleanupPolicy, ConfigSource, DescribedConfig, LogConfig, TimestampType};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A listener: `NAME://host:port`. An empty host binds every interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let bad =
+            || ConfigError::Invalid(format!("Invalid listener {s:?}: expected NAME://host:port"));
+        let (name, rest) = s.trim().split_once("://").ok_or_else(bad)?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = port.parse::<u16>().map_err(|_| bad())?;
+        if name.is_empty() {
+            return Err(bad());
+        }
+        Ok(Listener {
+            name: name.to_ascii_uppercase(),
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// The address to bind: an empty host means every interface.
+    pub fn bind_addr(&self) -> String {
+        let host = if self.host.is_empty() {
+            "0.0.0.0"
+        } else {
+            &self.host
+        };
+        if host.contains(':') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Listener::parse)
+        .collect()
+}
+
+/// The validated broker configuration. `explicit` holds what the file and
+/// overrides set (the STATIC_BROKER_CONFIG layer); everything else comes
+/// from [`defs::BROKER_CONFIGS`].
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    explicit: BTreeMap<String, String>,
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub metadata_log_dir: PathBuf,
+    pub rack: Option<String>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: usize,
+    pub max_connections: usize,
+    pub log_retention_check_interval_ms: u64,
+    pub log_flush_offset_checkpoint_interval_ms: u64,
+    pub log_flush_scheduler_interval_ms: i64,
+}
+
+impl BrokerConfig {
+    /// Reads `path` (if given) and applies `overrides` (`key=value`).
+    pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut props = BTreeMap::new();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            props = properties::parse(&text);
+        }
+        for o in overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| {
+                ConfigError::Invalid(format!("Invalid --override {o:?}: expected key=value"))
+            })?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Self::from_props(props)
+    }
+
+    pub fn from_props(props: BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let mut explicit = BTreeMap::new();
+        for (k, v) in props {
+            match defs::broker_def(&k) {
+                Some(def) => {
+                    defs::validate(def, &v).map_err(ConfigError::Invalid)?;
+                    explicit.insert(k, v);
+                }
+                None => {
+                    // Topic-level names are accepted at broker level by Kafka
+                    // only through their log.* synonyms; anything else is
+                    // unknown to us: warn and go on.
+                    tracing::warn!(key = %k, "unknown configuration key ignored");
+                }
+            }
+        }
+        let mut cfg = BrokerConfig {
+            explicit,
+            node_id: 0,
+            listeners: Vec::new(),
+            advertised_listeners: Vec::new(),
+            log_dirs: Vec::new(),
+            metadata_log_dir: PathBuf::new(),
+            rack: None,
+            num_partitions: 0,
+            default_replication_factor: 0,
+            auto_create_topics_enable: true,
+            delete_topic_enable: true,
+            message_max_bytes: 0,
+            socket_request_max_bytes: 0,
+            max_connections: 0,
+            log_retention_check_interval_ms: 0,
+            log_flush_offset_checkpoint_interval_ms: 0,
+            log_flush_scheduler_interval_ms: 0,
+        };
+        cfg.node_id = match (cfg.explicit.get("node.id"), cfg.explicit.get("broker.id")) {
+            (Some(n), Some(b)) if n.trim() != b.trim() => {
+                return Err(ConfigError::Invalid(format!(
+                    "node.id ({n}) and broker.id ({b}) must be equal when both are set"
+                )))
+            }
+            (Some(n), _) | (None, Some(n)) => n.trim().parse().expect("validated"),
+            (None, None) => 1,
+        };
+        if cfg.node_id < 0 {
+            return Err(ConfigError::Invalid(
+                "node.id must be set to a non-negative id".into(),
+            ));
+        }
+        cfg.listeners = parse_listeners(&cfg.string("listeners"))?;
+        if cfg.listeners.is_empty() {
+            return Err(ConfigError::Invalid(
+                "listeners must name at least one listener".into(),
+            ));
+        }
+        cfg.advertised_listeners = match cfg.explicit.get("advertised.listeners") {
+            Some(v) => parse_listeners(v)?,
+            None => cfg.listeners.clone(),
+        };
+        let dirs = cfg
+            .explicit
+            .get("log.dirs")
+            .cloned()
+            .unwrap_or_else(|| cfg.string("log.dir"));
+        cfg.log_dirs = dirs
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if cfg.log_dirs.is_empty() {
+            return Err(ConfigError::Invalid(
+                "log.dirs must name at least one directory".into(),
+            ));
+        }
+        cfg.metadata_log_dir = cfg
+            .explicit
+            .get("metadata.log.dir")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cfg.log_dirs[0].clone());
+        cfg.rack = cfg.explicit.get("broker.rack").cloned();
+        cfg.num_partitions = cfg.int("num.partitions");
+        cfg.default_replication_factor = cfg
+            .int("default.replication.factor")
+            .clamp(1, i16::MAX as i32) as i16;
+        cfg.auto_create_topics_enable = cfg.bool("auto.create.topics.enable");
+        cfg.delete_topic_enable = cfg.bool("delete.topic.enable");
+        cfg.message_max_bytes = cfg.int("message.max.bytes");
+        cfg.socket_request_max_bytes = cfg.int("socket.request.max.bytes") as usize;
+        cfg.max_connections = cfg.int("max.connections") as usize;
+        cfg.log_retention_check_interval_ms = cfg.long("log.retention.check.interval.ms") as u64;
+        cfg.log_flush_offset_checkpoint_interval_ms =
+            cfg.int("log.flush.offset.checkpoint.interval.ms") as u64;
+        cfg.log_flush_scheduler_interval_ms = cfg.long("log.flush.scheduler.interval.ms");
+        // Every topic default must itself be a valid topic config.
+        LogConfig::validate_overrides(&cfg, &BTreeMap::new())
+            .map_err(|e| ConfigError::Invalid(format!("broker topic defaults: {e}")))?;
+        Ok(cfg)
+    }
+
+    /// The value set in the file or by an override, if any.
+    pub fn explicit(&self, name: &str) -> Option<&str> {
+        self.explicit.get(name).map(String::as_str)
+    }
+
+    /// The effective value: explicit, else the default (None when null).
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.explicit
+            .get(name)
+            .cloned()
+            .or_else(|| defs::broker_def(name).and_then(|d| d.default.map(str::to_string)))
+    }
+
+    fn string(&self, name: &str) -> String {
+        self.value(name).unwrap_or_default()
+    }
+    pub fn int(&self, name: &str) -> i32 {
+        self.value(name)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+    pub fn long(&self, name: &str) -> i64 {
+        self.value(name)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+    pub fn bool(&self, name: &str) -> bool {
+        self.value(name)
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    }
+
+    /// Every broker config with value and source, for DescribeConfigs.
+    pub fn describe(&self) -> Vec<DescribedConfig> {
+        defs::BROKER_CONFIGS
+            .iter()
+            .map(|def| {
+                let explicit = self.explicit.get(def.name);
+                let (value, source) = match explicit {
+                    Some(v) => (Some(v.clone()), ConfigSource::StaticBrokerConfig),
+                    None => (def.default.map(str::to_string), ConfigSource::DefaultConfig),
+                };
+                let value = if def.name == "node.id" || def.name == "broker.id" {
+                    Some(self.node_id.to_string())
+                } else {
+                    value
+                };
+                let mut synonyms = Vec::new();
+                if let Some(v) = explicit {
+                    synonyms.push((
+                        def.name.to_string(),
+                        Some(v.clone()),
+                        ConfigSource::StaticBrokerConfig,
+                    ));
+                }
+                if let Some(dv) = def.default {
+                    synonyms.push((
+                        def.name.to_string(),
+                        Some(dv.to_string()),
+                        ConfigSource::DefaultConfig,
+                    ));
+                }
+                DescribedConfig {
+                    name: def.name.to_string(),
+                    value,
+                    source,
+                    read_only: true,
+                    sensitive: def.ty == ConfigType::Password,
+                    ty: def.ty,
+                    doc: def.doc,
+                    synonyms,
+                }
+            })
+            .collect()
+    }
+}
+
+impl Default for BrokerConfig {
+    /// `weir serve` with no arguments.
+    fn default() -> Self {
+        Self::from_props(BTreeMap::new()).expect("defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn bare_defaults_are_the_embedded_single_node() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(
+            c.listeners,
+            vec![Listener::parse("PLAINTEXT://localhost:9092").unwrap()]
+        );
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
+        assert_eq!(c.num_partitions, 1);
+        assert!(c.auto_create_topics_enable);
+        assert_eq!(c.message_max_bytes, 1048588);
+        assert_eq!(c.socket_request_max_bytes, 104857600);
+    }
+
+    #[test]
+    fn broker_id_is_a_synonym_and_conflicts_are_errors() {
+        let c = BrokerConfig::from_props(props(&[("broker.id", "7")])).unwrap();
+        assert_eq!(c.node_id, 7);
+        assert!(BrokerConfig::from_props(props(&[("broker.id", "7"), ("node.id", "8")])).is_err());
+    }
+
+    #[test]
+    fn invalid_values_are_startup_errors_and_unknown_keys_are_not() {
+        assert!(BrokerConfig::from_props(props(&[("num.partitions", "zero")])).is_err());
+        assert!(BrokerConfig::from_props(props(&[("log.segment.bytes", "10")])).is_err());
+        assert!(BrokerConfig::from_props(props(&[("listeners", "nonsense")])).is_err());
+        assert!(BrokerConfig::from_props(props(&[("no.such.key", "1")])).is_ok());
+    }
+
+    #[test]
+    fn log_dirs_beats_log_dir() {
+        let c =
+            BrokerConfig::from_props(props(&[("log.dir", "/a"), ("log.dirs", "/b,/c")])).unwrap();
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/b"), PathBuf::from("/c")]);
+        assert_eq!(c.metadata_log_dir, PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn listeners_parse() {
+        let l = Listener::parse("PLAINTEXT://:9092").unwrap();
+        assert_eq!(l.bind_addr(), "0.0.0.0:9092");
+        let l = Listener::parse("internal://[::1]:19092").unwrap();
+        assert_eq!(l.name, "INTERNAL");
+        assert_eq!(l.bind_addr(), "[::1]:19092");
+    }
+}

@@ -1,0 +1,285 @@
+//! Per-topic configuration (Kafka's `LogConfig`): resolved from the topic's
+//! overrides, then the broker's synonyms, then Kafka's defaults; and the
+//! DescribeConfigs view of the same with sources and synonyms.
+
+use std::collections::BTreeMap;
+
+use super::defs::{self, ConfigType, TOPIC_CONFIGS};
+use super::BrokerConfig;
+
+/// DescribeConfigs `config_source` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    DynamicTopicConfig = 1,
+    DynamicBrokerConfig = 2,
+    DynamicDefaultBrokerConfig = 3,
+    StaticBrokerConfig = 4,
+    DefaultConfig = 5,
+}
+
+/// One described config entry.
+#[derive(Debug, Clone)]
+pub struct DescribedConfig {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub sensitive: bool,
+    pub ty: ConfigType,
+    pub doc: &'static str,
+    /// (name, value, source), most specific first.
+    pub synonyms: Vec<(String, Option<String>, ConfigSource)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// Resolved, typed topic configuration. Invariant: every field holds a
+/// value that passed [`defs::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub segment_bytes: u64,
+    pub segment_ms: i64,
+    pub segment_jitter_ms: i64,
+    pub segment_index_bytes: u64,
+    pub index_interval_bytes: u64,
+    pub flush_messages: i64,
+    pub flush_ms: i64,
+    pub retention_bytes: i64,
+    pub retention_ms: i64,
+    pub max_message_bytes: i32,
+    pub delete_retention_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    pub file_delete_delay_ms: i64,
+    pub min_cleanable_dirty_ratio: f64,
+    pub cleanup_policy: CleanupPolicy,
+    pub unclean_leader_election_enable: bool,
+    pub min_insync_replicas: i32,
+    pub compression_type: String,
+    pub message_timestamp_type: TimestampType,
+    pub message_timestamp_before_max_ms: i64,
+    pub message_timestamp_after_max_ms: i64,
+    pub preallocate: bool,
+}
+
+/// Where a topic config's effective value comes from.
+fn effective(
+    broker: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+    def: &defs::TopicConfigDef,
+) -> (Option<String>, ConfigSource) {
+    if let Some(v) = overrides.get(def.def.name) {
+        return (Some(v.clone()), ConfigSource::DynamicTopicConfig);
+    }
+    for (syn, unit) in def.synonyms {
+        if let Some(v) = broker.explicit(syn) {
+            return (Some(unit.convert(v)), ConfigSource::StaticBrokerConfig);
+        }
+    }
+    (
+        def.def.default.map(str::to_string),
+        ConfigSource::DefaultConfig,
+    )
+}
+
+impl LogConfig {
+    /// Resolves the topic's effective configuration.
+    pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+        let get = |name: &str| -> String {
+            let def = defs::topic_def(name).expect("known topic config");
+            effective(broker, overrides, def).0.unwrap_or_default()
+        };
+        let long = |name: &str| get(name).trim().parse::<i64>().unwrap_or(i64::MAX);
+        let int = |name: &str| get(name).trim().parse::<i32>().unwrap_or(i32::MAX);
+        let boolean = |name: &str| get(name).trim().eq_ignore_ascii_case("true");
+        let policy = get("cleanup.policy");
+        let items: Vec<&str> = policy.split(',').map(str::trim).collect();
+        LogConfig {
+            segment_bytes: int("segment.bytes") as u64,
+            segment_ms: long("segment.ms"),
+            segment_jitter_ms: long("segment.jitter.ms"),
+            segment_index_bytes: int("segment.index.bytes") as u64,
+            index_interval_bytes: int("index.interval.bytes") as u64,
+            flush_messages: long("flush.messages"),
+            flush_ms: long("flush.ms"),
+            retention_bytes: long("retention.bytes"),
+            retention_ms: long("retention.ms"),
+            max_message_bytes: int("max.message.bytes"),
+            delete_retention_ms: long("delete.retention.ms"),
+            min_compaction_lag_ms: long("min.compaction.lag.ms"),
+            max_compaction_lag_ms: long("max.compaction.lag.ms"),
+            file_delete_delay_ms: long("file.delete.delay.ms"),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .trim()
+                .parse()
+                .unwrap_or(0.5),
+            cleanup_policy: CleanupPolicy {
+                delete: items.contains(&"delete"),
+                compact: items.contains(&"compact"),
+            },
+            unclean_leader_election_enable: boolean("unclean.leader.election.enable"),
+            min_insync_replicas: int("min.insync.replicas"),
+            compression_type: get("compression.type").trim().to_ascii_lowercase(),
+            message_timestamp_type: if get("message.timestamp.type").trim() == "LogAppendTime" {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            message_timestamp_before_max_ms: long("message.timestamp.before.max.ms"),
+            message_timestamp_after_max_ms: long("message.timestamp.after.max.ms"),
+            preallocate: boolean("preallocate"),
+        }
+    }
+
+    /// Validates topic overrides: unknown names and bad values are
+    /// INVALID_CONFIG with Kafka-style messages.
+    pub fn validate_overrides(
+        broker: &BrokerConfig,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        for (name, value) in overrides {
+            let def = defs::topic_def(name)
+                .ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+            defs::validate(&def.def, value)?;
+        }
+        // Broker-level defaults reached through synonyms must be valid too.
+        for def in TOPIC_CONFIGS {
+            if let (Some(v), ConfigSource::StaticBrokerConfig) = effective(broker, overrides, def) {
+                defs::validate(&def.def, &v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every topic config with value, source and synonyms (DescribeConfigs).
+    pub fn describe(
+        broker: &BrokerConfig,
+        overrides: &BTreeMap<String, String>,
+    ) -> Vec<DescribedConfig> {
+        TOPIC_CONFIGS
+            .iter()
+            .map(|def| {
+                let (value, source) = effective(broker, overrides, def);
+                let mut synonyms = Vec::new();
+                if let Some(v) = overrides.get(def.def.name) {
+                    synonyms.push((
+                        def.def.name.to_string(),
+                        Some(v.clone()),
+                        ConfigSource::DynamicTopicConfig,
+                    ));
+                }
+                for (syn, _) in def.synonyms {
+                    if let Some(v) = broker.explicit(syn) {
+                        synonyms.push((
+                            syn.to_string(),
+                            Some(v.to_string()),
+                            ConfigSource::StaticBrokerConfig,
+                        ));
+                    }
+                }
+                if let Some((syn, _)) = def.synonyms.last() {
+                    if let Some(bdef) = defs::broker_def(syn) {
+                        if let Some(dv) = bdef.default {
+                            synonyms.push((
+                                syn.to_string(),
+                                Some(dv.to_string()),
+                                ConfigSource::DefaultConfig,
+                            ));
+                        }
+                    }
+                }
+                DescribedConfig {
+                    name: def.def.name.to_string(),
+                    value,
+                    source,
+                    read_only: false,
+                    sensitive: false,
+                    ty: def.def.ty,
+                    doc: def.def.doc,
+                    synonyms,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_resolve_to_kafkas() {
+        let c = LogConfig::resolve(&BrokerConfig::default(), &BTreeMap::new());
+        assert_eq!(c.segment_bytes, 1 << 30);
+        assert_eq!(c.retention_ms, 604_800_000);
+        assert_eq!(c.max_message_bytes, 1_048_588);
+        assert_eq!(c.min_insync_replicas, 1);
+        assert_eq!(
+            c.cleanup_policy,
+            CleanupPolicy {
+                delete: true,
+                compact: false
+            }
+        );
+        assert_eq!(c.message_timestamp_type, TimestampType::CreateTime);
+        assert_eq!(c.flush_messages, i64::MAX);
+    }
+
+    #[test]
+    fn broker_synonyms_then_overrides() {
+        let broker = BrokerConfig::from_props(map(&[
+            ("log.retention.hours", "1"),
+            ("log.segment.bytes", "2097152"),
+        ]))
+        .unwrap();
+        let c = LogConfig::resolve(&broker, &BTreeMap::new());
+        assert_eq!(c.retention_ms, 3_600_000);
+        assert_eq!(c.segment_bytes, 2_097_152);
+        let c = LogConfig::resolve(
+            &broker,
+            &map(&[
+                ("retention.ms", "5000"),
+                ("cleanup.policy", "compact,delete"),
+            ]),
+        );
+        assert_eq!(c.retention_ms, 5000);
+        assert!(c.cleanup_policy.compact && c.cleanup_policy.delete);
+        let d = LogConfig::describe(&broker, &map(&[("retention.ms", "5000")]));
+        let r = d.iter().find(|e| e.name == "retention.ms").unwrap();
+        assert_eq!(r.source, ConfigSource::DynamicTopicConfig);
+        assert_eq!(r.synonyms[0].2, ConfigSource::DynamicTopicConfig);
+        assert_eq!(r.synonyms[1].0, "log.retention.hours");
+        let s = d.iter().find(|e| e.name == "segment.bytes").unwrap();
+        assert_eq!(s.source, ConfigSource::StaticBrokerConfig);
+        assert_eq!(s.value.as_deref(), Some("2097152"));
+        let m = d.iter().find(|e| e.name == "min.insync.replicas").unwrap();
+        assert_eq!(m.source, ConfigSource::DefaultConfig);
+    }
+
+    #[test]
+    fn validation_messages() {
+        let b = BrokerConfig::default();
+        assert!(LogConfig::validate_overrides(&b, &map(&[("nope", "1")]))
+            .unwrap_err()
+            .contains("Unknown topic config"));
+        assert!(LogConfig::validate_overrides(&b, &map(&[("retention.ms", "x")])).is_err());
+        assert!(LogConfig::validate_overrides(&b, &map(&[("retention.ms", "-1")])).is_ok());
+    }
+}

@@ -1,0 +1,4 @@
+//! Coordinators: producer ids for idempotent producers (and, later, the
+//! group and transaction coordinators).
+
+pub mod producer_id_manager;

@@ -1,0 +1,287 @@
+//! Produce (key 0): advertised v0-12, served v3-12 (v0-2 are answered
+//! UNSUPPORTED_VERSION per partition). acks 0 (no response; an error
+//! closes the connection, as Kafka does), 1 (leader append), -1 (wait for
+//! the high watermark to pass the batch, up to the request timeout).
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::Decodable;
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::replica::{Partition, ReplicaError};
+use crate::storage::segment::now_ms;
+use crate::storage::TopicPartition;
+use crate::wire::batch::{BatchHeader, Compression};
+use crate::wire::request::ApiRequest;
+use crate::wire::WireError;
+
+use super::{respond, str_bytes};
+
+struct Outcome {
+    error: i16,
+    message: Option<String>,
+    base_offset: i64,
+    log_append_time: i64,
+    log_start_offset: i64,
+    /// For acks=-1: wait until the high watermark passes this offset.
+    wait_for: Option<(std::sync::Arc<Partition>, i64)>,
+    leader_hint: Option<(i32, i32)>,
+}
+
+impl Outcome {
+    fn error(code: i16, message: Option<String>) -> Self {
+        Outcome {
+            error: code,
+            message,
+            base_offset: -1,
+            log_append_time: -1,
+            log_start_offset: -1,
+            wait_for: None,
+            leader_hint: None,
+        }
+    }
+}
+
+pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, WireError> {
+    if req.version < crate::wire::versions::PRODUCE_MIN_DECODED {
+        return legacy_unsupported(req).map(Some);
+    }
+    let body: ProduceRequest = req.decode()?;
+    let acks = body.acks;
+    let now = now_ms();
+    let image = broker.metadata.image();
+    let mut results: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(body.topic_data.len());
+    let valid_acks = matches!(acks, -1..=1);
+    for topic in &body.topic_data {
+        let name = topic.name.0.to_string();
+        let mut parts = Vec::with_capacity(topic.partition_data.len());
+        for pd in &topic.partition_data {
+            let outcome = if !valid_acks {
+                Outcome::error(ResponseError::InvalidRequiredAcks.code(), None)
+            } else {
+                produce_one(
+                    broker,
+                    &image,
+                    &name,
+                    pd.index,
+                    pd.records.as_deref(),
+                    acks,
+                    req.version,
+                    now,
+                )
+            };
+            parts.push((pd.index, outcome));
+        }
+        results.push((name, parts));
+    }
+
+    if acks == 0 {
+        let failed = results
+            .iter()
+            .flat_map(|(_, p)| p)
+            .find(|(_, o)| o.error != 0);
+        if let Some((_, o)) = failed {
+            return Err(WireError::Malformed {
+                api: "Produce",
+                version: req.version,
+                reason: format!(
+                    "acks=0 produce failed with error {}; closing connection",
+                    o.error
+                ),
+            });
+        }
+        return Ok(None);
+    }
+
+    if acks == -1 {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
+        for (_, parts) in results.iter_mut() {
+            for (_, o) in parts.iter_mut() {
+                if let Some((partition, required)) = o.wait_for.take() {
+                    if let Err(e) = wait_for_high_watermark(&partition, required, deadline).await {
+                        o.error = e.kafka_code();
+                        o.message = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    let mut resp = ProduceResponse::default();
+    for (name, parts) in results {
+        let mut t = TopicProduceResponse::default()
+            .with_name(kafka_protocol::messages::TopicName(str_bytes(name)));
+        for (index, o) in parts {
+            let mut p = PartitionProduceResponse::default()
+                .with_index(index)
+                .with_error_code(o.error)
+                .with_base_offset(o.base_offset)
+                .with_log_append_time_ms(o.log_append_time);
+            if req.version >= 5 {
+                p.log_start_offset = o.log_start_offset;
+            }
+            if req.version >= 8 {
+                p.error_message = o.message.map(str_bytes);
+            }
+            if req.version >= 10 {
+                if let Some((leader, epoch)) = o.leader_hint {
+                    p.current_leader = LeaderIdAndEpoch::default()
+                        .with_leader_id(BrokerId(leader))
+                        .with_leader_epoch(epoch);
+                }
+            }
+            t.partition_responses.push(p);
+        }
+        resp.responses.push(t);
+    }
+    respond(req, &resp).map(Some)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn produce_one(
+    broker: &Broker,
+    image: &crate::metadata::MetadataImage,
+    topic: &str,
+    partition: i32,
+    records: Option<&[u8]>,
+    acks: i16,
+    version: i16,
+    now: i64,
+) -> Outcome {
+    let tp = TopicPartition::new(topic, partition);
+    let p = match broker.replica_manager.leader_partition(image, &tp) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut o = Outcome::error(e.kafka_code(), None);
+            if matches!(e, ReplicaError::NotLeaderOrFollower) {
+                if let Some(reg) = image
+                    .topic_by_name(topic)
+                    .and_then(|t| t.partitions.get(&partition))
+                {
+                    o.leader_hint = Some((reg.leader, reg.leader_epoch));
+                }
+            }
+            return o;
+        }
+    };
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Outcome::error(
+            ResponseError::InvalidRecord.code(),
+            Some(format!("Produce requests with version {version} must have at least one record batch per partition")),
+        );
+    };
+    if version < 7 {
+        if let Some(h) = BatchHeader::parse(records) {
+            if h.compression_id() == Compression::Zstd.id() {
+                return Outcome::error(
+                    ResponseError::UnsupportedCompressionType.code(),
+                    Some(format!("Produce requests with version {version} are not allowed to use ZStandard compression")),
+                );
+            }
+        }
+    }
+    if BatchHeader::parse(records).is_some_and(|h| h.is_transactional()) {
+        // No transaction coordinator: no partition can be part of a transaction.
+        return Outcome::error(
+            ResponseError::InvalidTxnState.code(),
+            Some("Transactions are not supported by this broker".into()),
+        );
+    }
+    match p.append_records_to_leader(records, acks, now) {
+        Ok(info) => Outcome {
+            error: 0,
+            message: None,
+            base_offset: info.first_offset,
+            log_append_time: info.log_append_time,
+            log_start_offset: info.log_start_offset,
+            wait_for: (acks == -1).then(|| (p.clone(), info.last_offset + 1)),
+            leader_hint: None,
+        },
+        Err(e) => {
+            tracing::debug!(partition = %tp, error = %e, "produce failed");
+            Outcome::error(e.kafka_code(), Some(e.to_string()))
+        }
+    }
+}
+
+/// Waits until the partition's high watermark reaches `required`.
+async fn wait_for_high_watermark(
+    p: &Partition,
+    required: i64,
+    deadline: tokio::time::Instant,
+) -> Result<(), ReplicaError> {
+    let mut rx = p.subscribe();
+    loop {
+        if rx.borrow_and_update().high_watermark >= required {
+            return Ok(());
+        }
+        if !p.is_leader() {
+            return Err(ReplicaError::NotLeaderOrFollower);
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            Ok(Err(_)) => return Err(ReplicaError::NotLeaderOrFollower),
+            Err(_) => return Err(ReplicaError::RequestTimedOut),
+        }
+    }
+}
+
+/// Produce v0-2: the body is read as v3 (the same layout without the
+/// transactional id) only to name the partitions in an UNSUPPORTED_VERSION
+/// answer in the old layout.
+fn legacy_unsupported(req: &ApiRequest) -> Result<Bytes, WireError> {
+    let mut patched = BytesMut::with_capacity(req.body.len() + 2);
+    patched.put_i16(-1);
+    patched.extend_from_slice(&req.body);
+    crate::wire::guard::check_request(ApiKey::Produce, 3, &patched).map_err(|e| {
+        WireError::Malformed {
+            api: "Produce",
+            version: req.version,
+            reason: e.to_string(),
+        }
+    })?;
+    let mut buf = patched.freeze();
+    let body = ProduceRequest::decode(&mut buf, 3).map_err(|e| WireError::Malformed {
+        api: "Produce",
+        version: req.version,
+        reason: e.to_string(),
+    })?;
+    if body.acks == 0 {
+        return Err(WireError::UnsupportedVersion {
+            api_key: ApiKey::Produce as i16,
+            version: req.version,
+        });
+    }
+    let code = ResponseError::UnsupportedVersion.code();
+    let mut out = BytesMut::new();
+    out.put_i32(0); // size, patched below
+    out.put_i32(req.correlation_id());
+    out.put_i32(body.topic_data.len() as i32);
+    for t in &body.topic_data {
+        let name = t.name.0.as_bytes();
+        out.put_i16(name.len() as i16);
+        out.extend_from_slice(name);
+        out.put_i32(t.partition_data.len() as i32);
+        for p in &t.partition_data {
+            out.put_i32(p.index);
+            out.put_i16(code);
+            out.put_i64(-1);
+            if req.version >= 2 {
+                out.put_i64(-1);
+            }
+        }
+    }
+    if req.version >= 1 {
+        out.put_i32(0);
+    }
+    let size = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(out.freeze())
+}

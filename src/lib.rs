@@ -1,0 +1,17 @@
+//! Weir: a Kafka-wire-compatible message broker.
+//!
+//! Data path: [`server`] reads frames and routes each request through
+//! [`handlers`] to the [`replica`] layer, which appends to and reads from
+//! [`storage`] partition logs in Kafka's on-disk format. Cluster state lives
+//! in [`metadata`] images produced by the [`controller`].
+
+pub mod broker;
+pub mod config;
+pub mod controller;
+pub mod coordinator;
+pub mod handlers;
+pub mod metadata;
+pub mod replica;
+pub mod server;
+pub mod storage;
+pub mod wire;

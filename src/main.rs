@@ -1,0 +1,72 @@
+//! The `weir` command line: `weir serve` runs a broker; nothing else lives here.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "weir",
+    version,
+    about = "A Kafka-wire-compatible message broker"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (defaults: node.id 1, PLAINTEXT://localhost:9092, log.dirs ./data).
+    Serve {
+        /// A Kafka `server.properties` file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override one property: `--override key=value` (repeatable).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    match cli.command {
+        Command::Serve { config, overrides } => {
+            let cfg = weir::config::BrokerConfig::load(config.as_deref(), &overrides)
+                .context("invalid configuration")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve(cfg))
+        }
+    }
+}
+
+async fn serve(cfg: weir::config::BrokerConfig) -> anyhow::Result<()> {
+    let server = weir::server::start(cfg)
+        .await
+        .context("cannot start broker")?;
+    for (name, addr) in &server.addrs {
+        println!("weir listening on {name} {addr}");
+    }
+    let token = server.broker.shutdown.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    server.run_until_shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,326 @@
+//! `MetadataImage`: the cluster state as of a metadata log offset —
+//! brokers, topics, partitions (replicas, ISR, leader, epochs), configs and
+//! the producer id high-water mark. Immutable once published; changes make
+//! a new image, copying only the topics they touch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::records::{ConfigResourceType, Endpoint, MetadataRecord};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRegistration {
+    pub id: i32,
+    pub incarnation_id: Uuid,
+    pub epoch: i64,
+    pub listeners: Vec<Endpoint>,
+    pub rack: Option<String>,
+    pub fenced: bool,
+    pub in_controlled_shutdown: bool,
+}
+
+impl BrokerRegistration {
+    /// The endpoint clients use for `listener` (the first if absent).
+    pub fn endpoint(&self, listener: &str) -> Option<&Endpoint> {
+        self.listeners
+            .iter()
+            .find(|e| e.name == listener)
+            .or_else(|| self.listeners.first())
+    }
+}
+
+/// Kafka's `PartitionRegistration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRegistration {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// -1 when the partition has no leader (offline).
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+impl PartitionRegistration {
+    pub fn preferred_leader(&self) -> i32 {
+        self.replicas.first().copied().unwrap_or(-1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: BTreeMap<i32, PartitionRegistration>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    /// Offset of the last record applied (-1: empty).
+    pub offset: i64,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    pub topic_ids: HashMap<String, Uuid>,
+    pub topics: HashMap<Uuid, Arc<TopicImage>>,
+    pub configs: HashMap<(ConfigResourceType, String), BTreeMap<String, String>>,
+    pub next_producer_id: i64,
+    pub features: BTreeMap<String, i16>,
+}
+
+/// What a record changed, for listeners that react to deltas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Broker(i32),
+    TopicCreated(Uuid),
+    TopicDeleted { id: Uuid, name: String },
+    Partition { topic_id: Uuid, partition: i32 },
+    Config(ConfigResourceType, String),
+}
+
+impl MetadataImage {
+    pub fn empty() -> Self {
+        MetadataImage {
+            offset: -1,
+            ..Default::default()
+        }
+    }
+
+    pub fn topic_by_name(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topic_ids.get(name).and_then(|id| self.topics.get(id))
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicImage>> {
+        self.topics.get(id)
+    }
+
+    pub fn topic_configs(&self, name: &str) -> BTreeMap<String, String> {
+        self.configs
+            .get(&(ConfigResourceType::Topic, name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Live (registered, unfenced) brokers.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Applies one record at `offset`, returning what changed.
+    pub fn apply(&mut self, offset: i64, record: &MetadataRecord) -> Option<Change> {
+        self.offset = offset;
+        match record {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                broker_epoch,
+                listeners,
+                rack,
+                fenced,
+            } => {
+                self.brokers.insert(
+                    *broker_id,
+                    BrokerRegistration {
+                        id: *broker_id,
+                        incarnation_id: *incarnation_id,
+                        epoch: *broker_epoch,
+                        listeners: listeners.clone(),
+                        rack: rack.clone(),
+                        fenced: *fenced,
+                        in_controlled_shutdown: false,
+                    },
+                );
+                Some(Change::Broker(*broker_id))
+            }
+            MetadataRecord::UnregisterBroker { broker_id, .. } => {
+                self.brokers.remove(broker_id);
+                Some(Change::Broker(*broker_id))
+            }
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                fenced,
+                in_controlled_shutdown,
+                ..
+            } => {
+                let b = self.brokers.get_mut(broker_id)?;
+                if let Some(f) = fenced {
+                    b.fenced = *f;
+                }
+                if let Some(s) = in_controlled_shutdown {
+                    b.in_controlled_shutdown = *s;
+                }
+                Some(Change::Broker(*broker_id))
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                self.topic_ids.insert(name.clone(), *topic_id);
+                self.topics.insert(
+                    *topic_id,
+                    Arc::new(TopicImage {
+                        name: name.clone(),
+                        id: *topic_id,
+                        partitions: BTreeMap::new(),
+                    }),
+                );
+                Some(Change::TopicCreated(*topic_id))
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition_id,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+                partition_epoch,
+            } => {
+                let topic = Arc::make_mut(self.topics.get_mut(topic_id)?);
+                topic.partitions.insert(
+                    *partition_id,
+                    PartitionRegistration {
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                        partition_epoch: *partition_epoch,
+                    },
+                );
+                Some(Change::Partition {
+                    topic_id: *topic_id,
+                    partition: *partition_id,
+                })
+            }
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition_id,
+                leader,
+                isr,
+                replicas,
+                bump_leader_epoch,
+            } => {
+                let topic = Arc::make_mut(self.topics.get_mut(topic_id)?);
+                let p = topic.partitions.get_mut(partition_id)?;
+                if let Some(l) = leader {
+                    if *l != p.leader || *bump_leader_epoch {
+                        p.leader_epoch += 1;
+                    }
+                    p.leader = *l;
+                } else if *bump_leader_epoch {
+                    p.leader_epoch += 1;
+                }
+                if let Some(i) = isr {
+                    p.isr = i.clone();
+                }
+                if let Some(r) = replicas {
+                    p.replicas = r.clone();
+                }
+                p.partition_epoch += 1;
+                Some(Change::Partition {
+                    topic_id: *topic_id,
+                    partition: *partition_id,
+                })
+            }
+            MetadataRecord::Config {
+                resource_type,
+                resource_name,
+                name,
+                value,
+            } => {
+                let key = (*resource_type, resource_name.clone());
+                let entry = self.configs.entry(key).or_default();
+                match value {
+                    Some(v) => {
+                        entry.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        entry.remove(name);
+                    }
+                }
+                Some(Change::Config(*resource_type, resource_name.clone()))
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                let topic = self.topics.remove(topic_id)?;
+                self.topic_ids.remove(&topic.name);
+                self.configs
+                    .remove(&(ConfigResourceType::Topic, topic.name.clone()));
+                Some(Change::TopicDeleted {
+                    id: *topic_id,
+                    name: topic.name.clone(),
+                })
+            }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
+                None
+            }
+            MetadataRecord::FeatureLevel { name, level } => {
+                self.features.insert(name.clone(), *level);
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_changes_bump_epochs_like_kafka() {
+        let mut img = MetadataImage::empty();
+        let id = Uuid::new_v4();
+        img.apply(
+            0,
+            &MetadataRecord::Topic {
+                name: "t".into(),
+                topic_id: id,
+            },
+        );
+        img.apply(
+            1,
+            &MetadataRecord::Partition {
+                topic_id: id,
+                partition_id: 0,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2, 3],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            },
+        );
+        img.apply(
+            2,
+            &MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition_id: 0,
+                leader: None,
+                isr: Some(vec![1, 2]),
+                replicas: None,
+                bump_leader_epoch: false,
+            },
+        );
+        let p = &img.topic_by_name("t").unwrap().partitions[&0];
+        assert_eq!((p.leader_epoch, p.partition_epoch), (0, 1));
+        img.apply(
+            3,
+            &MetadataRecord::PartitionChange {
+                topic_id: id,
+                partition_id: 0,
+                leader: Some(2),
+                isr: None,
+                replicas: None,
+                bump_leader_epoch: false,
+            },
+        );
+        let p = &img.topic_by_name("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 1, 2));
+        let change = img.apply(4, &MetadataRecord::RemoveTopic { topic_id: id });
+        assert_eq!(
+            change,
+            Some(Change::TopicDeleted {
+                id,
+                name: "t".into()
+            })
+        );
+        assert!(img.topic_by_name("t").is_none());
+        assert_eq!(img.offset, 4);
+    }
+}

@@ -1,0 +1,63 @@
+//! One match from API key to handler. Handlers decode their own body and
+//! encode their response at the request's version.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+
+use crate::broker::Broker;
+use crate::handlers;
+use crate::wire::request::{self, ApiRequest, Parsed};
+use crate::wire::WireError;
+
+/// Where a request came from.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub peer: SocketAddr,
+    pub listener: String,
+}
+
+/// Handles one frame: `Ok(None)` when no response is due (acks=0).
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    frame: Bytes,
+) -> Result<Option<Bytes>, WireError> {
+    let req = match request::parse(frame)? {
+        Parsed::ApiVersionsFallback { correlation_id } => {
+            return handlers::api_versions::fallback(correlation_id).map(Some)
+        }
+        Parsed::Request(r) => r,
+    };
+    route(broker, ctx, &req).await
+}
+
+async fn route(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: &ApiRequest,
+) -> Result<Option<Bytes>, WireError> {
+    match req.api_key {
+        ApiKey::ApiVersions => handlers::api_versions::handle(req).map(Some),
+        ApiKey::Metadata => handlers::metadata::handle(broker, ctx, req).await.map(Some),
+        ApiKey::Produce => handlers::produce::handle(broker, req).await,
+        ApiKey::Fetch => handlers::fetch::handle(broker, req).await.map(Some),
+        ApiKey::ListOffsets => handlers::list_offsets::handle(broker, req).await.map(Some),
+        ApiKey::CreateTopics => handlers::create_topics::handle(broker, req).await.map(Some),
+        ApiKey::DeleteTopics => handlers::delete_topics::handle(broker, req).await.map(Some),
+        ApiKey::InitProducerId => handlers::init_producer_id::handle(broker, req)
+            .await
+            .map(Some),
+        ApiKey::DescribeConfigs => handlers::describe_configs::handle(broker, req)
+            .await
+            .map(Some),
+        ApiKey::DescribeCluster => handlers::describe_cluster::handle(broker, ctx, req)
+            .await
+            .map(Some),
+        ApiKey::DescribeTopicPartitions => handlers::describe_topic_partitions::handle(broker, req)
+            .await
+            .map(Some),
+        other => Err(WireError::UnknownApiKey(other as i16)),
+    }
+}

@@ -1,0 +1,9 @@
+//! The network front end: listeners accept connections, each connection
+//! reads frames and answers them in order, dispatch routes a request to the
+//! handler of its API.
+
+pub mod connection;
+pub mod dispatch;
+pub mod listener;
+
+pub use listener::{start, RunningServer};

@@ -1,0 +1,158 @@
+//! The leader-epoch cache (Kafka's `LeaderEpochFileCache`): for each leader
+//! epoch, the first offset written in it, persisted to
+//! `leader-epoch-checkpoint`. It answers "where does epoch E end?", which is
+//! how a follower or consumer finds the exact point where its log diverged
+//! from the leader's (KIP-101, KIP-279).
+//!
+//! Invariant: epochs and start offsets both strictly increase.
+
+use std::path::PathBuf;
+
+use super::checkpoint;
+use super::Result;
+
+#[derive(Debug)]
+pub struct LeaderEpochCache {
+    path: PathBuf,
+    entries: Vec<(i32, i64)>,
+}
+
+impl LeaderEpochCache {
+    pub fn load(dir: &std::path::Path) -> Result<Self> {
+        let path = dir.join(checkpoint::LEADER_EPOCH_CHECKPOINT);
+        let mut entries = checkpoint::read_leader_epoch_checkpoint(&path).unwrap_or_default();
+        // Keep only a strictly increasing prefix: a hand-edited or torn
+        // file must not break the invariant.
+        let mut clean: Vec<(i32, i64)> = Vec::with_capacity(entries.len());
+        for (e, o) in entries.drain(..) {
+            if clean.last().is_none_or(|&(le, lo)| e > le && o >= lo) {
+                clean.push((e, o));
+            }
+        }
+        Ok(LeaderEpochCache {
+            path,
+            entries: clean,
+        })
+    }
+
+    pub fn entries(&self) -> &[(i32, i64)] {
+        &self.entries
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.entries.last().map(|&(e, _)| e)
+    }
+
+    /// Records that `epoch` starts at `start_offset` (no-op if it is not
+    /// newer than the latest epoch). Persists on change.
+    pub fn assign(&mut self, epoch: i32, start_offset: i64) -> Result<()> {
+        if epoch < 0 {
+            return Ok(());
+        }
+        if let Some(&(le, _)) = self.entries.last() {
+            if epoch <= le {
+                return Ok(());
+            }
+        }
+        // A later epoch starting at or before an earlier one's start
+        // supersedes it (the earlier epoch wrote nothing that survives).
+        while self.entries.last().is_some_and(|&(_, o)| o >= start_offset) {
+            self.entries.pop();
+        }
+        self.entries.push((epoch, start_offset));
+        self.flush()
+    }
+
+    /// Kafka's `endOffsetFor`: `(epoch, end offset)` where the end offset is
+    /// the start of the next higher epoch, or `log_end_offset` for the
+    /// latest. For an epoch below the earliest: `(-1, -1)` (UNDEFINED).
+    pub fn end_offset_for(&self, requested: i32, log_end_offset: i64) -> (i32, i64) {
+        match self.entries.last() {
+            None => return (-1, -1),
+            Some(&(latest, _)) if requested == latest => return (latest, log_end_offset),
+            _ => {}
+        }
+        // First entry with epoch > requested.
+        let idx = self.entries.partition_point(|&(e, _)| e <= requested);
+        if idx == 0 {
+            return (-1, -1);
+        }
+        if idx == self.entries.len() {
+            // Requested epoch is above everything we know.
+            return (-1, -1);
+        }
+        let (floor_epoch, _) = self.entries[idx - 1];
+        (floor_epoch, self.entries[idx].1)
+    }
+
+    /// Removes entries starting at or after `offset` (log truncated to it).
+    pub fn truncate_from_end(&mut self, offset: i64) -> Result<()> {
+        let before = self.entries.len();
+        while self.entries.last().is_some_and(|&(_, o)| o >= offset) {
+            self.entries.pop();
+        }
+        if self.entries.len() != before {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Log start offset moved to `offset`: the epoch covering it now starts there.
+    pub fn truncate_from_start(&mut self, offset: i64) -> Result<()> {
+        let idx = self.entries.partition_point(|&(_, o)| o <= offset);
+        if idx == 0 {
+            return Ok(());
+        }
+        let epoch = self.entries[idx - 1].0;
+        let mut changed = idx > 1 || self.entries[0].1 != offset;
+        self.entries.drain(..idx - 1);
+        if self.entries[0].1 < offset {
+            self.entries[0] = (epoch, offset);
+            changed = true;
+        }
+        if changed {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn clear(&mut self) -> Result<()> {
+        self.entries.clear();
+        self.flush()
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        checkpoint::write_leader_epoch_checkpoint(&self.path, &self.entries)
+    }
+
+    pub fn set_dir(&mut self, dir: &std::path::Path) {
+        self.path = dir.join(checkpoint::LEADER_EPOCH_CHECKPOINT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn end_offsets_follow_kafka() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = LeaderEpochCache::load(dir.path()).unwrap();
+        assert_eq!(c.end_offset_for(0, 10), (-1, -1));
+        c.assign(0, 0).unwrap();
+        c.assign(2, 50).unwrap();
+        c.assign(1, 40).unwrap(); // older: ignored
+        c.assign(5, 80).unwrap();
+        assert_eq!(c.end_offset_for(0, 100), (0, 50));
+        assert_eq!(c.end_offset_for(1, 100), (0, 50));
+        assert_eq!(c.end_offset_for(2, 100), (2, 80));
+        assert_eq!(c.end_offset_for(5, 100), (5, 100));
+        assert_eq!(c.end_offset_for(9, 100), (-1, -1));
+        let reloaded = LeaderEpochCache::load(dir.path()).unwrap();
+        assert_eq!(reloaded.entries(), c.entries());
+        c.truncate_from_end(60).unwrap();
+        assert_eq!(c.entries(), &[(0, 0), (2, 50)]);
+        c.truncate_from_start(55).unwrap();
+        assert_eq!(c.entries(), &[(2, 55)]);
+    }
+}

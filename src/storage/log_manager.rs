@@ -1,0 +1,358 @@
+//! `LogManager`: the log directories and every partition log in them.
+//! Locks each directory, keeps `meta.properties`, loads (recovering after
+//! an unclean stop) all partition logs at start-up, creates and deletes
+//! logs, writes the per-directory offset checkpoints, and on shutdown
+//! closes every log and leaves the clean-shutdown marker.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use uuid::Uuid;
+
+use crate::config::LogConfig;
+
+use super::checkpoint::{self, MetaProperties};
+use super::flusher::Flusher;
+use super::partition_log::{LoadHints, PartitionLog};
+use super::{Result, StorageError, TopicPartition};
+
+/// A loaded log and the topic id recorded in its directory.
+pub type SharedLog = Arc<Mutex<PartitionLog>>;
+
+pub struct LogManager {
+    dirs: Vec<PathBuf>,
+    _locks: Vec<File>,
+    logs: RwLock<HashMap<TopicPartition, (Uuid, SharedLog)>>,
+    flusher: Arc<Flusher>,
+    meta: MetaProperties,
+    /// Names of internal directories (the metadata log) not to load.
+    reserved: Vec<String>,
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(".lock");
+    let f = File::create(&path).map_err(|e| StorageError::io(path.display().to_string(), e))?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(StorageError::LogDir(format!(
+            "Failed to acquire lock on file .lock in {}. A Kafka instance in another process or thread is using this directory.",
+            dir.display()
+        )));
+    }
+    Ok(f)
+}
+
+impl LogManager {
+    /// Opens the log directories: checks or writes `meta.properties`, then
+    /// loads every partition. `config_for` gives each topic's LogConfig.
+    pub fn startup(
+        dirs: &[PathBuf],
+        node_id: i32,
+        reserved: Vec<String>,
+        config_for: impl Fn(&str) -> Arc<LogConfig> + Sync,
+    ) -> Result<Self> {
+        let mut locks = Vec::new();
+        let mut cluster_id: Option<String> = None;
+        let mut metas = Vec::new();
+        for dir in dirs {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StorageError::io(dir.display().to_string(), e))?;
+            locks.push(lock_dir(dir)?);
+            let meta = checkpoint::read_meta_properties(dir)?;
+            if let Some(m) = &meta {
+                if m.node_id != node_id {
+                    return Err(StorageError::LogDir(format!(
+                        "Stored node id {} doesn't match previous node id {node_id} in {}. If you moved your data, make sure your configured node id matches. If you intend to create a new node, you should remove all data in your data directories.",
+                        m.node_id,
+                        dir.display()
+                    )));
+                }
+                match &cluster_id {
+                    Some(c) if *c != m.cluster_id => {
+                        return Err(StorageError::LogDir(format!(
+                            "Invalid cluster.id in {}: found {}, but other directories have {c}",
+                            dir.display(),
+                            m.cluster_id
+                        )))
+                    }
+                    _ => cluster_id = Some(m.cluster_id.clone()),
+                }
+            }
+            metas.push(meta);
+        }
+        let cluster_id = cluster_id
+            .unwrap_or_else(|| checkpoint::uuid_to_base64(checkpoint::random_kafka_uuid()));
+        for (dir, meta) in dirs.iter().zip(&metas) {
+            if meta.is_none() {
+                checkpoint::write_meta_properties(
+                    dir,
+                    &MetaProperties {
+                        cluster_id: cluster_id.clone(),
+                        node_id,
+                        directory_id: checkpoint::random_kafka_uuid(),
+                    },
+                )?;
+            }
+        }
+        let meta = checkpoint::read_meta_properties(&dirs[0])?.expect("just written");
+        let flusher = Flusher::start();
+        let mut logs = HashMap::new();
+        for dir in dirs {
+            let loaded = Self::load_dir(dir, &reserved, &config_for, &flusher)?;
+            logs.extend(loaded);
+        }
+        Ok(LogManager {
+            dirs: dirs.to_vec(),
+            _locks: locks,
+            logs: RwLock::new(logs),
+            flusher,
+            meta,
+            reserved,
+        })
+    }
+
+    fn load_dir(
+        dir: &Path,
+        reserved: &[String],
+        config_for: &(impl Fn(&str) -> Arc<LogConfig> + Sync),
+        flusher: &Arc<Flusher>,
+    ) -> Result<HashMap<TopicPartition, (Uuid, SharedLog)>> {
+        let marker = dir.join(checkpoint::CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let recovery =
+            checkpoint::read_offset_checkpoint(&dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT))
+                .unwrap_or_default();
+        let starts =
+            checkpoint::read_offset_checkpoint(&dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT))
+                .unwrap_or_default();
+        let hws = checkpoint::read_offset_checkpoint(&dir.join(checkpoint::REPLICATION_CHECKPOINT))
+            .unwrap_or_default();
+        let mut todo = Vec::new();
+        for entry in
+            std::fs::read_dir(dir).map_err(|e| StorageError::io(dir.display().to_string(), e))?
+        {
+            let entry = entry.map_err(|e| StorageError::io(dir.display().to_string(), e))?;
+            if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if reserved.contains(&name) {
+                continue;
+            }
+            if name.ends_with("-delete") {
+                // A deletion interrupted by a stop: finish it.
+                let _ = std::fs::remove_dir_all(entry.path());
+                continue;
+            }
+            let Some(tp) = TopicPartition::from_dir_name(&name) else {
+                continue;
+            };
+            todo.push((tp, entry.path()));
+        }
+        let loaded: Mutex<HashMap<TopicPartition, (Uuid, SharedLog)>> = Mutex::new(HashMap::new());
+        let first_error: Mutex<Option<StorageError>> = Mutex::new(None);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((tp, path)) = todo.get(i) else { break };
+                    let hints = LoadHints {
+                        clean_shutdown: clean,
+                        recovery_point: recovery.get(tp).copied(),
+                        log_start_offset: starts.get(tp).copied(),
+                        high_watermark: hws.get(tp).copied(),
+                    };
+                    let topic_id = match checkpoint::read_partition_metadata(path) {
+                        Ok(Some(id)) => id,
+                        Ok(None) | Err(_) => {
+                            tracing::warn!(dir = %path.display(), "partition directory without valid partition.metadata; skipping");
+                            continue;
+                        }
+                    };
+                    match PartitionLog::load(path, tp.clone(), config_for(&tp.topic), flusher.clone(), hints) {
+                        Ok(log) => {
+                            loaded.lock().expect("load lock").insert(tp.clone(), (topic_id, Arc::new(Mutex::new(log))));
+                        }
+                        Err(e) => {
+                            first_error.lock().expect("load lock").get_or_insert(e);
+                        }
+                    }
+                });
+            }
+        });
+        if let Some(e) = first_error.into_inner().expect("load lock") {
+            return Err(e);
+        }
+        // A crash from here on must recover: remove the marker now.
+        if clean {
+            let _ = std::fs::remove_file(&marker);
+        }
+        let loaded = loaded.into_inner().expect("load lock");
+        tracing::info!(dir = %dir.display(), partitions = loaded.len(), clean_shutdown = clean, "log directory loaded");
+        Ok(loaded)
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.meta.cluster_id
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    pub fn flusher(&self) -> &Arc<Flusher> {
+        &self.flusher
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<(Uuid, SharedLog)> {
+        self.logs.read().expect("logs lock").get(tp).cloned()
+    }
+
+    pub fn all(&self) -> Vec<(TopicPartition, Uuid, SharedLog)> {
+        self.logs
+            .read()
+            .expect("logs lock")
+            .iter()
+            .map(|(tp, (id, log))| (tp.clone(), *id, log.clone()))
+            .collect()
+    }
+
+    /// Returns the log for `tp`, creating it in the least loaded directory.
+    /// A log left from an older topic with the same name is replaced.
+    pub fn get_or_create(
+        &self,
+        tp: &TopicPartition,
+        topic_id: Uuid,
+        config: Arc<LogConfig>,
+    ) -> Result<SharedLog> {
+        if let Some((id, log)) = self.get(tp) {
+            if id == topic_id {
+                return Ok(log);
+            }
+            tracing::info!(partition = %tp, "replacing log of a deleted topic with the same name");
+            self.delete(tp)?;
+        }
+        let mut logs = self.logs.write().expect("logs lock");
+        if let Some((_, log)) = logs.get(tp) {
+            return Ok(log.clone());
+        }
+        let dir = self.pick_dir(&logs);
+        let path = dir.join(tp.dir_name());
+        let log = PartitionLog::create(&path, tp.clone(), topic_id, config, self.flusher.clone())?;
+        let shared = Arc::new(Mutex::new(log));
+        logs.insert(tp.clone(), (topic_id, shared.clone()));
+        Ok(shared)
+    }
+
+    fn pick_dir(&self, logs: &HashMap<TopicPartition, (Uuid, SharedLog)>) -> PathBuf {
+        let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+        for (_, (_, log)) in logs.iter() {
+            let dir = log
+                .lock()
+                .expect("log lock")
+                .dir()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            if let Some(i) = self.dirs.iter().position(|d| *d == dir) {
+                *counts.entry(i).or_default() += 1;
+            }
+        }
+        let best = (0..self.dirs.len())
+            .min_by_key(|i| counts.get(i).copied().unwrap_or(0))
+            .unwrap_or(0);
+        self.dirs[best].clone()
+    }
+
+    /// Removes a partition's log and its files.
+    pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let removed = self.logs.write().expect("logs lock").remove(tp);
+        if let Some((_, log)) = removed {
+            let dir = log.lock().expect("log lock").dir().to_path_buf();
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io(dir.display().to_string(), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes recovery-point, log-start-offset and replication (high
+    /// watermark) checkpoints for every directory.
+    pub fn checkpoint(&self) -> Result<()> {
+        let mut per_dir: HashMap<PathBuf, [BTreeMap<TopicPartition, i64>; 3]> = HashMap::new();
+        for (tp, _, log) in self.all() {
+            let log = log.lock().expect("log lock");
+            let dir = log
+                .dir()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let e = per_dir.entry(dir).or_default();
+            e[0].insert(tp.clone(), log.recovery_point());
+            e[1].insert(tp.clone(), log.log_start_offset());
+            e[2].insert(tp, log.high_watermark());
+        }
+        for dir in &self.dirs {
+            let maps = per_dir.remove(dir).unwrap_or_default();
+            checkpoint::write_offset_checkpoint(
+                &dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT),
+                &maps[0],
+            )?;
+            checkpoint::write_offset_checkpoint(
+                &dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT),
+                &maps[1],
+            )?;
+            checkpoint::write_offset_checkpoint(
+                &dir.join(checkpoint::REPLICATION_CHECKPOINT),
+                &maps[2],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Applies `flush.ms` to every log.
+    pub fn flush_due(&self, now: i64) {
+        for (tp, _, log) in self.all() {
+            if let Err(e) = log.lock().expect("log lock").flush_if_due(now) {
+                tracing::error!(partition = %tp, error = %e, "scheduled flush failed");
+            }
+        }
+    }
+
+    /// Clean shutdown: close every log, checkpoint, leave the marker.
+    pub fn shutdown(&self) -> Result<()> {
+        let mut failed = false;
+        for (tp, _, log) in self.all() {
+            if let Err(e) = log.lock().expect("log lock").close() {
+                tracing::error!(partition = %tp, error = %e, "closing log");
+                failed = true;
+            }
+        }
+        self.flusher.shutdown();
+        self.checkpoint()?;
+        if !failed {
+            for dir in &self.dirs {
+                checkpoint::write_atomic(
+                    &dir.join(checkpoint::CLEAN_SHUTDOWN_FILE),
+                    b"{\"version\":0,\"brokerEpoch\":-1}",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn reserved(&self) -> &[String] {
+        &self.reserved
+    }
+}

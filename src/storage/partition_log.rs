@@ -1,0 +1,751 @@
+//! `PartitionLog` (Kafka's `UnifiedLog`): the segments of one partition,
+//! its log start and end offsets, producer state and leader-epoch cache.
+//!
+//! Produce path: [`PartitionLog::append_as_leader`] validates the single
+//! batch from its header and CRC (records are never decoded), checks the
+//! producer's sequence, patches base offset and partition leader epoch into
+//! a copy of the 61-byte header and writes header + untouched records with
+//! one `pwritev`. Fetch path: [`PartitionLog::read_plan`] finds the file
+//! range under the lock; [`ReadPlan::read`] reads it without the lock.
+//!
+//! Invariants: segments are contiguous by base offset;
+//! `log_start_offset <= log_end_offset`; `log_end_offset` is the active
+//! segment's next offset; `recovery_point <= log_end_offset` and every byte
+//! below it has been fsynced.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::config::{LogConfig, TimestampType};
+use crate::wire::batch::{self, BatchError, BatchHeader, BatchIter, BatchView, HEADER_SIZE};
+use crate::wire::records;
+
+use super::checkpoint;
+use super::flusher::{FlushJob, Flusher};
+use super::leader_epoch_cache::LeaderEpochCache;
+use super::producer_state::ProducerStateManager;
+use super::segment::{self, read_at, LogSegment, SegmentConfig};
+use super::{Result, StorageError, TopicPartition};
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogAppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// The broker time stamped on the batch, or -1 for CreateTime topics.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// A retried idempotent batch: nothing was written.
+    pub duplicate: bool,
+    pub records_count: i32,
+}
+
+/// A byte range of one segment to serve, found under the log lock and read
+/// without it. Reading stops at `max_offset` and at whole batches.
+#[derive(Debug)]
+pub struct ReadPlan {
+    file: Arc<File>,
+    position: u64,
+    len: usize,
+    max_offset: i64,
+}
+
+impl ReadPlan {
+    /// Reads the range and trims it to whole batches below `max_offset`.
+    pub fn read(self) -> Result<Bytes> {
+        let bytes = read_at(&self.file, self.position, self.len)
+            .map_err(|e| StorageError::io("segment read", e))?;
+        let mut keep = 0usize;
+        for item in BatchIter::new(&bytes, false) {
+            match item {
+                Ok((pos, view)) if view.base_offset() < self.max_offset => keep = pos + view.size(),
+                _ => break,
+            }
+        }
+        Ok(bytes.slice(..keep))
+    }
+}
+
+/// Parameters of a fetch read.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    pub max_bytes: usize,
+    /// Exclusive upper bound: the high watermark for consumers, the log end
+    /// offset for followers.
+    pub max_offset: i64,
+    /// Return the first batch even if it exceeds `max_bytes` (KIP-74).
+    pub min_one_batch: bool,
+}
+
+#[derive(Debug)]
+pub struct PartitionLog {
+    tp: TopicPartition,
+    dir: PathBuf,
+    config: Arc<LogConfig>,
+    segments: BTreeMap<i64, LogSegment>,
+    log_start_offset: i64,
+    high_watermark: i64,
+    recovery_point: Arc<AtomicI64>,
+    producer_state: ProducerStateManager,
+    leader_epoch_cache: LeaderEpochCache,
+    unflushed_messages: i64,
+    last_flush_ms: i64,
+    roll_jitter_ms: i64,
+    flusher: Arc<Flusher>,
+}
+
+fn segment_config(config: &LogConfig) -> SegmentConfig {
+    SegmentConfig {
+        index_interval_bytes: config.index_interval_bytes,
+        max_index_bytes: config.segment_index_bytes,
+    }
+}
+
+/// Maps a batch parse failure to Kafka's error for a produce request.
+fn batch_error(e: BatchError) -> StorageError {
+    match e {
+        BatchError::UnsupportedMagic(m) => StorageError::InvalidRecord(format!(
+            "Produce requests are only allowed to contain record batches with magic version 2 (got {m})"
+        )),
+        other => StorageError::Corrupt(other),
+    }
+}
+
+impl PartitionLog {
+    /// Creates an empty log in `dir` (which must not hold one).
+    pub fn create(
+        dir: &Path,
+        tp: TopicPartition,
+        topic_id: Uuid,
+        config: Arc<LogConfig>,
+        flusher: Arc<Flusher>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir.display().to_string(), e))?;
+        checkpoint::write_partition_metadata(dir, topic_id)?;
+        Self::load(dir, tp, config, flusher, LoadHints::default())
+    }
+
+    /// Loads (and if needed recovers) the log in `dir`.
+    pub fn load(
+        dir: &Path,
+        tp: TopicPartition,
+        config: Arc<LogConfig>,
+        flusher: Arc<Flusher>,
+        hints: LoadHints,
+    ) -> Result<Self> {
+        let io = |e| StorageError::io(dir.display().to_string(), e);
+        let mut bases = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(segment::DELETED_SUFFIX)
+                || name.ends_with(segment::CLEANED_SUFFIX)
+                || name.ends_with(segment::SWAP_SUFFIX)
+                || name.ends_with(".tmp")
+            {
+                // Leftovers of an interrupted delete, clean or checkpoint.
+                let _ = std::fs::remove_file(entry.path());
+                continue;
+            }
+            if let Some(stem) = name.strip_suffix(segment::LOG_SUFFIX) {
+                if let Ok(base) = stem.parse::<i64>() {
+                    bases.push(base);
+                }
+            }
+        }
+        bases.sort_unstable();
+        let seg_cfg = segment_config(&config);
+        let recovery_point = hints.recovery_point.unwrap_or(0);
+        let mut segments = BTreeMap::new();
+        let mut recovered_any = false;
+        for (i, &base) in bases.iter().enumerate() {
+            let next_base = bases.get(i + 1).copied();
+            // Segments wholly below the recovery point were fsynced.
+            let needs_recovery =
+                !hints.clean_shutdown && next_base.is_none_or(|nb| nb > recovery_point);
+            let (seg, truncated) = LogSegment::open(dir, base, &seg_cfg, needs_recovery)?;
+            recovered_any |= needs_recovery;
+            segments.insert(base, seg);
+            if truncated > 0 {
+                tracing::warn!(partition = %tp, segment = base, bytes = truncated, "truncated invalid bytes at the end of segment during recovery");
+                // Everything after a corrupt point is garbage.
+                for &later in &bases[i + 1..] {
+                    let (s, _) = LogSegment::open(dir, later, &seg_cfg, false)
+                        .or_else(|_| LogSegment::open(dir, later, &seg_cfg, true))?;
+                    s.delete_files()?;
+                    tracing::warn!(partition = %tp, segment = later, "deleted segment after corruption point");
+                }
+                break;
+            }
+        }
+        // Drop empty non-active segments whose offsets were never reached
+        // (a crash between roll and first write leaves one at the end only).
+        let checkpointed_start = hints.log_start_offset.unwrap_or(0);
+        if segments.is_empty() {
+            let base = checkpointed_start.max(0);
+            segments.insert(base, LogSegment::create(dir, base, &seg_cfg)?);
+        }
+        let first_base = *segments.keys().next().expect("non-empty");
+        let log_end = segments
+            .values()
+            .next_back()
+            .expect("non-empty")
+            .next_offset();
+        let log_start_offset = checkpointed_start.clamp(first_base, log_end);
+        let mut log = PartitionLog {
+            tp,
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_start_offset,
+            high_watermark: 0,
+            recovery_point: Arc::new(AtomicI64::new(if hints.clean_shutdown || !recovered_any {
+                log_end.max(recovery_point.min(log_end))
+            } else {
+                log_end
+            })),
+            producer_state: ProducerStateManager::new(dir),
+            leader_epoch_cache: LeaderEpochCache::load(dir)?,
+            unflushed_messages: 0,
+            last_flush_ms: segment::now_ms(),
+            roll_jitter_ms: 0,
+            flusher,
+        };
+        log.high_watermark = hints
+            .high_watermark
+            .unwrap_or(log_end)
+            .clamp(log_start_offset, log_end);
+        log.leader_epoch_cache.truncate_from_end(log_end)?;
+        log.rebuild_producer_state()?;
+        Ok(log)
+    }
+
+    /// Producer state: newest snapshot at or below the log end, then a
+    /// header scan of every batch after it.
+    fn rebuild_producer_state(&mut self) -> Result<()> {
+        let end = self.log_end_offset();
+        let from = self
+            .producer_state
+            .load_latest_snapshot(end)?
+            .unwrap_or(self.log_start_offset)
+            .max(self.log_start_offset);
+        let mut epochs = Vec::new();
+        self.for_each_batch_from(from, |h| epochs.push(*h))?;
+        for h in &epochs {
+            self.producer_state.update(h);
+            if h.partition_leader_epoch >= 0 {
+                self.leader_epoch_cache
+                    .assign(h.partition_leader_epoch, h.base_offset)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with the header of every batch whose last offset >= `from`.
+    fn for_each_batch_from(&self, from: i64, mut f: impl FnMut(&BatchHeader)) -> Result<()> {
+        let start_key = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(i64::MIN);
+        for seg in self.segments.range(start_key..).map(|(_, s)| s) {
+            let mut pos = match seg.find_batch(from, seg.size())? {
+                Some(b) => b.position,
+                None => continue,
+            };
+            while pos < seg.size() {
+                let hdr = read_at(seg.file(), pos, HEADER_SIZE)
+                    .map_err(|e| StorageError::io("producer state scan", e))?;
+                let Some(h) = BatchHeader::parse(&hdr) else {
+                    break;
+                };
+                f(&h);
+                pos += h.size() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> &Arc<LogConfig> {
+        &self.config
+    }
+    pub fn set_config(&mut self, config: Arc<LogConfig>) {
+        self.config = config;
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+    /// Sets the high watermark, clamped to the log's range.
+    pub fn set_high_watermark(&mut self, hw: i64) {
+        self.high_watermark = hw.clamp(self.log_start_offset, self.log_end_offset());
+    }
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+    pub fn size_in_bytes(&self) -> u64 {
+        self.segments.values().map(LogSegment::size).sum()
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+    pub fn segments(&self) -> impl Iterator<Item = &LogSegment> {
+        self.segments.values()
+    }
+    pub fn leader_epoch_cache(&self) -> &LeaderEpochCache {
+        &self.leader_epoch_cache
+    }
+    pub fn producer_state(&self) -> &ProducerStateManager {
+        &self.producer_state
+    }
+    fn active(&self) -> &LogSegment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    /// Validates a client's batch without touching the log (Kafka's
+    /// `LogValidator.validateBatch` for magic v2, header-level).
+    fn validate_client_batch(&self, records: &[u8], now: i64) -> Result<BatchHeader> {
+        let view = BatchView::parse_valid(records).map_err(batch_error)?;
+        if view.size() != records.len() {
+            return Err(StorageError::InvalidRecord(
+                "Produce requests are only allowed to contain exactly one record batch per partition".into(),
+            ));
+        }
+        let h = view.header();
+        if h.last_offset_delta < 0 {
+            return Err(StorageError::InvalidRecord(format!(
+                "Batch has an invalid offset range: [{}, {}]",
+                h.base_offset,
+                h.last_offset()
+            )));
+        }
+        if h.records_count <= 0 {
+            return Err(StorageError::InvalidRecord(format!(
+                "Invalid reported count for record batch: {}",
+                h.records_count
+            )));
+        }
+        if h.records_count as i64 != h.last_offset_delta as i64 + 1 {
+            return Err(StorageError::InvalidRecord(format!(
+                "Inconsistent batch offset range [0, {}] and count of records {}",
+                h.last_offset_delta, h.records_count
+            )));
+        }
+        if h.is_control() {
+            return Err(StorageError::InvalidRecord(
+                "Clients are not allowed to write control records".into(),
+            ));
+        }
+        if h.has_producer_id() && h.base_sequence < 0 {
+            return Err(StorageError::InvalidRecord(format!(
+                "Invalid sequence number {} in record batch with producerId {}",
+                h.base_sequence, h.producer_id
+            )));
+        }
+        if batch::Compression::from_id(h.compression_id()).is_none() {
+            return Err(StorageError::Corrupt(BatchError::UnknownCompression(
+                h.compression_id(),
+            )));
+        }
+        if view.size() > self.config.max_message_bytes.max(0) as usize {
+            return Err(StorageError::MessageTooLarge {
+                size: view.size(),
+                max: self.config.max_message_bytes as usize,
+            });
+        }
+        if view.size() as u64 > self.config.segment_bytes {
+            return Err(StorageError::RecordListTooLarge {
+                size: view.size(),
+                max: self.config.segment_bytes as usize,
+            });
+        }
+        if self.config.message_timestamp_type == TimestampType::CreateTime {
+            if h.is_log_append_time() {
+                return Err(StorageError::InvalidTimestamp(
+                    "Producer should not set timestamp type to LogAppendTime".into(),
+                ));
+            }
+            let cfg = &self.config;
+            if h.max_timestamp.saturating_sub(now) > cfg.message_timestamp_after_max_ms
+                || now.saturating_sub(h.base_timestamp) > cfg.message_timestamp_before_max_ms
+            {
+                return Err(StorageError::InvalidTimestamp(format!(
+                    "Timestamp {} of a record is out of range: must be within [{}, {}]",
+                    h.max_timestamp,
+                    now.saturating_sub(cfg.message_timestamp_before_max_ms),
+                    now.saturating_add(cfg.message_timestamp_after_max_ms)
+                )));
+            }
+        }
+        if self.config.cleanup_policy.compact {
+            let recs = records::decode_records(&view)
+                .map_err(|e| StorageError::CorruptRecords(e.to_string()))?;
+            if recs.iter().any(|r| r.key.is_none()) {
+                return Err(StorageError::InvalidRecord(format!(
+                    "Compacted topic cannot accept message without key in topic partition {}.",
+                    self.tp
+                )));
+            }
+        }
+        Ok(h)
+    }
+
+    /// Appends a client's batch as leader at `leader_epoch`.
+    pub fn append_as_leader(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now: i64,
+    ) -> Result<LogAppendInfo> {
+        let h = self.validate_client_batch(records, now)?;
+        if let Some(dup) = self.producer_state.check_client_batch(&h)? {
+            return Ok(LogAppendInfo {
+                first_offset: dup.first_offset,
+                last_offset: dup.last_offset,
+                log_append_time: -1,
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+                records_count: h.records_count,
+            });
+        }
+        let base_offset = self.log_end_offset();
+        let mut header = [0u8; HEADER_SIZE];
+        header.copy_from_slice(&records[..HEADER_SIZE]);
+        batch::patch::set_base_offset(&mut header, base_offset);
+        batch::patch::set_partition_leader_epoch(&mut header, leader_epoch);
+        let rest = &records[HEADER_SIZE..];
+        let log_append_time = if self.config.message_timestamp_type == TimestampType::LogAppendTime
+        {
+            set_log_append_time(&mut header, rest, now);
+            now
+        } else {
+            -1
+        };
+        let max_timestamp = if log_append_time >= 0 {
+            now
+        } else {
+            h.max_timestamp
+        };
+        self.maybe_roll(
+            records.len(),
+            base_offset + h.last_offset_delta as i64,
+            max_timestamp,
+            now,
+        )?;
+        self.active_mut().append(&header, rest)?;
+        let final_header = BatchHeader::parse(&header).expect("full header");
+        self.after_append(&final_header, leader_epoch)?;
+        Ok(LogAppendInfo {
+            first_offset: base_offset,
+            last_offset: final_header.last_offset(),
+            log_append_time,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            records_count: h.records_count,
+        })
+    }
+
+    /// Appends batches the broker built itself (internal topics) with
+    /// offsets assigned here; the batches need not be client-valid.
+    pub fn append_internal(
+        &mut self,
+        batch_bytes: &[u8],
+        leader_epoch: i32,
+        now: i64,
+    ) -> Result<LogAppendInfo> {
+        let view = BatchView::parse_valid(batch_bytes).map_err(batch_error)?;
+        let h = view.header();
+        let base_offset = self.log_end_offset();
+        let mut header = [0u8; HEADER_SIZE];
+        header.copy_from_slice(&batch_bytes[..HEADER_SIZE]);
+        batch::patch::set_base_offset(&mut header, base_offset);
+        batch::patch::set_partition_leader_epoch(&mut header, leader_epoch);
+        self.maybe_roll(
+            batch_bytes.len(),
+            base_offset + h.last_offset_delta as i64,
+            h.max_timestamp,
+            now,
+        )?;
+        self.active_mut()
+            .append(&header, &batch_bytes[HEADER_SIZE..])?;
+        let final_header = BatchHeader::parse(&header).expect("full header");
+        self.after_append(&final_header, leader_epoch)?;
+        Ok(LogAppendInfo {
+            first_offset: base_offset,
+            last_offset: final_header.last_offset(),
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+            records_count: h.records_count,
+        })
+    }
+
+    fn after_append(&mut self, h: &BatchHeader, leader_epoch: i32) -> Result<()> {
+        self.producer_state.update(h);
+        if leader_epoch >= 0 {
+            self.leader_epoch_cache
+                .assign(leader_epoch, h.base_offset)?;
+        }
+        self.unflushed_messages += h.records_count.max(0) as i64;
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's `shouldRoll`: size, time, full indexes, or an offset that no
+    /// longer fits the segment's 32-bit relative offsets.
+    fn maybe_roll(
+        &mut self,
+        batch_size: usize,
+        last_offset: i64,
+        max_timestamp: i64,
+        now: i64,
+    ) -> Result<()> {
+        let cfg = self.config.clone();
+        let active = self.active();
+        let roll = active.size() + batch_size as u64 > cfg.segment_bytes
+            || (active.size() > 0
+                && active.time_waited_for_roll(now, max_timestamp)
+                    > cfg.segment_ms - self.roll_jitter_ms)
+            || active.offset_index.is_full()
+            || active.time_index.is_full()
+            || last_offset - active.base_offset() > i32::MAX as i64;
+        if roll {
+            self.roll(now)?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new active segment at the log end offset. The old one is
+    /// fsynced in the background; the recovery point follows when done.
+    pub fn roll(&mut self, _now: i64) -> Result<()> {
+        let new_base = self.log_end_offset();
+        if self.active().is_empty() && self.active().base_offset() == new_base {
+            return Ok(());
+        }
+        self.active_mut().on_become_inactive()?;
+        let old_file = self.active().file().clone();
+        self.producer_state.take_snapshot(new_base)?;
+        let seg = LogSegment::create(&self.dir, new_base, &segment_config(&self.config))?;
+        self.segments.insert(new_base, seg);
+        self.roll_jitter_ms = if self.config.segment_jitter_ms > 0 {
+            rand::random::<u64>() as i64 % self.config.segment_jitter_ms
+        } else {
+            0
+        };
+        let rp = self.recovery_point.clone();
+        let tp = self.tp.clone();
+        self.flusher.submit(FlushJob {
+            files: vec![old_file],
+            done: Box::new(move |res| match res {
+                Ok(()) => {
+                    rp.fetch_max(new_base, Ordering::AcqRel);
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "fsync of rolled segment failed")
+                }
+            }),
+        });
+        Ok(())
+    }
+
+    /// fsyncs the active segment and moves the recovery point to the end.
+    pub fn flush(&mut self) -> Result<()> {
+        let end = self.log_end_offset();
+        for seg in self.segments.values_mut() {
+            if seg.has_unflushed()
+                || seg.next_offset() > self.recovery_point.load(Ordering::Acquire)
+            {
+                seg.flush()?;
+            }
+        }
+        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        self.unflushed_messages = 0;
+        self.last_flush_ms = segment::now_ms();
+        Ok(())
+    }
+
+    /// Flushes if `flush.ms` has passed since the last flush.
+    pub fn flush_if_due(&mut self, now: i64) -> Result<()> {
+        if self.unflushed_messages > 0 && now - self.last_flush_ms >= self.config.flush_ms {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Finds the file range to serve for a fetch at `offset`.
+    pub fn read_plan(&self, offset: i64, limits: ReadLimits) -> Result<Option<ReadPlan>> {
+        let end = self.log_end_offset();
+        if offset < self.log_start_offset || offset > end {
+            return Err(StorageError::OffsetOutOfRange {
+                partition: self.tp.to_string(),
+                offset,
+                log_start: self.log_start_offset,
+                log_end: end,
+            });
+        }
+        if offset >= limits.max_offset || offset == end {
+            return Ok(None);
+        }
+        let start_key = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(k, _)| *k)
+            .unwrap_or(i64::MIN);
+        for seg in self.segments.range(start_key..).map(|(_, s)| s) {
+            let limit = seg.size();
+            let Some(b) = seg.find_batch(offset, limit)? else {
+                continue;
+            };
+            if b.base_offset >= limits.max_offset {
+                return Ok(None);
+            }
+            let available = (limit - b.position) as usize;
+            let mut len = limits.max_bytes.min(available);
+            if limits.min_one_batch && len < b.size as usize {
+                len = b.size as usize;
+            }
+            if len == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(ReadPlan {
+                file: seg.file().clone(),
+                position: b.position,
+                len,
+                max_offset: limits.max_offset,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Kafka's `fetchOffsetByTimestamp`: the first record with a timestamp
+    /// >= `timestamp`, as (offset, timestamp, leader epoch of its batch).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64, i32)>> {
+        for seg in self.segments.values() {
+            if seg.max_timestamp() < timestamp {
+                continue;
+            }
+            let Some(b) = seg.find_batch_by_timestamp(timestamp, self.log_start_offset)? else {
+                continue;
+            };
+            let bytes = read_at(seg.file(), b.position, b.size as usize)
+                .map_err(|e| StorageError::io("timestamp lookup", e))?;
+            let view = BatchView::parse(&bytes).map_err(StorageError::Corrupt)?;
+            let epoch = view.partition_leader_epoch();
+            let recs = records::decode_records(&view)
+                .map_err(|e| StorageError::InvalidRecord(e.to_string()))?;
+            for r in recs {
+                if r.timestamp >= timestamp && r.offset >= self.log_start_offset {
+                    return Ok(Some((r.offset, r.timestamp, epoch)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The largest timestamp in the log and the offset carrying it
+    /// (ListOffsets MAX_TIMESTAMP), with that batch's leader epoch.
+    pub fn max_timestamp_and_offset(&self) -> Result<Option<(i64, i64, i32)>> {
+        let mut best: Option<(i64, i64)> = None;
+        for seg in self.segments.values() {
+            if seg.max_timestamp() >= 0 && best.is_none_or(|(t, _)| seg.max_timestamp() > t) {
+                best = Some((seg.max_timestamp(), seg.offset_of_max_timestamp()));
+            }
+        }
+        let Some((ts, off)) = best else {
+            return Ok(None);
+        };
+        let epoch = self.epoch_of_offset(off)?;
+        Ok(Some((ts, off, epoch)))
+    }
+
+    /// The partition leader epoch of the batch holding `offset` (-1 if none).
+    pub fn epoch_of_offset(&self, offset: i64) -> Result<i32> {
+        let Some((_, seg)) = self.segments.range(..=offset).next_back() else {
+            return Ok(-1);
+        };
+        let Some(b) = seg.find_batch(offset, seg.size())? else {
+            return Ok(-1);
+        };
+        let hdr = read_at(seg.file(), b.position, HEADER_SIZE)
+            .map_err(|e| StorageError::io("epoch lookup", e))?;
+        Ok(BatchHeader::parse(&hdr).map_or(-1, |h| h.partition_leader_epoch))
+    }
+
+    /// Writes indexes, fsyncs and snapshots producer state: the clean
+    /// shutdown of one log.
+    pub fn close(&mut self) -> Result<()> {
+        self.flush()?;
+        let end = self.log_end_offset();
+        self.active_mut().on_become_inactive()?;
+        self.producer_state.take_snapshot(end)?;
+        Ok(())
+    }
+
+    /// Removes the whole partition directory.
+    pub fn delete(self) -> Result<()> {
+        let dir = self.dir.clone();
+        drop(self);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::io(dir.display().to_string(), e)),
+        }
+    }
+}
+
+/// Checkpointed facts that speed up or steer loading.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadHints {
+    pub clean_shutdown: bool,
+    pub recovery_point: Option<i64>,
+    pub log_start_offset: Option<i64>,
+    pub high_watermark: Option<i64>,
+}
+
+/// Marks a batch LogAppendTime without copying its records: the CRC is
+/// computed over the patched header tail and then the untouched records.
+fn set_log_append_time(header: &mut [u8; HEADER_SIZE], rest: &[u8], now: i64) {
+    let attributes = i16::from_be_bytes([
+        header[batch::OFFSET_ATTRIBUTES],
+        header[batch::OFFSET_ATTRIBUTES + 1],
+    ]) | 0x08;
+    header[batch::OFFSET_ATTRIBUTES..batch::OFFSET_ATTRIBUTES + 2]
+        .copy_from_slice(&attributes.to_be_bytes());
+    header[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8]
+        .copy_from_slice(&now.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[batch::OFFSET_ATTRIBUTES..]), rest);
+    header[batch::OFFSET_CRC..batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! `SUPPORTED_APIS`: the one hand-written table behind ApiVersions and the
+//! version gate. It lists only what Weir implements, at every version it
+//! implements; it is deliberately not derived from the `kafka-protocol`
+//! crate, which tracks a newer Kafka than we serve.
+
+use kafka_protocol::messages::ApiKey;
+
+/// One advertised API and its inclusive version range.
+#[derive(Debug, Clone, Copy)]
+pub struct SupportedApi {
+    pub key: ApiKey,
+    pub min: i16,
+    pub max: i16,
+}
+
+const fn api(key: ApiKey, min: i16, max: i16) -> SupportedApi {
+    SupportedApi { key, min, max }
+}
+
+/// Everything Weir answers. Produce is advertised from v0 although only
+/// v3+ is decoded: librdkafka < 2.8 turns compression off when Produce's
+/// minimum is not 0 (KAFKA-18659); v0-2 are answered UNSUPPORTED_VERSION.
+pub const SUPPORTED_APIS: &[SupportedApi] = &[
+    api(ApiKey::Produce, 0, 12),
+    api(ApiKey::Fetch, 4, 17),
+    api(ApiKey::ListOffsets, 1, 10),
+    api(ApiKey::Metadata, 0, 13),
+    api(ApiKey::ApiVersions, 0, 4),
+    api(ApiKey::CreateTopics, 2, 7),
+    api(ApiKey::DeleteTopics, 1, 6),
+    api(ApiKey::InitProducerId, 0, 5),
+    api(ApiKey::DescribeConfigs, 1, 4),
+    api(ApiKey::DescribeCluster, 0, 2),
+    api(ApiKey::DescribeTopicPartitions, 0, 0),
+];
+
+/// Lowest Produce version whose body we decode.
+pub const PRODUCE_MIN_DECODED: i16 = 3;
+
+/// Features announced in ApiVersions v3+. Minimums are >= 1 (older Java
+/// clients reject 0); nothing beyond `metadata.version` is finalized, so
+/// clients use transaction.version 1 and the classic group protocol.
+pub const SUPPORTED_FEATURES: &[(&str, i16, i16)] = &[("metadata.version", 1, METADATA_VERSION)];
+
+/// The finalized `metadata.version` level (Kafka 4.0-IV3).
+pub const METADATA_VERSION: i16 = 25;
+
+pub fn lookup(api_key: i16) -> Option<&'static SupportedApi> {
+    SUPPORTED_APIS.iter().find(|a| a.key as i16 == api_key)
+}
+
+/// True when `version` of `api_key` is advertised.
+pub fn is_supported(api_key: i16, version: i16) -> bool {
+    lookup(api_key).is_some_and(|a| version >= a.min && version <= a.max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_within_what_the_codec_can_encode() {
+        for a in SUPPORTED_APIS {
+            let codec = a.key.valid_versions();
+            let decoded_min = if a.key == ApiKey::Produce {
+                PRODUCE_MIN_DECODED
+            } else {
+                a.min
+            };
+            assert!(
+                decoded_min >= codec.min && a.max <= codec.max,
+                "{:?}",
+                a.key
+            );
+            assert!(a.min <= a.max);
+        }
+    }
+
+    #[test]
+    fn produce_is_advertised_from_zero() {
+        assert!(is_supported(ApiKey::Produce as i16, 0));
+        assert!(!is_supported(ApiKey::Fetch as i16, 3));
+        assert!(!is_supported(9999, 0));
+    }
+}

@@ -12,11 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
-use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::metadata::MetadataImage;
 use crate::replica::partition::LogOffsets;
 use crate::replica::{Partition, ReplicaError};
 use crate::storage::TopicPartition;
@@ -93,7 +91,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         tokio::time::Instant::now() + Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
     let max_bytes = body.max_bytes.max(0) as usize;
-    let mut results = read_all(&wanted, max_bytes, read_committed);
+    let mut results = read_all(&wanted, max_bytes);
     loop {
         let total: usize = results.iter().map(|r| r.records.len()).sum();
         let any_error = results.iter().any(|r| r.error != 0);
@@ -107,7 +105,12 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         let changed =
             futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         match tokio::time::timeout_at(deadline, changed).await {
-            Ok(_) => results = read_all(&wanted, max_bytes, read_committed),
+            // A partition went away (deleted or moved): answer now.
+            Ok((Err(_), _, _)) => {
+                results = read_all(&wanted, max_bytes);
+                break;
+            }
+            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes),
             Err(_) => break,
         }
         if broker.shutdown.is_cancelled() {
@@ -147,7 +150,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     respond(req, &resp)
 }
 
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<PartitionResult> {
+fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionResult> {
     let mut remaining = max_bytes;
     let mut first_with_data = true;
     wanted
@@ -182,7 +185,6 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<Pa
                         first_with_data = false;
                         remaining = remaining.saturating_sub(r.records.len());
                     }
-                    let _ = read_committed; // LSO == HW until transactions exist
                     PartitionResult {
                         error: 0,
                         offsets: r.offsets,
@@ -197,17 +199,4 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<Pa
             }
         })
         .collect()
-}
-
-/// Fetch-time classification of the image's view of a partition (used by
-/// tests and metadata-less callers).
-pub fn partition_known(image: &MetadataImage, topic: &str, partition: i32) -> bool {
-    image
-        .topic_by_name(topic)
-        .is_some_and(|t| t.partitions.contains_key(&partition))
-}
-
-#[allow(dead_code)]
-fn unknown() -> i16 {
-    ResponseError::UnknownTopicOrPartition.code()
 }

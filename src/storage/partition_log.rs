@@ -104,6 +104,7 @@ fn segment_config(config: &LogConfig) -> SegmentConfig {
     SegmentConfig {
         index_interval_bytes: config.index_interval_bytes,
         max_index_bytes: config.segment_index_bytes,
+        dense_offsets: !config.cleanup_policy.compact,
     }
 }
 
@@ -176,9 +177,7 @@ impl PartitionLog {
                 tracing::warn!(partition = %tp, segment = base, bytes = truncated, "truncated invalid bytes at the end of segment during recovery");
                 // Everything after a corrupt point is garbage.
                 for &later in &bases[i + 1..] {
-                    let (s, _) = LogSegment::open(dir, later, &seg_cfg, false)
-                        .or_else(|_| LogSegment::open(dir, later, &seg_cfg, true))?;
-                    s.delete_files()?;
+                    segment::delete_segment_files(dir, later)?;
                     tracing::warn!(partition = %tp, segment = later, "deleted segment after corruption point");
                 }
                 break;
@@ -681,11 +680,31 @@ impl PartitionLog {
                 best = Some((seg.max_timestamp(), seg.offset_of_max_timestamp()));
             }
         }
-        let Some((ts, off)) = best else {
+        let Some((ts, batch_last_offset)) = best else {
             return Ok(None);
         };
-        let epoch = self.epoch_of_offset(off)?;
-        Ok(Some((ts, off, epoch)))
+        // The batch holds it; the record is the first one carrying the
+        // batch's max timestamp (KIP-734 answers the record, not the batch).
+        let Some((_, seg)) = self.segments.range(..=batch_last_offset).next_back() else {
+            return Ok(None);
+        };
+        let Some(b) = seg.find_batch(batch_last_offset, seg.size())? else {
+            return Ok(None);
+        };
+        let bytes = read_at(seg.file(), b.position, b.size as usize)
+            .map_err(|e| StorageError::io("max timestamp lookup", e))?;
+        let view = BatchView::parse(&bytes).map_err(StorageError::Corrupt)?;
+        let epoch = view.partition_leader_epoch();
+        let offset = if view.is_log_append_time() {
+            view.base_offset()
+        } else {
+            records::decode_records(&view)
+                .map_err(|e| StorageError::CorruptRecords(e.to_string()))?
+                .iter()
+                .find(|r| r.timestamp == ts)
+                .map_or(batch_last_offset, |r| r.offset)
+        };
+        Ok(Some((ts, offset, epoch)))
     }
 
     /// The partition leader epoch of the batch holding `offset` (-1 if none).

@@ -95,6 +95,19 @@ pub fn read_at(file: &File, position: u64, len: usize) -> std::io::Result<Bytes>
     Ok(buf.freeze())
 }
 
+/// Removes the `.log`, `.index` and `.timeindex` files of a segment.
+pub fn delete_segment_files(dir: &Path, base_offset: i64) -> Result<()> {
+    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        let p = dir.join(segment_file_name(base_offset, suffix));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StorageError::io(p.display().to_string(), e)),
+        }
+    }
+    Ok(())
+}
+
 /// Batch header fields needed to walk a segment without reading records.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchPosition {
@@ -123,11 +136,16 @@ pub struct LogSegment {
     created_ms: i64,
     /// Bytes written since the last fsync.
     unflushed: bool,
+    dense_offsets: bool,
 }
 
 pub struct SegmentConfig {
     pub index_interval_bytes: u64,
     pub max_index_bytes: u64,
+    /// Batches follow each other without offset gaps (every log but a
+    /// compacted one). Recovery then also catches damage to the base
+    /// offset, the one header field the CRC does not cover.
+    pub dense_offsets: bool,
 }
 
 impl LogSegment {
@@ -168,6 +186,7 @@ impl LogSegment {
             rolling_based_timestamp: None,
             created_ms: now_ms(),
             unflushed: false,
+            dense_offsets: cfg.dense_offsets,
         };
         seg.offset_index.persist()?;
         seg.time_index.persist()?;
@@ -221,6 +240,7 @@ impl LogSegment {
             rolling_based_timestamp: None,
             created_ms,
             unflushed: false,
+            dense_offsets: cfg.dense_offsets,
         };
         if recover {
             let truncated = seg.recover()?;
@@ -360,7 +380,11 @@ impl LogSegment {
                 Ok(v) => v,
                 Err(_) => break,
             };
-            if view.base_offset() < self.next_offset || view.last_offset() < view.base_offset() {
+            let gap = view.base_offset() != self.next_offset;
+            if view.base_offset() < self.next_offset
+                || (gap && self.dense_offsets)
+                || view.last_offset() < view.base_offset()
+            {
                 break;
             }
             self.index_batch(&view, pos);
@@ -591,19 +615,10 @@ impl LogSegment {
         self.persist_indexes()
     }
 
-    /// Renames the files with a `.deleted` suffix then removes them.
+    /// Removes the segment's files.
     pub fn delete_files(&self) -> Result<()> {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
-            let p = self.dir.join(segment_file_name(self.base_offset, suffix));
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::io(p.display().to_string(), e)),
-            }
-        }
-        Ok(())
+        delete_segment_files(&self.dir, self.base_offset)
     }
-
     /// Moves the segment's files to `dir` after its directory was renamed.
     pub fn set_dir(&mut self, dir: &Path) {
         self.dir = dir.to_path_buf();
@@ -670,6 +685,7 @@ mod tests {
         SegmentConfig {
             index_interval_bytes: 100,
             max_index_bytes: 1 << 20,
+            dense_offsets: true,
         }
     }
 

@@ -88,7 +88,9 @@ impl Broker {
             .await?)
     }
 
-    /// Periodic storage duties: checkpoints and `flush.ms`.
+    /// Periodic storage duties: `flush.ms`, offset checkpoints
+    /// (`log.flush.offset.checkpoint.interval.ms`) and retention
+    /// (`log.retention.check.interval.ms`).
     pub fn spawn_background_tasks(self: &Arc<Self>) {
         let broker = self.clone();
         tokio::spawn(async move {
@@ -98,26 +100,43 @@ impl Broker {
                     .log_flush_offset_checkpoint_interval_ms
                     .max(1000),
             );
-            let mut tick = tokio::time::interval(Duration::from_millis(1000));
+            let retention_every =
+                Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1));
+            let tick_every = retention_every.min(Duration::from_millis(1000));
+            let mut tick = tokio::time::interval(tick_every);
             let mut last_checkpoint = tokio::time::Instant::now();
+            let mut last_retention = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = broker.shutdown.cancelled() => break,
                     _ = tick.tick() => {}
                 }
                 let b = broker.clone();
-                let due = last_checkpoint.elapsed() >= checkpoint_every;
+                let checkpoint_due = last_checkpoint.elapsed() >= checkpoint_every;
+                let retention_due = last_retention.elapsed() >= retention_every;
                 let _ = tokio::task::spawn_blocking(move || {
-                    b.log_manager.flush_due(now_ms());
-                    if due {
+                    let now = now_ms();
+                    b.log_manager.flush_due(now);
+                    if retention_due {
+                        b.log_manager.delete_old_segments(now);
+                        // Deleted segments may let producers/consumers see a
+                        // new log start offset right away.
+                        for p in b.replica_manager.all() {
+                            p.maybe_advance_high_watermark();
+                        }
+                    }
+                    if checkpoint_due {
                         if let Err(e) = b.log_manager.checkpoint() {
                             tracing::error!(error = %e, "writing checkpoints");
                         }
                     }
                 })
                 .await;
-                if due {
+                if checkpoint_due {
                     last_checkpoint = tokio::time::Instant::now();
+                }
+                if retention_due {
+                    last_retention = tokio::time::Instant::now();
                 }
             }
         });

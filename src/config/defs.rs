@@ -239,6 +239,27 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     d("producer.id.expiration.ms", Int, Some("86400000"), AtLeast(1), "The time a topic partition leader waits before expiring producer IDs."),
 ];
 
+/// Broker configs that AlterConfigs may change at runtime (per broker or
+/// as the cluster default): every broker synonym of a topic config, plus
+/// the thread and throttle settings Kafka also reconfigures live.
+pub fn is_dynamic_broker_config(name: &str) -> bool {
+    const OTHERS: &[&str] = &[
+        "log.cleaner.threads",
+        "log.cleaner.io.max.bytes.per.second",
+        "log.cleaner.dedupe.buffer.size",
+        "log.cleaner.backoff.ms",
+        "max.connections",
+        "num.io.threads",
+        "num.network.threads",
+        "num.replica.fetchers",
+        "num.recovery.threads.per.data.dir",
+    ];
+    OTHERS.contains(&name)
+        || TOPIC_CONFIGS
+            .iter()
+            .any(|t| t.synonyms.iter().any(|(s, _)| *s == name))
+}
+
 pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|t| t.def.name == name)
 }

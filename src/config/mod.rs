@@ -83,6 +83,11 @@ fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     explicit: BTreeMap<String, String>,
+    /// Dynamic configs from the metadata log for this broker
+    /// (DYNAMIC_BROKER_CONFIG) and for all brokers
+    /// (DYNAMIC_DEFAULT_BROKER_CONFIG); empty in the static view.
+    dynamic_broker: BTreeMap<String, String>,
+    dynamic_default: BTreeMap<String, String>,
     pub node_id: i32,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
@@ -139,6 +144,8 @@ impl BrokerConfig {
         }
         let mut cfg = BrokerConfig {
             explicit,
+            dynamic_broker: BTreeMap::new(),
+            dynamic_default: BTreeMap::new(),
             node_id: 0,
             listeners: Vec::new(),
             advertised_listeners: Vec::new(),
@@ -226,11 +233,36 @@ impl BrokerConfig {
         self.explicit.get(name).map(String::as_str)
     }
 
-    /// The effective value: explicit, else the default (None when null).
-    pub fn value(&self, name: &str) -> Option<String> {
+    /// This configuration with the dynamic layers from the metadata log.
+    pub fn with_dynamic(
+        &self,
+        per_broker: BTreeMap<String, String>,
+        cluster_default: BTreeMap<String, String>,
+    ) -> BrokerConfig {
+        let mut c = self.clone();
+        c.dynamic_broker = per_broker;
+        c.dynamic_default = cluster_default;
+        c
+    }
+
+    /// A set value through the layers, most specific first: dynamic for
+    /// this broker, dynamic cluster default, static (file/overrides).
+    pub fn layered(&self, name: &str) -> Option<(&str, ConfigSource)> {
+        if let Some(v) = self.dynamic_broker.get(name) {
+            return Some((v, ConfigSource::DynamicBrokerConfig));
+        }
+        if let Some(v) = self.dynamic_default.get(name) {
+            return Some((v, ConfigSource::DynamicDefaultBrokerConfig));
+        }
         self.explicit
             .get(name)
-            .cloned()
+            .map(|v| (v.as_str(), ConfigSource::StaticBrokerConfig))
+    }
+
+    /// The effective value: layered, else the default (None when null).
+    pub fn value(&self, name: &str) -> Option<String> {
+        self.layered(name)
+            .map(|(v, _)| v.to_string())
             .or_else(|| defs::broker_def(name).and_then(|d| d.default.map(str::to_string)))
     }
 
@@ -252,28 +284,24 @@ impl BrokerConfig {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
-    /// Every broker config with value and source, for DescribeConfigs.
+    /// Every broker config with value, source and synonyms (all layers
+    /// holding a value, most specific first), for DescribeConfigs.
     pub fn describe(&self) -> Vec<DescribedConfig> {
         defs::BROKER_CONFIGS
             .iter()
             .map(|def| {
-                let explicit = self.explicit.get(def.name);
-                let (value, source) = match explicit {
-                    Some(v) => (Some(v.clone()), ConfigSource::StaticBrokerConfig),
-                    None => (def.default.map(str::to_string), ConfigSource::DefaultConfig),
-                };
-                let value = if def.name == "node.id" || def.name == "broker.id" {
-                    Some(self.node_id.to_string())
-                } else {
-                    value
-                };
                 let mut synonyms = Vec::new();
-                if let Some(v) = explicit {
-                    synonyms.push((
-                        def.name.to_string(),
-                        Some(v.clone()),
-                        ConfigSource::StaticBrokerConfig,
-                    ));
+                for (layer, source) in [
+                    (&self.dynamic_broker, ConfigSource::DynamicBrokerConfig),
+                    (
+                        &self.dynamic_default,
+                        ConfigSource::DynamicDefaultBrokerConfig,
+                    ),
+                    (&self.explicit, ConfigSource::StaticBrokerConfig),
+                ] {
+                    if let Some(v) = layer.get(def.name) {
+                        synonyms.push((def.name.to_string(), Some(v.clone()), source));
+                    }
                 }
                 if let Some(dv) = def.default {
                     synonyms.push((
@@ -282,11 +310,20 @@ impl BrokerConfig {
                         ConfigSource::DefaultConfig,
                     ));
                 }
+                let (value, source) = match self.layered(def.name) {
+                    Some((v, s)) => (Some(v.to_string()), s),
+                    None => (def.default.map(str::to_string), ConfigSource::DefaultConfig),
+                };
+                let value = if def.name == "node.id" || def.name == "broker.id" {
+                    Some(self.node_id.to_string())
+                } else {
+                    value
+                };
                 DescribedConfig {
                     name: def.name.to_string(),
                     value,
                     source,
-                    read_only: true,
+                    read_only: !defs::is_dynamic_broker_config(def.name),
                     sensitive: def.ty == ConfigType::Password,
                     ty: def.ty,
                     doc: def.doc,

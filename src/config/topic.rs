@@ -72,7 +72,8 @@ pub struct LogConfig {
     pub preallocate: bool,
 }
 
-/// Where a topic config's effective value comes from.
+/// Where a topic config's effective value comes from: the topic override,
+/// then each broker synonym through the broker's layers, then the default.
 fn effective(
     broker: &BrokerConfig,
     overrides: &BTreeMap<String, String>,
@@ -82,8 +83,8 @@ fn effective(
         return (Some(v.clone()), ConfigSource::DynamicTopicConfig);
     }
     for (syn, unit) in def.synonyms {
-        if let Some(v) = broker.explicit(syn) {
-            return (Some(unit.convert(v)), ConfigSource::StaticBrokerConfig);
+        if let Some((v, source)) = broker.layered(syn) {
+            return (Some(unit.convert(v)), source);
         }
     }
     (
@@ -154,8 +155,12 @@ impl LogConfig {
         }
         // Broker-level defaults reached through synonyms must be valid too.
         for def in TOPIC_CONFIGS {
-            if let (Some(v), ConfigSource::StaticBrokerConfig) = effective(broker, overrides, def) {
-                defs::validate(&def.def, &v)?;
+            if let (Some(v), source) = effective(broker, overrides, def) {
+                if source != ConfigSource::DefaultConfig
+                    && source != ConfigSource::DynamicTopicConfig
+                {
+                    defs::validate(&def.def, &v)?;
+                }
             }
         }
         Ok(())

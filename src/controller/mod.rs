@@ -6,6 +6,7 @@
 //! current image, append, apply, publish. State changes only when a record
 //! is applied, by the same `MetadataImage::apply` used on load.
 
+pub mod config_control;
 pub mod metadata_log;
 pub mod placement;
 pub mod replication_control;
@@ -18,7 +19,9 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
-use crate::metadata::{Change, Endpoint, MetadataCache, MetadataImage, MetadataRecord};
+use crate::metadata::{
+    Change, ConfigResourceType, Endpoint, MetadataCache, MetadataImage, MetadataRecord,
+};
 use crate::storage::flusher::Flusher;
 use crate::storage::StorageError;
 
@@ -179,7 +182,8 @@ impl Controller {
                 ))));
                 continue;
             }
-            let planned = replication_control::plan_create_topic(&state.image, &self.config, t);
+            let view = state.image.broker_config(&self.config);
+            let planned = replication_control::plan_create_topic(&state.image, &view, t);
             match planned {
                 Ok((records, created)) => {
                     if !validate_only {
@@ -241,6 +245,26 @@ impl Controller {
                 },
                 Err(e) => results.push(Err(e)),
             }
+        }
+        results
+    }
+
+    /// Alters dynamic configs; one result per resource, in order.
+    pub async fn alter_configs(
+        &self,
+        changes: Vec<(ConfigResourceType, String, config_control::ConfigChange)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), ControllerError>> {
+        let mut state = self.state.lock().await;
+        let mut results = Vec::with_capacity(changes.len());
+        for (resource, name, change) in &changes {
+            let planned =
+                config_control::plan_alter(&state.image, &self.config, *resource, name, change);
+            results.push(match planned {
+                Ok(records) if !validate_only => self.commit(&mut state, records).await,
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            });
         }
         results
     }

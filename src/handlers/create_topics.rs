@@ -84,17 +84,20 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     r.num_partitions = c.num_partitions;
                     r.replication_factor = c.replication_factor;
                     r.configs = Some(
-                        LogConfig::describe(&broker.config, &new.configs)
-                            .into_iter()
-                            .map(|d| {
-                                CreatableTopicConfigs::default()
-                                    .with_name(str_bytes(d.name))
-                                    .with_value(d.value.map(str_bytes))
-                                    .with_read_only(d.read_only)
-                                    .with_config_source(d.source as i8)
-                                    .with_is_sensitive(d.sensitive)
-                            })
-                            .collect(),
+                        LogConfig::describe(
+                            &broker.metadata.image().broker_config(&broker.config),
+                            &new.configs,
+                        )
+                        .into_iter()
+                        .map(|d| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(d.name))
+                                .with_value(d.value.map(str_bytes))
+                                .with_read_only(d.read_only)
+                                .with_config_source(d.source as i8)
+                                .with_is_sensitive(d.sensitive)
+                        })
+                        .collect(),
                     );
                 }
                 if v >= 7 {

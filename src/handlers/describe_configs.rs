@@ -57,6 +57,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let body: DescribeConfigsRequest = req.decode()?;
     let v = req.version;
     let image = broker.metadata.image();
+    let view = image.broker_config(&broker.config);
     let mut resp = DescribeConfigsResponse::default();
     for res in &body.resources {
         let name = res.resource_name.to_string();
@@ -74,15 +75,12 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                             format!("Topic {name} does not exist."),
                         ))
                     } else {
-                        Ok(LogConfig::describe(
-                            &broker.config,
-                            &image.topic_configs(&name),
-                        ))
+                        Ok(LogConfig::describe(&view, &image.topic_configs(&name)))
                     }
                 }
                 Some(ConfigResourceType::Broker) => {
                     if name.is_empty() || name.parse::<i32>().ok() == Some(broker.config.node_id) {
-                        Ok(broker.config.describe())
+                        Ok(view.describe())
                     } else {
                         Err((
                         ResponseError::InvalidRequest.code(),

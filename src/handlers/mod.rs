@@ -3,8 +3,10 @@
 //! error boundary of its API), and encodes the response at the request's
 //! version, setting only fields that version has.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;

@@ -100,6 +100,21 @@ impl MetadataImage {
             .unwrap_or_default()
     }
 
+    /// `static_config` with the dynamic broker configs of this image
+    /// (for `node_id`, and the cluster-wide default) layered on top.
+    pub fn broker_config(
+        &self,
+        static_config: &crate::config::BrokerConfig,
+    ) -> crate::config::BrokerConfig {
+        let get = |name: String| {
+            self.configs
+                .get(&(ConfigResourceType::Broker, name))
+                .cloned()
+                .unwrap_or_default()
+        };
+        static_config.with_dynamic(get(static_config.node_id.to_string()), get(String::new()))
+    }
+
     /// Live (registered, unfenced) brokers.
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)

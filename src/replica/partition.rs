@@ -196,6 +196,33 @@ impl Partition {
         });
     }
 
+    /// DeleteRecords on the leader: `offset` -1 means the high watermark.
+    /// Returns the new log start offset (the low watermark).
+    pub fn delete_records(&self, offset: i64) -> Result<i64, ReplicaError> {
+        if !self.is_leader() {
+            return Err(ReplicaError::NotLeaderOrFollower);
+        }
+        let low = {
+            let mut log = self.log.lock().expect("log lock");
+            let hw = log.high_watermark();
+            let target = if offset == -1 { hw } else { offset };
+            if target < 0 || target > hw {
+                return Err(ReplicaError::Storage(
+                    crate::storage::StorageError::OffsetOutOfRange {
+                        partition: self.tp.to_string(),
+                        offset,
+                        log_start: log.log_start_offset(),
+                        log_end: hw,
+                    },
+                ));
+            }
+            log.increment_log_start_offset(target)?;
+            log.log_start_offset()
+        };
+        self.maybe_advance_high_watermark();
+        Ok(low)
+    }
+
     /// Reads from `offset` up to the high watermark (consumers) with the
     /// log lock held only to locate the bytes.
     pub fn read(

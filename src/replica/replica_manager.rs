@@ -87,7 +87,7 @@ impl ReplicaManager {
 
     fn log_config(&self, image: &MetadataImage, topic: &str) -> Arc<LogConfig> {
         Arc::new(LogConfig::resolve(
-            &self.config,
+            &image.broker_config(&self.config),
             &image.topic_configs(topic),
         ))
     }
@@ -219,7 +219,15 @@ impl MetadataListener for ReplicaManager {
                 Change::Config(ConfigResourceType::Topic, name) => {
                     self.update_topic_config(image, name)
                 }
-                Change::Config(ConfigResourceType::Broker, _) | Change::Broker(_) => {}
+                Change::Config(ConfigResourceType::Broker, _) => {
+                    // A broker-level default changed: every topic may see it.
+                    let topics: HashSet<String> =
+                        self.all().iter().map(|p| p.tp.topic.to_string()).collect();
+                    for t in topics {
+                        self.update_topic_config(image, &t);
+                    }
+                }
+                Change::Broker(_) => {}
             }
         }
     }

@@ -45,8 +45,17 @@ async fn route(
         ApiKey::Fetch => handlers::fetch::handle(broker, req).await.map(Some),
         ApiKey::ListOffsets => handlers::list_offsets::handle(broker, req).await.map(Some),
         ApiKey::CreateTopics => handlers::create_topics::handle(broker, req).await.map(Some),
+        ApiKey::DeleteRecords => handlers::delete_records::handle(broker, req)
+            .await
+            .map(Some),
         ApiKey::DeleteTopics => handlers::delete_topics::handle(broker, req).await.map(Some),
         ApiKey::InitProducerId => handlers::init_producer_id::handle(broker, req)
+            .await
+            .map(Some),
+        ApiKey::AlterConfigs => handlers::alter_configs::handle_alter(broker, req)
+            .await
+            .map(Some),
+        ApiKey::IncrementalAlterConfigs => handlers::alter_configs::handle_incremental(broker, req)
             .await
             .map(Some),
         ApiKey::DescribeConfigs => handlers::describe_configs::handle(broker, req)

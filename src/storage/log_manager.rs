@@ -330,6 +330,18 @@ impl LogManager {
         }
     }
 
+    /// Applies retention to every log (`log.retention.check.interval.ms`).
+    pub fn delete_old_segments(&self, now: i64) -> usize {
+        let mut total = 0;
+        for (tp, _, log) in self.all() {
+            match log.lock().expect("log lock").delete_old_segments(now) {
+                Ok(n) => total += n,
+                Err(e) => tracing::error!(partition = %tp, error = %e, "retention failed"),
+            }
+        }
+        total
+    }
+
     /// Clean shutdown: close every log, checkpoint, leave the marker.
     pub fn shutdown(&self) -> Result<()> {
         let mut failed = false;

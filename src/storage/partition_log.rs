@@ -722,6 +722,104 @@ impl PartitionLog {
 
     /// Writes indexes, fsyncs and snapshots producer state: the clean
     /// shutdown of one log.
+    /// Moves the log start offset forward (DeleteRecords, retention) and
+    /// drops segments that now lie wholly below it. Never moves backwards,
+    /// never beyond the high watermark.
+    pub fn increment_log_start_offset(&mut self, offset: i64) -> Result<bool> {
+        let offset = offset.min(self.high_watermark);
+        if offset <= self.log_start_offset {
+            return Ok(false);
+        }
+        self.log_start_offset = offset;
+        self.leader_epoch_cache.truncate_from_start(offset)?;
+        // Segments whose every offset is below the new start go now.
+        let doomed: Vec<i64> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| s.next_offset() <= offset)
+            .map(|(b, _)| *b)
+            .collect();
+        self.remove_segments(&doomed)?;
+        Ok(true)
+    }
+
+    /// Removes whole segments (oldest first), rolling first if the active
+    /// segment is among them so a log always has an active segment.
+    fn remove_segments(&mut self, bases: &[i64]) -> Result<()> {
+        if bases.is_empty() {
+            return Ok(());
+        }
+        let active_base = self.active().base_offset();
+        if bases.contains(&active_base) && !self.active().is_empty() {
+            self.roll(segment::now_ms())?;
+        }
+        for base in bases {
+            if *base == self.active().base_offset() {
+                continue;
+            }
+            if let Some(seg) = self.segments.remove(base) {
+                seg.delete_files()?;
+            }
+        }
+        let first = self
+            .segments
+            .values()
+            .next()
+            .expect("active segment remains");
+        if first.base_offset() > self.log_start_offset {
+            self.log_start_offset = first.base_offset();
+            self.leader_epoch_cache
+                .truncate_from_start(self.log_start_offset)?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's `deleteOldSegments` for `cleanup.policy=delete`: whole
+    /// segments past `retention.ms` (by their largest timestamp) or beyond
+    /// `retention.bytes`, and segments below the log start offset; only
+    /// segments wholly below the high watermark; the active one only by
+    /// rolling it first. Returns the number of segments deleted.
+    pub fn delete_old_segments(&mut self, now: i64) -> Result<usize> {
+        let hw = self.high_watermark;
+        let cfg = self.config.clone();
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let mut doomed = Vec::new();
+        let mut remaining_size = self.size_in_bytes() as i64;
+        for (i, base) in bases.iter().enumerate() {
+            let seg = &self.segments[base];
+            let is_last = i + 1 == bases.len();
+            let upper = if is_last {
+                self.log_end_offset()
+            } else {
+                bases[i + 1]
+            };
+            if is_last && seg.is_empty() {
+                break;
+            }
+            if upper > hw {
+                break;
+            }
+            let below_start = upper <= self.log_start_offset;
+            let by_time = cfg.cleanup_policy.delete
+                && cfg.retention_ms >= 0
+                && now - seg.largest_timestamp() > cfg.retention_ms;
+            let by_size = cfg.cleanup_policy.delete
+                && cfg.retention_bytes >= 0
+                && remaining_size - seg.size() as i64 >= cfg.retention_bytes;
+            if !(below_start || by_time || by_size) {
+                break;
+            }
+            remaining_size -= seg.size() as i64;
+            doomed.push(*base);
+        }
+        let count = doomed.len();
+        if count > 0 {
+            tracing::info!(partition = %self.tp, segments = count, "deleting segments past retention");
+            self.remove_segments(&doomed)?;
+        }
+        Ok(count)
+    }
+
     pub fn close(&mut self) -> Result<()> {
         self.flush()?;
         let end = self.log_end_offset();

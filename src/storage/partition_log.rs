@@ -108,6 +108,32 @@ fn segment_config(config: &LogConfig) -> SegmentConfig {
     }
 }
 
+/// Kafka's framing checks on the first batch of a produce request, in its
+/// order (`ByteBufferLogInputStream` + `ProduceRequest.validateRecords`):
+/// a length below the smallest legacy record is corrupt; a batch cut short
+/// is no batch at all, and a batch that is not magic 2 is refused, both
+/// INVALID_RECORD.
+fn check_first_batch_framing(records: &[u8]) -> Result<()> {
+    const HEADER_UP_TO_MAGIC: usize = batch::OFFSET_MAGIC + 1;
+    const LEGACY_RECORD_OVERHEAD_V0: i32 = 14;
+    let no_batch = || StorageError::InvalidRecord("Produce requests must have at least one record batch per partition".into());
+    if records.len() < HEADER_UP_TO_MAGIC {
+        return Err(no_batch());
+    }
+    let length = i32::from_be_bytes(records[batch::OFFSET_LENGTH..batch::OFFSET_LENGTH + 4].try_into().expect("4 bytes"));
+    if length < LEGACY_RECORD_OVERHEAD_V0 {
+        return Err(StorageError::Corrupt(BatchError::InvalidLength(length)));
+    }
+    if batch::LOG_OVERHEAD + length as usize > records.len() {
+        return Err(no_batch());
+    }
+    let magic = records[batch::OFFSET_MAGIC] as i8;
+    if magic != 2 {
+        return Err(batch_error(BatchError::UnsupportedMagic(magic)));
+    }
+    Ok(())
+}
+
 /// Maps a batch parse failure to Kafka's error for a produce request.
 fn batch_error(e: BatchError) -> StorageError {
     match e {
@@ -331,6 +357,7 @@ impl PartitionLog {
     /// Validates a client's batch without touching the log (Kafka's
     /// `LogValidator.validateBatch` for magic v2, header-level).
     fn validate_client_batch(&self, records: &[u8], now: i64) -> Result<BatchHeader> {
+        check_first_batch_framing(records)?;
         let view = BatchView::parse_valid(records).map_err(batch_error)?;
         if view.size() != records.len() {
             return Err(StorageError::InvalidRecord(

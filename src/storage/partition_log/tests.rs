@@ -266,11 +266,12 @@ fn validation_errors_map_to_kafka_codes() {
         log.append_as_leader(&two, 0, NOW).unwrap_err().kafka_code(),
         87
     );
+    // A batch cut short is no batch at all: INVALID_RECORD, as in Kafka.
     assert_eq!(
         log.append_as_leader(&good[..good.len() - 3], 0, NOW)
             .unwrap_err()
             .kafka_code(),
-        2
+        87
     );
     let mut magic1 = good.clone();
     magic1[crate::wire::batch::OFFSET_MAGIC] = 1;

@@ -15,8 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{BrokerConfig, LogConfig};
 use crate::controller::metadata_log::METADATA_TOPIC;
 use crate::controller::Controller;
+use crate::controller::NewTopic;
+use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordinator, GROUP_METADATA_TOPIC};
 use crate::coordinator::producer_id_manager::ProducerIdManager;
-use crate::metadata::{Endpoint, MetadataCache};
+use crate::metadata::{Endpoint, MetadataCache, MetadataImage};
 use crate::replica::ReplicaManager;
 use crate::storage::log_manager::LogManager;
 use crate::storage::segment::now_ms;
@@ -29,6 +31,7 @@ pub struct Broker {
     pub replica_manager: Arc<ReplicaManager>,
     pub log_manager: Arc<LogManager>,
     pub producer_ids: ProducerIdManager,
+    pub group_coordinator: Arc<GroupCoordinator>,
     pub shutdown: CancellationToken,
 }
 
@@ -62,6 +65,8 @@ impl Broker {
         )?);
         let replica_manager = ReplicaManager::new(config.clone(), log_manager.clone());
         metadata.add_listener(replica_manager.clone());
+        let group_coordinator = GroupCoordinator::new(GroupConfig::from_broker(&config), replica_manager.clone());
+        replica_manager.add_leadership_listener(Arc::new(CoordinatorLeadership(group_coordinator.clone())));
         let controller = Arc::new(Controller::start(
             config.clone(),
             metadata.clone(),
@@ -76,6 +81,7 @@ impl Broker {
             replica_manager,
             log_manager,
             producer_ids,
+            group_coordinator,
             shutdown: CancellationToken::new(),
         }))
     }
@@ -88,10 +94,61 @@ impl Broker {
             .await?)
     }
 
+    /// How an internal topic is created when first needed (or auto-created
+    /// by a client's Metadata request): `__consumer_offsets` with its own
+    /// partition count, replication factor (clamped to the live brokers)
+    /// and compaction.
+    pub fn internal_topic_spec(&self, name: &str, image: &MetadataImage) -> Option<NewTopic> {
+        if name != GROUP_METADATA_TOPIC {
+            return None;
+        }
+        let gc = self.group_coordinator.config();
+        let live = image.live_brokers().count().max(1) as i16;
+        let rf = if gc.replication_factor > live {
+            tracing::warn!(
+                configured = gc.replication_factor,
+                live,
+                "offsets.topic.replication.factor exceeds the live brokers; creating {GROUP_METADATA_TOPIC} with replication factor {live}"
+            );
+            live
+        } else {
+            gc.replication_factor
+        };
+        let mut configs = std::collections::BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("compression.type".to_string(), "producer".to_string());
+        configs.insert("segment.bytes".to_string(), gc.segment_bytes.to_string());
+        Some(NewTopic {
+            name: name.to_string(),
+            num_partitions: gc.num_partitions,
+            replication_factor: rf,
+            assignments: Vec::new(),
+            configs,
+        })
+    }
+
+    /// The image once `__consumer_offsets` exists (creating it if needed).
+    pub async fn ensure_offsets_topic(&self) -> Result<Arc<MetadataImage>, String> {
+        let image = self.metadata.image();
+        if image.topic_by_name(GROUP_METADATA_TOPIC).is_some() {
+            return Ok(image);
+        }
+        let spec = self.internal_topic_spec(GROUP_METADATA_TOPIC, &image).expect("internal topic");
+        for r in self.controller.create_topics(vec![spec], false).await {
+            match r {
+                Ok(_) => tracing::info!("created {GROUP_METADATA_TOPIC}"),
+                Err(crate::controller::ControllerError::TopicAlreadyExists(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(self.metadata.image())
+    }
+
     /// Periodic storage duties: `flush.ms`, offset checkpoints
     /// (`log.flush.offset.checkpoint.interval.ms`) and retention
     /// (`log.retention.check.interval.ms`).
     pub fn spawn_background_tasks(self: &Arc<Self>) {
+        self.group_coordinator.spawn_timers(self.shutdown.clone());
         let broker = self.clone();
         tokio::spawn(async move {
             let checkpoint_every = Duration::from_millis(

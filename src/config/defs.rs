@@ -227,6 +227,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     d("offsets.retention.minutes", Int, Some("10080"), AtLeast(1), "For subscribed consumers, committed offset of a partition is expired after the group is empty for this period."),
     d("offsets.retention.check.interval.ms", Long, Some("600000"), AtLeast(1), "Frequency at which to check for stale offsets."),
     d("offsets.commit.timeout.ms", Int, Some("5000"), AtLeast(1), "Offset commit will be delayed until all replicas for the offsets topic receive the commit or this timeout is reached."),
+    d("offset.metadata.max.bytes", Int, Some("4096"), None, "The maximum size for a metadata entry associated with an offset commit."),
     d("group.initial.rebalance.delay.ms", Int, Some("3000"), None, "The amount of time the group coordinator will wait for more consumers to join a new group before performing the first rebalance."),
     d("group.min.session.timeout.ms", Int, Some("6000"), None, "The minimum allowed session timeout for registered consumers."),
     d("group.max.session.timeout.ms", Int, Some("1800000"), None, "The maximum allowed session timeout for registered consumers."),

@@ -180,12 +180,14 @@ pub async fn handle(
         if !missing.is_empty() {
             let new = missing
                 .iter()
-                .map(|n| NewTopic {
-                    name: n.clone(),
-                    num_partitions: -1,
-                    replication_factor: -1,
-                    assignments: Vec::new(),
-                    configs: Default::default(),
+                .map(|n| {
+                    broker.internal_topic_spec(n, &image).unwrap_or_else(|| NewTopic {
+                        name: n.clone(),
+                        num_partitions: -1,
+                        replication_factor: -1,
+                        assignments: Vec::new(),
+                        configs: Default::default(),
+                    })
                 })
                 .collect();
             for (name, r) in missing

@@ -105,7 +105,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
         for (_, parts) in results.iter_mut() {
             for (_, o) in parts.iter_mut() {
                 if let Some((partition, required)) = o.wait_for.take() {
-                    if let Err(e) = wait_for_high_watermark(&partition, required, deadline).await {
+                    if let Err(e) = partition.wait_for_high_watermark(required, deadline).await {
                         o.error = e.kafka_code();
                         o.message = Some(e.to_string());
                     }
@@ -207,28 +207,6 @@ fn produce_one(
         Err(e) => {
             tracing::debug!(partition = %tp, error = %e, "produce failed");
             Outcome::error(e.kafka_code(), Some(e.to_string()))
-        }
-    }
-}
-
-/// Waits until the partition's high watermark reaches `required`.
-async fn wait_for_high_watermark(
-    p: &Partition,
-    required: i64,
-    deadline: tokio::time::Instant,
-) -> Result<(), ReplicaError> {
-    let mut rx = p.subscribe();
-    loop {
-        if rx.borrow_and_update().high_watermark >= required {
-            return Ok(());
-        }
-        if !p.is_leader() {
-            return Err(ReplicaError::NotLeaderOrFollower);
-        }
-        match tokio::time::timeout_at(deadline, rx.changed()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) => return Err(ReplicaError::NotLeaderOrFollower),
-            Err(_) => return Err(ReplicaError::RequestTimedOut),
         }
     }
 }

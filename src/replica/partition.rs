@@ -196,6 +196,25 @@ impl Partition {
         });
     }
 
+    /// Waits until the high watermark reaches `required` (acks=all), or
+    /// the deadline passes, or leadership is lost.
+    pub async fn wait_for_high_watermark(&self, required: i64, deadline: tokio::time::Instant) -> Result<(), ReplicaError> {
+        let mut rx = self.subscribe();
+        loop {
+            if rx.borrow_and_update().high_watermark >= required {
+                return Ok(());
+            }
+            if !self.is_leader() {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return Err(ReplicaError::NotLeaderOrFollower),
+                Err(_) => return Err(ReplicaError::RequestTimedOut),
+            }
+        }
+    }
+
     /// DeleteRecords on the leader: `offset` -1 means the high watermark.
     /// Returns the new log start offset (the low watermark).
     pub fn delete_records(&self, offset: i64) -> Result<i64, ReplicaError> {

@@ -19,8 +19,15 @@ use crate::storage::TopicPartition;
 use super::partition::{Partition, PartitionState};
 use super::ReplicaError;
 
+/// Told when this broker starts or stops leading a partition (the group
+/// coordinator follows `__consumer_offsets` this way).
+pub trait LeadershipListener: Send + Sync {
+    fn on_leadership_change(&self, tp: &TopicPartition, is_leader: bool, leader_epoch: i32);
+}
+
 pub struct ReplicaManager {
     node_id: i32,
+    leadership_listeners: RwLock<Vec<Arc<dyn LeadershipListener>>>,
     config: Arc<BrokerConfig>,
     log_manager: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
@@ -31,11 +38,23 @@ impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, log_manager: Arc<LogManager>) -> Arc<Self> {
         Arc::new(ReplicaManager {
             node_id: config.node_id,
+            leadership_listeners: RwLock::new(Vec::new()),
             config,
             log_manager,
             partitions: RwLock::new(HashMap::new()),
             initialized: AtomicBool::new(false),
         })
+    }
+
+    pub fn add_leadership_listener(&self, l: Arc<dyn LeadershipListener>) {
+        self.leadership_listeners.write().expect("listeners lock").push(l);
+    }
+
+    fn notify_leadership(&self, tp: &TopicPartition, is_leader: bool, epoch: i32) {
+        let listeners = self.leadership_listeners.read().expect("listeners lock").clone();
+        for l in listeners {
+            l.on_leadership_change(tp, is_leader, epoch);
+        }
     }
 
     pub fn node_id(&self) -> i32 {
@@ -111,10 +130,16 @@ impl ReplicaManager {
             replicas: reg.replicas.clone(),
             isr: reg.isr.clone(),
         };
+        let leads = state.leader == self.node_id;
+        let epoch = state.leader_epoch;
         if let Some(p) = self.get(&tp) {
             if p.topic_id == topic.id {
-                if p.state() != state {
+                let old = p.state();
+                if old != state {
                     p.update_state(state);
+                    if (old.leader == self.node_id) != leads || old.leader_epoch != epoch {
+                        self.notify_leadership(&tp, leads, epoch);
+                    }
                 }
                 return;
             }
@@ -126,17 +151,22 @@ impl ReplicaManager {
         {
             Ok(log) => {
                 let p = Partition::new(tp.clone(), topic.id, self.node_id, log, state);
-                self.partitions
-                    .write()
-                    .expect("partitions lock")
-                    .insert(tp, p);
+                self.partitions.write().expect("partitions lock").insert(tp.clone(), p);
+                if leads {
+                    self.notify_leadership(&tp, true, epoch);
+                }
             }
             Err(e) => tracing::error!(partition = %tp, error = %e, "cannot create or load log"),
         }
     }
 
     fn remove_partition(&self, tp: &TopicPartition) {
-        self.partitions.write().expect("partitions lock").remove(tp);
+        let removed = self.partitions.write().expect("partitions lock").remove(tp);
+        if let Some(p) = removed {
+            if p.is_leader() {
+                self.notify_leadership(tp, false, p.leader_epoch());
+            }
+        }
         if let Err(e) = self.log_manager.delete(tp) {
             tracing::error!(partition = %tp, error = %e, "deleting log");
         }

@@ -67,6 +67,17 @@ async fn route(
         ApiKey::DescribeTopicPartitions => handlers::describe_topic_partitions::handle(broker, req)
             .await
             .map(Some),
+        ApiKey::FindCoordinator => handlers::find_coordinator::handle(broker, ctx, req).await.map(Some),
+        ApiKey::JoinGroup => handlers::join_group::handle(broker, ctx, req).await.map(Some),
+        ApiKey::SyncGroup => handlers::sync_group::handle(broker, req).await.map(Some),
+        ApiKey::Heartbeat => handlers::heartbeat::handle(broker, req).await.map(Some),
+        ApiKey::LeaveGroup => handlers::leave_group::handle(broker, req).await.map(Some),
+        ApiKey::OffsetCommit => handlers::offset_commit::handle(broker, req).await.map(Some),
+        ApiKey::OffsetFetch => handlers::offset_fetch::handle(broker, req).await.map(Some),
+        ApiKey::DescribeGroups => handlers::describe_groups::handle(broker, req).await.map(Some),
+        ApiKey::ListGroups => handlers::list_groups::handle(broker, req).await.map(Some),
+        ApiKey::DeleteGroups => handlers::delete_groups::handle(broker, req).await.map(Some),
+        ApiKey::OffsetDelete => handlers::offset_delete::handle(broker, req).await.map(Some),
         other => Err(WireError::UnknownApiKey(other as i16)),
     }
 }

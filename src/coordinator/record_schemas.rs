@@ -1,0 +1,1940 @@
+//! Record codecs for Kafka's internal topics, byte-compatible with Kafka.
+//!
+//! * `__consumer_offsets` (group coordinator): keys are an int16 *record
+//!   type* followed by the key struct: `0`/`1` = `OffsetCommitKey`,
+//!   `2` = `GroupMetadataKey` ([`GroupRecordKey`]). Values are an int16
+//!   *version* followed by `OffsetCommitValue` (v0-4) or
+//!   `GroupMetadataValue` (v0-4); a null value is a tombstone.
+//! * `__transaction_state` (transaction coordinator): key = int16 version 0
+//!   + `TransactionLogKey`; value = int16 version (0-1) +
+//!   `TransactionLogValue`.
+//!
+//! Layouts follow Kafka's message JSON schemas (`OffsetCommitKey.json`,
+//! `OffsetCommitValue.json`, `GroupMetadataKey.json`,
+//! `GroupMetadataValue.json`, `TransactionLogKey.json`,
+//! `TransactionLogValue.json`, and `ConsumerProtocolSubscription.json` /
+//! `ConsumerProtocolAssignment.json` for the embedded consumer protocol).
+//! Non-flexible versions use int16-length strings, int32-length bytes and
+//! int32-count arrays; flexible versions (OffsetCommitValue v4+,
+//! GroupMetadataValue v4+, TransactionLogValue v1+) use compact
+//! (unsigned-varint length + 1) strings, bytes and arrays and end every
+//! struct with a tagged-field section.
+//!
+//! Decoders take untrusted bytes: every length is checked against the bytes
+//! that remain before anything is allocated, and nothing panics. Like
+//! Kafka's generated readers they ignore bytes after the last field and skip
+//! unknown tagged fields, and they decode strings as UTF-8 replacing invalid
+//! sequences (Java's `new String(bytes, UTF_8)`).
+//!
+//! Encoders return an error rather than write a record Kafka could not
+//! read: a string longer than 32767 bytes in a non-flexible version, or an
+//! unsupported version.
+//!
+//! [`Json`] and the `*_json` helpers render records the way Kafka's
+//! generated `JsonConverter`s do (field order of the schema, only the
+//! fields of the record's version, bytes as base64), which is what
+//! `kafka-dump-log --offsets-decoder` prints.
+
+use std::fmt;
+
+use base64::Engine as _;
+use thiserror::Error;
+
+/// Why bytes are not a valid record of these schemas (or a value cannot be
+/// encoded).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SchemaError {
+    #[error("could not read the int16 version: {0} byte(s) available")]
+    MissingVersion(usize),
+    #[error("unknown record type {0}")]
+    UnknownRecordType(i16),
+    #[error("{schema} version {version} is not supported")]
+    UnsupportedVersion { schema: &'static str, version: i16 },
+    #[error("error reading {field}: {needed} byte(s) needed, only {available} byte(s) available")]
+    Truncated {
+        field: &'static str,
+        needed: u64,
+        available: usize,
+    },
+    #[error("non-nullable field {0} was serialized as null")]
+    NullField(&'static str),
+    #[error("invalid length {length} for {field}")]
+    InvalidLength { field: &'static str, length: i64 },
+    #[error("malformed unsigned varint in {0}")]
+    BadVarint(&'static str),
+    #[error("string field {field} is {length} bytes, more than 32767, the limit of version {version}")]
+    StringTooLong {
+        field: &'static str,
+        length: usize,
+        version: i16,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, SchemaError>;
+
+// ---------------------------------------------------------------------------
+// Group coordinator records (__consumer_offsets)
+// ---------------------------------------------------------------------------
+
+/// Key version (record type) of offset commits written by Kafka 4 and Weir.
+pub const OFFSET_COMMIT_KEY_VERSION: i16 = 1;
+/// Key version (record type) of group metadata records.
+pub const GROUP_METADATA_KEY_VERSION: i16 = 2;
+/// Value version Kafka 4 writes for offset commits without an expire timestamp.
+pub const OFFSET_COMMIT_VALUE_VERSION: i16 = 3;
+/// Value version Kafka 4 writes for offset commits with an expire timestamp
+/// (the only version with that field).
+pub const OFFSET_COMMIT_VALUE_EXPIRE_VERSION: i16 = 1;
+/// Value version Kafka 4 writes for group metadata.
+pub const GROUP_METADATA_VALUE_VERSION: i16 = 3;
+/// Highest OffsetCommitValue / GroupMetadataValue version.
+pub const GROUP_VALUE_MAX_VERSION: i16 = 4;
+
+/// Record types (key versions) 3-15 of `__consumer_offsets`: the records of
+/// the new consumer-group and share-group protocols, which Weir does not
+/// decode. Index = record type - 3.
+const UNSUPPORTED_GROUP_RECORD_TYPES: [&str; 13] = [
+    "ConsumerGroupMetadataKey",
+    "ConsumerGroupPartitionMetadataKey",
+    "ConsumerGroupMemberMetadataKey",
+    "ConsumerGroupTargetAssignmentMetadataKey",
+    "ConsumerGroupTargetAssignmentMemberKey",
+    "ConsumerGroupCurrentMemberAssignmentKey",
+    "ShareGroupPartitionMetadataKey",
+    "ShareGroupMemberMetadataKey",
+    "ShareGroupMetadataKey",
+    "ShareGroupTargetAssignmentMetadataKey",
+    "ShareGroupTargetAssignmentMemberKey",
+    "ShareGroupCurrentMemberAssignmentKey",
+    "ShareGroupStatePartitionMetadataKey",
+];
+
+/// The name of a `__consumer_offsets` record type Kafka knows but Weir does
+/// not decode (3-15), e.g. `ConsumerGroupMetadataKey`.
+pub fn unsupported_group_record_type_name(record_type: i16) -> Option<&'static str> {
+    usize::try_from(record_type.checked_sub(3)?)
+        .ok()
+        .and_then(|i| UNSUPPORTED_GROUP_RECORD_TYPES.get(i).copied())
+}
+
+/// A `__consumer_offsets` key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum GroupRecordKey {
+    /// Record types 0 and 1: the committed offset of one partition.
+    OffsetCommit {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    /// Record type 2: a classic group's membership and generation.
+    GroupMetadata { group: String },
+}
+
+impl GroupRecordKey {
+    /// The group the record belongs to (the partitioning key of
+    /// `__consumer_offsets`).
+    pub fn group(&self) -> &str {
+        match self {
+            GroupRecordKey::OffsetCommit { group, .. } | GroupRecordKey::GroupMetadata { group } => {
+                group
+            }
+        }
+    }
+
+    /// The record type [`encode_key`] writes for this key.
+    pub fn record_type(&self) -> i16 {
+        match self {
+            GroupRecordKey::OffsetCommit { .. } => OFFSET_COMMIT_KEY_VERSION,
+            GroupRecordKey::GroupMetadata { .. } => GROUP_METADATA_KEY_VERSION,
+        }
+    }
+
+    /// Kafka's `OffsetCommitKeyJsonConverter` / `GroupMetadataKeyJsonConverter`
+    /// output: `{"group":"g","topic":"t","partition":0}` / `{"group":"g"}`.
+    pub fn to_json(&self) -> Json {
+        match self {
+            GroupRecordKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            } => Json::object([
+                ("group", Json::str(group)),
+                ("topic", Json::str(topic)),
+                ("partition", Json::Int(*partition as i64)),
+            ]),
+            GroupRecordKey::GroupMetadata { group } => {
+                Json::object([("group", Json::str(group))])
+            }
+        }
+    }
+}
+
+/// `OffsetCommitValue`: a committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetCommitValue {
+    pub offset: i64,
+    /// v3+; -1 when unknown (and when read from v0-2).
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+    /// Only in v1; -1 otherwise.
+    pub expire_timestamp: i64,
+}
+
+impl OffsetCommitValue {
+    /// The version [`encode_offset_commit_value`] writes: 1 when an expire
+    /// timestamp is set (only v1 has one), 3 otherwise (Kafka 4's choice).
+    pub fn preferred_version(&self) -> i16 {
+        if self.expire_timestamp >= 0 {
+            OFFSET_COMMIT_VALUE_EXPIRE_VERSION
+        } else {
+            OFFSET_COMMIT_VALUE_VERSION
+        }
+    }
+
+    /// Kafka's `OffsetCommitValueJsonConverter.write(value, version)`.
+    pub fn to_json(&self, version: i16) -> Json {
+        let mut fields = vec![("offset", Json::Int(self.offset))];
+        if version >= 3 {
+            fields.push(("leaderEpoch", Json::Int(self.leader_epoch as i64)));
+        }
+        fields.push(("metadata", Json::str(&self.metadata)));
+        fields.push(("commitTimestamp", Json::Int(self.commit_timestamp)));
+        if version == 1 {
+            fields.push(("expireTimestamp", Json::Int(self.expire_timestamp)));
+        }
+        Json::object(fields)
+    }
+}
+
+/// `GroupMetadataValue`: a classic group's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadataValue {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    /// v2+; -1 otherwise.
+    pub current_state_timestamp: i64,
+    pub members: Vec<MemberMetadata>,
+}
+
+/// One member of a [`GroupMetadataValue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    pub member_id: String,
+    /// v3+; `None` otherwise.
+    pub group_instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// v1+; -1 otherwise.
+    pub rebalance_timeout: i32,
+    pub session_timeout: i32,
+    /// The member's subscription in its protocol's format (for
+    /// `protocol_type` "consumer": [`ConsumerProtocolSubscription`]).
+    pub subscription: Vec<u8>,
+    /// The member's assignment (for "consumer":
+    /// [`ConsumerProtocolAssignment`]).
+    pub assignment: Vec<u8>,
+}
+
+impl GroupMetadataValue {
+    /// Kafka's `GroupMetadataValueJsonConverter.write(value, version)` as
+    /// `kafka-dump-log` post-processes it: when the protocol type is
+    /// `consumer`, each member's subscription and assignment are decoded as
+    /// the consumer protocol (left as base64 if they do not parse).
+    pub fn to_json(&self, version: i16) -> Json {
+        let consumer = self.protocol_type == "consumer";
+        let members = self
+            .members
+            .iter()
+            .map(|m| {
+                let mut f = vec![("memberId", Json::str(&m.member_id))];
+                if version >= 3 {
+                    f.push(("groupInstanceId", Json::opt_str(m.group_instance_id.as_deref())));
+                }
+                f.push(("clientId", Json::str(&m.client_id)));
+                f.push(("clientHost", Json::str(&m.client_host)));
+                if version >= 1 {
+                    f.push(("rebalanceTimeout", Json::Int(m.rebalance_timeout as i64)));
+                }
+                f.push(("sessionTimeout", Json::Int(m.session_timeout as i64)));
+                let subscription = consumer
+                    .then(|| ConsumerProtocolSubscription::decode(&m.subscription).ok())
+                    .flatten()
+                    .map(|(v, s)| s.to_json(v))
+                    .unwrap_or_else(|| Json::bytes(&m.subscription));
+                let assignment = consumer
+                    .then(|| ConsumerProtocolAssignment::decode(&m.assignment).ok())
+                    .flatten()
+                    .map(|(v, a)| a.to_json(v))
+                    .unwrap_or_else(|| Json::bytes(&m.assignment));
+                f.push(("subscription", subscription));
+                f.push(("assignment", assignment));
+                Json::object(f)
+            })
+            .collect();
+        let mut fields = vec![
+            ("protocolType", Json::str(&self.protocol_type)),
+            ("generation", Json::Int(self.generation as i64)),
+            ("protocol", Json::opt_str(self.protocol.as_deref())),
+            ("leader", Json::opt_str(self.leader.as_deref())),
+        ];
+        if version >= 2 {
+            fields.push(("currentStateTimestamp", Json::Int(self.current_state_timestamp)));
+        }
+        fields.push(("members", Json::Array(members)));
+        Json::object(fields)
+    }
+}
+
+/// Reads the int16 version (record type for keys) that prefixes every key
+/// and value of the internal topics.
+pub fn read_version(bytes: &[u8]) -> Result<i16> {
+    match bytes {
+        [a, b, ..] => Ok(i16::from_be_bytes([*a, *b])),
+        _ => Err(SchemaError::MissingVersion(bytes.len())),
+    }
+}
+
+/// Encodes a key: offset commits as record type 1, group metadata as 2.
+pub fn encode_key(key: &GroupRecordKey) -> Result<Vec<u8>> {
+    let mut w = Writer::new(key.record_type());
+    match key {
+        GroupRecordKey::OffsetCommit {
+            group,
+            topic,
+            partition,
+        } => {
+            w.string("group", group, false)?;
+            w.string("topic", topic, false)?;
+            w.i32(*partition);
+        }
+        GroupRecordKey::GroupMetadata { group } => w.string("group", group, false)?,
+    }
+    Ok(w.finish())
+}
+
+/// Decodes a key of record type 0, 1 or 2; other types are
+/// [`SchemaError::UnknownRecordType`] (see
+/// [`unsupported_group_record_type_name`] for those Kafka knows).
+pub fn decode_key(bytes: &[u8]) -> Result<GroupRecordKey> {
+    let record_type = read_version(bytes)?;
+    let mut r = Reader::new(&bytes[2..], false);
+    match record_type {
+        0 | 1 => Ok(GroupRecordKey::OffsetCommit {
+            group: r.string("group")?,
+            topic: r.string("topic")?,
+            partition: r.i32("partition")?,
+        }),
+        2 => Ok(GroupRecordKey::GroupMetadata {
+            group: r.string("group")?,
+        }),
+        other => Err(SchemaError::UnknownRecordType(other)),
+    }
+}
+
+/// Encodes at [`OffsetCommitValue::preferred_version`] (3, or 1 with an
+/// expire timestamp).
+pub fn encode_offset_commit_value(value: &OffsetCommitValue) -> Result<Vec<u8>> {
+    encode_offset_commit_value_version(value, value.preferred_version())
+}
+
+/// Encodes at `version` (0-4); fields the version lacks are dropped (they
+/// are all "ignorable" in the schema).
+pub fn encode_offset_commit_value_version(
+    value: &OffsetCommitValue,
+    version: i16,
+) -> Result<Vec<u8>> {
+    check_version("OffsetCommitValue", version, GROUP_VALUE_MAX_VERSION)?;
+    let flexible = version >= 4;
+    let mut w = Writer::new(version);
+    w.i64(value.offset);
+    if version >= 3 {
+        w.i32(value.leader_epoch);
+    }
+    w.string_v("metadata", &value.metadata, flexible, version)?;
+    w.i64(value.commit_timestamp);
+    if version == 1 {
+        w.i64(value.expire_timestamp);
+    }
+    if flexible {
+        w.no_tagged_fields();
+    }
+    Ok(w.finish())
+}
+
+/// Decodes any version (0-4).
+pub fn decode_offset_commit_value(bytes: &[u8]) -> Result<OffsetCommitValue> {
+    decode_offset_commit_value_versioned(bytes).map(|(_, v)| v)
+}
+
+/// Decodes any version (0-4), returning it too.
+pub fn decode_offset_commit_value_versioned(bytes: &[u8]) -> Result<(i16, OffsetCommitValue)> {
+    let version = read_version(bytes)?;
+    check_version("OffsetCommitValue", version, GROUP_VALUE_MAX_VERSION)?;
+    let mut r = Reader::new(&bytes[2..], version >= 4);
+    let offset = r.i64("offset")?;
+    let leader_epoch = if version >= 3 {
+        r.i32("leaderEpoch")?
+    } else {
+        -1
+    };
+    let metadata = r.string("metadata")?;
+    let commit_timestamp = r.i64("commitTimestamp")?;
+    let expire_timestamp = if version == 1 {
+        r.i64("expireTimestamp")?
+    } else {
+        -1
+    };
+    r.skip_tagged_fields("OffsetCommitValue")?;
+    Ok((
+        version,
+        OffsetCommitValue {
+            offset,
+            leader_epoch,
+            metadata,
+            commit_timestamp,
+            expire_timestamp,
+        },
+    ))
+}
+
+/// Encodes at version 3 (what Kafka 4 writes).
+pub fn encode_group_metadata_value(value: &GroupMetadataValue) -> Result<Vec<u8>> {
+    encode_group_metadata_value_version(value, GROUP_METADATA_VALUE_VERSION)
+}
+
+/// Encodes at `version` (0-4); fields the version lacks are dropped.
+pub fn encode_group_metadata_value_version(
+    value: &GroupMetadataValue,
+    version: i16,
+) -> Result<Vec<u8>> {
+    check_version("GroupMetadataValue", version, GROUP_VALUE_MAX_VERSION)?;
+    let flexible = version >= 4;
+    let mut w = Writer::new(version);
+    w.string_v("protocolType", &value.protocol_type, flexible, version)?;
+    w.i32(value.generation);
+    w.nullable_string_v("protocol", value.protocol.as_deref(), flexible, version)?;
+    w.nullable_string_v("leader", value.leader.as_deref(), flexible, version)?;
+    if version >= 2 {
+        w.i64(value.current_state_timestamp);
+    }
+    w.array_len(value.members.len(), flexible);
+    for m in &value.members {
+        w.string_v("memberId", &m.member_id, flexible, version)?;
+        if version >= 3 {
+            w.nullable_string_v(
+                "groupInstanceId",
+                m.group_instance_id.as_deref(),
+                flexible,
+                version,
+            )?;
+        }
+        w.string_v("clientId", &m.client_id, flexible, version)?;
+        w.string_v("clientHost", &m.client_host, flexible, version)?;
+        if version >= 1 {
+            w.i32(m.rebalance_timeout);
+        }
+        w.i32(m.session_timeout);
+        w.bytes(&m.subscription, flexible);
+        w.bytes(&m.assignment, flexible);
+        if flexible {
+            w.no_tagged_fields();
+        }
+    }
+    if flexible {
+        w.no_tagged_fields();
+    }
+    Ok(w.finish())
+}
+
+/// Decodes any version (0-4).
+pub fn decode_group_metadata_value(bytes: &[u8]) -> Result<GroupMetadataValue> {
+    decode_group_metadata_value_versioned(bytes).map(|(_, v)| v)
+}
+
+/// Smallest encoding of a member (non-flexible v0: three empty strings,
+/// one int32 and two empty bytes): bounds the member count before
+/// allocating.
+const MIN_MEMBER_SIZE: usize = 3 * 2 + 4 + 2 * 4;
+const MIN_MEMBER_SIZE_FLEXIBLE: usize = 3 + 4 + 4 + 2 + 1;
+
+/// Decodes any version (0-4), returning it too.
+pub fn decode_group_metadata_value_versioned(bytes: &[u8]) -> Result<(i16, GroupMetadataValue)> {
+    let version = read_version(bytes)?;
+    check_version("GroupMetadataValue", version, GROUP_VALUE_MAX_VERSION)?;
+    let flexible = version >= 4;
+    let mut r = Reader::new(&bytes[2..], flexible);
+    let protocol_type = r.string("protocolType")?;
+    let generation = r.i32("generation")?;
+    let protocol = r.nullable_string("protocol")?;
+    let leader = r.nullable_string("leader")?;
+    let current_state_timestamp = if version >= 2 {
+        r.i64("currentStateTimestamp")?
+    } else {
+        -1
+    };
+    let min = if flexible {
+        MIN_MEMBER_SIZE_FLEXIBLE
+    } else {
+        MIN_MEMBER_SIZE
+    };
+    let count = r
+        .array_len("members", min)?
+        .ok_or(SchemaError::NullField("members"))?;
+    let mut members = Vec::with_capacity(count);
+    for _ in 0..count {
+        let member_id = r.string("memberId")?;
+        let group_instance_id = if version >= 3 {
+            r.nullable_string("groupInstanceId")?
+        } else {
+            None
+        };
+        let client_id = r.string("clientId")?;
+        let client_host = r.string("clientHost")?;
+        let rebalance_timeout = if version >= 1 {
+            r.i32("rebalanceTimeout")?
+        } else {
+            -1
+        };
+        let session_timeout = r.i32("sessionTimeout")?;
+        let subscription = r.bytes("subscription")?;
+        let assignment = r.bytes("assignment")?;
+        r.skip_tagged_fields("MemberMetadata")?;
+        members.push(MemberMetadata {
+            member_id,
+            group_instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout,
+            session_timeout,
+            subscription,
+            assignment,
+        });
+    }
+    r.skip_tagged_fields("GroupMetadataValue")?;
+    Ok((
+        version,
+        GroupMetadataValue {
+            protocol_type,
+            generation,
+            protocol,
+            leader,
+            current_state_timestamp,
+            members,
+        },
+    ))
+}
+
+/// A decoded `__consumer_offsets` key rendered as `kafka-dump-log
+/// --offsets-decoder` prints it: `{"type":"1","data":{...}}`.
+pub fn group_key_json(bytes: &[u8]) -> Result<String> {
+    let record_type = read_version(bytes)?;
+    let key = decode_key(bytes)?;
+    Ok(Json::object([
+        ("type", Json::Str(record_type.to_string())),
+        ("data", key.to_json()),
+    ])
+    .to_string())
+}
+
+/// A `__consumer_offsets` value of the given record type rendered as
+/// `kafka-dump-log --offsets-decoder` prints it:
+/// `{"version":"3","data":{...}}`.
+pub fn group_value_json(record_type: i16, bytes: &[u8]) -> Result<String> {
+    let (version, data) = match record_type {
+        0 | 1 => {
+            let (v, value) = decode_offset_commit_value_versioned(bytes)?;
+            (v, value.to_json(v))
+        }
+        2 => {
+            let (v, value) = decode_group_metadata_value_versioned(bytes)?;
+            (v, value.to_json(v))
+        }
+        other => return Err(SchemaError::UnknownRecordType(other)),
+    };
+    Ok(Json::object([
+        ("version", Json::Str(version.to_string())),
+        ("data", data),
+    ])
+    .to_string())
+}
+
+// ---------------------------------------------------------------------------
+// Embedded consumer protocol (GroupMetadataValue member subscription and
+// assignment when the protocol type is "consumer")
+// ---------------------------------------------------------------------------
+
+/// Partitions of one topic in the consumer protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPartitions {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+impl TopicPartitions {
+    fn to_json(&self) -> Json {
+        Json::object([
+            ("topic", Json::str(&self.topic)),
+            (
+                "partitions",
+                Json::Array(self.partitions.iter().map(|p| Json::Int(*p as i64)).collect()),
+            ),
+        ])
+    }
+}
+
+/// `ConsumerProtocolSubscription` (v0-3; newer versions are read as v3, the
+/// protocol's forward-compatibility rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerProtocolSubscription {
+    pub topics: Vec<String>,
+    pub user_data: Option<Vec<u8>>,
+    /// v1+.
+    pub owned_partitions: Vec<TopicPartitions>,
+    /// v2+; -1 otherwise.
+    pub generation_id: i32,
+    /// v3+.
+    pub rack_id: Option<String>,
+}
+
+fn read_topic_partitions(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<TopicPartitions>> {
+    let n = r.array_len(field, 2 + 4)?.ok_or(SchemaError::NullField(field))?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let topic = r.string("topic")?;
+        let count = r
+            .array_len("partitions", 4)?
+            .ok_or(SchemaError::NullField("partitions"))?;
+        let mut partitions = Vec::with_capacity(count);
+        for _ in 0..count {
+            partitions.push(r.i32("partitions")?);
+        }
+        out.push(TopicPartitions { topic, partitions });
+    }
+    Ok(out)
+}
+
+impl ConsumerProtocolSubscription {
+    /// Decodes version-prefixed bytes, returning the version read.
+    pub fn decode(bytes: &[u8]) -> Result<(i16, Self)> {
+        let version = read_version(bytes)?;
+        if version < 0 {
+            return Err(SchemaError::UnsupportedVersion {
+                schema: "ConsumerProtocolSubscription",
+                version,
+            });
+        }
+        let mut r = Reader::new(&bytes[2..], false);
+        let n = r
+            .array_len("topics", 2)?
+            .ok_or(SchemaError::NullField("topics"))?;
+        let mut topics = Vec::with_capacity(n);
+        for _ in 0..n {
+            topics.push(r.string("topics")?);
+        }
+        let user_data = r.nullable_bytes("userData")?;
+        let owned_partitions = if version >= 1 {
+            read_topic_partitions(&mut r, "ownedPartitions")?
+        } else {
+            Vec::new()
+        };
+        let generation_id = if version >= 2 {
+            r.i32("generationId")?
+        } else {
+            -1
+        };
+        let rack_id = if version >= 3 {
+            r.nullable_string("rackId")?
+        } else {
+            None
+        };
+        Ok((
+            version,
+            ConsumerProtocolSubscription {
+                topics,
+                user_data,
+                owned_partitions,
+                generation_id,
+                rack_id,
+            },
+        ))
+    }
+
+    /// Kafka's `ConsumerProtocolSubscriptionJsonConverter.write`.
+    pub fn to_json(&self, version: i16) -> Json {
+        let mut f = vec![
+            (
+                "topics",
+                Json::Array(self.topics.iter().map(|t| Json::str(t)).collect()),
+            ),
+            ("userData", Json::opt_bytes(self.user_data.as_deref())),
+        ];
+        if version >= 1 {
+            f.push((
+                "ownedPartitions",
+                Json::Array(self.owned_partitions.iter().map(TopicPartitions::to_json).collect()),
+            ));
+        }
+        if version >= 2 {
+            f.push(("generationId", Json::Int(self.generation_id as i64)));
+        }
+        if version >= 3 {
+            f.push(("rackId", Json::opt_str(self.rack_id.as_deref())));
+        }
+        Json::object(f)
+    }
+}
+
+/// `ConsumerProtocolAssignment` (v0-3, all with the same layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerProtocolAssignment {
+    pub assigned_partitions: Vec<TopicPartitions>,
+    pub user_data: Option<Vec<u8>>,
+}
+
+impl ConsumerProtocolAssignment {
+    /// Decodes version-prefixed bytes, returning the version read.
+    pub fn decode(bytes: &[u8]) -> Result<(i16, Self)> {
+        let version = read_version(bytes)?;
+        if version < 0 {
+            return Err(SchemaError::UnsupportedVersion {
+                schema: "ConsumerProtocolAssignment",
+                version,
+            });
+        }
+        let mut r = Reader::new(&bytes[2..], false);
+        let assigned_partitions = read_topic_partitions(&mut r, "assignedPartitions")?;
+        let user_data = r.nullable_bytes("userData")?;
+        Ok((
+            version,
+            ConsumerProtocolAssignment {
+                assigned_partitions,
+                user_data,
+            },
+        ))
+    }
+
+    /// Kafka's `ConsumerProtocolAssignmentJsonConverter.write`.
+    pub fn to_json(&self, _version: i16) -> Json {
+        Json::object([
+            (
+                "assignedPartitions",
+                Json::Array(
+                    self.assigned_partitions
+                        .iter()
+                        .map(TopicPartitions::to_json)
+                        .collect(),
+                ),
+            ),
+            ("userData", Json::opt_bytes(self.user_data.as_deref())),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Transaction coordinator records (__transaction_state)
+// ---------------------------------------------------------------------------
+
+/// The only TransactionLogKey version.
+pub const TRANSACTION_LOG_KEY_VERSION: i16 = 0;
+/// Highest TransactionLogValue version (1 is flexible, written with
+/// transaction.version 2).
+pub const TRANSACTION_LOG_VALUE_MAX_VERSION: i16 = 1;
+
+/// `TransactionLogKey`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TransactionLogKey {
+    pub transactional_id: String,
+}
+
+/// One topic's partitions in a [`TransactionLogValue`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionPartitions {
+    pub topic: String,
+    pub partition_ids: Vec<i32>,
+}
+
+/// `TransactionLogValue` (all fields of the schema).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionLogValue {
+    pub producer_id: i64,
+    /// Tagged (tag 0) in v1+; -1 otherwise.
+    pub previous_producer_id: i64,
+    /// Tagged (tag 1) in v1+; -1 otherwise.
+    pub next_producer_id: i64,
+    pub producer_epoch: i16,
+    pub transaction_timeout_ms: i32,
+    /// A [`TransactionState`] id.
+    pub transaction_status: i8,
+    /// `None` (null) for `Empty` transactions.
+    pub transaction_partitions: Option<Vec<TransactionPartitions>>,
+    pub transaction_last_update_timestamp_ms: i64,
+    pub transaction_start_timestamp_ms: i64,
+    /// Tagged (tag 2) in v1+; 0 otherwise.
+    pub client_transaction_version: i16,
+}
+
+/// Kafka's transaction states (`TransactionState` ids in the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransactionState {
+    Empty,
+    Ongoing,
+    PrepareCommit,
+    PrepareAbort,
+    CompleteCommit,
+    CompleteAbort,
+    Dead,
+    PrepareEpochFence,
+}
+
+impl TransactionState {
+    pub fn from_id(id: i8) -> Option<Self> {
+        use TransactionState::*;
+        Some(match id {
+            0 => Empty,
+            1 => Ongoing,
+            2 => PrepareCommit,
+            3 => PrepareAbort,
+            4 => CompleteCommit,
+            5 => CompleteAbort,
+            6 => Dead,
+            7 => PrepareEpochFence,
+            _ => return None,
+        })
+    }
+
+    pub fn id(self) -> i8 {
+        self as i8
+    }
+
+    /// Kafka's name (`DescribeTransactions` state, dump-log output).
+    pub fn name(self) -> &'static str {
+        use TransactionState::*;
+        match self {
+            Empty => "Empty",
+            Ongoing => "Ongoing",
+            PrepareCommit => "PrepareCommit",
+            PrepareAbort => "PrepareAbort",
+            CompleteCommit => "CompleteCommit",
+            CompleteAbort => "CompleteAbort",
+            Dead => "Dead",
+            PrepareEpochFence => "PrepareEpochFence",
+        }
+    }
+}
+
+impl fmt::Display for TransactionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Encodes a transaction log key (version 0).
+pub fn encode_transaction_log_key(key: &TransactionLogKey) -> Result<Vec<u8>> {
+    let mut w = Writer::new(TRANSACTION_LOG_KEY_VERSION);
+    w.string("transactionalId", &key.transactional_id, false)?;
+    Ok(w.finish())
+}
+
+/// Decodes a transaction log key (version 0 only).
+pub fn decode_transaction_log_key(bytes: &[u8]) -> Result<TransactionLogKey> {
+    let version = read_version(bytes)?;
+    check_version("TransactionLogKey", version, TRANSACTION_LOG_KEY_VERSION)?;
+    let mut r = Reader::new(&bytes[2..], false);
+    Ok(TransactionLogKey {
+        transactional_id: r.string("transactionalId")?,
+    })
+}
+
+/// Encodes at `version`: 0 (what Kafka writes unless transaction.version 2
+/// is enabled; the tagged fields are dropped) or 1 (flexible; tagged fields
+/// written when not at their defaults, as Kafka does).
+pub fn encode_transaction_log_value(value: &TransactionLogValue, version: i16) -> Result<Vec<u8>> {
+    check_version("TransactionLogValue", version, TRANSACTION_LOG_VALUE_MAX_VERSION)?;
+    let flexible = version >= 1;
+    let mut w = Writer::new(version);
+    w.i64(value.producer_id);
+    w.i16(value.producer_epoch);
+    w.i32(value.transaction_timeout_ms);
+    w.i8(value.transaction_status);
+    match &value.transaction_partitions {
+        None => w.null_array(flexible),
+        Some(parts) => {
+            w.array_len(parts.len(), flexible);
+            for p in parts {
+                w.string_v("topic", &p.topic, flexible, version)?;
+                w.array_len(p.partition_ids.len(), flexible);
+                for id in &p.partition_ids {
+                    w.i32(*id);
+                }
+                if flexible {
+                    w.no_tagged_fields();
+                }
+            }
+        }
+    }
+    w.i64(value.transaction_last_update_timestamp_ms);
+    w.i64(value.transaction_start_timestamp_ms);
+    if flexible {
+        let mut tags: Vec<(u32, Vec<u8>)> = Vec::new();
+        if value.previous_producer_id != -1 {
+            tags.push((0, value.previous_producer_id.to_be_bytes().to_vec()));
+        }
+        if value.next_producer_id != -1 {
+            tags.push((1, value.next_producer_id.to_be_bytes().to_vec()));
+        }
+        if value.client_transaction_version != 0 {
+            tags.push((2, value.client_transaction_version.to_be_bytes().to_vec()));
+        }
+        w.uvarint(tags.len() as u32);
+        for (tag, data) in tags {
+            w.uvarint(tag);
+            w.uvarint(data.len() as u32);
+            w.raw(&data);
+        }
+    }
+    Ok(w.finish())
+}
+
+/// Decodes any version (0-1).
+pub fn decode_transaction_log_value(bytes: &[u8]) -> Result<TransactionLogValue> {
+    decode_transaction_log_value_versioned(bytes).map(|(_, v)| v)
+}
+
+/// Decodes any version (0-1), returning it too.
+pub fn decode_transaction_log_value_versioned(bytes: &[u8]) -> Result<(i16, TransactionLogValue)> {
+    let version = read_version(bytes)?;
+    check_version("TransactionLogValue", version, TRANSACTION_LOG_VALUE_MAX_VERSION)?;
+    let flexible = version >= 1;
+    let mut r = Reader::new(&bytes[2..], flexible);
+    let producer_id = r.i64("producerId")?;
+    let producer_epoch = r.i16("producerEpoch")?;
+    let transaction_timeout_ms = r.i32("transactionTimeoutMs")?;
+    let transaction_status = r.i8("transactionStatus")?;
+    let min = if flexible { 1 + 1 + 1 } else { 2 + 4 };
+    let transaction_partitions = match r.array_len("transactionPartitions", min)? {
+        None => None,
+        Some(n) => {
+            let mut parts = Vec::with_capacity(n);
+            for _ in 0..n {
+                let topic = r.string("topic")?;
+                let count = r
+                    .array_len("partitionIds", 4)?
+                    .ok_or(SchemaError::NullField("partitionIds"))?;
+                let mut partition_ids = Vec::with_capacity(count);
+                for _ in 0..count {
+                    partition_ids.push(r.i32("partitionIds")?);
+                }
+                r.skip_tagged_fields("PartitionsSchema")?;
+                parts.push(TransactionPartitions {
+                    topic,
+                    partition_ids,
+                });
+            }
+            Some(parts)
+        }
+    };
+    let transaction_last_update_timestamp_ms = r.i64("transactionLastUpdateTimestampMs")?;
+    let transaction_start_timestamp_ms = r.i64("transactionStartTimestampMs")?;
+    let mut value = TransactionLogValue {
+        producer_id,
+        previous_producer_id: -1,
+        next_producer_id: -1,
+        producer_epoch,
+        transaction_timeout_ms,
+        transaction_status,
+        transaction_partitions,
+        transaction_last_update_timestamp_ms,
+        transaction_start_timestamp_ms,
+        client_transaction_version: 0,
+    };
+    r.tagged_fields("TransactionLogValue", |tag, data| {
+        let field = match tag {
+            0 => "previousProducerId",
+            1 => "nextProducerId",
+            2 => "clientTransactionVersion",
+            _ => return Ok(()),
+        };
+        let mut t = Reader::new(data, true);
+        match tag {
+            0 => value.previous_producer_id = t.i64(field)?,
+            1 => value.next_producer_id = t.i64(field)?,
+            _ => value.client_transaction_version = t.i16(field)?,
+        }
+        Ok(())
+    })?;
+    Ok((version, value))
+}
+
+// ---------------------------------------------------------------------------
+// Ordered JSON
+// ---------------------------------------------------------------------------
+
+/// A JSON value that keeps object fields in insertion order (serde_json's
+/// map sorts keys), rendered compactly like Jackson's `JsonNode.toString`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn object<K: Into<String>>(fields: impl IntoIterator<Item = (K, Json)>) -> Json {
+        Json::Object(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+    pub fn str(s: &str) -> Json {
+        Json::Str(s.to_string())
+    }
+    pub fn opt_str(s: Option<&str>) -> Json {
+        s.map_or(Json::Null, Json::str)
+    }
+    /// Bytes as Jackson writes a `BinaryNode`: standard base64 with padding.
+    pub fn bytes(b: &[u8]) -> Json {
+        Json::Str(base64::engine::general_purpose::STANDARD.encode(b))
+    }
+    pub fn opt_bytes(b: Option<&[u8]>) -> Json {
+        b.map_or(Json::Null, Json::bytes)
+    }
+}
+
+impl fmt::Display for Json {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Json::Null => f.write_str("null"),
+            Json::Bool(b) => write!(f, "{b}"),
+            Json::Int(i) => write!(f, "{i}"),
+            Json::Str(s) => write_json_string(f, s),
+            Json::Array(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Json::Object(fields) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write_json_string(f, k)?;
+                    write!(f, ":{v}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+fn write_json_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    // serde_json's escaping of a plain string cannot fail.
+    match serde_json::to_string(s) {
+        Ok(quoted) => f.write_str(&quoted),
+        Err(_) => Err(fmt::Error),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Primitive reader / writer
+// ---------------------------------------------------------------------------
+
+fn check_version(schema: &'static str, version: i16, max: i16) -> Result<()> {
+    if (0..=max).contains(&version) {
+        Ok(())
+    } else {
+        Err(SchemaError::UnsupportedVersion { schema, version })
+    }
+}
+
+/// Checked reads over untrusted bytes; `flexible` selects compact lengths.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    flexible: bool,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], flexible: bool) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            flexible,
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn take(&mut self, n: u64, field: &'static str) -> Result<&'a [u8]> {
+        if n > self.remaining() as u64 {
+            return Err(SchemaError::Truncated {
+                field,
+                needed: n,
+                available: self.remaining(),
+            });
+        }
+        let n = n as usize;
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
+        let s = self.take(N as u64, field)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn i8(&mut self, field: &'static str) -> Result<i8> {
+        Ok(i8::from_be_bytes(self.array(field)?))
+    }
+    fn i16(&mut self, field: &'static str) -> Result<i16> {
+        Ok(i16::from_be_bytes(self.array(field)?))
+    }
+    fn i32(&mut self, field: &'static str) -> Result<i32> {
+        Ok(i32::from_be_bytes(self.array(field)?))
+    }
+    fn i64(&mut self, field: &'static str) -> Result<i64> {
+        Ok(i64::from_be_bytes(self.array(field)?))
+    }
+
+    /// Kafka's unsigned varint (at most 5 bytes, 32 bits).
+    fn uvarint(&mut self, field: &'static str) -> Result<u32> {
+        let mut value: u32 = 0;
+        for i in 0..5 {
+            let b = self.i8(field)? as u8;
+            if i == 4 && b > 0x0f {
+                return Err(SchemaError::BadVarint(field));
+            }
+            value |= ((b & 0x7f) as u32) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(SchemaError::BadVarint(field))
+    }
+
+    /// A length: -1 (or compact 0) is null, other negatives are errors.
+    fn length(&mut self, field: &'static str, int16: bool) -> Result<Option<u64>> {
+        let len: i64 = if self.flexible {
+            self.uvarint(field)? as i64 - 1
+        } else if int16 {
+            self.i16(field)? as i64
+        } else {
+            self.i32(field)? as i64
+        };
+        match len {
+            -1 => Ok(None),
+            n if n < 0 => Err(SchemaError::InvalidLength { field, length: n }),
+            n => Ok(Some(n as u64)),
+        }
+    }
+
+    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>> {
+        match self.length(field, true)? {
+            None => Ok(None),
+            Some(n) => Ok(Some(String::from_utf8_lossy(self.take(n, field)?).into_owned())),
+        }
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String> {
+        self.nullable_string(field)?
+            .ok_or(SchemaError::NullField(field))
+    }
+
+    fn nullable_bytes(&mut self, field: &'static str) -> Result<Option<Vec<u8>>> {
+        match self.length(field, false)? {
+            None => Ok(None),
+            Some(n) => Ok(Some(self.take(n, field)?.to_vec())),
+        }
+    }
+
+    fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>> {
+        self.nullable_bytes(field)?
+            .ok_or(SchemaError::NullField(field))
+    }
+
+    /// An array count (null = `None`), rejected when `count * min_element`
+    /// exceeds what remains.
+    fn array_len(&mut self, field: &'static str, min_element: usize) -> Result<Option<usize>> {
+        match self.length(field, false)? {
+            None => Ok(None),
+            Some(n) => {
+                let needed = n.saturating_mul(min_element.max(1) as u64);
+                if needed > self.remaining() as u64 {
+                    return Err(SchemaError::Truncated {
+                        field,
+                        needed,
+                        available: self.remaining(),
+                    });
+                }
+                Ok(Some(n as usize))
+            }
+        }
+    }
+
+    /// Walks a tagged-field section (flexible versions only).
+    fn tagged_fields(
+        &mut self,
+        field: &'static str,
+        mut on_field: impl FnMut(u32, &'a [u8]) -> Result<()>,
+    ) -> Result<()> {
+        if !self.flexible {
+            return Ok(());
+        }
+        let count = self.uvarint(field)?;
+        for _ in 0..count {
+            let tag = self.uvarint(field)?;
+            let size = self.uvarint(field)?;
+            let data = self.take(size as u64, field)?;
+            on_field(tag, data)?;
+        }
+        Ok(())
+    }
+
+    fn skip_tagged_fields(&mut self, field: &'static str) -> Result<()> {
+        self.tagged_fields(field, |_, _| Ok(()))
+    }
+}
+
+/// Builds a version-prefixed record.
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn new(version: i16) -> Self {
+        Writer {
+            buf: version.to_be_bytes().to_vec(),
+        }
+    }
+    fn finish(self) -> Vec<u8> {
+        self.buf
+    }
+    fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+    fn i8(&mut self, v: i8) {
+        self.raw(&v.to_be_bytes());
+    }
+    fn i16(&mut self, v: i16) {
+        self.raw(&v.to_be_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.raw(&v.to_be_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.raw(&v.to_be_bytes());
+    }
+    fn uvarint(&mut self, mut v: u32) {
+        while v >= 0x80 {
+            self.buf.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
+    }
+    fn compact_len(&mut self, len: usize) {
+        // Lengths here come from in-memory values; u32 covers every record
+        // Kafka accepts.
+        self.uvarint((len as u64 + 1).min(u32::MAX as u64) as u32);
+    }
+    fn nullable_string_v(
+        &mut self,
+        field: &'static str,
+        s: Option<&str>,
+        flexible: bool,
+        version: i16,
+    ) -> Result<()> {
+        match s {
+            None if flexible => self.uvarint(0),
+            None => self.i16(-1),
+            Some(s) if flexible => {
+                self.compact_len(s.len());
+                self.raw(s.as_bytes());
+            }
+            Some(s) => {
+                let len = i16::try_from(s.len()).map_err(|_| SchemaError::StringTooLong {
+                    field,
+                    length: s.len(),
+                    version,
+                })?;
+                self.i16(len);
+                self.raw(s.as_bytes());
+            }
+        }
+        Ok(())
+    }
+    fn string_v(&mut self, field: &'static str, s: &str, flexible: bool, version: i16) -> Result<()> {
+        self.nullable_string_v(field, Some(s), flexible, version)
+    }
+    /// A string in a key (keys are never flexible; version only for errors).
+    fn string(&mut self, field: &'static str, s: &str, flexible: bool) -> Result<()> {
+        let version = i16::from_be_bytes([self.buf[0], self.buf[1]]);
+        self.string_v(field, s, flexible, version)
+    }
+    fn bytes(&mut self, b: &[u8], flexible: bool) {
+        if flexible {
+            self.compact_len(b.len());
+        } else {
+            self.i32(b.len().min(i32::MAX as usize) as i32);
+        }
+        self.raw(b);
+    }
+    fn array_len(&mut self, n: usize, flexible: bool) {
+        if flexible {
+            self.compact_len(n);
+        } else {
+            self.i32(n.min(i32::MAX as usize) as i32);
+        }
+    }
+    fn null_array(&mut self, flexible: bool) {
+        if flexible {
+            self.uvarint(0);
+        } else {
+            self.i32(-1);
+        }
+    }
+    fn no_tagged_fields(&mut self) {
+        self.uvarint(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offset_value() -> OffsetCommitValue {
+        OffsetCommitValue {
+            offset: 42,
+            leader_epoch: 7,
+            metadata: "meta".into(),
+            commit_timestamp: 1_700_000_000_000,
+            expire_timestamp: -1,
+        }
+    }
+
+    fn group_value() -> GroupMetadataValue {
+        GroupMetadataValue {
+            protocol_type: "consumer".into(),
+            generation: 3,
+            protocol: Some("range".into()),
+            leader: Some("m-1".into()),
+            current_state_timestamp: 1_700_000_000_123,
+            members: vec![
+                MemberMetadata {
+                    member_id: "m-1".into(),
+                    group_instance_id: Some("inst".into()),
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    rebalance_timeout: 300_000,
+                    session_timeout: 45_000,
+                    subscription: vec![0, 1, 2],
+                    assignment: vec![],
+                },
+                MemberMetadata {
+                    member_id: "m-2".into(),
+                    group_instance_id: None,
+                    client_id: "c2".into(),
+                    client_host: "h".into(),
+                    rebalance_timeout: 1,
+                    session_timeout: 2,
+                    subscription: vec![],
+                    assignment: vec![9; 5],
+                },
+            ],
+        }
+    }
+
+    fn txn_value() -> TransactionLogValue {
+        TransactionLogValue {
+            producer_id: 1000,
+            previous_producer_id: 999,
+            next_producer_id: 1001,
+            producer_epoch: 4,
+            transaction_timeout_ms: 60_000,
+            transaction_status: 1,
+            transaction_partitions: Some(vec![
+                TransactionPartitions {
+                    topic: "t".into(),
+                    partition_ids: vec![0, 2],
+                },
+                TransactionPartitions {
+                    topic: "u".into(),
+                    partition_ids: vec![],
+                },
+            ]),
+            transaction_last_update_timestamp_ms: 5,
+            transaction_start_timestamp_ms: 4,
+            client_transaction_version: 2,
+        }
+    }
+
+    /// What a value is expected to look like after a round trip through
+    /// `version` (fields the version lacks come back at their defaults).
+    fn offset_at(v: &OffsetCommitValue, version: i16) -> OffsetCommitValue {
+        let mut e = v.clone();
+        if version < 3 {
+            e.leader_epoch = -1;
+        }
+        if version != 1 {
+            e.expire_timestamp = -1;
+        }
+        e
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        for key in [
+            GroupRecordKey::OffsetCommit {
+                group: "g".into(),
+                topic: "orders".into(),
+                partition: 7,
+            },
+            GroupRecordKey::GroupMetadata {
+                group: "group-é".into(),
+            },
+        ] {
+            let bytes = encode_key(&key).unwrap();
+            assert_eq!(read_version(&bytes).unwrap(), key.record_type());
+            assert_eq!(decode_key(&bytes).unwrap(), key);
+        }
+        // Record type 0 keys (older Kafka) have the same layout.
+        let mut v0 = encode_key(&GroupRecordKey::OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 1,
+        })
+        .unwrap();
+        v0[1] = 0;
+        assert!(matches!(
+            decode_key(&v0).unwrap(),
+            GroupRecordKey::OffsetCommit { partition: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn key_bytes_are_exact() {
+        // OffsetCommitKey v1: int16 1, string "g", string "t", int32 5.
+        let bytes = encode_key(&GroupRecordKey::OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 5,
+        })
+        .unwrap();
+        assert_eq!(bytes, [0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 5]);
+        // GroupMetadataKey v2: int16 2, string "grp".
+        let bytes = encode_key(&GroupRecordKey::GroupMetadata { group: "grp".into() }).unwrap();
+        assert_eq!(bytes, [0, 2, 0, 3, b'g', b'r', b'p']);
+        // TransactionLogKey v0: int16 0, string "tx".
+        let bytes = encode_transaction_log_key(&TransactionLogKey {
+            transactional_id: "tx".into(),
+        })
+        .unwrap();
+        assert_eq!(bytes, [0, 0, 0, 2, b't', b'x']);
+    }
+
+    #[test]
+    fn offset_commit_values_round_trip_at_every_version() {
+        let mut v = offset_value();
+        for version in 0..=4 {
+            let bytes = encode_offset_commit_value_version(&v, version).unwrap();
+            let (read, back) = decode_offset_commit_value_versioned(&bytes).unwrap();
+            assert_eq!(read, version);
+            assert_eq!(back, offset_at(&v, version), "version {version}");
+        }
+        v.expire_timestamp = 99;
+        let bytes = encode_offset_commit_value(&v).unwrap();
+        assert_eq!(read_version(&bytes).unwrap(), 1);
+        assert_eq!(decode_offset_commit_value(&bytes).unwrap(), offset_at(&v, 1));
+        v.expire_timestamp = -1;
+        let bytes = encode_offset_commit_value(&v).unwrap();
+        assert_eq!(read_version(&bytes).unwrap(), 3);
+        assert!(encode_offset_commit_value_version(&v, 5).is_err());
+    }
+
+    #[test]
+    fn offset_commit_value_bytes_are_exact() {
+        let v = OffsetCommitValue {
+            offset: 5,
+            leader_epoch: 2,
+            metadata: "m".into(),
+            commit_timestamp: 0x0102,
+            expire_timestamp: -1,
+        };
+        // v3: int16 3, int64 offset, int32 leaderEpoch, string metadata,
+        // int64 commitTimestamp.
+        let mut expected = vec![0, 3];
+        expected.extend_from_slice(&5i64.to_be_bytes());
+        expected.extend_from_slice(&2i32.to_be_bytes());
+        expected.extend_from_slice(&[0, 1, b'm']);
+        expected.extend_from_slice(&0x0102i64.to_be_bytes());
+        assert_eq!(encode_offset_commit_value_version(&v, 3).unwrap(), expected);
+        // v4 (flexible): compact string (len + 1), trailing empty tag section.
+        let mut expected = vec![0, 4];
+        expected.extend_from_slice(&5i64.to_be_bytes());
+        expected.extend_from_slice(&2i32.to_be_bytes());
+        expected.extend_from_slice(&[2, b'm']);
+        expected.extend_from_slice(&0x0102i64.to_be_bytes());
+        expected.push(0);
+        assert_eq!(encode_offset_commit_value_version(&v, 4).unwrap(), expected);
+        // v1: no leader epoch, expire timestamp at the end.
+        let mut expected = vec![0, 1];
+        expected.extend_from_slice(&5i64.to_be_bytes());
+        expected.extend_from_slice(&[0, 1, b'm']);
+        expected.extend_from_slice(&0x0102i64.to_be_bytes());
+        expected.extend_from_slice(&(-1i64).to_be_bytes());
+        assert_eq!(encode_offset_commit_value_version(&v, 1).unwrap(), expected);
+    }
+
+    #[test]
+    fn group_metadata_values_round_trip_at_every_version() {
+        let v = group_value();
+        for version in 0..=4 {
+            let bytes = encode_group_metadata_value_version(&v, version).unwrap();
+            let (read, back) = decode_group_metadata_value_versioned(&bytes).unwrap();
+            assert_eq!(read, version);
+            let mut expected = v.clone();
+            if version < 2 {
+                expected.current_state_timestamp = -1;
+            }
+            for m in &mut expected.members {
+                if version < 3 {
+                    m.group_instance_id = None;
+                }
+                if version < 1 {
+                    m.rebalance_timeout = -1;
+                }
+            }
+            assert_eq!(back, expected, "version {version}");
+        }
+        let bytes = encode_group_metadata_value(&v).unwrap();
+        assert_eq!(read_version(&bytes).unwrap(), 3);
+        // Nulls survive.
+        let mut empty = v.clone();
+        empty.protocol = None;
+        empty.leader = None;
+        empty.members.clear();
+        for version in [0, 3, 4] {
+            let bytes = encode_group_metadata_value_version(&empty, version).unwrap();
+            let back = decode_group_metadata_value(&bytes).unwrap();
+            assert_eq!(back.protocol, None);
+            assert_eq!(back.leader, None);
+            assert!(back.members.is_empty());
+        }
+    }
+
+    #[test]
+    fn group_metadata_value_bytes_are_exact() {
+        let v = GroupMetadataValue {
+            protocol_type: "c".into(),
+            generation: 1,
+            protocol: None,
+            leader: Some("l".into()),
+            current_state_timestamp: 9,
+            members: vec![MemberMetadata {
+                member_id: "m".into(),
+                group_instance_id: None,
+                client_id: "i".into(),
+                client_host: "h".into(),
+                rebalance_timeout: 3,
+                session_timeout: 4,
+                subscription: vec![0xaa],
+                assignment: vec![],
+            }],
+        };
+        // v3: protocolType, generation, protocol (null), leader,
+        // currentStateTimestamp, members[ memberId, groupInstanceId (null),
+        // clientId, clientHost, rebalanceTimeout, sessionTimeout,
+        // subscription (int32 length), assignment ].
+        let mut e = vec![0, 3, 0, 1, b'c', 0, 0, 0, 1, 0xff, 0xff, 0, 1, b'l'];
+        e.extend_from_slice(&9i64.to_be_bytes());
+        e.extend_from_slice(&[0, 0, 0, 1]);
+        e.extend_from_slice(&[0, 1, b'm', 0xff, 0xff, 0, 1, b'i', 0, 1, b'h']);
+        e.extend_from_slice(&[0, 0, 0, 3, 0, 0, 0, 4]);
+        e.extend_from_slice(&[0, 0, 0, 1, 0xaa, 0, 0, 0, 0]);
+        assert_eq!(encode_group_metadata_value_version(&v, 3).unwrap(), e);
+        // v4: compact everything, a tag section per member and at the end.
+        let mut e = vec![0, 4, 2, b'c', 0, 0, 0, 1, 0, 2, b'l'];
+        e.extend_from_slice(&9i64.to_be_bytes());
+        e.push(2);
+        e.extend_from_slice(&[2, b'm', 0, 2, b'i', 2, b'h']);
+        e.extend_from_slice(&[0, 0, 0, 3, 0, 0, 0, 4]);
+        e.extend_from_slice(&[2, 0xaa, 1, 0, 0]);
+        assert_eq!(encode_group_metadata_value_version(&v, 4).unwrap(), e);
+    }
+
+    #[test]
+    fn transaction_log_round_trips() {
+        let key = TransactionLogKey {
+            transactional_id: "txn-1".into(),
+        };
+        let bytes = encode_transaction_log_key(&key).unwrap();
+        assert_eq!(decode_transaction_log_key(&bytes).unwrap(), key);
+
+        let v = txn_value();
+        let bytes = encode_transaction_log_value(&v, 1).unwrap();
+        assert_eq!(decode_transaction_log_value_versioned(&bytes).unwrap(), (1, v.clone()));
+        // v0 drops the tagged fields.
+        let bytes = encode_transaction_log_value(&v, 0).unwrap();
+        let mut expected = v.clone();
+        expected.previous_producer_id = -1;
+        expected.next_producer_id = -1;
+        expected.client_transaction_version = 0;
+        assert_eq!(decode_transaction_log_value(&bytes).unwrap(), expected);
+        // Null partitions (Empty state).
+        let mut empty = v.clone();
+        empty.transaction_status = 0;
+        empty.transaction_partitions = None;
+        for version in [0, 1] {
+            let bytes = encode_transaction_log_value(&empty, version).unwrap();
+            assert_eq!(
+                decode_transaction_log_value(&bytes).unwrap().transaction_partitions,
+                None
+            );
+        }
+        assert!(encode_transaction_log_value(&v, 2).is_err());
+    }
+
+    #[test]
+    fn transaction_log_value_bytes_are_exact() {
+        let v = TransactionLogValue {
+            producer_id: 7,
+            previous_producer_id: -1,
+            next_producer_id: 8,
+            producer_epoch: 1,
+            transaction_timeout_ms: 2,
+            transaction_status: 1,
+            transaction_partitions: Some(vec![TransactionPartitions {
+                topic: "t".into(),
+                partition_ids: vec![3],
+            }]),
+            transaction_last_update_timestamp_ms: 10,
+            transaction_start_timestamp_ms: 11,
+            client_transaction_version: 0,
+        };
+        let tail = |e: &mut Vec<u8>| {
+            e.extend_from_slice(&10i64.to_be_bytes());
+            e.extend_from_slice(&11i64.to_be_bytes());
+        };
+        // v0: producerId, producerEpoch, timeout, status, partitions
+        // (int32 count, string topic, int32 count, int32 ids), timestamps.
+        let mut e = vec![0, 0];
+        e.extend_from_slice(&7i64.to_be_bytes());
+        e.extend_from_slice(&[0, 1, 0, 0, 0, 2, 1]);
+        e.extend_from_slice(&[0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 3]);
+        tail(&mut e);
+        assert_eq!(encode_transaction_log_value(&v, 0).unwrap(), e);
+        // v1: compact arrays/strings, struct tag section, then the value's
+        // tagged fields: only NextProducerId (tag 1, 8 bytes) differs from
+        // its default.
+        let mut e = vec![0, 1];
+        e.extend_from_slice(&7i64.to_be_bytes());
+        e.extend_from_slice(&[0, 1, 0, 0, 0, 2, 1]);
+        e.extend_from_slice(&[2, 2, b't', 2, 0, 0, 0, 3, 0]);
+        tail(&mut e);
+        e.extend_from_slice(&[1, 1, 8]);
+        e.extend_from_slice(&8i64.to_be_bytes());
+        assert_eq!(encode_transaction_log_value(&v, 1).unwrap(), e);
+    }
+
+    #[test]
+    fn unknown_tagged_fields_are_skipped() {
+        let v = offset_value();
+        let mut bytes = encode_offset_commit_value_version(&v, 4).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] = 1; // one tagged field
+        bytes.extend_from_slice(&[9, 2, 0xde, 0xad]);
+        assert_eq!(decode_offset_commit_value(&bytes).unwrap(), v);
+    }
+
+    #[test]
+    fn truncations_are_errors() {
+        let samples: Vec<(Vec<u8>, fn(&[u8]) -> bool)> = vec![
+            (
+                encode_key(&GroupRecordKey::OffsetCommit {
+                    group: "g".into(),
+                    topic: "t".into(),
+                    partition: 1,
+                })
+                .unwrap(),
+                |b| decode_key(b).is_ok(),
+            ),
+            (
+                encode_offset_commit_value_version(&offset_value(), 4).unwrap(),
+                |b| decode_offset_commit_value(b).is_ok(),
+            ),
+            (
+                encode_offset_commit_value_version(&offset_value(), 1).unwrap(),
+                |b| decode_offset_commit_value(b).is_ok(),
+            ),
+            (
+                encode_group_metadata_value_version(&group_value(), 3).unwrap(),
+                |b| decode_group_metadata_value(b).is_ok(),
+            ),
+            (
+                encode_group_metadata_value_version(&group_value(), 4).unwrap(),
+                |b| decode_group_metadata_value(b).is_ok(),
+            ),
+            (
+                encode_transaction_log_value(&txn_value(), 0).unwrap(),
+                |b| decode_transaction_log_value(b).is_ok(),
+            ),
+            (
+                encode_transaction_log_value(&txn_value(), 1).unwrap(),
+                |b| decode_transaction_log_value(b).is_ok(),
+            ),
+        ];
+        for (bytes, decodes) in samples {
+            assert!(decodes(&bytes));
+            for cut in 0..bytes.len() {
+                assert!(!decodes(&bytes[..cut]), "prefix of {cut} bytes decoded");
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_rejected_without_panics() {
+        assert_eq!(decode_key(&[]), Err(SchemaError::MissingVersion(0)));
+        assert_eq!(decode_key(&[0, 9]), Err(SchemaError::UnknownRecordType(9)));
+        assert!(matches!(
+            decode_offset_commit_value(&[0, 5, 0]),
+            Err(SchemaError::UnsupportedVersion { version: 5, .. })
+        ));
+        assert!(matches!(
+            decode_group_metadata_value(&[0xff, 0xff]),
+            Err(SchemaError::UnsupportedVersion { version: -1, .. })
+        ));
+        // A huge member count with nothing behind it is refused before any
+        // allocation.
+        let mut b = vec![0, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        b.extend_from_slice(&(-1i64).to_be_bytes());
+        b.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(matches!(
+            decode_group_metadata_value(&b),
+            Err(SchemaError::Truncated { field: "members", .. })
+        ));
+        // A null non-nullable string.
+        assert_eq!(
+            decode_key(&[0, 2, 0xff, 0xff]),
+            Err(SchemaError::NullField("group"))
+        );
+        // Over-long varints.
+        let mut b = vec![0, 4];
+        b.extend_from_slice(&[0; 12]);
+        b.extend_from_slice(&[0xff; 6]);
+        assert!(matches!(
+            decode_offset_commit_value(&b),
+            Err(SchemaError::BadVarint(_))
+        ));
+        // Deterministic pseudo-random garbage and bit flips never panic.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let valid = [
+            encode_group_metadata_value_version(&group_value(), 4).unwrap(),
+            encode_group_metadata_value_version(&group_value(), 2).unwrap(),
+            encode_transaction_log_value(&txn_value(), 1).unwrap(),
+            encode_offset_commit_value_version(&offset_value(), 4).unwrap(),
+        ];
+        for _ in 0..2000 {
+            let len = (next() % 64) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if b.len() >= 2 {
+                b[0] = 0;
+                b[1] = (next() % 6) as u8;
+            }
+            let _ = decode_key(&b);
+            let _ = decode_offset_commit_value(&b);
+            let _ = decode_group_metadata_value(&b);
+            let _ = decode_transaction_log_key(&b);
+            let _ = decode_transaction_log_value(&b);
+            let _ = ConsumerProtocolSubscription::decode(&b);
+            let _ = ConsumerProtocolAssignment::decode(&b);
+            for v in &valid {
+                let mut c = v.clone();
+                let at = (next() as usize) % c.len();
+                c[at] ^= 1 << (next() % 8);
+                let _ = decode_group_metadata_value(&c);
+                let _ = decode_transaction_log_value(&c);
+                let _ = decode_offset_commit_value(&c);
+            }
+        }
+    }
+
+    #[test]
+    fn string_limits_are_enforced_on_encode() {
+        let key = GroupRecordKey::GroupMetadata {
+            group: "x".repeat(40_000),
+        };
+        assert!(matches!(
+            encode_key(&key),
+            Err(SchemaError::StringTooLong { field: "group", .. })
+        ));
+        // Flexible versions carry long strings.
+        let mut v = offset_value();
+        v.metadata = "y".repeat(40_000);
+        assert!(encode_offset_commit_value_version(&v, 3).is_err());
+        let bytes = encode_offset_commit_value_version(&v, 4).unwrap();
+        assert_eq!(decode_offset_commit_value(&bytes).unwrap().metadata.len(), 40_000);
+    }
+
+    /// Subscription v3 / assignment v3 as Kafka's ConsumerProtocol writes
+    /// them (`topics=[foo]`, no user data, owned `foo-0`, generation 0,
+    /// rack "rack"; assignment `foo-0`).
+    fn consumer_protocol_bytes() -> (Vec<u8>, Vec<u8>) {
+        let mut s = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0xff, 0xff, 0xff, 0xff];
+        s.extend_from_slice(&[0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0]);
+        s.extend_from_slice(&[0, 0, 0, 0, 0, 4, b'r', b'a', b'c', b'k']);
+        let mut a = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0];
+        a.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+        (s, a)
+    }
+
+    #[test]
+    fn json_matches_kafkas_converters() {
+        let key = GroupRecordKey::OffsetCommit {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+        };
+        let kb = encode_key(&key).unwrap();
+        assert_eq!(
+            group_key_json(&kb).unwrap(),
+            r#"{"type":"1","data":{"group":"g","topic":"t","partition":0}}"#
+        );
+        let v = OffsetCommitValue {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: "".into(),
+            commit_timestamp: 100,
+            expire_timestamp: 200,
+        };
+        let vb = encode_offset_commit_value_version(&v, 1).unwrap();
+        assert_eq!(
+            group_value_json(1, &vb).unwrap(),
+            r#"{"version":"1","data":{"offset":5,"metadata":"","commitTimestamp":100,"expireTimestamp":200}}"#
+        );
+        let vb = encode_offset_commit_value_version(&v, 3).unwrap();
+        assert_eq!(
+            group_value_json(1, &vb).unwrap(),
+            r#"{"version":"3","data":{"offset":5,"leaderEpoch":-1,"metadata":"","commitTimestamp":100}}"#
+        );
+
+        // The expected text of DumpLogSegmentsTest.testOffsetsMessageParser.
+        let (subscription, assignment) = consumer_protocol_bytes();
+        let mut g = GroupMetadataValue {
+            protocol_type: "consumer".into(),
+            generation: 10,
+            protocol: Some("range".into()),
+            leader: Some("member".into()),
+            current_state_timestamp: -1,
+            members: vec![MemberMetadata {
+                member_id: "member".into(),
+                group_instance_id: Some("instance".into()),
+                client_id: "client".into(),
+                client_host: "host".into(),
+                rebalance_timeout: 1000,
+                session_timeout: 100,
+                subscription,
+                assignment,
+            }],
+        };
+        let gk = encode_key(&GroupRecordKey::GroupMetadata {
+            group: "group".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            group_key_json(&gk).unwrap(),
+            r#"{"type":"2","data":{"group":"group"}}"#
+        );
+        let gb = encode_group_metadata_value_version(&g, 4).unwrap();
+        assert_eq!(
+            group_value_json(2, &gb).unwrap(),
+            concat!(
+                r#"{"version":"4","data":{"protocolType":"consumer","generation":10,"protocol":"range","#,
+                r#""leader":"member","currentStateTimestamp":-1,"members":[{"memberId":"member","#,
+                r#""groupInstanceId":"instance","clientId":"client","clientHost":"host","#,
+                r#""rebalanceTimeout":1000,"sessionTimeout":100,"subscription":{"topics":["foo"],"#,
+                r#""userData":null,"ownedPartitions":[{"topic":"foo","partitions":[0]}],"#,
+                r#""generationId":0,"rackId":"rack"},"assignment":{"assignedPartitions":"#,
+                r#"[{"topic":"foo","partitions":[0]}],"userData":null}}]}}"#
+            )
+        );
+        // Malformed embedded protocol stays base64.
+        g.members[0].subscription = b"Subscription".to_vec();
+        g.members[0].assignment = b"Assignment".to_vec();
+        let gb = encode_group_metadata_value_version(&g, 4).unwrap();
+        let json = group_value_json(2, &gb).unwrap();
+        assert!(json.contains(r#""subscription":"U3Vic2NyaXB0aW9u","assignment":"QXNzaWdubWVudA==""#), "{json}");
+        // Older versions omit the fields they lack.
+        let gb = encode_group_metadata_value_version(&g, 0).unwrap();
+        let json = group_value_json(2, &gb).unwrap();
+        assert!(!json.contains("currentStateTimestamp"));
+        assert!(!json.contains("groupInstanceId"));
+        assert!(!json.contains("rebalanceTimeout"));
+        // Escaping.
+        assert_eq!(Json::str("a\"b\n").to_string(), r#""a\"b\n""#);
+        assert!(group_value_json(3, &gb).is_err());
+    }
+
+    #[test]
+    fn consumer_protocol_decodes_every_version() {
+        let (s, a) = consumer_protocol_bytes();
+        let (v, sub) = ConsumerProtocolSubscription::decode(&s).unwrap();
+        assert_eq!(v, 3);
+        assert_eq!(sub.topics, vec!["foo".to_string()]);
+        assert_eq!(sub.rack_id.as_deref(), Some("rack"));
+        assert_eq!(sub.generation_id, 0);
+        let (_, asg) = ConsumerProtocolAssignment::decode(&a).unwrap();
+        assert_eq!(asg.assigned_partitions[0].partitions, vec![0]);
+        // v0 subscription: topics + user data only.
+        let s0 = [0, 0, 0, 0, 0, 1, 0, 1, b'x', 0, 0, 0, 1, 7];
+        let (v, sub) = ConsumerProtocolSubscription::decode(&s0).unwrap();
+        assert_eq!(v, 0);
+        assert_eq!(sub.user_data, Some(vec![7]));
+        assert_eq!(
+            sub.to_json(0).to_string(),
+            r#"{"topics":["x"],"userData":"Bw=="}"#
+        );
+    }
+
+    #[test]
+    fn transaction_states() {
+        for id in 0..8 {
+            let s = TransactionState::from_id(id).unwrap();
+            assert_eq!(s.id(), id);
+        }
+        assert_eq!(TransactionState::from_id(8), None);
+        assert_eq!(TransactionState::PrepareEpochFence.to_string(), "PrepareEpochFence");
+    }
+
+    #[test]
+    fn unsupported_types_are_named() {
+        assert_eq!(
+            unsupported_group_record_type_name(3),
+            Some("ConsumerGroupMetadataKey")
+        );
+        assert_eq!(
+            unsupported_group_record_type_name(15),
+            Some("ShareGroupStatePartitionMetadataKey")
+        );
+        assert_eq!(unsupported_group_record_type_name(2), None);
+        assert_eq!(unsupported_group_record_type_name(16), None);
+        assert_eq!(unsupported_group_record_type_name(i16::MIN), None);
+    }
+}

@@ -1,38 +1,43 @@
-//! `Broker`: everything a request handler can reach, and the start-up and
-//! shutdown sequence that wires it together.
+//! `Broker`: everything a request handler can reach, and the broker role's
+//! duties (storage housekeeping, internal topics).
 //!
-//! Start-up: open log directories (recovering after an unclean stop) ->
-//! replay the metadata log (the replica manager attaches logs to the
-//! partitions the image assigns here) -> bind listeners -> register this
-//! broker with its advertised endpoints -> serve. Shutdown reverses it and
-//! leaves the clean-shutdown marker.
+//! Start-up order (see `server::listener::start`): open log directories
+//! (recovering after an unclean stop) -> start or reach the metadata quorum
+//! -> register with the active controller -> catch up with the metadata log
+//! (only then are logs reconciled with it) -> serve -> heartbeat.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::controller::metadata_log::METADATA_TOPIC;
-use crate::controller::Controller;
-use crate::controller::NewTopic;
+use crate::controller::quorum::log_store::METADATA_TOPIC;
+use crate::controller::{ControllerChannel, ControllerError, NewTopic};
 use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordinator, GROUP_METADATA_TOPIC};
 use crate::coordinator::producer_id_manager::ProducerIdManager;
-use crate::metadata::{Endpoint, MetadataCache, MetadataImage};
+use crate::metadata::{MetadataCache, MetadataImage};
 use crate::replica::ReplicaManager;
 use crate::storage::log_manager::LogManager;
 use crate::storage::segment::now_ms;
 
 pub struct Broker {
     pub config: Arc<BrokerConfig>,
-    pub cluster_id: String,
     pub metadata: Arc<MetadataCache>,
-    pub controller: Arc<Controller>,
+    pub controller: Arc<ControllerChannel>,
     pub replica_manager: Arc<ReplicaManager>,
     pub log_manager: Arc<LogManager>,
     pub producer_ids: ProducerIdManager,
     pub group_coordinator: Arc<GroupCoordinator>,
     pub shutdown: CancellationToken,
+    /// A fresh id per process start: the controller tells a restart from a
+    /// second process with the same node id by it.
+    pub incarnation_id: Uuid,
+    /// The epoch of this broker's current registration (-1 before).
+    pub broker_epoch: AtomicI64,
+    pub fenced: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,56 +47,63 @@ pub enum StartError {
     #[error("controller: {0}")]
     Controller(#[from] crate::controller::ControllerError),
     #[error("cannot bind listener {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Registration(String),
+}
+
+/// The broker role's storage and local services, before it serves.
+pub struct BrokerStorage {
+    pub metadata: Arc<MetadataCache>,
+    pub log_manager: Arc<LogManager>,
+    pub replica_manager: Arc<ReplicaManager>,
+    pub group_coordinator: Arc<GroupCoordinator>,
+}
+
+impl BrokerStorage {
+    /// Opens the log directories (blocking: recovery may scan segments).
+    pub fn open(config: &Arc<BrokerConfig>) -> Result<Self, StartError> {
+        let metadata_dir_name = format!("{METADATA_TOPIC}-0");
+        let metadata = Arc::new(MetadataCache::new());
+        // Logs load with broker-default configs; the metadata image applies
+        // each topic's overrides once the broker has caught up.
+        let default_log_config = Arc::new(LogConfig::resolve(config, &Default::default()));
+        let log_manager = Arc::new(LogManager::startup(&config.log_dirs, config.node_id, vec![metadata_dir_name], |_| {
+            default_log_config.clone()
+        })?);
+        let replica_manager = ReplicaManager::new(config.clone(), log_manager.clone());
+        metadata.add_listener(replica_manager.clone());
+        let group_coordinator = GroupCoordinator::new(GroupConfig::from_broker(config), replica_manager.clone());
+        replica_manager.add_leadership_listener(Arc::new(CoordinatorLeadership(group_coordinator.clone())));
+        Ok(BrokerStorage { metadata, log_manager, replica_manager, group_coordinator })
+    }
 }
 
 impl Broker {
-    /// Opens storage and metadata; nothing is served yet.
-    pub fn open(config: BrokerConfig) -> Result<Arc<Self>, StartError> {
-        let config = Arc::new(config);
-        let metadata_dir_name = format!("{METADATA_TOPIC}-0");
-        let metadata = Arc::new(MetadataCache::new());
-        // Logs load with broker-default configs; the first metadata image
-        // applies each topic's overrides.
-        let default_log_config = Arc::new(LogConfig::resolve(&config, &Default::default()));
-        let log_manager = Arc::new(LogManager::startup(
-            &config.log_dirs,
-            config.node_id,
-            vec![metadata_dir_name],
-            |_| default_log_config.clone(),
-        )?);
-        let replica_manager = ReplicaManager::new(config.clone(), log_manager.clone());
-        metadata.add_listener(replica_manager.clone());
-        let group_coordinator = GroupCoordinator::new(GroupConfig::from_broker(&config), replica_manager.clone());
-        replica_manager.add_leadership_listener(Arc::new(CoordinatorLeadership(group_coordinator.clone())));
-        let controller = Arc::new(Controller::start(
-            config.clone(),
-            metadata.clone(),
-            log_manager.flusher().clone(),
-        )?);
+    pub fn new(config: Arc<BrokerConfig>, storage: BrokerStorage, controller: Arc<ControllerChannel>, shutdown: CancellationToken) -> Arc<Self> {
         let producer_ids = ProducerIdManager::new(config.node_id, controller.clone());
-        Ok(Arc::new(Broker {
-            cluster_id: log_manager.cluster_id().to_string(),
+        Arc::new(Broker {
             config,
-            metadata,
+            metadata: storage.metadata,
             controller,
-            replica_manager,
-            log_manager,
+            replica_manager: storage.replica_manager,
+            log_manager: storage.log_manager,
             producer_ids,
-            group_coordinator,
-            shutdown: CancellationToken::new(),
-        }))
+            group_coordinator: storage.group_coordinator,
+            shutdown,
+            incarnation_id: Uuid::new_v4(),
+            broker_epoch: AtomicI64::new(-1),
+            fenced: AtomicBool::new(true),
+        })
     }
 
-    /// Registers this broker with the endpoints clients should use.
-    pub async fn register(&self, endpoints: Vec<Endpoint>) -> Result<i64, StartError> {
-        Ok(self
-            .controller
-            .register_local_broker(endpoints, self.config.rack.clone())
-            .await?)
+    /// The cluster id from the metadata log.
+    pub fn cluster_id(&self) -> String {
+        self.metadata.image().cluster_id.clone()
+    }
+
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::Acquire)
     }
 
     /// How an internal topic is created when first needed (or auto-created
@@ -118,13 +130,7 @@ impl Broker {
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("compression.type".to_string(), "producer".to_string());
         configs.insert("segment.bytes".to_string(), gc.segment_bytes.to_string());
-        Some(NewTopic {
-            name: name.to_string(),
-            num_partitions: gc.num_partitions,
-            replication_factor: rf,
-            assignments: Vec::new(),
-            configs,
-        })
+        Some(NewTopic { name: name.to_string(), num_partitions: gc.num_partitions, replication_factor: rf, assignments: Vec::new(), configs })
     }
 
     /// The image once `__consumer_offsets` exists (creating it if needed).
@@ -137,11 +143,23 @@ impl Broker {
         for r in self.controller.create_topics(vec![spec], false).await {
             match r {
                 Ok(_) => tracing::info!("created {GROUP_METADATA_TOPIC}"),
-                Err(crate::controller::ControllerError::TopicAlreadyExists(_)) => {}
+                Err(ControllerError::TopicAlreadyExists(_)) => {}
+                Err(ControllerError::Remote { code, .. }) if code == kafka_protocol::ResponseError::TopicAlreadyExists.code() => {}
                 Err(e) => return Err(e.to_string()),
             }
         }
-        Ok(self.metadata.image())
+        // The creation is committed; wait until this broker has applied it.
+        let mut rx = self.metadata.subscribe();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let image = self.metadata.image();
+            if image.topic_by_name(GROUP_METADATA_TOPIC).is_some() {
+                return Ok(image);
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return Err("the offsets topic is not visible yet".into());
+            }
+        }
     }
 
     /// Periodic storage duties: `flush.ms`, offset checkpoints
@@ -151,14 +169,8 @@ impl Broker {
         self.group_coordinator.spawn_timers(self.shutdown.clone());
         let broker = self.clone();
         tokio::spawn(async move {
-            let checkpoint_every = Duration::from_millis(
-                broker
-                    .config
-                    .log_flush_offset_checkpoint_interval_ms
-                    .max(1000),
-            );
-            let retention_every =
-                Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1));
+            let checkpoint_every = Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1000));
+            let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1));
             let tick_every = retention_every.min(Duration::from_millis(1000));
             let mut tick = tokio::time::interval(tick_every);
             let mut last_checkpoint = tokio::time::Instant::now();
@@ -176,8 +188,8 @@ impl Broker {
                     b.log_manager.flush_due(now);
                     if retention_due {
                         b.log_manager.delete_old_segments(now);
-                        // Deleted segments may let producers/consumers see a
-                        // new log start offset right away.
+                        // Deleted segments may let clients see a new log start
+                        // offset right away.
                         for p in b.replica_manager.all() {
                             p.maybe_advance_high_watermark();
                         }
@@ -201,8 +213,6 @@ impl Broker {
 
     /// Clean shutdown of storage: flush, checkpoints, marker.
     pub async fn close(&self) {
-        self.shutdown.cancel();
-        self.controller.shutdown().await;
         let lm = self.log_manager.clone();
         match tokio::task::spawn_blocking(move || lm.shutdown()).await {
             Ok(Ok(())) => tracing::info!("log manager shut down cleanly"),

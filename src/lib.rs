@@ -6,6 +6,7 @@
 //! in [`metadata`] images produced by the [`controller`].
 
 pub mod broker;
+pub mod broker_lifecycle;
 pub mod config;
 pub mod controller;
 pub mod coordinator;
@@ -14,4 +15,5 @@ pub mod metadata;
 pub mod replica;
 pub mod server;
 pub mod storage;
+pub mod tools;
 pub mod wire;

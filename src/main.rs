@@ -1,4 +1,5 @@
-//! The `weir` command line: `weir serve` runs a broker; nothing else lives here.
+//! The `weir` command line: `weir serve` runs a broker, `weir dump-log`
+//! prints log files; nothing else lives here.
 
 use std::path::PathBuf;
 
@@ -27,13 +28,15 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Print log segments, indexes and producer snapshots (kafka-dump-log).
+    DumpLog(weir::tools::dump_log::DumpLogArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_target(false)
         .init();
@@ -46,6 +49,14 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(serve(cfg))
         }
+        Command::DumpLog(args) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let summary = weir::tools::dump_log::run(&args, &mut out, &mut std::io::stderr())?;
+            if summary.unreadable_files > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -56,7 +67,7 @@ async fn serve(cfg: weir::config::BrokerConfig) -> anyhow::Result<()> {
     for (name, addr) in &server.addrs {
         println!("weir listening on {name} {addr}");
     }
-    let token = server.broker.shutdown.clone();
+    let token = server.shutdown.clone();
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");

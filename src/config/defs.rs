@@ -75,13 +75,7 @@ const fn d(
     check: Check,
     doc: &'static str,
 ) -> ConfigDef {
-    ConfigDef {
-        name,
-        ty,
-        default,
-        check,
-        doc,
-    }
+    ConfigDef { name, ty, default, check, doc }
 }
 
 const fn t(def: ConfigDef, synonyms: &'static [(&'static str, Unit)]) -> TopicConfigDef {
@@ -255,10 +249,7 @@ pub fn is_dynamic_broker_config(name: &str) -> bool {
         "num.replica.fetchers",
         "num.recovery.threads.per.data.dir",
     ];
-    OTHERS.contains(&name)
-        || TOPIC_CONFIGS
-            .iter()
-            .any(|t| t.synonyms.iter().any(|(s, _)| *s == name))
+    OTHERS.contains(&name) || TOPIC_CONFIGS.iter().any(|t| t.synonyms.iter().any(|(s, _)| *s == name))
 }
 
 pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
@@ -273,12 +264,7 @@ pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
 /// what Kafka puts in INVALID_CONFIG / startup errors.
 pub fn validate(def: &ConfigDef, value: &str) -> Result<(), String> {
     let v = value.trim();
-    let bad = |why: &str| {
-        Err(format!(
-            "Invalid value {value} for configuration {}: {why}",
-            def.name
-        ))
-    };
+    let bad = |why: &str| Err(format!("Invalid value {value} for configuration {}: {why}", def.name));
     let number: Option<f64> = match def.ty {
         Boolean => {
             if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
@@ -311,9 +297,7 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<(), String> {
             _ => Ok(()),
         },
         Between(lo, hi) => match number {
-            Some(n) if n < lo || n > hi => bad(&format!(
-                "Value must be no less than {lo} and no more than {hi}"
-            )),
+            Some(n) if n < lo || n > hi => bad(&format!("Value must be no less than {lo} and no more than {hi}")),
             _ => Ok(()),
         },
         OneOf(allowed) => {
@@ -345,11 +329,7 @@ mod tests {
                 validate(&t.def, v).unwrap();
             }
             for (syn, _) in t.synonyms {
-                assert!(
-                    broker_def(syn).is_some(),
-                    "synonym {syn} of {} undefined",
-                    t.def.name
-                );
+                assert!(broker_def(syn).is_some(), "synonym {syn} of {} undefined", t.def.name);
             }
         }
         for b in BROKER_CONFIGS {

@@ -19,10 +19,7 @@ pub use topic::{CleanupPolicy, ConfigSource, DescribedConfig, LogConfig, Timesta
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Invalid(String),
 }
@@ -37,8 +34,7 @@ pub struct Listener {
 
 impl Listener {
     pub fn parse(s: &str) -> Result<Self, ConfigError> {
-        let bad =
-            || ConfigError::Invalid(format!("Invalid listener {s:?}: expected NAME://host:port"));
+        let bad = || ConfigError::Invalid(format!("Invalid listener {s:?}: expected NAME://host:port"));
         let (name, rest) = s.trim().split_once("://").ok_or_else(bad)?;
         let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -46,20 +42,12 @@ impl Listener {
         if name.is_empty() {
             return Err(bad());
         }
-        Ok(Listener {
-            name: name.to_ascii_uppercase(),
-            host: host.to_string(),
-            port,
-        })
+        Ok(Listener { name: name.to_ascii_uppercase(), host: host.to_string(), port })
     }
 
     /// The address to bind: an empty host means every interface.
     pub fn bind_addr(&self) -> String {
-        let host = if self.host.is_empty() {
-            "0.0.0.0"
-        } else {
-            &self.host
-        };
+        let host = if self.host.is_empty() { "0.0.0.0" } else { &self.host };
         if host.contains(':') {
             format!("[{host}]:{}", self.port)
         } else {
@@ -69,12 +57,31 @@ impl Listener {
 }
 
 fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Listener::parse)
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Listener::parse).collect()
+}
+
+/// `process.roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessRoles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+/// Parses `controller.quorum.voters`: `id@host:port,...`.
+pub fn parse_voters(value: &str) -> Result<std::collections::BTreeMap<u64, String>, ConfigError> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || ConfigError::Invalid(format!("Invalid controller.quorum.voters entry {v:?}: expected id@host:port"));
+        let (id, addr) = v.split_once('@').ok_or_else(bad)?;
+        let id: u64 = id.trim().parse().map_err(|_| bad())?;
+        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+        port.parse::<u16>().map_err(|_| bad())?;
+        if host.is_empty() {
+            return Err(bad());
+        }
+        out.insert(id, addr.to_string());
+    }
+    Ok(out)
 }
 
 /// The validated broker configuration. `explicit` holds what the file and
@@ -89,6 +96,11 @@ pub struct BrokerConfig {
     dynamic_broker: BTreeMap<String, String>,
     dynamic_default: BTreeMap<String, String>,
     pub node_id: i32,
+    pub roles: ProcessRoles,
+    /// Voters of the metadata quorum (node id -> controller address).
+    pub voters: std::collections::BTreeMap<u64, String>,
+    /// Listener names that serve the controller channel, not clients.
+    pub controller_listener_names: Vec<String>,
     pub listeners: Vec<Listener>,
     pub advertised_listeners: Vec<Listener>,
     pub log_dirs: Vec<PathBuf>,
@@ -111,16 +123,14 @@ impl BrokerConfig {
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
         let mut props = BTreeMap::new();
         if let Some(path) = path {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
             props = properties::parse(&text);
         }
         for o in overrides {
-            let (k, v) = o.split_once('=').ok_or_else(|| {
-                ConfigError::Invalid(format!("Invalid --override {o:?}: expected key=value"))
-            })?;
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Invalid(format!("Invalid --override {o:?}: expected key=value")))?;
             props.insert(k.trim().to_string(), v.trim().to_string());
         }
         Self::from_props(props)
@@ -147,6 +157,9 @@ impl BrokerConfig {
             dynamic_broker: BTreeMap::new(),
             dynamic_default: BTreeMap::new(),
             node_id: 0,
+            roles: ProcessRoles { broker: true, controller: true },
+            voters: Default::default(),
+            controller_listener_names: Vec::new(),
             listeners: Vec::new(),
             advertised_listeners: Vec::new(),
             log_dirs: Vec::new(),
@@ -173,59 +186,102 @@ impl BrokerConfig {
             (None, None) => 1,
         };
         if cfg.node_id < 0 {
-            return Err(ConfigError::Invalid(
-                "node.id must be set to a non-negative id".into(),
-            ));
+            return Err(ConfigError::Invalid("node.id must be set to a non-negative id".into()));
         }
+                let roles = cfg.string("process.roles");
+        cfg.roles = ProcessRoles {
+            broker: roles.split(',').any(|r| r.trim() == "broker"),
+            controller: roles.split(',').any(|r| r.trim() == "controller"),
+        };
+        if !cfg.roles.broker && !cfg.roles.controller {
+            return Err(ConfigError::Invalid("process.roles must contain broker, controller, or both".into()));
+        }
+        cfg.controller_listener_names = cfg
+            .string("controller.listener.names")
+            .split(',')
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect();
         cfg.listeners = parse_listeners(&cfg.string("listeners"))?;
         if cfg.listeners.is_empty() {
+            return Err(ConfigError::Invalid("listeners must name at least one listener".into()));
+        }
+        let controller_listener = cfg.controller_listener().cloned();
+        cfg.voters = match cfg.explicit.get("controller.quorum.voters") {
+            Some(v) => parse_voters(v)?,
+            None => Default::default(),
+        };
+        if cfg.voters.is_empty() && cfg.roles.controller {
+            // A lone voter: this node, at its controller listener if it has one.
+            let addr = controller_listener
+                .as_ref()
+                .map(|l| format!("{}:{}", if l.host.is_empty() { "localhost" } else { &l.host }, l.port))
+                .unwrap_or_default();
+            cfg.voters.insert(cfg.node_id as u64, addr);
+        }
+        if cfg.roles.controller && !cfg.voters.contains_key(&(cfg.node_id as u64)) {
+            return Err(ConfigError::Invalid(format!(
+                "node.id {} has the controller role but is not in controller.quorum.voters",
+                cfg.node_id
+            )));
+        }
+        if cfg.roles.controller && cfg.voters.len() > 1 && controller_listener.is_none() {
             return Err(ConfigError::Invalid(
-                "listeners must name at least one listener".into(),
+                "a controller in a multi-voter quorum needs a listener named in controller.listener.names".into(),
             ));
+        }
+        if !cfg.roles.controller && cfg.voters.is_empty() {
+            if let Some(b) = cfg.explicit.get("controller.quorum.bootstrap.servers") {
+                // Ids are unknown: number them so the channel can try each.
+                for (i, addr) in b.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+                    cfg.voters.insert(u64::MAX - i as u64, addr.to_string());
+                }
+            }
+            if cfg.voters.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "a broker-only node needs controller.quorum.voters or controller.quorum.bootstrap.servers".into(),
+                ));
+            }
+        }
+        if cfg.roles.broker && cfg.broker_listeners().is_empty() {
+            return Err(ConfigError::Invalid("a broker needs a listener that is not a controller listener".into()));
         }
         cfg.advertised_listeners = match cfg.explicit.get("advertised.listeners") {
             Some(v) => parse_listeners(v)?,
-            None => cfg.listeners.clone(),
+            None => cfg.broker_listeners(),
         };
-        let dirs = cfg
-            .explicit
-            .get("log.dirs")
-            .cloned()
-            .unwrap_or_else(|| cfg.string("log.dir"));
-        cfg.log_dirs = dirs
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .collect();
+        let dirs = cfg.explicit.get("log.dirs").cloned().unwrap_or_else(|| cfg.string("log.dir"));
+        cfg.log_dirs = dirs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect();
         if cfg.log_dirs.is_empty() {
-            return Err(ConfigError::Invalid(
-                "log.dirs must name at least one directory".into(),
-            ));
+            return Err(ConfigError::Invalid("log.dirs must name at least one directory".into()));
         }
-        cfg.metadata_log_dir = cfg
-            .explicit
-            .get("metadata.log.dir")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cfg.log_dirs[0].clone());
+        cfg.metadata_log_dir =
+            cfg.explicit.get("metadata.log.dir").map(PathBuf::from).unwrap_or_else(|| cfg.log_dirs[0].clone());
         cfg.rack = cfg.explicit.get("broker.rack").cloned();
         cfg.num_partitions = cfg.int("num.partitions");
-        cfg.default_replication_factor = cfg
-            .int("default.replication.factor")
-            .clamp(1, i16::MAX as i32) as i16;
+        cfg.default_replication_factor = cfg.int("default.replication.factor").clamp(1, i16::MAX as i32) as i16;
         cfg.auto_create_topics_enable = cfg.bool("auto.create.topics.enable");
         cfg.delete_topic_enable = cfg.bool("delete.topic.enable");
         cfg.message_max_bytes = cfg.int("message.max.bytes");
         cfg.socket_request_max_bytes = cfg.int("socket.request.max.bytes") as usize;
         cfg.max_connections = cfg.int("max.connections") as usize;
         cfg.log_retention_check_interval_ms = cfg.long("log.retention.check.interval.ms") as u64;
-        cfg.log_flush_offset_checkpoint_interval_ms =
-            cfg.int("log.flush.offset.checkpoint.interval.ms") as u64;
+        cfg.log_flush_offset_checkpoint_interval_ms = cfg.int("log.flush.offset.checkpoint.interval.ms") as u64;
         cfg.log_flush_scheduler_interval_ms = cfg.long("log.flush.scheduler.interval.ms");
         // Every topic default must itself be a valid topic config.
         LogConfig::validate_overrides(&cfg, &BTreeMap::new())
             .map_err(|e| ConfigError::Invalid(format!("broker topic defaults: {e}")))?;
         Ok(cfg)
+    }
+
+    /// The listener serving the controller channel, if any.
+    pub fn controller_listener(&self) -> Option<&Listener> {
+        self.listeners.iter().find(|l| self.controller_listener_names.contains(&l.name))
+    }
+
+    /// Listeners that serve Kafka clients.
+    pub fn broker_listeners(&self) -> Vec<Listener> {
+        self.listeners.iter().filter(|l| !self.controller_listener_names.contains(&l.name)).cloned().collect()
     }
 
     /// The value set in the file or by an override, if any.
@@ -254,9 +310,7 @@ impl BrokerConfig {
         if let Some(v) = self.dynamic_default.get(name) {
             return Some((v, ConfigSource::DynamicDefaultBrokerConfig));
         }
-        self.explicit
-            .get(name)
-            .map(|v| (v.as_str(), ConfigSource::StaticBrokerConfig))
+        self.explicit.get(name).map(|v| (v.as_str(), ConfigSource::StaticBrokerConfig))
     }
 
     /// The effective value: layered, else the default (None when null).
@@ -270,18 +324,13 @@ impl BrokerConfig {
         self.value(name).unwrap_or_default()
     }
     pub fn int(&self, name: &str) -> i32 {
-        self.value(name)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        self.value(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
     }
     pub fn long(&self, name: &str) -> i64 {
-        self.value(name)
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        self.value(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
     }
     pub fn bool(&self, name: &str) -> bool {
-        self.value(name)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        self.value(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// Every broker config with value, source and synonyms (all layers
@@ -293,10 +342,7 @@ impl BrokerConfig {
                 let mut synonyms = Vec::new();
                 for (layer, source) in [
                     (&self.dynamic_broker, ConfigSource::DynamicBrokerConfig),
-                    (
-                        &self.dynamic_default,
-                        ConfigSource::DynamicDefaultBrokerConfig,
-                    ),
+                    (&self.dynamic_default, ConfigSource::DynamicDefaultBrokerConfig),
                     (&self.explicit, ConfigSource::StaticBrokerConfig),
                 ] {
                     if let Some(v) = layer.get(def.name) {
@@ -304,11 +350,7 @@ impl BrokerConfig {
                     }
                 }
                 if let Some(dv) = def.default {
-                    synonyms.push((
-                        def.name.to_string(),
-                        Some(dv.to_string()),
-                        ConfigSource::DefaultConfig,
-                    ));
+                    synonyms.push((def.name.to_string(), Some(dv.to_string()), ConfigSource::DefaultConfig));
                 }
                 let (value, source) = match self.layered(def.name) {
                     Some((v, s)) => (Some(v.to_string()), s),
@@ -346,20 +388,14 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn bare_defaults_are_the_embedded_single_node() {
         let c = BrokerConfig::default();
         assert_eq!(c.node_id, 1);
-        assert_eq!(
-            c.listeners,
-            vec![Listener::parse("PLAINTEXT://localhost:9092").unwrap()]
-        );
+        assert_eq!(c.listeners, vec![Listener::parse("PLAINTEXT://localhost:9092").unwrap()]);
         assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
         assert_eq!(c.num_partitions, 1);
         assert!(c.auto_create_topics_enable);
@@ -384,8 +420,7 @@ mod tests {
 
     #[test]
     fn log_dirs_beats_log_dir() {
-        let c =
-            BrokerConfig::from_props(props(&[("log.dir", "/a"), ("log.dirs", "/b,/c")])).unwrap();
+        let c = BrokerConfig::from_props(props(&[("log.dir", "/a"), ("log.dirs", "/b,/c")])).unwrap();
         assert_eq!(c.log_dirs, vec![PathBuf::from("/b"), PathBuf::from("/c")]);
         assert_eq!(c.metadata_log_dir, PathBuf::from("/b"));
     }

@@ -11,9 +11,7 @@ pub fn parse(text: &str) -> BTreeMap<String, String> {
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let trimmed = line.trim_start();
-        if logical.is_empty()
-            && (trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!'))
-        {
+        if logical.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!')) {
             continue;
         }
         logical.push_str(trimmed);

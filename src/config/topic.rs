@@ -87,10 +87,7 @@ fn effective(
             return (Some(unit.convert(v)), source);
         }
     }
-    (
-        def.def.default.map(str::to_string),
-        ConfigSource::DefaultConfig,
-    )
+    (def.def.default.map(str::to_string), ConfigSource::DefaultConfig)
 }
 
 impl LogConfig {
@@ -120,14 +117,8 @@ impl LogConfig {
             min_compaction_lag_ms: long("min.compaction.lag.ms"),
             max_compaction_lag_ms: long("max.compaction.lag.ms"),
             file_delete_delay_ms: long("file.delete.delay.ms"),
-            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
-                .trim()
-                .parse()
-                .unwrap_or(0.5),
-            cleanup_policy: CleanupPolicy {
-                delete: items.contains(&"delete"),
-                compact: items.contains(&"compact"),
-            },
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").trim().parse().unwrap_or(0.5),
+            cleanup_policy: CleanupPolicy { delete: items.contains(&"delete"), compact: items.contains(&"compact") },
             unclean_leader_election_enable: boolean("unclean.leader.election.enable"),
             min_insync_replicas: int("min.insync.replicas"),
             compression_type: get("compression.type").trim().to_ascii_lowercase(),
@@ -144,21 +135,15 @@ impl LogConfig {
 
     /// Validates topic overrides: unknown names and bad values are
     /// INVALID_CONFIG with Kafka-style messages.
-    pub fn validate_overrides(
-        broker: &BrokerConfig,
-        overrides: &BTreeMap<String, String>,
-    ) -> Result<(), String> {
+    pub fn validate_overrides(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Result<(), String> {
         for (name, value) in overrides {
-            let def = defs::topic_def(name)
-                .ok_or_else(|| format!("Unknown topic config name: {name}"))?;
+            let def = defs::topic_def(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
             defs::validate(&def.def, value)?;
         }
         // Broker-level defaults reached through synonyms must be valid too.
         for def in TOPIC_CONFIGS {
             if let (Some(v), source) = effective(broker, overrides, def) {
-                if source != ConfigSource::DefaultConfig
-                    && source != ConfigSource::DynamicTopicConfig
-                {
+                if source != ConfigSource::DefaultConfig && source != ConfigSource::DynamicTopicConfig {
                     defs::validate(&def.def, &v)?;
                 }
             }
@@ -167,39 +152,24 @@ impl LogConfig {
     }
 
     /// Every topic config with value, source and synonyms (DescribeConfigs).
-    pub fn describe(
-        broker: &BrokerConfig,
-        overrides: &BTreeMap<String, String>,
-    ) -> Vec<DescribedConfig> {
+    pub fn describe(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> Vec<DescribedConfig> {
         TOPIC_CONFIGS
             .iter()
             .map(|def| {
                 let (value, source) = effective(broker, overrides, def);
                 let mut synonyms = Vec::new();
                 if let Some(v) = overrides.get(def.def.name) {
-                    synonyms.push((
-                        def.def.name.to_string(),
-                        Some(v.clone()),
-                        ConfigSource::DynamicTopicConfig,
-                    ));
+                    synonyms.push((def.def.name.to_string(), Some(v.clone()), ConfigSource::DynamicTopicConfig));
                 }
                 for (syn, _) in def.synonyms {
                     if let Some(v) = broker.explicit(syn) {
-                        synonyms.push((
-                            syn.to_string(),
-                            Some(v.to_string()),
-                            ConfigSource::StaticBrokerConfig,
-                        ));
+                        synonyms.push((syn.to_string(), Some(v.to_string()), ConfigSource::StaticBrokerConfig));
                     }
                 }
                 if let Some((syn, _)) = def.synonyms.last() {
                     if let Some(bdef) = defs::broker_def(syn) {
                         if let Some(dv) = bdef.default {
-                            synonyms.push((
-                                syn.to_string(),
-                                Some(dv.to_string()),
-                                ConfigSource::DefaultConfig,
-                            ));
+                            synonyms.push((syn.to_string(), Some(dv.to_string()), ConfigSource::DefaultConfig));
                         }
                     }
                 }
@@ -223,10 +193,7 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -236,34 +203,19 @@ mod tests {
         assert_eq!(c.retention_ms, 604_800_000);
         assert_eq!(c.max_message_bytes, 1_048_588);
         assert_eq!(c.min_insync_replicas, 1);
-        assert_eq!(
-            c.cleanup_policy,
-            CleanupPolicy {
-                delete: true,
-                compact: false
-            }
-        );
+        assert_eq!(c.cleanup_policy, CleanupPolicy { delete: true, compact: false });
         assert_eq!(c.message_timestamp_type, TimestampType::CreateTime);
         assert_eq!(c.flush_messages, i64::MAX);
     }
 
     #[test]
     fn broker_synonyms_then_overrides() {
-        let broker = BrokerConfig::from_props(map(&[
-            ("log.retention.hours", "1"),
-            ("log.segment.bytes", "2097152"),
-        ]))
-        .unwrap();
+        let broker =
+            BrokerConfig::from_props(map(&[("log.retention.hours", "1"), ("log.segment.bytes", "2097152")])).unwrap();
         let c = LogConfig::resolve(&broker, &BTreeMap::new());
         assert_eq!(c.retention_ms, 3_600_000);
         assert_eq!(c.segment_bytes, 2_097_152);
-        let c = LogConfig::resolve(
-            &broker,
-            &map(&[
-                ("retention.ms", "5000"),
-                ("cleanup.policy", "compact,delete"),
-            ]),
-        );
+        let c = LogConfig::resolve(&broker, &map(&[("retention.ms", "5000"), ("cleanup.policy", "compact,delete")]));
         assert_eq!(c.retention_ms, 5000);
         assert!(c.cleanup_policy.compact && c.cleanup_policy.delete);
         let d = LogConfig::describe(&broker, &map(&[("retention.ms", "5000")]));

@@ -10,7 +10,7 @@ use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
 use super::ControllerError;
 
 /// IncrementalAlterConfigs operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AlterOp {
     Set,
     Delete,
@@ -31,7 +31,7 @@ impl AlterOp {
 }
 
 /// How a resource's dynamic configs change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum ConfigChange {
     /// IncrementalAlterConfigs: one operation per key.
     Incremental(Vec<(String, AlterOp, Option<String>)>),
@@ -55,28 +55,20 @@ pub fn plan_alter(
     name: &str,
     change: &ConfigChange,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
-    let current: BTreeMap<String, String> = image
-        .configs
-        .get(&(resource, name.to_string()))
-        .cloned()
-        .unwrap_or_default();
+    let current: BTreeMap<String, String> =
+        image.configs.get(&(resource, name.to_string())).cloned().unwrap_or_default();
     match resource {
         ConfigResourceType::Topic => {
             if image.topic_by_name(name).is_none() {
-                return Err(ControllerError::UnknownTopicOrPartition(format!(
-                    "Topic {name} does not exist."
-                )));
+                return Err(ControllerError::UnknownTopicOrPartition(format!("Topic {name} does not exist.")));
             }
         }
         ConfigResourceType::Broker => {
             if !name.is_empty() {
-                let id: i32 = name.parse().map_err(|_| {
-                    ControllerError::InvalidRequest(format!("Invalid broker id {name}"))
-                })?;
+                let id: i32 =
+                    name.parse().map_err(|_| ControllerError::InvalidRequest(format!("Invalid broker id {name}")))?;
                 if !image.brokers.contains_key(&id) {
-                    return Err(ControllerError::InvalidRequest(format!(
-                        "Broker {id} is not registered."
-                    )));
+                    return Err(ControllerError::InvalidRequest(format!("Broker {id} is not registered.")));
                 }
             }
         }
@@ -100,18 +92,14 @@ pub fn plan_alter(
             let mut seen = HashSet::new();
             for (key, _, _) in ops {
                 if !seen.insert(key.as_str()) {
-                    return Err(ControllerError::InvalidRequest(format!(
-                        "Error due to duplicate config keys: {key}"
-                    )));
+                    return Err(ControllerError::InvalidRequest(format!("Error due to duplicate config keys: {key}")));
                 }
             }
             for (key, op, value) in ops {
                 match op {
                     AlterOp::Set => {
                         let v = value.clone().ok_or_else(|| {
-                            ControllerError::InvalidRequest(format!(
-                                "Null value not supported for : {key}"
-                            ))
+                            ControllerError::InvalidRequest(format!("Null value not supported for : {key}"))
                         })?;
                         next.insert(key.clone(), v);
                     }
@@ -191,29 +179,25 @@ fn validate(
     configs: &BTreeMap<String, String>,
 ) -> Result<(), ControllerError> {
     match resource {
-        ConfigResourceType::Topic => LogConfig::validate_overrides(static_config, configs)
-            .map_err(ControllerError::InvalidConfig),
+        ConfigResourceType::Topic => {
+            LogConfig::validate_overrides(static_config, configs).map_err(ControllerError::InvalidConfig)
+        }
         ConfigResourceType::Broker => {
-            let not_dynamic: Vec<&str> = configs
-                .keys()
-                .map(String::as_str)
-                .filter(|k| !defs::is_dynamic_broker_config(k))
-                .collect();
+            let not_dynamic: Vec<&str> =
+                configs.keys().map(String::as_str).filter(|k| !defs::is_dynamic_broker_config(k)).collect();
             if !not_dynamic.is_empty() {
                 return Err(ControllerError::InvalidRequest(format!(
                     "Cannot update these configs dynamically: {not_dynamic:?}"
                 )));
             }
             for (k, v) in configs {
-                let def = defs::broker_def(k).ok_or_else(|| {
-                    ControllerError::InvalidConfig(format!("Unknown broker config {k}"))
-                })?;
+                let def = defs::broker_def(k)
+                    .ok_or_else(|| ControllerError::InvalidConfig(format!("Unknown broker config {k}")))?;
                 defs::validate(def, v).map_err(ControllerError::InvalidConfig)?;
             }
             // The resulting topic defaults must be valid topic configs.
             let view = static_config.with_dynamic(configs.clone(), BTreeMap::new());
-            LogConfig::validate_overrides(&view, &BTreeMap::new())
-                .map_err(ControllerError::InvalidConfig)
+            LogConfig::validate_overrides(&view, &BTreeMap::new()).map_err(ControllerError::InvalidConfig)
         }
     }
 }
@@ -225,13 +209,7 @@ mod tests {
 
     fn image_with_topic() -> MetadataImage {
         let mut img = MetadataImage::empty();
-        img.apply(
-            0,
-            &MetadataRecord::Topic {
-                name: "t".into(),
-                topic_id: Uuid::new_v4(),
-            },
-        );
+        img.apply(0, &MetadataRecord::Topic { name: "t".into(), topic_id: Uuid::new_v4() });
         img.apply(
             1,
             &MetadataRecord::Config {
@@ -255,11 +233,7 @@ mod tests {
             "t",
             &ConfigChange::Incremental(vec![
                 ("retention.ms".into(), AlterOp::Set, Some("1000".into())),
-                (
-                    "cleanup.policy".into(),
-                    AlterOp::Append,
-                    Some("compact".into()),
-                ),
+                ("cleanup.policy".into(), AlterOp::Append, Some("compact".into())),
             ]),
         )
         .unwrap();
@@ -274,11 +248,7 @@ mod tests {
             &b,
             ConfigResourceType::Topic,
             "t",
-            &ConfigChange::Incremental(vec![(
-                "retention.ms".into(),
-                AlterOp::Append,
-                Some("1".into()),
-            )]),
+            &ConfigChange::Incremental(vec![("retention.ms".into(), AlterOp::Append, Some("1".into()))]),
         );
         assert!(matches!(bad, Err(ControllerError::InvalidConfig(_))));
         let bad = plan_alter(
@@ -286,11 +256,7 @@ mod tests {
             &b,
             ConfigResourceType::Topic,
             "t",
-            &ConfigChange::Incremental(vec![(
-                "segment.bytes".into(),
-                AlterOp::Set,
-                Some("12".into()),
-            )]),
+            &ConfigChange::Incremental(vec![("segment.bytes".into(), AlterOp::Set, Some("12".into()))]),
         );
         assert!(matches!(bad, Err(ControllerError::InvalidConfig(_))));
         let del = plan_alter(
@@ -312,7 +278,7 @@ mod tests {
             &MetadataRecord::RegisterBroker {
                 broker_id: 1,
                 incarnation_id: Uuid::new_v4(),
-                broker_epoch: 0,
+                broker_epoch: None,
                 listeners: vec![],
                 rack: None,
                 fenced: false,
@@ -324,11 +290,7 @@ mod tests {
             &b,
             ConfigResourceType::Broker,
             "",
-            &ConfigChange::Incremental(vec![(
-                "log.retention.ms".into(),
-                AlterOp::Set,
-                Some("5000".into()),
-            )]),
+            &ConfigChange::Incremental(vec![("log.retention.ms".into(), AlterOp::Set, Some("5000".into()))]),
         );
         assert_eq!(ok.unwrap().len(), 1);
         let bad = plan_alter(
@@ -336,11 +298,7 @@ mod tests {
             &b,
             ConfigResourceType::Broker,
             "1",
-            &ConfigChange::Incremental(vec![(
-                "listeners".into(),
-                AlterOp::Set,
-                Some("PLAINTEXT://:1".into()),
-            )]),
+            &ConfigChange::Incremental(vec![("listeners".into(), AlterOp::Set, Some("PLAINTEXT://:1".into()))]),
         );
         assert!(matches!(bad, Err(ControllerError::InvalidRequest(_))));
     }

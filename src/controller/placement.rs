@@ -28,9 +28,7 @@ pub fn place(
 ) -> Result<Vec<Vec<i32>>, PlacementError> {
     let rf = replication_factor as usize;
     if brokers.is_empty() {
-        return Err(PlacementError(
-            "There are no usable brokers to place replicas on.".into(),
-        ));
+        return Err(PlacementError("There are no usable brokers to place replicas on.".into()));
     }
     if rf > brokers.len() {
         return Err(PlacementError(format!(
@@ -47,24 +45,10 @@ pub fn place(
     });
     let has_racks = sorted.iter().all(|b| b.rack.is_some());
     if has_racks {
-        Ok(place_rack_aware(
-            &sorted,
-            partitions,
-            rf,
-            first_partition,
-            start,
-            shift,
-        ))
+        Ok(place_rack_aware(&sorted, partitions, rf, first_partition, start, shift))
     } else {
         let ids: Vec<i32> = sorted.iter().map(|b| b.id).collect();
-        Ok(place_unaware(
-            &ids,
-            partitions,
-            rf,
-            first_partition,
-            start,
-            shift,
-        ))
+        Ok(place_unaware(&ids, partitions, rf, first_partition, start, shift))
     }
 }
 
@@ -133,10 +117,7 @@ fn place_rack_aware(
     let arranged = rack_alternated(brokers);
     let n = arranged.len();
     let num_racks = {
-        let mut r: Vec<&str> = arranged
-            .iter()
-            .map(|b| b.rack.as_deref().unwrap_or(""))
-            .collect();
+        let mut r: Vec<&str> = arranged.iter().map(|b| b.rack.as_deref().unwrap_or("")).collect();
         r.sort_unstable();
         r.dedup();
         r.len()
@@ -158,10 +139,8 @@ fn place_rack_aware(
                 let candidate = arranged[replica_index(first, shift * num_racks, k, n)];
                 k += 1;
                 let rack = candidate.rack.as_deref().unwrap_or("");
-                let rack_ok =
-                    !racks_with_replica.contains(&rack) || racks_with_replica.len() == num_racks;
-                let broker_ok = !brokers_with_replica.contains(&candidate.id)
-                    || brokers_with_replica.len() == n;
+                let rack_ok = !racks_with_replica.contains(&rack) || racks_with_replica.len() == num_racks;
+                let broker_ok = !brokers_with_replica.contains(&candidate.id) || brokers_with_replica.len() == n;
                 if rack_ok && broker_ok {
                     replicas.push(candidate.id);
                     brokers_with_replica.push(candidate.id);
@@ -188,12 +167,7 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     fn brokers(n: i32, racks: Option<usize>) -> Vec<UsableBroker> {
-        (1..=n)
-            .map(|id| UsableBroker {
-                id,
-                rack: racks.map(|r| format!("rack{}", (id as usize - 1) % r)),
-            })
-            .collect()
+        (1..=n).map(|id| UsableBroker { id, rack: racks.map(|r| format!("rack{}", (id as usize - 1) % r)) }).collect()
     }
 
     #[test]
@@ -213,8 +187,7 @@ mod tests {
     fn rack_aware_never_doubles_a_rack_while_racks_suffice() {
         let bs = brokers(6, Some(3));
         let a = place(&bs, 12, 3, 0, Some((1, 1))).unwrap();
-        let rack_of: HashMap<i32, String> =
-            bs.iter().map(|b| (b.id, b.rack.clone().unwrap())).collect();
+        let rack_of: HashMap<i32, String> = bs.iter().map(|b| (b.id, b.rack.clone().unwrap())).collect();
         let mut leaders: HashMap<i32, usize> = HashMap::new();
         for r in &a {
             let racks: HashSet<_> = r.iter().map(|id| &rack_of[id]).collect();

@@ -18,24 +18,17 @@ pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
 /// Kafka's `Topic.validate`.
 pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
     if name.is_empty() {
-        return Err(ControllerError::InvalidTopic(
-            "Topic name is illegal, it can't be empty".into(),
-        ));
+        return Err(ControllerError::InvalidTopic("Topic name is illegal, it can't be empty".into()));
     }
     if name == "." || name == ".." {
-        return Err(ControllerError::InvalidTopic(
-            "Topic name cannot be \".\" or \"..\"".into(),
-        ));
+        return Err(ControllerError::InvalidTopic("Topic name cannot be \".\" or \"..\"".into()));
     }
     if name.len() > MAX_TOPIC_NAME_LENGTH {
         return Err(ControllerError::InvalidTopic(format!(
             "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, topic name: {name}"
         )));
     }
-    if !name
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-')
-    {
+    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
         return Err(ControllerError::InvalidTopic(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )));
@@ -49,7 +42,7 @@ fn unify_collision_chars(name: &str) -> String {
 }
 
 /// A topic to create, as requested.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewTopic {
     pub name: String,
     pub num_partitions: i32,
@@ -60,7 +53,7 @@ pub struct NewTopic {
 }
 
 /// The outcome of a planned creation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CreatedTopic {
     pub topic_id: Uuid,
     pub num_partitions: i32,
@@ -71,10 +64,7 @@ pub fn usable_brokers(image: &MetadataImage) -> Vec<UsableBroker> {
     image
         .live_brokers()
         .filter(|b| !b.in_controlled_shutdown)
-        .map(|b| UsableBroker {
-            id: b.id,
-            rack: b.rack.clone(),
-        })
+        .map(|b| UsableBroker { id: b.id, rack: b.rack.clone() })
         .collect()
 }
 
@@ -86,24 +76,16 @@ pub fn plan_create_topic(
 ) -> Result<(Vec<MetadataRecord>, CreatedTopic), ControllerError> {
     validate_topic_name(&topic.name)?;
     if image.topic_ids.contains_key(&topic.name) {
-        return Err(ControllerError::TopicAlreadyExists(format!(
-            "Topic '{}' already exists.",
-            topic.name
-        )));
+        return Err(ControllerError::TopicAlreadyExists(format!("Topic '{}' already exists.", topic.name)));
     }
     let unified = unify_collision_chars(&topic.name);
-    if let Some(existing) = image
-        .topic_ids
-        .keys()
-        .find(|t| unify_collision_chars(t) == unified)
-    {
+    if let Some(existing) = image.topic_ids.keys().find(|t| unify_collision_chars(t) == unified) {
         return Err(ControllerError::InvalidTopic(format!(
             "Topic '{}' collides with existing topic: {existing}",
             topic.name
         )));
     }
-    LogConfig::validate_overrides(broker, &topic.configs)
-        .map_err(ControllerError::InvalidConfig)?;
+    LogConfig::validate_overrides(broker, &topic.configs).map_err(ControllerError::InvalidConfig)?;
     let live = usable_brokers(image);
     let assignments: Vec<Vec<i32>> = if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
@@ -121,7 +103,9 @@ pub fn plan_create_topic(
                 )));
             }
             if replicas.is_empty() {
-                return Err(ControllerError::InvalidReplicaAssignment(format!("The manual partition assignment includes an empty replica list for partition {p}.")));
+                return Err(ControllerError::InvalidReplicaAssignment(format!(
+                    "The manual partition assignment includes an empty replica list for partition {p}."
+                )));
             }
             let distinct: HashSet<_> = replicas.iter().collect();
             if distinct.len() != replicas.len() {
@@ -148,34 +132,23 @@ pub fn plan_create_topic(
         }
         out
     } else {
-        let partitions = if topic.num_partitions == -1 {
-            broker.num_partitions
-        } else {
-            topic.num_partitions
-        };
+        let partitions = if topic.num_partitions == -1 { broker.num_partitions } else { topic.num_partitions };
         if partitions <= 0 {
             return Err(ControllerError::InvalidPartitions(
                 "Number of partitions was set to an invalid non-positive value.".into(),
             ));
         }
-        let rf = if topic.replication_factor == -1 {
-            broker.default_replication_factor
-        } else {
-            topic.replication_factor
-        };
+        let rf =
+            if topic.replication_factor == -1 { broker.default_replication_factor } else { topic.replication_factor };
         if rf <= 0 {
             return Err(ControllerError::InvalidReplicationFactor(
                 "Replication factor must be larger than 0, or -1 to use the default value.".into(),
             ));
         }
-        placement::place(&live, partitions, rf, 0, None)
-            .map_err(|e| ControllerError::InvalidReplicationFactor(e.0))?
+        placement::place(&live, partitions, rf, 0, None).map_err(|e| ControllerError::InvalidReplicationFactor(e.0))?
     };
     let topic_id = random_kafka_uuid();
-    let mut records = vec![MetadataRecord::Topic {
-        name: topic.name.clone(),
-        topic_id,
-    }];
+    let mut records = vec![MetadataRecord::Topic { name: topic.name.clone(), topic_id }];
     for (name, value) in &topic.configs {
         records.push(MetadataRecord::Config {
             resource_type: ConfigResourceType::Topic,
@@ -186,9 +159,7 @@ pub fn plan_create_topic(
     }
     let live_ids: HashSet<i32> = live.iter().map(|b| b.id).collect();
     for (p, replicas) in assignments.iter().enumerate() {
-        records.push(new_partition_record(
-            topic_id, p as i32, replicas, &live_ids,
-        ));
+        records.push(new_partition_record(topic_id, p as i32, replicas, &live_ids));
     }
     let created = CreatedTopic {
         topic_id,
@@ -198,19 +169,17 @@ pub fn plan_create_topic(
     Ok((records, created))
 }
 
-/// A new partition: the ISR is the live replicas, the leader the first of them.
+/// A new partition: the leader is the first live replica. Until followers
+/// replicate, the ISR holds only the leader: the ISR never claims a replica
+/// that may lack records the leader has.
 pub fn new_partition_record(
     topic_id: Uuid,
     partition_id: i32,
     replicas: &[i32],
     live: &HashSet<i32>,
 ) -> MetadataRecord {
-    let isr: Vec<i32> = replicas
-        .iter()
-        .copied()
-        .filter(|r| live.contains(r))
-        .collect();
-    let leader = isr.first().copied().unwrap_or(-1);
+    let leader = replicas.iter().copied().find(|r| live.contains(r)).unwrap_or(-1);
+    let isr: Vec<i32> = if leader >= 0 { vec![leader] } else { replicas.to_vec() };
     MetadataRecord::Partition {
         topic_id,
         partition_id,
@@ -229,30 +198,317 @@ mod tests {
     #[test]
     fn topic_name_rules() {
         assert!(validate_topic_name("orders.v1_x-2").is_ok());
-        assert!(matches!(
-            validate_topic_name(""),
-            Err(ControllerError::InvalidTopic(_))
-        ));
-        assert!(matches!(
-            validate_topic_name("."),
-            Err(ControllerError::InvalidTopic(_))
-        ));
-        assert!(matches!(
-            validate_topic_name(".."),
-            Err(ControllerError::InvalidTopic(_))
-        ));
-        assert!(matches!(
-            validate_topic_name("a b"),
-            Err(ControllerError::InvalidTopic(_))
-        ));
-        assert!(matches!(
-            validate_topic_name("ü"),
-            Err(ControllerError::InvalidTopic(_))
-        ));
+        assert!(matches!(validate_topic_name(""), Err(ControllerError::InvalidTopic(_))));
+        assert!(matches!(validate_topic_name("."), Err(ControllerError::InvalidTopic(_))));
+        assert!(matches!(validate_topic_name(".."), Err(ControllerError::InvalidTopic(_))));
+        assert!(matches!(validate_topic_name("a b"), Err(ControllerError::InvalidTopic(_))));
+        assert!(matches!(validate_topic_name("ü"), Err(ControllerError::InvalidTopic(_))));
         assert!(validate_topic_name(&"a".repeat(249)).is_ok());
-        assert!(matches!(
-            validate_topic_name(&"a".repeat(250)),
-            Err(ControllerError::InvalidTopic(_))
-        ));
+        assert!(matches!(validate_topic_name(&"a".repeat(250)), Err(ControllerError::InvalidTopic(_))));
     }
+}
+
+/// Which leader a partition change may pick (Kafka's election types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Election {
+    /// Keep a valid leader, else any valid ISR member in replica order.
+    Online,
+    /// Like Online, then any acceptable replica (possible data loss).
+    Unclean,
+    /// The first replica if it is a valid leader.
+    Preferred,
+}
+
+/// Kafka's `PartitionChangeBuilder` for one partition: elect with
+/// `election` among `target_isr` members that `acceptable` allows, and
+/// produce the PartitionChange record, or None when nothing changes.
+pub fn partition_change(
+    topic_id: Uuid,
+    partition: i32,
+    current: &crate::metadata::PartitionRegistration,
+    target_isr: Vec<i32>,
+    election: Election,
+    acceptable: &dyn Fn(i32) -> bool,
+) -> Option<MetadataRecord> {
+    let valid = |r: i32| target_isr.contains(&r) && acceptable(r);
+    let (leader, unclean) = match election {
+        Election::Preferred => {
+            let preferred = current.preferred_leader();
+            if valid(preferred) {
+                (preferred, false)
+            } else if valid(current.leader) {
+                (current.leader, false)
+            } else {
+                (current.replicas.iter().skip(1).copied().find(|r| valid(*r)).unwrap_or(-1), false)
+            }
+        }
+        Election::Online | Election::Unclean => {
+            if valid(current.leader) {
+                (current.leader, false)
+            } else if let Some(r) = current.replicas.iter().copied().find(|r| valid(*r)) {
+                (r, false)
+            } else if election == Election::Unclean {
+                match current.replicas.iter().copied().find(|r| acceptable(*r)) {
+                    Some(r) => (r, true),
+                    None => (-1, false),
+                }
+            } else {
+                (-1, false)
+            }
+        }
+    };
+    let leader_change = (leader != current.leader).then_some(leader);
+    let isr = if unclean {
+        tracing::warn!(
+            %topic_id,
+            partition,
+            new_leader = leader,
+            "unclean leader election: a replica outside the ISR becomes leader; records acknowledged by the old ISR may be lost"
+        );
+        Some(vec![leader])
+    } else if !target_isr.is_empty() && target_isr != current.isr {
+        Some(target_isr)
+    } else {
+        None
+    };
+    if leader_change.is_none() && isr.is_none() {
+        return None;
+    }
+    Some(MetadataRecord::PartitionChange {
+        topic_id,
+        partition_id: partition,
+        leader: leader_change,
+        isr,
+        replicas: None,
+        bump_leader_epoch: false,
+    })
+}
+
+/// Whether `broker` may lead: registered, unfenced, not shutting down.
+pub fn is_active(image: &MetadataImage, broker: i32) -> bool {
+    image.brokers.get(&broker).is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+}
+
+/// Kafka's `generateLeaderAndIsrUpdates`: when `remove` leaves (fenced or
+/// shutting down) it leaves every ISR (unless it is the last member) and
+/// its leaderships move; when `add` comes back, leaderless partitions it
+/// can lead get it.
+pub fn leader_and_isr_updates(image: &MetadataImage, remove: Option<i32>, add: Option<i32>) -> Vec<MetadataRecord> {
+    let acceptable = |r: i32| Some(r) != remove && (Some(r) == add || is_active(image, r));
+    let mut out = Vec::new();
+    let mut topics: Vec<_> = image.topics.values().collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    for t in topics {
+        let unclean = image
+            .topic_configs(&t.name)
+            .get("unclean.leader.election.enable")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let election = if unclean { Election::Unclean } else { Election::Online };
+        for (p, reg) in &t.partitions {
+            let concerned = match (remove, add) {
+                (Some(b), _) => reg.isr.contains(&b) || reg.leader == b,
+                (None, Some(b)) => reg.leader == -1 && reg.replicas.contains(&b),
+                (None, None) => false,
+            };
+            if !concerned {
+                continue;
+            }
+            let target_isr: Vec<i32> = reg.isr.iter().copied().filter(|r| Some(*r) != remove).collect();
+            // The last ISR member stays recorded so it can lead again.
+            let target_isr = if target_isr.is_empty() { reg.isr.clone() } else { target_isr };
+            if let Some(r) = partition_change(t.id, *p, reg, target_isr, election, &acceptable) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// CreatePartitions: more partitions for an existing topic, placed like
+/// its existing ones (or as assigned).
+pub fn plan_create_partitions(
+    image: &MetadataImage,
+    topic: &str,
+    count: i32,
+    assignment: Option<&[Vec<i32>]>,
+) -> Result<Vec<MetadataRecord>, ControllerError> {
+    let t = image
+        .topic_by_name(topic)
+        .ok_or_else(|| ControllerError::UnknownTopicOrPartition(format!("The topic '{topic}' does not exist.")))?;
+    let current = t.partitions.len() as i32;
+    if count < current {
+        return Err(ControllerError::InvalidPartitions(format!(
+            "Topic currently has {current} partitions, which is higher than the requested {count}."
+        )));
+    }
+    if count == current {
+        return Err(ControllerError::InvalidPartitions(format!("Topic already has {current} partitions.")));
+    }
+    let rf = t.partitions.values().next().map_or(1, |p| p.replicas.len()) as i16;
+    let new_count = count - current;
+    let live = usable_brokers(image);
+    let assignments: Vec<Vec<i32>> = match assignment {
+        Some(a) => {
+            if a.len() as i32 != new_count {
+                return Err(ControllerError::InvalidReplicaAssignment(format!(
+                    "Increasing the number of partitions by {new_count} but {} assignments provided.",
+                    a.len()
+                )));
+            }
+            for replicas in a {
+                if replicas.len() as i16 != rf {
+                    return Err(ControllerError::InvalidReplicaAssignment(format!(
+                        "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).",
+                        replicas.len()
+                    )));
+                }
+                let distinct: HashSet<_> = replicas.iter().collect();
+                if distinct.len() != replicas.len() {
+                    return Err(ControllerError::InvalidReplicaAssignment(
+                        "Duplicate brokers in a replica assignment.".into(),
+                    ));
+                }
+                for b in replicas {
+                    if !image.brokers.contains_key(b) {
+                        return Err(ControllerError::InvalidReplicaAssignment(format!(
+                            "The manual partition assignment includes broker {b}, but no such broker is registered."
+                        )));
+                    }
+                }
+            }
+            a.to_vec()
+        }
+        None => placement::place(&live, new_count, rf, current, None)
+            .map_err(|e| ControllerError::InvalidReplicationFactor(e.0))?,
+    };
+    let live_ids: HashSet<i32> = live.iter().map(|b| b.id).collect();
+    Ok(assignments
+        .iter()
+        .enumerate()
+        .map(|(i, r)| new_partition_record(t.id, current + i as i32, r, &live_ids))
+        .collect())
+}
+
+/// ElectLeaders: preferred elections move leadership to the first
+/// replica when it is alive and in sync; unclean ones give leaderless
+/// partitions any live replica.
+pub fn plan_elect_leaders(
+    image: &MetadataImage,
+    election: super::ops::ElectionType,
+    partitions: Option<&[(String, i32)]>,
+) -> (Vec<MetadataRecord>, Vec<super::ops::ElectionOutcome>) {
+    use super::ops::{ElectionOutcome, ElectionType, OpError};
+    use kafka_protocol::ResponseError as E;
+    let explicit = partitions.is_some();
+    let wanted: Vec<(String, i32)> = match partitions {
+        Some(p) => p.to_vec(),
+        None => {
+            let mut all: Vec<(String, i32)> =
+                image.topics.values().flat_map(|t| t.partitions.keys().map(move |p| (t.name.clone(), *p))).collect();
+            all.sort();
+            all
+        }
+    };
+    let acceptable = |r: i32| is_active(image, r);
+    let mut records = Vec::new();
+    let mut outcomes = Vec::new();
+    for (topic, p) in wanted {
+        let err = |code: i16, message: &str| Some(OpError { code, message: message.to_string() });
+        let found = image.topic_by_name(&topic).and_then(|t| t.partitions.get(&p).map(|r| (t.id, r)));
+        let outcome = match found {
+            None => err(E::UnknownTopicOrPartition.code(), "The partition does not exist."),
+            Some((topic_id, reg)) => match election {
+                ElectionType::Preferred => {
+                    if reg.leader == reg.preferred_leader() {
+                        err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
+                    } else {
+                        match partition_change(topic_id, p, reg, reg.isr.clone(), Election::Preferred, &acceptable) {
+                            Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l == reg.preferred_leader() => {
+                                records.push(r);
+                                None
+                            }
+                            _ => err(
+                                E::PreferredLeaderNotAvailable.code(),
+                                "Failed to elect leader for partition: the preferred replica is not alive or not in the ISR.",
+                            ),
+                        }
+                    }
+                }
+                ElectionType::Unclean => {
+                    if reg.leader >= 0 && acceptable(reg.leader) {
+                        err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
+                    } else {
+                        match partition_change(topic_id, p, reg, reg.isr.clone(), Election::Unclean, &acceptable) {
+                            Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l >= 0 => {
+                                records.push(r);
+                                None
+                            }
+                            _ => err(
+                                E::EligibleLeadersNotAvailable.code(),
+                                "Failed to elect leader for partition: no replica is alive.",
+                            ),
+                        }
+                    }
+                }
+            },
+        };
+        let not_needed = outcome.as_ref().is_some_and(|e| e.code == E::ElectionNotNeeded.code());
+        if explicit || !not_needed {
+            outcomes.push(ElectionOutcome { topic, partition: p, error: outcome });
+        }
+    }
+    (records, outcomes)
+}
+
+/// AlterPartition from a partition leader: ISR changes fenced by leader
+/// epoch and partition epoch; members must be live replicas.
+#[allow(clippy::type_complexity)]
+pub fn plan_alter_partition(
+    image: &MetadataImage,
+    broker_id: i32,
+    broker_epoch: i64,
+    changes: &[super::ops::IsrChange],
+) -> Result<(Vec<MetadataRecord>, Vec<Result<(), ControllerError>>), ControllerError> {
+    use kafka_protocol::ResponseError as E;
+    let remote = |code: i16, message: String| ControllerError::Remote { code, message };
+    match image.brokers.get(&broker_id) {
+        Some(b) if b.epoch == broker_epoch || broker_epoch < 0 => {}
+        Some(_) => return Err(remote(E::StaleBrokerEpoch.code(), format!("Stale broker epoch {broker_epoch}"))),
+        None => return Err(remote(E::BrokerIdNotRegistered.code(), format!("Broker {broker_id} is not registered"))),
+    }
+    let mut records = Vec::new();
+    let mut results = Vec::new();
+    for c in changes {
+        let Some(reg) = image.topic_by_id(&c.topic_id).and_then(|t| t.partitions.get(&c.partition)) else {
+            results.push(Err(remote(E::UnknownTopicOrPartition.code(), "unknown partition".into())));
+            continue;
+        };
+        let r = if reg.leader != broker_id {
+            Err(remote(E::NotLeaderOrFollower.code(), format!("Broker {broker_id} is not the leader")))
+        } else if c.leader_epoch < reg.leader_epoch {
+            Err(remote(E::FencedLeaderEpoch.code(), "stale leader epoch".into()))
+        } else if c.leader_epoch > reg.leader_epoch {
+            Err(remote(E::UnknownLeaderEpoch.code(), "leader epoch from the future".into()))
+        } else if c.partition_epoch != reg.partition_epoch {
+            Err(remote(E::InvalidUpdateVersion.code(), "stale partition epoch".into()))
+        } else if c.new_isr.is_empty() || !c.new_isr.contains(&broker_id) {
+            Err(remote(E::InvalidRequest.code(), "the leader must be in the ISR".into()))
+        } else if let Some(bad) = c.new_isr.iter().find(|r| !reg.replicas.contains(r) || !is_active(image, **r)) {
+            Err(remote(E::IneligibleReplica.code(), format!("replica {bad} is not eligible for the ISR")))
+        } else {
+            if c.new_isr != reg.isr {
+                records.push(MetadataRecord::PartitionChange {
+                    topic_id: c.topic_id,
+                    partition_id: c.partition,
+                    leader: None,
+                    isr: Some(c.new_isr.clone()),
+                    replicas: None,
+                    bump_leader_epoch: false,
+                });
+            }
+            Ok(())
+        };
+        results.push(r);
+    }
+    Ok((records, results))
 }

@@ -5,9 +5,9 @@
 //!   `2` = `GroupMetadataKey` ([`GroupRecordKey`]). Values are an int16
 //!   *version* followed by `OffsetCommitValue` (v0-4) or
 //!   `GroupMetadataValue` (v0-4); a null value is a tombstone.
-//! * `__transaction_state` (transaction coordinator): key = int16 version 0
-//!   + `TransactionLogKey`; value = int16 version (0-1) +
-//!   `TransactionLogValue`.
+//! * `__transaction_state` (transaction coordinator): keys are an int16
+//!   version (0) followed by `TransactionLogKey`; values an int16 version
+//!   (0-1) followed by `TransactionLogValue`.
 //!
 //! Layouts follow Kafka's message JSON schemas (`OffsetCommitKey.json`,
 //! `OffsetCommitValue.json`, `GroupMetadataKey.json`,
@@ -51,11 +51,7 @@ pub enum SchemaError {
     #[error("{schema} version {version} is not supported")]
     UnsupportedVersion { schema: &'static str, version: i16 },
     #[error("error reading {field}: {needed} byte(s) needed, only {available} byte(s) available")]
-    Truncated {
-        field: &'static str,
-        needed: u64,
-        available: usize,
-    },
+    Truncated { field: &'static str, needed: u64, available: usize },
     #[error("non-nullable field {0} was serialized as null")]
     NullField(&'static str),
     #[error("invalid length {length} for {field}")]
@@ -63,11 +59,7 @@ pub enum SchemaError {
     #[error("malformed unsigned varint in {0}")]
     BadVarint(&'static str),
     #[error("string field {field} is {length} bytes, more than 32767, the limit of version {version}")]
-    StringTooLong {
-        field: &'static str,
-        length: usize,
-        version: i16,
-    },
+    StringTooLong { field: &'static str, length: usize, version: i16 },
 }
 
 pub type Result<T> = std::result::Result<T, SchemaError>;
@@ -112,20 +104,14 @@ const UNSUPPORTED_GROUP_RECORD_TYPES: [&str; 13] = [
 /// The name of a `__consumer_offsets` record type Kafka knows but Weir does
 /// not decode (3-15), e.g. `ConsumerGroupMetadataKey`.
 pub fn unsupported_group_record_type_name(record_type: i16) -> Option<&'static str> {
-    usize::try_from(record_type.checked_sub(3)?)
-        .ok()
-        .and_then(|i| UNSUPPORTED_GROUP_RECORD_TYPES.get(i).copied())
+    usize::try_from(record_type.checked_sub(3)?).ok().and_then(|i| UNSUPPORTED_GROUP_RECORD_TYPES.get(i).copied())
 }
 
 /// A `__consumer_offsets` key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GroupRecordKey {
     /// Record types 0 and 1: the committed offset of one partition.
-    OffsetCommit {
-        group: String,
-        topic: String,
-        partition: i32,
-    },
+    OffsetCommit { group: String, topic: String, partition: i32 },
     /// Record type 2: a classic group's membership and generation.
     GroupMetadata { group: String },
 }
@@ -135,9 +121,7 @@ impl GroupRecordKey {
     /// `__consumer_offsets`).
     pub fn group(&self) -> &str {
         match self {
-            GroupRecordKey::OffsetCommit { group, .. } | GroupRecordKey::GroupMetadata { group } => {
-                group
-            }
+            GroupRecordKey::OffsetCommit { group, .. } | GroupRecordKey::GroupMetadata { group } => group,
         }
     }
 
@@ -153,18 +137,12 @@ impl GroupRecordKey {
     /// output: `{"group":"g","topic":"t","partition":0}` / `{"group":"g"}`.
     pub fn to_json(&self) -> Json {
         match self {
-            GroupRecordKey::OffsetCommit {
-                group,
-                topic,
-                partition,
-            } => Json::object([
+            GroupRecordKey::OffsetCommit { group, topic, partition } => Json::object([
                 ("group", Json::str(group)),
                 ("topic", Json::str(topic)),
                 ("partition", Json::Int(*partition as i64)),
             ]),
-            GroupRecordKey::GroupMetadata { group } => {
-                Json::object([("group", Json::str(group))])
-            }
+            GroupRecordKey::GroupMetadata { group } => Json::object([("group", Json::str(group))]),
         }
     }
 }
@@ -301,11 +279,7 @@ pub fn read_version(bytes: &[u8]) -> Result<i16> {
 pub fn encode_key(key: &GroupRecordKey) -> Result<Vec<u8>> {
     let mut w = Writer::new(key.record_type());
     match key {
-        GroupRecordKey::OffsetCommit {
-            group,
-            topic,
-            partition,
-        } => {
+        GroupRecordKey::OffsetCommit { group, topic, partition } => {
             w.string("group", group, false)?;
             w.string("topic", topic, false)?;
             w.i32(*partition);
@@ -327,9 +301,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<GroupRecordKey> {
             topic: r.string("topic")?,
             partition: r.i32("partition")?,
         }),
-        2 => Ok(GroupRecordKey::GroupMetadata {
-            group: r.string("group")?,
-        }),
+        2 => Ok(GroupRecordKey::GroupMetadata { group: r.string("group")? }),
         other => Err(SchemaError::UnknownRecordType(other)),
     }
 }
@@ -342,10 +314,7 @@ pub fn encode_offset_commit_value(value: &OffsetCommitValue) -> Result<Vec<u8>> 
 
 /// Encodes at `version` (0-4); fields the version lacks are dropped (they
 /// are all "ignorable" in the schema).
-pub fn encode_offset_commit_value_version(
-    value: &OffsetCommitValue,
-    version: i16,
-) -> Result<Vec<u8>> {
+pub fn encode_offset_commit_value_version(value: &OffsetCommitValue, version: i16) -> Result<Vec<u8>> {
     check_version("OffsetCommitValue", version, GROUP_VALUE_MAX_VERSION)?;
     let flexible = version >= 4;
     let mut w = Writer::new(version);
@@ -375,29 +344,12 @@ pub fn decode_offset_commit_value_versioned(bytes: &[u8]) -> Result<(i16, Offset
     check_version("OffsetCommitValue", version, GROUP_VALUE_MAX_VERSION)?;
     let mut r = Reader::new(&bytes[2..], version >= 4);
     let offset = r.i64("offset")?;
-    let leader_epoch = if version >= 3 {
-        r.i32("leaderEpoch")?
-    } else {
-        -1
-    };
+    let leader_epoch = if version >= 3 { r.i32("leaderEpoch")? } else { -1 };
     let metadata = r.string("metadata")?;
     let commit_timestamp = r.i64("commitTimestamp")?;
-    let expire_timestamp = if version == 1 {
-        r.i64("expireTimestamp")?
-    } else {
-        -1
-    };
+    let expire_timestamp = if version == 1 { r.i64("expireTimestamp")? } else { -1 };
     r.skip_tagged_fields("OffsetCommitValue")?;
-    Ok((
-        version,
-        OffsetCommitValue {
-            offset,
-            leader_epoch,
-            metadata,
-            commit_timestamp,
-            expire_timestamp,
-        },
-    ))
+    Ok((version, OffsetCommitValue { offset, leader_epoch, metadata, commit_timestamp, expire_timestamp }))
 }
 
 /// Encodes at version 3 (what Kafka 4 writes).
@@ -406,10 +358,7 @@ pub fn encode_group_metadata_value(value: &GroupMetadataValue) -> Result<Vec<u8>
 }
 
 /// Encodes at `version` (0-4); fields the version lacks are dropped.
-pub fn encode_group_metadata_value_version(
-    value: &GroupMetadataValue,
-    version: i16,
-) -> Result<Vec<u8>> {
+pub fn encode_group_metadata_value_version(value: &GroupMetadataValue, version: i16) -> Result<Vec<u8>> {
     check_version("GroupMetadataValue", version, GROUP_VALUE_MAX_VERSION)?;
     let flexible = version >= 4;
     let mut w = Writer::new(version);
@@ -424,12 +373,7 @@ pub fn encode_group_metadata_value_version(
     for m in &value.members {
         w.string_v("memberId", &m.member_id, flexible, version)?;
         if version >= 3 {
-            w.nullable_string_v(
-                "groupInstanceId",
-                m.group_instance_id.as_deref(),
-                flexible,
-                version,
-            )?;
+            w.nullable_string_v("groupInstanceId", m.group_instance_id.as_deref(), flexible, version)?;
         }
         w.string_v("clientId", &m.client_id, flexible, version)?;
         w.string_v("clientHost", &m.client_host, flexible, version)?;
@@ -470,34 +414,16 @@ pub fn decode_group_metadata_value_versioned(bytes: &[u8]) -> Result<(i16, Group
     let generation = r.i32("generation")?;
     let protocol = r.nullable_string("protocol")?;
     let leader = r.nullable_string("leader")?;
-    let current_state_timestamp = if version >= 2 {
-        r.i64("currentStateTimestamp")?
-    } else {
-        -1
-    };
-    let min = if flexible {
-        MIN_MEMBER_SIZE_FLEXIBLE
-    } else {
-        MIN_MEMBER_SIZE
-    };
-    let count = r
-        .array_len("members", min)?
-        .ok_or(SchemaError::NullField("members"))?;
+    let current_state_timestamp = if version >= 2 { r.i64("currentStateTimestamp")? } else { -1 };
+    let min = if flexible { MIN_MEMBER_SIZE_FLEXIBLE } else { MIN_MEMBER_SIZE };
+    let count = r.array_len("members", min)?.ok_or(SchemaError::NullField("members"))?;
     let mut members = Vec::with_capacity(count);
     for _ in 0..count {
         let member_id = r.string("memberId")?;
-        let group_instance_id = if version >= 3 {
-            r.nullable_string("groupInstanceId")?
-        } else {
-            None
-        };
+        let group_instance_id = if version >= 3 { r.nullable_string("groupInstanceId")? } else { None };
         let client_id = r.string("clientId")?;
         let client_host = r.string("clientHost")?;
-        let rebalance_timeout = if version >= 1 {
-            r.i32("rebalanceTimeout")?
-        } else {
-            -1
-        };
+        let rebalance_timeout = if version >= 1 { r.i32("rebalanceTimeout")? } else { -1 };
         let session_timeout = r.i32("sessionTimeout")?;
         let subscription = r.bytes("subscription")?;
         let assignment = r.bytes("assignment")?;
@@ -514,17 +440,7 @@ pub fn decode_group_metadata_value_versioned(bytes: &[u8]) -> Result<(i16, Group
         });
     }
     r.skip_tagged_fields("GroupMetadataValue")?;
-    Ok((
-        version,
-        GroupMetadataValue {
-            protocol_type,
-            generation,
-            protocol,
-            leader,
-            current_state_timestamp,
-            members,
-        },
-    ))
+    Ok((version, GroupMetadataValue { protocol_type, generation, protocol, leader, current_state_timestamp, members }))
 }
 
 /// A decoded `__consumer_offsets` key rendered as `kafka-dump-log
@@ -532,11 +448,7 @@ pub fn decode_group_metadata_value_versioned(bytes: &[u8]) -> Result<(i16, Group
 pub fn group_key_json(bytes: &[u8]) -> Result<String> {
     let record_type = read_version(bytes)?;
     let key = decode_key(bytes)?;
-    Ok(Json::object([
-        ("type", Json::Str(record_type.to_string())),
-        ("data", key.to_json()),
-    ])
-    .to_string())
+    Ok(Json::object([("type", Json::Str(record_type.to_string())), ("data", key.to_json())]).to_string())
 }
 
 /// A `__consumer_offsets` value of the given record type rendered as
@@ -554,11 +466,7 @@ pub fn group_value_json(record_type: i16, bytes: &[u8]) -> Result<String> {
         }
         other => return Err(SchemaError::UnknownRecordType(other)),
     };
-    Ok(Json::object([
-        ("version", Json::Str(version.to_string())),
-        ("data", data),
-    ])
-    .to_string())
+    Ok(Json::object([("version", Json::Str(version.to_string())), ("data", data)]).to_string())
 }
 
 // ---------------------------------------------------------------------------
@@ -577,10 +485,7 @@ impl TopicPartitions {
     fn to_json(&self) -> Json {
         Json::object([
             ("topic", Json::str(&self.topic)),
-            (
-                "partitions",
-                Json::Array(self.partitions.iter().map(|p| Json::Int(*p as i64)).collect()),
-            ),
+            ("partitions", Json::Array(self.partitions.iter().map(|p| Json::Int(*p as i64)).collect())),
         ])
     }
 }
@@ -604,9 +509,7 @@ fn read_topic_partitions(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let topic = r.string("topic")?;
-        let count = r
-            .array_len("partitions", 4)?
-            .ok_or(SchemaError::NullField("partitions"))?;
+        let count = r.array_len("partitions", 4)?.ok_or(SchemaError::NullField("partitions"))?;
         let mut partitions = Vec::with_capacity(count);
         for _ in 0..count {
             partitions.push(r.i32("partitions")?);
@@ -621,54 +524,26 @@ impl ConsumerProtocolSubscription {
     pub fn decode(bytes: &[u8]) -> Result<(i16, Self)> {
         let version = read_version(bytes)?;
         if version < 0 {
-            return Err(SchemaError::UnsupportedVersion {
-                schema: "ConsumerProtocolSubscription",
-                version,
-            });
+            return Err(SchemaError::UnsupportedVersion { schema: "ConsumerProtocolSubscription", version });
         }
         let mut r = Reader::new(&bytes[2..], false);
-        let n = r
-            .array_len("topics", 2)?
-            .ok_or(SchemaError::NullField("topics"))?;
+        let n = r.array_len("topics", 2)?.ok_or(SchemaError::NullField("topics"))?;
         let mut topics = Vec::with_capacity(n);
         for _ in 0..n {
             topics.push(r.string("topics")?);
         }
         let user_data = r.nullable_bytes("userData")?;
-        let owned_partitions = if version >= 1 {
-            read_topic_partitions(&mut r, "ownedPartitions")?
-        } else {
-            Vec::new()
-        };
-        let generation_id = if version >= 2 {
-            r.i32("generationId")?
-        } else {
-            -1
-        };
-        let rack_id = if version >= 3 {
-            r.nullable_string("rackId")?
-        } else {
-            None
-        };
-        Ok((
-            version,
-            ConsumerProtocolSubscription {
-                topics,
-                user_data,
-                owned_partitions,
-                generation_id,
-                rack_id,
-            },
-        ))
+        let owned_partitions =
+            if version >= 1 { read_topic_partitions(&mut r, "ownedPartitions")? } else { Vec::new() };
+        let generation_id = if version >= 2 { r.i32("generationId")? } else { -1 };
+        let rack_id = if version >= 3 { r.nullable_string("rackId")? } else { None };
+        Ok((version, ConsumerProtocolSubscription { topics, user_data, owned_partitions, generation_id, rack_id }))
     }
 
     /// Kafka's `ConsumerProtocolSubscriptionJsonConverter.write`.
     pub fn to_json(&self, version: i16) -> Json {
         let mut f = vec![
-            (
-                "topics",
-                Json::Array(self.topics.iter().map(|t| Json::str(t)).collect()),
-            ),
+            ("topics", Json::Array(self.topics.iter().map(|t| Json::str(t)).collect())),
             ("userData", Json::opt_bytes(self.user_data.as_deref())),
         ];
         if version >= 1 {
@@ -699,21 +574,12 @@ impl ConsumerProtocolAssignment {
     pub fn decode(bytes: &[u8]) -> Result<(i16, Self)> {
         let version = read_version(bytes)?;
         if version < 0 {
-            return Err(SchemaError::UnsupportedVersion {
-                schema: "ConsumerProtocolAssignment",
-                version,
-            });
+            return Err(SchemaError::UnsupportedVersion { schema: "ConsumerProtocolAssignment", version });
         }
         let mut r = Reader::new(&bytes[2..], false);
         let assigned_partitions = read_topic_partitions(&mut r, "assignedPartitions")?;
         let user_data = r.nullable_bytes("userData")?;
-        Ok((
-            version,
-            ConsumerProtocolAssignment {
-                assigned_partitions,
-                user_data,
-            },
-        ))
+        Ok((version, ConsumerProtocolAssignment { assigned_partitions, user_data }))
     }
 
     /// Kafka's `ConsumerProtocolAssignmentJsonConverter.write`.
@@ -721,12 +587,7 @@ impl ConsumerProtocolAssignment {
         Json::object([
             (
                 "assignedPartitions",
-                Json::Array(
-                    self.assigned_partitions
-                        .iter()
-                        .map(TopicPartitions::to_json)
-                        .collect(),
-                ),
+                Json::Array(self.assigned_partitions.iter().map(TopicPartitions::to_json).collect()),
             ),
             ("userData", Json::opt_bytes(self.user_data.as_deref())),
         ])
@@ -843,9 +704,7 @@ pub fn decode_transaction_log_key(bytes: &[u8]) -> Result<TransactionLogKey> {
     let version = read_version(bytes)?;
     check_version("TransactionLogKey", version, TRANSACTION_LOG_KEY_VERSION)?;
     let mut r = Reader::new(&bytes[2..], false);
-    Ok(TransactionLogKey {
-        transactional_id: r.string("transactionalId")?,
-    })
+    Ok(TransactionLogKey { transactional_id: r.string("transactionalId")? })
 }
 
 /// Encodes at `version`: 0 (what Kafka writes unless transaction.version 2
@@ -920,18 +779,13 @@ pub fn decode_transaction_log_value_versioned(bytes: &[u8]) -> Result<(i16, Tran
             let mut parts = Vec::with_capacity(n);
             for _ in 0..n {
                 let topic = r.string("topic")?;
-                let count = r
-                    .array_len("partitionIds", 4)?
-                    .ok_or(SchemaError::NullField("partitionIds"))?;
+                let count = r.array_len("partitionIds", 4)?.ok_or(SchemaError::NullField("partitionIds"))?;
                 let mut partition_ids = Vec::with_capacity(count);
                 for _ in 0..count {
                     partition_ids.push(r.i32("partitionIds")?);
                 }
                 r.skip_tagged_fields("PartitionsSchema")?;
-                parts.push(TransactionPartitions {
-                    topic,
-                    partition_ids,
-                });
+                parts.push(TransactionPartitions { topic, partition_ids });
             }
             Some(parts)
         }
@@ -1064,11 +918,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8], flexible: bool) -> Self {
-        Reader {
-            buf,
-            pos: 0,
-            flexible,
-        }
+        Reader { buf, pos: 0, flexible }
     }
 
     fn remaining(&self) -> usize {
@@ -1077,11 +927,7 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: u64, field: &'static str) -> Result<&'a [u8]> {
         if n > self.remaining() as u64 {
-            return Err(SchemaError::Truncated {
-                field,
-                needed: n,
-                available: self.remaining(),
-            });
+            return Err(SchemaError::Truncated { field, needed: n, available: self.remaining() });
         }
         let n = n as usize;
         let s = &self.buf[self.pos..self.pos + n];
@@ -1149,8 +995,7 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self, field: &'static str) -> Result<String> {
-        self.nullable_string(field)?
-            .ok_or(SchemaError::NullField(field))
+        self.nullable_string(field)?.ok_or(SchemaError::NullField(field))
     }
 
     fn nullable_bytes(&mut self, field: &'static str) -> Result<Option<Vec<u8>>> {
@@ -1161,8 +1006,7 @@ impl<'a> Reader<'a> {
     }
 
     fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>> {
-        self.nullable_bytes(field)?
-            .ok_or(SchemaError::NullField(field))
+        self.nullable_bytes(field)?.ok_or(SchemaError::NullField(field))
     }
 
     /// An array count (null = `None`), rejected when `count * min_element`
@@ -1173,11 +1017,7 @@ impl<'a> Reader<'a> {
             Some(n) => {
                 let needed = n.saturating_mul(min_element.max(1) as u64);
                 if needed > self.remaining() as u64 {
-                    return Err(SchemaError::Truncated {
-                        field,
-                        needed,
-                        available: self.remaining(),
-                    });
+                    return Err(SchemaError::Truncated { field, needed, available: self.remaining() });
                 }
                 Ok(Some(n as usize))
             }
@@ -1215,9 +1055,7 @@ struct Writer {
 
 impl Writer {
     fn new(version: i16) -> Self {
-        Writer {
-            buf: version.to_be_bytes().to_vec(),
-        }
+        Writer { buf: version.to_be_bytes().to_vec() }
     }
     fn finish(self) -> Vec<u8> {
         self.buf
@@ -1249,13 +1087,7 @@ impl Writer {
         // Kafka accepts.
         self.uvarint((len as u64 + 1).min(u32::MAX as u64) as u32);
     }
-    fn nullable_string_v(
-        &mut self,
-        field: &'static str,
-        s: Option<&str>,
-        flexible: bool,
-        version: i16,
-    ) -> Result<()> {
+    fn nullable_string_v(&mut self, field: &'static str, s: Option<&str>, flexible: bool, version: i16) -> Result<()> {
         match s {
             None if flexible => self.uvarint(0),
             None => self.i16(-1),
@@ -1365,14 +1197,8 @@ mod tests {
             transaction_timeout_ms: 60_000,
             transaction_status: 1,
             transaction_partitions: Some(vec![
-                TransactionPartitions {
-                    topic: "t".into(),
-                    partition_ids: vec![0, 2],
-                },
-                TransactionPartitions {
-                    topic: "u".into(),
-                    partition_ids: vec![],
-                },
+                TransactionPartitions { topic: "t".into(), partition_ids: vec![0, 2] },
+                TransactionPartitions { topic: "u".into(), partition_ids: vec![] },
             ]),
             transaction_last_update_timestamp_ms: 5,
             transaction_start_timestamp_ms: 4,
@@ -1396,51 +1222,31 @@ mod tests {
     #[test]
     fn keys_round_trip() {
         for key in [
-            GroupRecordKey::OffsetCommit {
-                group: "g".into(),
-                topic: "orders".into(),
-                partition: 7,
-            },
-            GroupRecordKey::GroupMetadata {
-                group: "group-é".into(),
-            },
+            GroupRecordKey::OffsetCommit { group: "g".into(), topic: "orders".into(), partition: 7 },
+            GroupRecordKey::GroupMetadata { group: "group-é".into() },
         ] {
             let bytes = encode_key(&key).unwrap();
             assert_eq!(read_version(&bytes).unwrap(), key.record_type());
             assert_eq!(decode_key(&bytes).unwrap(), key);
         }
         // Record type 0 keys (older Kafka) have the same layout.
-        let mut v0 = encode_key(&GroupRecordKey::OffsetCommit {
-            group: "g".into(),
-            topic: "t".into(),
-            partition: 1,
-        })
-        .unwrap();
+        let mut v0 =
+            encode_key(&GroupRecordKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: 1 }).unwrap();
         v0[1] = 0;
-        assert!(matches!(
-            decode_key(&v0).unwrap(),
-            GroupRecordKey::OffsetCommit { partition: 1, .. }
-        ));
+        assert!(matches!(decode_key(&v0).unwrap(), GroupRecordKey::OffsetCommit { partition: 1, .. }));
     }
 
     #[test]
     fn key_bytes_are_exact() {
         // OffsetCommitKey v1: int16 1, string "g", string "t", int32 5.
-        let bytes = encode_key(&GroupRecordKey::OffsetCommit {
-            group: "g".into(),
-            topic: "t".into(),
-            partition: 5,
-        })
-        .unwrap();
+        let bytes =
+            encode_key(&GroupRecordKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: 5 }).unwrap();
         assert_eq!(bytes, [0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 5]);
         // GroupMetadataKey v2: int16 2, string "grp".
         let bytes = encode_key(&GroupRecordKey::GroupMetadata { group: "grp".into() }).unwrap();
         assert_eq!(bytes, [0, 2, 0, 3, b'g', b'r', b'p']);
         // TransactionLogKey v0: int16 0, string "tx".
-        let bytes = encode_transaction_log_key(&TransactionLogKey {
-            transactional_id: "tx".into(),
-        })
-        .unwrap();
+        let bytes = encode_transaction_log_key(&TransactionLogKey { transactional_id: "tx".into() }).unwrap();
         assert_eq!(bytes, [0, 0, 0, 2, b't', b'x']);
     }
 
@@ -1576,9 +1382,7 @@ mod tests {
 
     #[test]
     fn transaction_log_round_trips() {
-        let key = TransactionLogKey {
-            transactional_id: "txn-1".into(),
-        };
+        let key = TransactionLogKey { transactional_id: "txn-1".into() };
         let bytes = encode_transaction_log_key(&key).unwrap();
         assert_eq!(decode_transaction_log_key(&bytes).unwrap(), key);
 
@@ -1598,10 +1402,7 @@ mod tests {
         empty.transaction_partitions = None;
         for version in [0, 1] {
             let bytes = encode_transaction_log_value(&empty, version).unwrap();
-            assert_eq!(
-                decode_transaction_log_value(&bytes).unwrap().transaction_partitions,
-                None
-            );
+            assert_eq!(decode_transaction_log_value(&bytes).unwrap().transaction_partitions, None);
         }
         assert!(encode_transaction_log_value(&v, 2).is_err());
     }
@@ -1615,10 +1416,7 @@ mod tests {
             producer_epoch: 1,
             transaction_timeout_ms: 2,
             transaction_status: 1,
-            transaction_partitions: Some(vec![TransactionPartitions {
-                topic: "t".into(),
-                partition_ids: vec![3],
-            }]),
+            transaction_partitions: Some(vec![TransactionPartitions { topic: "t".into(), partition_ids: vec![3] }]),
             transaction_last_update_timestamp_ms: 10,
             transaction_start_timestamp_ms: 11,
             client_transaction_version: 0,
@@ -1660,40 +1458,27 @@ mod tests {
 
     #[test]
     fn truncations_are_errors() {
-        let samples: Vec<(Vec<u8>, fn(&[u8]) -> bool)> = vec![
+        type Decodes = fn(&[u8]) -> bool;
+        let samples: Vec<(Vec<u8>, Decodes)> = vec![
             (
-                encode_key(&GroupRecordKey::OffsetCommit {
-                    group: "g".into(),
-                    topic: "t".into(),
-                    partition: 1,
-                })
-                .unwrap(),
+                encode_key(&GroupRecordKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: 1 })
+                    .unwrap(),
                 |b| decode_key(b).is_ok(),
             ),
-            (
-                encode_offset_commit_value_version(&offset_value(), 4).unwrap(),
-                |b| decode_offset_commit_value(b).is_ok(),
-            ),
-            (
-                encode_offset_commit_value_version(&offset_value(), 1).unwrap(),
-                |b| decode_offset_commit_value(b).is_ok(),
-            ),
-            (
-                encode_group_metadata_value_version(&group_value(), 3).unwrap(),
-                |b| decode_group_metadata_value(b).is_ok(),
-            ),
-            (
-                encode_group_metadata_value_version(&group_value(), 4).unwrap(),
-                |b| decode_group_metadata_value(b).is_ok(),
-            ),
-            (
-                encode_transaction_log_value(&txn_value(), 0).unwrap(),
-                |b| decode_transaction_log_value(b).is_ok(),
-            ),
-            (
-                encode_transaction_log_value(&txn_value(), 1).unwrap(),
-                |b| decode_transaction_log_value(b).is_ok(),
-            ),
+            (encode_offset_commit_value_version(&offset_value(), 4).unwrap(), |b| {
+                decode_offset_commit_value(b).is_ok()
+            }),
+            (encode_offset_commit_value_version(&offset_value(), 1).unwrap(), |b| {
+                decode_offset_commit_value(b).is_ok()
+            }),
+            (encode_group_metadata_value_version(&group_value(), 3).unwrap(), |b| {
+                decode_group_metadata_value(b).is_ok()
+            }),
+            (encode_group_metadata_value_version(&group_value(), 4).unwrap(), |b| {
+                decode_group_metadata_value(b).is_ok()
+            }),
+            (encode_transaction_log_value(&txn_value(), 0).unwrap(), |b| decode_transaction_log_value(b).is_ok()),
+            (encode_transaction_log_value(&txn_value(), 1).unwrap(), |b| decode_transaction_log_value(b).is_ok()),
         ];
         for (bytes, decodes) in samples {
             assert!(decodes(&bytes));
@@ -1720,23 +1505,14 @@ mod tests {
         let mut b = vec![0, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
         b.extend_from_slice(&(-1i64).to_be_bytes());
         b.extend_from_slice(&i32::MAX.to_be_bytes());
-        assert!(matches!(
-            decode_group_metadata_value(&b),
-            Err(SchemaError::Truncated { field: "members", .. })
-        ));
+        assert!(matches!(decode_group_metadata_value(&b), Err(SchemaError::Truncated { field: "members", .. })));
         // A null non-nullable string.
-        assert_eq!(
-            decode_key(&[0, 2, 0xff, 0xff]),
-            Err(SchemaError::NullField("group"))
-        );
+        assert_eq!(decode_key(&[0, 2, 0xff, 0xff]), Err(SchemaError::NullField("group")));
         // Over-long varints.
         let mut b = vec![0, 4];
         b.extend_from_slice(&[0; 12]);
         b.extend_from_slice(&[0xff; 6]);
-        assert!(matches!(
-            decode_offset_commit_value(&b),
-            Err(SchemaError::BadVarint(_))
-        ));
+        assert!(matches!(decode_offset_commit_value(&b), Err(SchemaError::BadVarint(_))));
         // Deterministic pseudo-random garbage and bit flips never panic.
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = || {
@@ -1778,13 +1554,8 @@ mod tests {
 
     #[test]
     fn string_limits_are_enforced_on_encode() {
-        let key = GroupRecordKey::GroupMetadata {
-            group: "x".repeat(40_000),
-        };
-        assert!(matches!(
-            encode_key(&key),
-            Err(SchemaError::StringTooLong { field: "group", .. })
-        ));
+        let key = GroupRecordKey::GroupMetadata { group: "x".repeat(40_000) };
+        assert!(matches!(encode_key(&key), Err(SchemaError::StringTooLong { field: "group", .. })));
         // Flexible versions carry long strings.
         let mut v = offset_value();
         v.metadata = "y".repeat(40_000);
@@ -1807,16 +1578,9 @@ mod tests {
 
     #[test]
     fn json_matches_kafkas_converters() {
-        let key = GroupRecordKey::OffsetCommit {
-            group: "g".into(),
-            topic: "t".into(),
-            partition: 0,
-        };
+        let key = GroupRecordKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: 0 };
         let kb = encode_key(&key).unwrap();
-        assert_eq!(
-            group_key_json(&kb).unwrap(),
-            r#"{"type":"1","data":{"group":"g","topic":"t","partition":0}}"#
-        );
+        assert_eq!(group_key_json(&kb).unwrap(), r#"{"type":"1","data":{"group":"g","topic":"t","partition":0}}"#);
         let v = OffsetCommitValue {
             offset: 5,
             leader_epoch: -1,
@@ -1854,14 +1618,8 @@ mod tests {
                 assignment,
             }],
         };
-        let gk = encode_key(&GroupRecordKey::GroupMetadata {
-            group: "group".into(),
-        })
-        .unwrap();
-        assert_eq!(
-            group_key_json(&gk).unwrap(),
-            r#"{"type":"2","data":{"group":"group"}}"#
-        );
+        let gk = encode_key(&GroupRecordKey::GroupMetadata { group: "group".into() }).unwrap();
+        assert_eq!(group_key_json(&gk).unwrap(), r#"{"type":"2","data":{"group":"group"}}"#);
         let gb = encode_group_metadata_value_version(&g, 4).unwrap();
         assert_eq!(
             group_value_json(2, &gb).unwrap(),
@@ -1907,10 +1665,7 @@ mod tests {
         let (v, sub) = ConsumerProtocolSubscription::decode(&s0).unwrap();
         assert_eq!(v, 0);
         assert_eq!(sub.user_data, Some(vec![7]));
-        assert_eq!(
-            sub.to_json(0).to_string(),
-            r#"{"topics":["x"],"userData":"Bw=="}"#
-        );
+        assert_eq!(sub.to_json(0).to_string(), r#"{"topics":["x"],"userData":"Bw=="}"#);
     }
 
     #[test]
@@ -1925,14 +1680,8 @@ mod tests {
 
     #[test]
     fn unsupported_types_are_named() {
-        assert_eq!(
-            unsupported_group_record_type_name(3),
-            Some("ConsumerGroupMetadataKey")
-        );
-        assert_eq!(
-            unsupported_group_record_type_name(15),
-            Some("ShareGroupStatePartitionMetadataKey")
-        );
+        assert_eq!(unsupported_group_record_type_name(3), Some("ConsumerGroupMetadataKey"));
+        assert_eq!(unsupported_group_record_type_name(15), Some("ShareGroupStatePartitionMetadataKey"));
         assert_eq!(unsupported_group_record_type_name(2), None);
         assert_eq!(unsupported_group_record_type_name(16), None);
         assert_eq!(unsupported_group_record_type_name(i16::MIN), None);

@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
-    AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest, AlterConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -25,14 +25,11 @@ use super::{respond, str_bytes};
 /// error found before that.
 fn check_resource(resource_type: i8, name: &str) -> Result<ConfigResourceType, (i16, String)> {
     match ConfigResourceType::from_code(resource_type) {
-        Some(ConfigResourceType::Topic) => validate_topic_name(name)
-            .map(|_| ConfigResourceType::Topic)
-            .map_err(|e| (e.kafka_code(), e.to_string())),
+        Some(ConfigResourceType::Topic) => {
+            validate_topic_name(name).map(|_| ConfigResourceType::Topic).map_err(|e| (e.kafka_code(), e.to_string()))
+        }
         Some(ConfigResourceType::Broker) => Ok(ConfigResourceType::Broker),
-        None => Err((
-            ResponseError::InvalidRequest.code(),
-            format!("Unsupported resource type {resource_type}"),
-        )),
+        None => Err((ResponseError::InvalidRequest.code(), format!("Unsupported resource type {resource_type}"))),
     }
 }
 
@@ -43,15 +40,8 @@ async fn apply(
     planned: Vec<Result<(ConfigResourceType, String, ConfigChange), (i16, String)>>,
     validate_only: bool,
 ) -> Vec<Outcome> {
-    let valid: Vec<_> = planned
-        .iter()
-        .filter_map(|p| p.as_ref().ok().cloned())
-        .collect();
-    let mut results = broker
-        .controller
-        .alter_configs(valid, validate_only)
-        .await
-        .into_iter();
+    let valid: Vec<_> = planned.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+    let mut results = broker.controller.alter_configs(valid, validate_only).await.into_iter();
     planned
         .into_iter()
         .map(|p| match p {
@@ -78,16 +68,8 @@ pub async fn handle_alter(broker: &Broker, req: &ApiRequest) -> Result<Bytes, Wi
         .iter()
         .map(|r| {
             let kind = check_resource(r.resource_type, &r.resource_name)?;
-            let set = r
-                .configs
-                .iter()
-                .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
-                .collect();
-            Ok((
-                kind,
-                r.resource_name.to_string(),
-                ConfigChange::Replace(set),
-            ))
+            let set = r.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
+            Ok((kind, r.resource_name.to_string(), ConfigChange::Replace(set)))
         })
         .collect();
     let outcomes = apply(broker, planned, body.validate_only).await;
@@ -115,22 +97,11 @@ pub async fn handle_incremental(broker: &Broker, req: &ApiRequest) -> Result<Byt
             let mut ops = Vec::with_capacity(r.configs.len());
             for c in &r.configs {
                 let op = AlterOp::from_code(c.config_operation).ok_or_else(|| {
-                    (
-                        ResponseError::InvalidRequest.code(),
-                        format!("Unknown config operation {}", c.config_operation),
-                    )
+                    (ResponseError::InvalidRequest.code(), format!("Unknown config operation {}", c.config_operation))
                 })?;
-                ops.push((
-                    c.name.to_string(),
-                    op,
-                    c.value.as_ref().map(|v| v.to_string()),
-                ));
+                ops.push((c.name.to_string(), op, c.value.as_ref().map(|v| v.to_string())));
             }
-            Ok((
-                kind,
-                r.resource_name.to_string(),
-                ConfigChange::Incremental(ops),
-            ))
+            Ok((kind, r.resource_name.to_string(), ConfigChange::Incremental(ops)))
         })
         .collect();
     let outcomes = apply(broker, planned, body.validate_only).await;

@@ -3,9 +3,7 @@
 //! a newer client can retry with one we do.
 
 use bytes::Bytes;
-use kafka_protocol::messages::api_versions_response::{
-    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
-};
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::ResponseError;
 
@@ -18,12 +16,7 @@ use super::{respond, str_bytes};
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
-        .map(|a| {
-            ApiVersion::default()
-                .with_api_key(a.key as i16)
-                .with_min_version(a.min)
-                .with_max_version(a.max)
-        })
+        .map(|a| ApiVersion::default().with_api_key(a.key as i16).with_min_version(a.min).with_max_version(a.max))
         .collect()
 }
 
@@ -33,16 +26,14 @@ fn valid_software_field(s: &str) -> bool {
     !b.is_empty()
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
 }
 
 pub fn handle(req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: ApiVersionsRequest = req.decode()?;
     let mut resp = ApiVersionsResponse::default();
     if req.version >= 3
-        && !(valid_software_field(&body.client_software_name)
-            && valid_software_field(&body.client_software_version))
+        && !(valid_software_field(&body.client_software_name) && valid_software_field(&body.client_software_version))
     {
         resp.error_code = ResponseError::InvalidRequest.code();
         return respond(req, &resp);
@@ -52,10 +43,7 @@ pub fn handle(req: &ApiRequest) -> Result<Bytes, WireError> {
         resp.supported_features = SUPPORTED_FEATURES
             .iter()
             .map(|(name, min, max)| {
-                SupportedFeatureKey::default()
-                    .with_name(str_bytes(*name))
-                    .with_min_version(*min)
-                    .with_max_version(*max)
+                SupportedFeatureKey::default().with_name(str_bytes(*name)).with_min_version(*min).with_max_version(*max)
             })
             .collect();
         resp.finalized_features_epoch = 0;

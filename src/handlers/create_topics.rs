@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_response::{
-    CreatableTopicConfigs, CreatableTopicResult,
-};
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use crate::broker::Broker;
@@ -47,33 +45,18 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                 assignments: t
                     .assignments
                     .iter()
-                    .map(|a| {
-                        (
-                            a.partition_index,
-                            a.broker_ids.iter().map(|b| b.0).collect(),
-                        )
-                    })
+                    .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
                     .collect(),
                 configs,
             }),
         });
     }
-    let valid: Vec<NewTopic> = planned
-        .iter()
-        .filter_map(|p| p.as_ref().ok().cloned())
-        .collect();
-    let mut created = broker
-        .controller
-        .create_topics(valid, body.validate_only)
-        .await
-        .into_iter();
+    let valid: Vec<NewTopic> = planned.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+    let mut created = broker.controller.create_topics(valid, body.validate_only).await.into_iter();
     let mut resp = CreateTopicsResponse::default();
     for (t, p) in body.topics.iter().zip(planned) {
         let outcome = match p {
-            Ok(new) => created
-                .next()
-                .expect("one result per valid topic")
-                .map(|c| (c, new)),
+            Ok(new) => created.next().expect("one result per valid topic").map(|c| (c, new)),
             Err(e) => Err(e),
         };
         let mut r = CreatableTopicResult::default().with_name(t.name.clone());
@@ -84,20 +67,17 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     r.num_partitions = c.num_partitions;
                     r.replication_factor = c.replication_factor;
                     r.configs = Some(
-                        LogConfig::describe(
-                            &broker.metadata.image().broker_config(&broker.config),
-                            &new.configs,
-                        )
-                        .into_iter()
-                        .map(|d| {
-                            CreatableTopicConfigs::default()
-                                .with_name(str_bytes(d.name))
-                                .with_value(d.value.map(str_bytes))
-                                .with_read_only(d.read_only)
-                                .with_config_source(d.source as i8)
-                                .with_is_sensitive(d.sensitive)
-                        })
-                        .collect(),
+                        LogConfig::describe(&broker.metadata.image().broker_config(&broker.config), &new.configs)
+                            .into_iter()
+                            .map(|d| {
+                                CreatableTopicConfigs::default()
+                                    .with_name(str_bytes(d.name))
+                                    .with_value(d.value.map(str_bytes))
+                                    .with_read_only(d.read_only)
+                                    .with_config_source(d.source as i8)
+                                    .with_is_sensitive(d.sensitive)
+                            })
+                            .collect(),
                     );
                 }
                 if v >= 7 {

@@ -4,9 +4,7 @@
 //! ListOffsets earliest reports it.
 
 use bytes::Bytes;
-use kafka_protocol::messages::delete_records_response::{
-    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
-};
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use crate::broker::Broker;
@@ -24,13 +22,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         let mut tr = DeleteRecordsTopicResult::default().with_name(t.name.clone());
         for p in &t.partitions {
             let tp = TopicPartition::new(t.name.0.as_str(), p.partition_index);
-            let mut pr =
-                DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-            match broker
-                .replica_manager
-                .leader_partition(&image, &tp)
-                .and_then(|part| part.delete_records(p.offset))
-            {
+            let mut pr = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+            match broker.replica_manager.leader_partition(&image, &tp).and_then(|part| part.delete_records(p.offset)) {
                 Ok(low) => pr.low_watermark = low,
                 Err(e) => {
                     pr.error_code = e.kafka_code();

@@ -26,10 +26,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             })
             .collect()
     } else {
-        body.topic_names
-            .iter()
-            .map(|n| TopicRef::Name(n.0.to_string()))
-            .collect()
+        body.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
     };
     let results = broker.controller.delete_topics(refs.clone()).await;
     let mut resp = DeleteTopicsResponse::default();
@@ -38,8 +35,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             TopicRef::Name(n) => (Some(n.clone()), Uuid::nil()),
             TopicRef::Id(id) => (None, *id),
         };
-        let mut out =
-            DeletableTopicResult::default().with_name(name.map(|n| TopicName(str_bytes(n))));
+        let mut out = DeletableTopicResult::default().with_name(name.map(|n| TopicName(str_bytes(n))));
         match result {
             Ok((name, id)) => {
                 out.name = Some(TopicName(str_bytes(name)));

@@ -17,16 +17,12 @@ use super::{respond, str_bytes, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZE
 /// DescribeCluster `endpoint_type`: 1 brokers, 2 controllers.
 const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
-pub async fn handle(
-    broker: &Broker,
-    ctx: &RequestContext,
-    req: &ApiRequest,
-) -> Result<Bytes, WireError> {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: DescribeClusterRequest = req.decode()?;
     let v = req.version;
     let image = broker.metadata.image();
     let mut resp = DescribeClusterResponse::default()
-        .with_cluster_id(str_bytes(broker.cluster_id.clone()))
+        .with_cluster_id(str_bytes(broker.cluster_id()))
         .with_controller_id(BrokerId(controller_id(broker, &image)));
     resp.error_message = None;
     if v >= 1 {

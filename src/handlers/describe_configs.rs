@@ -18,19 +18,10 @@ use crate::wire::WireError;
 
 use super::{respond, str_bytes};
 
-fn to_result(
-    d: DescribedConfig,
-    version: i16,
-    synonyms: bool,
-    docs: bool,
-) -> DescribeConfigsResourceResult {
+fn to_result(d: DescribedConfig, version: i16, synonyms: bool, docs: bool) -> DescribeConfigsResourceResult {
     let mut r = DescribeConfigsResourceResult::default()
         .with_name(str_bytes(d.name))
-        .with_value(if d.sensitive {
-            None
-        } else {
-            d.value.map(str_bytes)
-        })
+        .with_value(if d.sensitive { None } else { d.value.map(str_bytes) })
         .with_read_only(d.read_only)
         .with_config_source(d.source as i8)
         .with_is_sensitive(d.sensitive);
@@ -70,10 +61,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     if let Err(e) = validate_topic_name(&name) {
                         Err((e.kafka_code(), e.to_string()))
                     } else if image.topic_by_name(&name).is_none() {
-                        Err((
-                            ResponseError::UnknownTopicOrPartition.code(),
-                            format!("Topic {name} does not exist."),
-                        ))
+                        Err((ResponseError::UnknownTopicOrPartition.code(), format!("Topic {name} does not exist.")))
                     } else {
                         Ok(LogConfig::describe(&view, &image.topic_configs(&name)))
                     }
@@ -83,9 +71,12 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                         Ok(view.describe())
                     } else {
                         Err((
-                        ResponseError::InvalidRequest.code(),
-                        format!("Unexpected broker id, expected {} or empty string, but received {name}", broker.config.node_id),
-                    ))
+                            ResponseError::InvalidRequest.code(),
+                            format!(
+                                "Unexpected broker id, expected {} or empty string, but received {name}",
+                                broker.config.node_id
+                            ),
+                        ))
                     }
                 }
                 None => Err((
@@ -97,19 +88,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             Ok(list) => {
                 out.configs = list
                     .into_iter()
-                    .filter(|d| {
-                        res.configuration_keys
-                            .as_ref()
-                            .is_none_or(|keys| keys.iter().any(|k| **k == *d.name))
-                    })
-                    .map(|d| {
-                        to_result(
-                            d,
-                            v,
-                            v >= 1 && body.include_synonyms,
-                            v >= 3 && body.include_documentation,
-                        )
-                    })
+                    .filter(|d| res.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| **k == *d.name)))
+                    .map(|d| to_result(d, v, v >= 1 && body.include_synonyms, v >= 3 && body.include_documentation))
                     .collect();
                 out.error_message = None;
             }

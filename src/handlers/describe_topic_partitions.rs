@@ -6,9 +6,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
-use kafka_protocol::messages::{
-    BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, TopicName};
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
@@ -25,31 +23,19 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let body: DescribeTopicPartitionsRequest = req.decode()?;
     let image = broker.metadata.image();
     let fetch_all = body.topics.is_empty();
-    let cursor_topic = body
-        .cursor
-        .as_ref()
-        .map(|c| c.topic_name.0.to_string())
-        .unwrap_or_default();
+    let cursor_topic = body.cursor.as_ref().map(|c| c.topic_name.0.to_string()).unwrap_or_default();
     let mut names: Vec<String> = if fetch_all {
-        image
-            .topic_ids
-            .keys()
-            .filter(|n| **n >= cursor_topic)
-            .cloned()
-            .collect()
+        image.topic_ids.keys().filter(|n| **n >= cursor_topic).cloned().collect()
     } else {
-        body.topics
-            .iter()
-            .map(|t| t.name.0.to_string())
-            .filter(|n| *n >= cursor_topic)
-            .collect()
+        body.topics.iter().map(|t| t.name.0.to_string()).filter(|n| *n >= cursor_topic).collect()
     };
     names.sort();
     names.dedup();
     let mut resp = DescribeTopicPartitionsResponse::default();
-    let invalid_cursor = body.cursor.as_ref().is_some_and(|c| {
-        c.partition_index < 0 || (!fetch_all && !names.contains(&c.topic_name.0.to_string()))
-    });
+    let invalid_cursor = body
+        .cursor
+        .as_ref()
+        .is_some_and(|c| c.partition_index < 0 || (!fetch_all && !names.contains(&c.topic_name.0.to_string())));
     if invalid_cursor {
         for t in &body.topics {
             resp.topics.push(
@@ -60,16 +46,11 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         }
         return respond(req, &resp);
     }
-    let mut remaining = body
-        .response_partition_limit
-        .clamp(1, MAX_REQUEST_PARTITION_SIZE_LIMIT) as usize;
+    let mut remaining = body.response_partition_limit.clamp(1, MAX_REQUEST_PARTITION_SIZE_LIMIT) as usize;
     for name in names {
         if remaining == 0 {
-            resp.next_cursor = Some(
-                Cursor::default()
-                    .with_topic_name(TopicName(str_bytes(name)))
-                    .with_partition_index(0),
-            );
+            resp.next_cursor =
+                Some(Cursor::default().with_topic_name(TopicName(str_bytes(name))).with_partition_index(0));
             break;
         }
         let Some(topic) = image.topic_by_name(&name) else {
@@ -89,9 +70,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             continue;
         };
         let start = if name == cursor_topic {
-            body.cursor
-                .as_ref()
-                .map_or(0, |c| c.partition_index.max(0) as usize)
+            body.cursor.as_ref().map_or(0, |c| c.partition_index.max(0) as usize)
         } else {
             0
         };
@@ -126,11 +105,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                 .with_topic_authorized_operations(TOPIC_AUTHORIZED_OPERATIONS),
         );
         if upper < count {
-            resp.next_cursor = Some(
-                Cursor::default()
-                    .with_topic_name(TopicName(str_bytes(name)))
-                    .with_partition_index(upper as i32),
-            );
+            resp.next_cursor =
+                Some(Cursor::default().with_topic_name(TopicName(str_bytes(name))).with_partition_index(upper as i32));
             break;
         }
         remaining -= returned;

@@ -54,10 +54,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let mut wanted = Vec::new();
     for (ti, t) in body.topics.iter().enumerate() {
         let (name, id) = if v >= 13 {
-            (
-                image.topic_by_id(&t.topic_id).map(|ti| ti.name.clone()),
-                t.topic_id,
-            )
+            (image.topic_by_id(&t.topic_id).map(|ti| ti.name.clone()), t.topic_id)
         } else {
             let n = t.topic.0.to_string();
             let id = image.topic_by_name(&n).map_or(Uuid::nil(), |ti| ti.id);
@@ -66,9 +63,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         for p in &t.partitions {
             let target = match &name {
                 None => Err(ReplicaError::UnknownTopicId),
-                Some(n) => broker
-                    .replica_manager
-                    .leader_partition(&image, &TopicPartition::new(n.as_str(), p.partition)),
+                Some(n) => {
+                    broker.replica_manager.leader_partition(&image, &TopicPartition::new(n.as_str(), p.partition))
+                }
             };
             wanted.push(Wanted {
                 topic_index: ti,
@@ -83,27 +80,18 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     }
 
     // Subscribe before the first read so no append between read and wait is missed.
-    let mut watches: Vec<_> = wanted
-        .iter()
-        .filter_map(|w| w.target.as_ref().ok().map(|p| p.subscribe()))
-        .collect();
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(body.max_wait_ms.max(0) as u64);
+    let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.target.as_ref().ok().map(|p| p.subscribe())).collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
     let max_bytes = body.max_bytes.max(0) as usize;
     let mut results = read_all(&wanted, max_bytes);
     loop {
         let total: usize = results.iter().map(|r| r.records.len()).sum();
         let any_error = results.iter().any(|r| r.error != 0);
-        if total >= min_bytes
-            || any_error
-            || watches.is_empty()
-            || tokio::time::Instant::now() >= deadline
-        {
+        if total >= min_bytes || any_error || watches.is_empty() || tokio::time::Instant::now() >= deadline {
             break;
         }
-        let changed =
-            futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        let changed = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         match tokio::time::timeout_at(deadline, changed).await {
             // A partition went away (deleted or moved): answer now.
             Ok((Err(_), _, _)) => {
@@ -139,11 +127,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             .with_last_stable_offset(r.offsets.last_stable_offset)
             .with_log_start_offset(r.offsets.log_start_offset)
             .with_records(Some(r.records));
-        pd.aborted_transactions = if read_committed {
-            Some(Vec::new())
-        } else {
-            None
-        };
+        pd.aborted_transactions = if read_committed { Some(Vec::new()) } else { None };
         topic_responses[w.topic_index].partitions.push(pd);
     }
     resp.responses = topic_responses;
@@ -172,11 +156,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionResult> {
                 }
             };
             if let Err(e) = p.check_leader_epoch(w.current_leader_epoch) {
-                return PartitionResult {
-                    error: e.kafka_code(),
-                    offsets: p.offsets(),
-                    records: Bytes::new(),
-                };
+                return PartitionResult { error: e.kafka_code(), offsets: p.offsets(), records: Bytes::new() };
             }
             let limit = w.max_bytes.min(remaining);
             match p.read(w.fetch_offset, limit, first_with_data) {
@@ -185,17 +165,9 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionResult> {
                         first_with_data = false;
                         remaining = remaining.saturating_sub(r.records.len());
                     }
-                    PartitionResult {
-                        error: 0,
-                        offsets: r.offsets,
-                        records: r.records,
-                    }
+                    PartitionResult { error: 0, offsets: r.offsets, records: r.records }
                 }
-                Err(e) => PartitionResult {
-                    error: e.kafka_code(),
-                    offsets: p.offsets(),
-                    records: Bytes::new(),
-                },
+                Err(e) => PartitionResult { error: e.kafka_code(), offsets: p.offsets(), records: Bytes::new() },
             }
         })
         .collect()

@@ -19,7 +19,12 @@ use super::{respond, str_bytes};
 const KEY_TYPE_GROUP: i8 = 0;
 
 /// (error, message, node, host, port) for one key.
-async fn find(broker: &Broker, ctx: &RequestContext, key: &str, key_type: i8) -> (i16, Option<String>, i32, String, i32) {
+async fn find(
+    broker: &Broker,
+    ctx: &RequestContext,
+    key: &str,
+    key_type: i8,
+) -> (i16, Option<String>, i32, String, i32) {
     if key_type != KEY_TYPE_GROUP {
         return (
             E::CoordinatorNotAvailable.code(),
@@ -45,13 +50,9 @@ async fn find(broker: &Broker, ctx: &RequestContext, key: &str, key_type: i8) ->
         .unwrap_or(-1);
     match image.brokers.get(&leader).filter(|b| !b.fenced).and_then(|b| b.endpoint(&ctx.listener).cloned()) {
         Some(e) => (0, None, leader, e.host, e.port as i32),
-        None => (
-            E::CoordinatorNotAvailable.code(),
-            Some("The coordinator is not available.".into()),
-            -1,
-            String::new(),
-            -1,
-        ),
+        None => {
+            (E::CoordinatorNotAvailable.code(), Some("The coordinator is not available.".into()), -1, String::new(), -1)
+        }
     }
 }
 

@@ -13,8 +13,7 @@ use super::respond;
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: HeartbeatRequest = req.decode()?;
     let instance = body.group_instance_id.as_ref().map(|s| s.to_string());
-    let code = broker
-        .group_coordinator
-        .heartbeat(&body.group_id.0, &body.member_id, instance.as_deref(), body.generation_id);
+    let code =
+        broker.group_coordinator.heartbeat(&body.group_id.0, &body.member_id, instance.as_deref(), body.generation_id);
     respond(req, &HeartbeatResponse::default().with_error_code(code))
 }

@@ -41,7 +41,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
             r.members
                 .into_iter()
                 .map(|(id, instance, metadata)| {
-                    let mut m = JoinGroupResponseMember::default().with_member_id(str_bytes(id)).with_metadata(metadata);
+                    let mut m =
+                        JoinGroupResponseMember::default().with_member_id(str_bytes(id)).with_metadata(metadata);
                     if v >= 5 {
                         m.group_instance_id = instance.map(str_bytes);
                     }

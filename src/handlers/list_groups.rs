@@ -14,8 +14,10 @@ use super::{respond, str_bytes};
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: ListGroupsRequest = req.decode()?;
     let v = req.version;
-    let states: Vec<String> = if v >= 4 { body.states_filter.iter().map(|s| s.to_string()).collect() } else { Vec::new() };
-    let types_ok = v < 5 || body.types_filter.is_empty() || body.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+    let states: Vec<String> =
+        if v >= 4 { body.states_filter.iter().map(|s| s.to_string()).collect() } else { Vec::new() };
+    let types_ok =
+        v < 5 || body.types_filter.is_empty() || body.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
     let (error, groups) = broker.group_coordinator.list_groups(&states);
     let mut resp = ListGroupsResponse::default().with_error_code(error);
     if types_ok {

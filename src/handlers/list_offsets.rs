@@ -4,9 +4,7 @@
 //! and the first offset at or after a timestamp, through the time index.
 
 use bytes::Bytes;
-use kafka_protocol::messages::list_offsets_response::{
-    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
-};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
@@ -24,20 +22,11 @@ pub const EARLIEST_LOCAL: i64 = -4;
 pub const LATEST_TIERED: i64 = -5;
 
 /// `(timestamp, offset, leader epoch)`; offset -1 when nothing matches.
-fn lookup(
-    p: &Partition,
-    timestamp: i64,
-    last_fetchable: Option<i64>,
-) -> Result<(i64, i64, i32), ReplicaError> {
+fn lookup(p: &Partition, timestamp: i64, last_fetchable: Option<i64>) -> Result<(i64, i64, i32), ReplicaError> {
     let log = p.log().lock().expect("log lock");
     let fetchable = last_fetchable.unwrap_or_else(|| log.log_end_offset());
     let epoch_at = |offset: i64| -> i32 {
-        log.leader_epoch_cache()
-            .entries()
-            .iter()
-            .rev()
-            .find(|&&(_, start)| start <= offset)
-            .map_or(-1, |&(e, _)| e)
+        log.leader_epoch_cache().entries().iter().rev().find(|&&(_, start)| start <= offset).map_or(-1, |&(e, _)| e)
     };
     Ok(match timestamp {
         LATEST => (-1, fetchable, p.leader_epoch()),
@@ -69,27 +58,19 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         let mut tr = ListOffsetsTopicResponse::default().with_name(t.name.clone());
         for part in &t.partitions {
             let tp = TopicPartition::new(t.name.0.as_str(), part.partition_index);
-            let mut pr =
-                ListOffsetsPartitionResponse::default().with_partition_index(part.partition_index);
-            let outcome = broker
-                .replica_manager
-                .leader_partition(&image, &tp)
-                .and_then(|p| {
-                    p.check_leader_epoch(if v >= 4 {
-                        part.current_leader_epoch
-                    } else {
-                        -1
-                    })?;
-                    // Consumers see up to the high watermark (LSO under
-                    // read_committed, equal until transactions exist).
-                    let offsets = p.offsets();
-                    let last_fetchable = from_consumer.then_some(if read_committed {
-                        offsets.last_stable_offset
-                    } else {
-                        offsets.high_watermark
-                    });
-                    lookup(&p, part.timestamp, last_fetchable)
+            let mut pr = ListOffsetsPartitionResponse::default().with_partition_index(part.partition_index);
+            let outcome = broker.replica_manager.leader_partition(&image, &tp).and_then(|p| {
+                p.check_leader_epoch(if v >= 4 { part.current_leader_epoch } else { -1 })?;
+                // Consumers see up to the high watermark (LSO under
+                // read_committed, equal until transactions exist).
+                let offsets = p.offsets();
+                let last_fetchable = from_consumer.then_some(if read_committed {
+                    offsets.last_stable_offset
+                } else {
+                    offsets.high_watermark
                 });
+                lookup(&p, part.timestamp, last_fetchable)
+            });
             match outcome {
                 Ok((ts, off, epoch)) => {
                     pr.timestamp = ts;

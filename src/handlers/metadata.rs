@@ -22,17 +22,13 @@ use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
 use super::{
-    is_internal_topic, respond, str_bytes, AUTHORIZED_OPERATIONS_OMITTED,
-    CLUSTER_AUTHORIZED_OPERATIONS, TOPIC_AUTHORIZED_OPERATIONS,
+    is_internal_topic, respond, str_bytes, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
+    TOPIC_AUTHORIZED_OPERATIONS,
 };
 
 /// Replicas of a partition that are not on a live broker.
 pub fn offline_replicas(image: &MetadataImage, p: &PartitionRegistration) -> Vec<i32> {
-    p.replicas
-        .iter()
-        .copied()
-        .filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced))
-        .collect()
+    p.replicas.iter().copied().filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced)).collect()
 }
 
 fn partition_metadata(
@@ -65,21 +61,11 @@ fn partition_metadata(
     m
 }
 
-fn topic_metadata(
-    image: &MetadataImage,
-    t: &TopicImage,
-    version: i16,
-    include_ops: bool,
-) -> MetadataResponseTopic {
+fn topic_metadata(image: &MetadataImage, t: &TopicImage, version: i16, include_ops: bool) -> MetadataResponseTopic {
     let mut m = MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_is_internal(is_internal_topic(&t.name))
-        .with_partitions(
-            t.partitions
-                .iter()
-                .map(|(i, p)| partition_metadata(image, *i, p, version))
-                .collect(),
-        );
+        .with_partitions(t.partitions.iter().map(|(i, p)| partition_metadata(image, *i, p, version)).collect());
     if version >= 10 {
         m.topic_id = t.id;
     }
@@ -120,22 +106,14 @@ pub fn broker_list(image: &MetadataImage, listener: &str) -> Vec<MetadataRespons
 /// The controller id clients see: a live broker that accepts admin
 /// requests (this single-node quorum's own broker).
 pub fn controller_id(broker: &Broker, image: &MetadataImage) -> i32 {
-    if image
-        .brokers
-        .get(&broker.config.node_id)
-        .is_some_and(|b| !b.fenced)
-    {
+    if image.brokers.get(&broker.config.node_id).is_some_and(|b| !b.fenced) {
         broker.config.node_id
     } else {
         image.live_brokers().next().map_or(-1, |b| b.id)
     }
 }
 
-pub async fn handle(
-    broker: &Broker,
-    ctx: &RequestContext,
-    req: &ApiRequest,
-) -> Result<Bytes, WireError> {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: MetadataRequest = req.decode()?;
     let v = req.version;
     let include_topic_ops = v >= 8 && body.include_topic_authorized_operations;
@@ -143,9 +121,8 @@ pub async fn handle(
         None => true,
         Some(t) => v == 0 && t.is_empty(),
     };
-    let allow_auto_create = broker.config.auto_create_topics_enable
-        && (v < 4 || body.allow_auto_topic_creation)
-        && !all_topics;
+    let allow_auto_create =
+        broker.config.auto_create_topics_enable && (v < 4 || body.allow_auto_topic_creation) && !all_topics;
     let mut image = broker.metadata.image();
 
     // Requested names (by id from v12 when the name is null).
@@ -167,9 +144,7 @@ pub async fn handle(
         let missing: Vec<String> = wanted
             .iter()
             .filter_map(|w| match w {
-                Wanted::Name(n)
-                    if image.topic_by_name(n).is_none() && validate_topic_name(n).is_ok() =>
-                {
+                Wanted::Name(n) if image.topic_by_name(n).is_none() && validate_topic_name(n).is_ok() => {
                     Some(n.clone())
                 }
                 _ => None,
@@ -190,10 +165,7 @@ pub async fn handle(
                     })
                 })
                 .collect();
-            for (name, r) in missing
-                .iter()
-                .zip(broker.controller.create_topics(new, false).await)
-            {
+            for (name, r) in missing.iter().zip(broker.controller.create_topics(new, false).await) {
                 match r {
                     Ok(_) => tracing::info!(topic = %name, "auto-created topic"),
                     Err(e) => tracing::debug!(topic = %name, error = %e, "auto-create failed"),
@@ -226,25 +198,18 @@ pub async fn handle(
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
                     Some(t) => topics.push(topic_metadata(&image, t, v, include_topic_ops)),
-                    None => topics.push(error_topic(
-                        ResponseError::UnknownTopicId.code(),
-                        None,
-                        *id,
-                        v,
-                    )),
+                    None => topics.push(error_topic(ResponseError::UnknownTopicId.code(), None, *id, v)),
                 },
             }
         }
     }
 
-    let mut resp = MetadataResponse::default()
-        .with_brokers(broker_list(&image, &ctx.listener))
-        .with_topics(topics);
+    let mut resp = MetadataResponse::default().with_brokers(broker_list(&image, &ctx.listener)).with_topics(topics);
     if v >= 1 {
         resp.controller_id = BrokerId(controller_id(broker, &image));
     }
     if v >= 2 {
-        resp.cluster_id = Some(str_bytes(broker.cluster_id.clone()));
+        resp.cluster_id = Some(str_bytes(broker.cluster_id()));
     }
     if (8..=10).contains(&v) && body.include_cluster_authorized_operations {
         resp.cluster_authorized_operations = CLUSTER_AUTHORIZED_OPERATIONS;

@@ -54,8 +54,5 @@ pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// Kafka's internal topics.
 pub fn is_internal_topic(name: &str) -> bool {
-    matches!(
-        name,
-        "__consumer_offsets" | "__transaction_state" | "__share_group_state"
-    )
+    matches!(name, "__consumer_offsets" | "__transaction_state" | "__share_group_state")
 }

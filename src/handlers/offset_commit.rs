@@ -72,7 +72,11 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                 t.partitions
                     .iter()
                     .zip(row)
-                    .map(|(p, code)| OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code))
+                    .map(|(p, code)| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
                     .collect(),
             ),
         );

@@ -20,9 +20,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let mut unknown = Vec::new();
     for t in &body.topics {
         for p in &t.partitions {
-            let known = image
-                .topic_by_name(&t.name.0)
-                .is_some_and(|tt| tt.partitions.contains_key(&p.partition_index));
+            let known = image.topic_by_name(&t.name.0).is_some_and(|tt| tt.partitions.contains_key(&p.partition_index));
             unknown.push(!known);
             if known {
                 wanted.push((t.name.0.to_string(), p.partition_index));
@@ -43,8 +41,11 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     } else {
                         codes.next().unwrap_or(0)
                     };
-                    rt.partitions
-                        .push(OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code));
+                    rt.partitions.push(
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code),
+                    );
                 }
                 resp.topics.push(rt);
             }

@@ -45,9 +45,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     if v >= 8 {
         for g in &body.groups {
             let wanted = g.topics.as_ref().map(|ts| {
-                ts.iter()
-                    .flat_map(|t| t.partition_indexes.iter().map(move |p| (t.name.0.to_string(), *p)))
-                    .collect()
+                ts.iter().flat_map(|t| t.partition_indexes.iter().map(move |p| (t.name.0.to_string(), *p))).collect()
             });
             let mut group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
             match coord.fetch_offsets(&g.group_id.0, wanted) {
@@ -78,9 +76,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         return respond(req, &resp);
     }
     let wanted = body.topics.as_ref().map(|ts| {
-        ts.iter()
-            .flat_map(|t| t.partition_indexes.iter().map(move |p| (t.name.0.to_string(), *p)))
-            .collect()
+        ts.iter().flat_map(|t| t.partition_indexes.iter().map(move |p| (t.name.0.to_string(), *p))).collect()
     });
     match coord.fetch_offsets(&body.group_id.0, wanted) {
         Err(code) => {

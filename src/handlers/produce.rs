@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
-};
+use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
@@ -65,16 +63,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
             let outcome = if !valid_acks {
                 Outcome::error(ResponseError::InvalidRequiredAcks.code(), None)
             } else {
-                produce_one(
-                    broker,
-                    &image,
-                    &name,
-                    pd.index,
-                    pd.records.as_deref(),
-                    acks,
-                    req.version,
-                    now,
-                )
+                produce_one(broker, &image, &name, pd.index, pd.records.as_deref(), acks, req.version, now)
             };
             parts.push((pd.index, outcome));
         }
@@ -82,26 +71,19 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
     }
 
     if acks == 0 {
-        let failed = results
-            .iter()
-            .flat_map(|(_, p)| p)
-            .find(|(_, o)| o.error != 0);
+        let failed = results.iter().flat_map(|(_, p)| p).find(|(_, o)| o.error != 0);
         if let Some((_, o)) = failed {
             return Err(WireError::Malformed {
                 api: "Produce",
                 version: req.version,
-                reason: format!(
-                    "acks=0 produce failed with error {}; closing connection",
-                    o.error
-                ),
+                reason: format!("acks=0 produce failed with error {}; closing connection", o.error),
             });
         }
         return Ok(None);
     }
 
     if acks == -1 {
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
         for (_, parts) in results.iter_mut() {
             for (_, o) in parts.iter_mut() {
                 if let Some((partition, required)) = o.wait_for.take() {
@@ -116,8 +98,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
 
     let mut resp = ProduceResponse::default();
     for (name, parts) in results {
-        let mut t = TopicProduceResponse::default()
-            .with_name(kafka_protocol::messages::TopicName(str_bytes(name)));
+        let mut t = TopicProduceResponse::default().with_name(kafka_protocol::messages::TopicName(str_bytes(name)));
         for (index, o) in parts {
             let mut p = PartitionProduceResponse::default()
                 .with_index(index)
@@ -132,9 +113,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
             }
             if req.version >= 10 {
                 if let Some((leader, epoch)) = o.leader_hint {
-                    p.current_leader = LeaderIdAndEpoch::default()
-                        .with_leader_id(BrokerId(leader))
-                        .with_leader_epoch(epoch);
+                    p.current_leader =
+                        LeaderIdAndEpoch::default().with_leader_id(BrokerId(leader)).with_leader_epoch(epoch);
                 }
             }
             t.partition_responses.push(p);
@@ -161,10 +141,7 @@ fn produce_one(
         Err(e) => {
             let mut o = Outcome::error(e.kafka_code(), None);
             if matches!(e, ReplicaError::NotLeaderOrFollower) {
-                if let Some(reg) = image
-                    .topic_by_name(topic)
-                    .and_then(|t| t.partitions.get(&partition))
-                {
+                if let Some(reg) = image.topic_by_name(topic).and_then(|t| t.partitions.get(&partition)) {
                     o.leader_hint = Some((reg.leader, reg.leader_epoch));
                 }
             }
@@ -182,7 +159,9 @@ fn produce_one(
             if h.compression_id() == Compression::Zstd.id() {
                 return Outcome::error(
                     ResponseError::UnsupportedCompressionType.code(),
-                    Some(format!("Produce requests with version {version} are not allowed to use ZStandard compression")),
+                    Some(format!(
+                        "Produce requests with version {version} are not allowed to use ZStandard compression"
+                    )),
                 );
             }
         }
@@ -218,12 +197,10 @@ fn legacy_unsupported(req: &ApiRequest) -> Result<Bytes, WireError> {
     let mut patched = BytesMut::with_capacity(req.body.len() + 2);
     patched.put_i16(-1);
     patched.extend_from_slice(&req.body);
-    crate::wire::guard::check_request(ApiKey::Produce, 3, &patched).map_err(|e| {
-        WireError::Malformed {
-            api: "Produce",
-            version: req.version,
-            reason: e.to_string(),
-        }
+    crate::wire::guard::check_request(ApiKey::Produce, 3, &patched).map_err(|e| WireError::Malformed {
+        api: "Produce",
+        version: req.version,
+        reason: e.to_string(),
     })?;
     let mut buf = patched.freeze();
     let body = ProduceRequest::decode(&mut buf, 3).map_err(|e| WireError::Malformed {
@@ -232,10 +209,7 @@ fn legacy_unsupported(req: &ApiRequest) -> Result<Bytes, WireError> {
         reason: e.to_string(),
     })?;
     if body.acks == 0 {
-        return Err(WireError::UnsupportedVersion {
-            api_key: ApiKey::Produce as i16,
-            version: req.version,
-        });
+        return Err(WireError::UnsupportedVersion { api_key: ApiKey::Produce as i16, version: req.version });
     }
     let code = ResponseError::UnsupportedVersion.code();
     let mut out = BytesMut::new();

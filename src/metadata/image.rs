@@ -24,10 +24,7 @@ pub struct BrokerRegistration {
 impl BrokerRegistration {
     /// The endpoint clients use for `listener` (the first if absent).
     pub fn endpoint(&self, listener: &str) -> Option<&Endpoint> {
-        self.listeners
-            .iter()
-            .find(|e| e.name == listener)
-            .or_else(|| self.listeners.first())
+        self.listeners.iter().find(|e| e.name == listener).or_else(|| self.listeners.first())
     }
 }
 
@@ -59,6 +56,8 @@ pub struct TopicImage {
 pub struct MetadataImage {
     /// Offset of the last record applied (-1: empty).
     pub offset: i64,
+    /// Empty until the metadata log's ClusterId record is applied.
+    pub cluster_id: String,
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     pub topic_ids: HashMap<String, Uuid>,
     pub topics: HashMap<Uuid, Arc<TopicImage>>,
@@ -79,10 +78,7 @@ pub enum Change {
 
 impl MetadataImage {
     pub fn empty() -> Self {
-        MetadataImage {
-            offset: -1,
-            ..Default::default()
-        }
+        MetadataImage { offset: -1, ..Default::default() }
     }
 
     pub fn topic_by_name(&self, name: &str) -> Option<&Arc<TopicImage>> {
@@ -94,24 +90,13 @@ impl MetadataImage {
     }
 
     pub fn topic_configs(&self, name: &str) -> BTreeMap<String, String> {
-        self.configs
-            .get(&(ConfigResourceType::Topic, name.to_string()))
-            .cloned()
-            .unwrap_or_default()
+        self.configs.get(&(ConfigResourceType::Topic, name.to_string())).cloned().unwrap_or_default()
     }
 
     /// `static_config` with the dynamic broker configs of this image
     /// (for `node_id`, and the cluster-wide default) layered on top.
-    pub fn broker_config(
-        &self,
-        static_config: &crate::config::BrokerConfig,
-    ) -> crate::config::BrokerConfig {
-        let get = |name: String| {
-            self.configs
-                .get(&(ConfigResourceType::Broker, name))
-                .cloned()
-                .unwrap_or_default()
-        };
+    pub fn broker_config(&self, static_config: &crate::config::BrokerConfig) -> crate::config::BrokerConfig {
+        let get = |name: String| self.configs.get(&(ConfigResourceType::Broker, name)).cloned().unwrap_or_default();
         static_config.with_dynamic(get(static_config.node_id.to_string()), get(String::new()))
     }
 
@@ -120,24 +105,79 @@ impl MetadataImage {
         self.brokers.values().filter(|b| !b.fenced)
     }
 
+    /// Records that rebuild this image from an empty one (a snapshot):
+    /// applying them, by the same `apply`, yields an equal image.
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        if !self.cluster_id.is_empty() {
+            out.push(MetadataRecord::ClusterId { cluster_id: self.cluster_id.clone() });
+        }
+        for (name, level) in &self.features {
+            out.push(MetadataRecord::FeatureLevel { name: name.clone(), level: *level });
+        }
+        for b in self.brokers.values() {
+            out.push(MetadataRecord::RegisterBroker {
+                broker_id: b.id,
+                incarnation_id: b.incarnation_id,
+                listeners: b.listeners.clone(),
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+                broker_epoch: Some(b.epoch),
+            });
+            if b.in_controlled_shutdown {
+                out.push(MetadataRecord::BrokerRegistrationChange {
+                    broker_id: b.id,
+                    broker_epoch: b.epoch,
+                    fenced: None,
+                    in_controlled_shutdown: Some(true),
+                });
+            }
+        }
+        let mut topics: Vec<&Arc<TopicImage>> = self.topics.values().collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        for t in topics {
+            out.push(MetadataRecord::Topic { name: t.name.clone(), topic_id: t.id });
+            for (p, r) in &t.partitions {
+                out.push(MetadataRecord::Partition {
+                    topic_id: t.id,
+                    partition_id: *p,
+                    replicas: r.replicas.clone(),
+                    isr: r.isr.clone(),
+                    leader: r.leader,
+                    leader_epoch: r.leader_epoch,
+                    partition_epoch: r.partition_epoch,
+                });
+            }
+        }
+        let mut configs: Vec<_> = self.configs.iter().collect();
+        configs.sort_by(|a, b| a.0.cmp(b.0));
+        for ((resource_type, resource_name), entries) in configs {
+            for (name, value) in entries {
+                out.push(MetadataRecord::Config {
+                    resource_type: *resource_type,
+                    resource_name: resource_name.clone(),
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
+            }
+        }
+        if self.next_producer_id > 0 {
+            out.push(MetadataRecord::ProducerIds { broker_id: -1, next_producer_id: self.next_producer_id });
+        }
+        out
+    }
+
     /// Applies one record at `offset`, returning what changed.
     pub fn apply(&mut self, offset: i64, record: &MetadataRecord) -> Option<Change> {
         self.offset = offset;
         match record {
-            MetadataRecord::RegisterBroker {
-                broker_id,
-                incarnation_id,
-                broker_epoch,
-                listeners,
-                rack,
-                fenced,
-            } => {
+            MetadataRecord::RegisterBroker { broker_id, incarnation_id, broker_epoch, listeners, rack, fenced } => {
                 self.brokers.insert(
                     *broker_id,
                     BrokerRegistration {
                         id: *broker_id,
                         incarnation_id: *incarnation_id,
-                        epoch: *broker_epoch,
+                        epoch: broker_epoch.unwrap_or(offset),
                         listeners: listeners.clone(),
                         rack: rack.clone(),
                         fenced: *fenced,
@@ -150,13 +190,12 @@ impl MetadataImage {
                 self.brokers.remove(broker_id);
                 Some(Change::Broker(*broker_id))
             }
-            MetadataRecord::BrokerRegistrationChange {
-                broker_id,
-                fenced,
-                in_controlled_shutdown,
-                ..
-            } => {
+            MetadataRecord::BrokerRegistrationChange { broker_id, broker_epoch, fenced, in_controlled_shutdown } => {
                 let b = self.brokers.get_mut(broker_id)?;
+                // A change for an older registration no longer applies.
+                if b.epoch != *broker_epoch {
+                    return None;
+                }
                 if let Some(f) = fenced {
                     b.fenced = *f;
                 }
@@ -169,11 +208,7 @@ impl MetadataImage {
                 self.topic_ids.insert(name.clone(), *topic_id);
                 self.topics.insert(
                     *topic_id,
-                    Arc::new(TopicImage {
-                        name: name.clone(),
-                        id: *topic_id,
-                        partitions: BTreeMap::new(),
-                    }),
+                    Arc::new(TopicImage { name: name.clone(), id: *topic_id, partitions: BTreeMap::new() }),
                 );
                 Some(Change::TopicCreated(*topic_id))
             }
@@ -197,19 +232,9 @@ impl MetadataImage {
                         partition_epoch: *partition_epoch,
                     },
                 );
-                Some(Change::Partition {
-                    topic_id: *topic_id,
-                    partition: *partition_id,
-                })
+                Some(Change::Partition { topic_id: *topic_id, partition: *partition_id })
             }
-            MetadataRecord::PartitionChange {
-                topic_id,
-                partition_id,
-                leader,
-                isr,
-                replicas,
-                bump_leader_epoch,
-            } => {
+            MetadataRecord::PartitionChange { topic_id, partition_id, leader, isr, replicas, bump_leader_epoch } => {
                 let topic = Arc::make_mut(self.topics.get_mut(topic_id)?);
                 let p = topic.partitions.get_mut(partition_id)?;
                 if let Some(l) = leader {
@@ -227,17 +252,9 @@ impl MetadataImage {
                     p.replicas = r.clone();
                 }
                 p.partition_epoch += 1;
-                Some(Change::Partition {
-                    topic_id: *topic_id,
-                    partition: *partition_id,
-                })
+                Some(Change::Partition { topic_id: *topic_id, partition: *partition_id })
             }
-            MetadataRecord::Config {
-                resource_type,
-                resource_name,
-                name,
-                value,
-            } => {
+            MetadataRecord::Config { resource_type, resource_name, name, value } => {
                 let key = (*resource_type, resource_name.clone());
                 let entry = self.configs.entry(key).or_default();
                 match value {
@@ -253,21 +270,21 @@ impl MetadataImage {
             MetadataRecord::RemoveTopic { topic_id } => {
                 let topic = self.topics.remove(topic_id)?;
                 self.topic_ids.remove(&topic.name);
-                self.configs
-                    .remove(&(ConfigResourceType::Topic, topic.name.clone()));
-                Some(Change::TopicDeleted {
-                    id: *topic_id,
-                    name: topic.name.clone(),
-                })
+                self.configs.remove(&(ConfigResourceType::Topic, topic.name.clone()));
+                Some(Change::TopicDeleted { id: *topic_id, name: topic.name.clone() })
             }
-            MetadataRecord::ProducerIds {
-                next_producer_id, ..
-            } => {
+            MetadataRecord::ProducerIds { next_producer_id, .. } => {
                 self.next_producer_id = self.next_producer_id.max(*next_producer_id);
                 None
             }
             MetadataRecord::FeatureLevel { name, level } => {
                 self.features.insert(name.clone(), *level);
+                None
+            }
+            MetadataRecord::ClusterId { cluster_id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = cluster_id.clone();
+                }
                 None
             }
         }
@@ -282,13 +299,7 @@ mod tests {
     fn partition_changes_bump_epochs_like_kafka() {
         let mut img = MetadataImage::empty();
         let id = Uuid::new_v4();
-        img.apply(
-            0,
-            &MetadataRecord::Topic {
-                name: "t".into(),
-                topic_id: id,
-            },
-        );
+        img.apply(0, &MetadataRecord::Topic { name: "t".into(), topic_id: id });
         img.apply(
             1,
             &MetadataRecord::Partition {
@@ -328,13 +339,7 @@ mod tests {
         let p = &img.topic_by_name("t").unwrap().partitions[&0];
         assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, 1, 2));
         let change = img.apply(4, &MetadataRecord::RemoveTopic { topic_id: id });
-        assert_eq!(
-            change,
-            Some(Change::TopicDeleted {
-                id,
-                name: "t".into()
-            })
-        );
+        assert_eq!(change, Some(Change::TopicDeleted { id, name: "t".into() }));
         assert!(img.topic_by_name("t").is_none());
         assert_eq!(img.offset, 4);
     }

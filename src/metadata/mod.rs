@@ -2,10 +2,12 @@
 //! [`MetadataImage`] and the listeners that turn applied changes into
 //! actions (become leader, create or delete logs, apply configs).
 
+pub mod follower;
 pub mod image;
 pub mod records;
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 
@@ -20,10 +22,17 @@ pub trait MetadataListener: Send + Sync {
 
 /// Holds the published image. Readers take an `Arc` snapshot and never
 /// block writers for longer than a pointer swap.
+///
+/// Listeners run only once the broker has caught up with the metadata log
+/// ([`MetadataCache::mark_caught_up`]): acting on a half-replayed log would
+/// delete the logs of topics created later in it.
 pub struct MetadataCache {
     image: RwLock<Arc<MetadataImage>>,
     offset: watch::Sender<i64>,
     listeners: RwLock<Vec<Arc<dyn MetadataListener>>>,
+    caught_up: AtomicBool,
+    /// Serializes publications so listeners see changes in log order.
+    publishing: Mutex<()>,
 }
 
 impl MetadataCache {
@@ -33,6 +42,8 @@ impl MetadataCache {
             image: RwLock::new(Arc::new(MetadataImage::empty())),
             offset,
             listeners: RwLock::new(Vec::new()),
+            caught_up: AtomicBool::new(false),
+            publishing: Mutex::new(()),
         }
     }
 
@@ -41,21 +52,40 @@ impl MetadataCache {
     }
 
     pub fn add_listener(&self, listener: Arc<dyn MetadataListener>) {
-        self.listeners
-            .write()
-            .expect("metadata lock")
-            .push(listener);
+        self.listeners.write().expect("metadata lock").push(listener);
     }
 
-    /// Runs listeners on `changes`, then makes `image` current.
+    /// Runs listeners on `changes` (once caught up), then makes `image`
+    /// current.
     pub fn publish(&self, image: Arc<MetadataImage>, changes: &[Change]) {
-        let listeners = self.listeners.read().expect("metadata lock").clone();
-        for l in &listeners {
-            l.on_metadata_update(&image, changes);
+        let _order = self.publishing.lock().expect("publish lock");
+        if self.caught_up.load(Ordering::Acquire) {
+            let listeners = self.listeners.read().expect("metadata lock").clone();
+            for l in &listeners {
+                l.on_metadata_update(&image, changes);
+            }
         }
         let offset = image.offset;
         *self.image.write().expect("metadata lock") = image;
         self.offset.send_replace(offset);
+    }
+
+    /// The broker has the metadata log up to the quorum's high watermark:
+    /// listeners see the whole current image once, then every change.
+    pub fn mark_caught_up(&self) {
+        let _order = self.publishing.lock().expect("publish lock");
+        if self.caught_up.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let image = self.image();
+        let listeners = self.listeners.read().expect("metadata lock").clone();
+        for l in &listeners {
+            l.on_metadata_update(&image, &[]);
+        }
+    }
+
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
     }
 
     /// Watches the applied metadata offset (tests and waiters).

@@ -42,13 +42,16 @@ impl ConfigResourceType {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum MetadataRecord {
+    /// A broker (re-)registers; its broker epoch is this record's offset
+    /// (snapshots carry the original epoch explicitly).
     RegisterBroker {
         broker_id: i32,
         incarnation_id: Uuid,
-        broker_epoch: i64,
         listeners: Vec<Endpoint>,
         rack: Option<String>,
         fenced: bool,
+        #[serde(default)]
+        broker_epoch: Option<i64>,
     },
     UnregisterBroker {
         broker_id: i32,
@@ -100,6 +103,10 @@ pub enum MetadataRecord {
     FeatureLevel {
         name: String,
         level: i16,
+    },
+    /// The cluster's id, written once when the metadata log is new.
+    ClusterId {
+        cluster_id: String,
     },
 }
 

@@ -54,13 +54,7 @@ pub struct Partition {
 }
 
 impl Partition {
-    pub fn new(
-        tp: TopicPartition,
-        topic_id: Uuid,
-        node_id: i32,
-        log: SharedLog,
-        state: PartitionState,
-    ) -> Arc<Self> {
+    pub fn new(tp: TopicPartition, topic_id: Uuid, node_id: i32, log: SharedLog, state: PartitionState) -> Arc<Self> {
         let offsets = {
             let l = log.lock().expect("log lock");
             let leo = l.log_end_offset();
@@ -121,15 +115,9 @@ impl Partition {
         }
         let current = self.leader_epoch();
         if requested < current {
-            Err(ReplicaError::FencedLeaderEpoch {
-                request: requested,
-                current,
-            })
+            Err(ReplicaError::FencedLeaderEpoch { request: requested, current })
         } else if requested > current {
-            Err(ReplicaError::UnknownLeaderEpoch {
-                request: requested,
-                current,
-            })
+            Err(ReplicaError::UnknownLeaderEpoch { request: requested, current })
         } else {
             Ok(())
         }
@@ -153,10 +141,7 @@ impl Partition {
             let mut log = self.log.lock().expect("log lock");
             let min_isr = log.config().min_insync_replicas;
             if required_acks == -1 && (isr_len as i32) < min_isr {
-                return Err(ReplicaError::NotEnoughReplicas {
-                    isr: isr_len,
-                    min: min_isr,
-                });
+                return Err(ReplicaError::NotEnoughReplicas { isr: isr_len, min: min_isr });
             }
             log.append_as_leader(records, epoch, now)?
         };
@@ -198,7 +183,11 @@ impl Partition {
 
     /// Waits until the high watermark reaches `required` (acks=all), or
     /// the deadline passes, or leadership is lost.
-    pub async fn wait_for_high_watermark(&self, required: i64, deadline: tokio::time::Instant) -> Result<(), ReplicaError> {
+    pub async fn wait_for_high_watermark(
+        &self,
+        required: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ReplicaError> {
         let mut rx = self.subscribe();
         loop {
             if rx.borrow_and_update().high_watermark >= required {
@@ -226,14 +215,12 @@ impl Partition {
             let hw = log.high_watermark();
             let target = if offset == -1 { hw } else { offset };
             if target < 0 || target > hw {
-                return Err(ReplicaError::Storage(
-                    crate::storage::StorageError::OffsetOutOfRange {
-                        partition: self.tp.to_string(),
-                        offset,
-                        log_start: log.log_start_offset(),
-                        log_end: hw,
-                    },
-                ));
+                return Err(ReplicaError::Storage(crate::storage::StorageError::OffsetOutOfRange {
+                    partition: self.tp.to_string(),
+                    offset,
+                    log_start: log.log_start_offset(),
+                    log_end: hw,
+                }));
             }
             log.increment_log_start_offset(target)?;
             log.log_start_offset()
@@ -244,12 +231,7 @@ impl Partition {
 
     /// Reads from `offset` up to the high watermark (consumers) with the
     /// log lock held only to locate the bytes.
-    pub fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one_batch: bool,
-    ) -> Result<ReadResult, ReplicaError> {
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, ReplicaError> {
         let (plan, offsets) = {
             let log = self.log.lock().expect("log lock");
             let hw = log.high_watermark();
@@ -259,14 +241,7 @@ impl Partition {
                 last_stable_offset: hw,
                 log_end_offset: log.log_end_offset(),
             };
-            let plan = log.read_plan(
-                offset,
-                ReadLimits {
-                    max_bytes,
-                    max_offset: hw,
-                    min_one_batch,
-                },
-            )?;
+            let plan = log.read_plan(offset, ReadLimits { max_bytes, max_offset: hw, min_one_batch })?;
             (plan, offsets)
         };
         let records = match plan {

@@ -10,9 +10,7 @@ use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::metadata::{
-    Change, ConfigResourceType, MetadataImage, MetadataListener, PartitionRegistration, TopicImage,
-};
+use crate::metadata::{Change, ConfigResourceType, MetadataImage, MetadataListener, PartitionRegistration, TopicImage};
 use crate::storage::log_manager::LogManager;
 use crate::storage::TopicPartition;
 
@@ -66,26 +64,16 @@ impl ReplicaManager {
     }
 
     pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Partition>> {
-        self.partitions
-            .read()
-            .expect("partitions lock")
-            .get(tp)
-            .cloned()
+        self.partitions.read().expect("partitions lock").get(tp).cloned()
     }
 
     /// The partition if this broker leads it, else the error a client sees.
-    pub fn leader_partition(
-        &self,
-        image: &MetadataImage,
-        tp: &TopicPartition,
-    ) -> Result<Arc<Partition>, ReplicaError> {
+    pub fn leader_partition(&self, image: &MetadataImage, tp: &TopicPartition) -> Result<Arc<Partition>, ReplicaError> {
         match self.get(tp) {
             Some(p) if p.is_leader() => Ok(p),
             Some(_) => Err(ReplicaError::NotLeaderOrFollower),
             None => {
-                let known = image
-                    .topic_by_name(&tp.topic)
-                    .is_some_and(|t| t.partitions.contains_key(&tp.partition));
+                let known = image.topic_by_name(&tp.topic).is_some_and(|t| t.partitions.contains_key(&tp.partition));
                 if known {
                     Err(ReplicaError::NotLeaderOrFollower)
                 } else {
@@ -96,28 +84,14 @@ impl ReplicaManager {
     }
 
     pub fn all(&self) -> Vec<Arc<Partition>> {
-        self.partitions
-            .read()
-            .expect("partitions lock")
-            .values()
-            .cloned()
-            .collect()
+        self.partitions.read().expect("partitions lock").values().cloned().collect()
     }
 
     fn log_config(&self, image: &MetadataImage, topic: &str) -> Arc<LogConfig> {
-        Arc::new(LogConfig::resolve(
-            &image.broker_config(&self.config),
-            &image.topic_configs(topic),
-        ))
+        Arc::new(LogConfig::resolve(&image.broker_config(&self.config), &image.topic_configs(topic)))
     }
 
-    fn apply_partition(
-        &self,
-        image: &MetadataImage,
-        topic: &TopicImage,
-        index: i32,
-        reg: &PartitionRegistration,
-    ) {
+    fn apply_partition(&self, image: &MetadataImage, topic: &TopicImage, index: i32, reg: &PartitionRegistration) {
         let tp = TopicPartition::new(topic.name.as_str(), index);
         if !reg.replicas.contains(&self.node_id) {
             self.remove_partition(&tp);
@@ -145,10 +119,7 @@ impl ReplicaManager {
             }
             self.remove_partition(&tp);
         }
-        match self
-            .log_manager
-            .get_or_create(&tp, topic.id, self.log_config(image, &topic.name))
-        {
+        match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
             Ok(log) => {
                 let p = Partition::new(tp.clone(), topic.id, self.node_id, log, state);
                 self.partitions.write().expect("partitions lock").insert(tp.clone(), p);
@@ -183,13 +154,8 @@ impl ReplicaManager {
         for topic in image.topics.values() {
             self.apply_topic(image, topic);
         }
-        let hosted: HashSet<TopicPartition> = self
-            .partitions
-            .read()
-            .expect("partitions lock")
-            .keys()
-            .cloned()
-            .collect();
+        let hosted: HashSet<TopicPartition> =
+            self.partitions.read().expect("partitions lock").keys().cloned().collect();
         for (tp, _, _) in self.log_manager.all() {
             if !hosted.contains(&tp) {
                 tracing::info!(partition = %tp, "deleting log of a topic that no longer exists");
@@ -235,10 +201,7 @@ impl MetadataListener for ReplicaManager {
                         self.apply_topic(image, t);
                     }
                 }
-                Change::Partition {
-                    topic_id,
-                    partition,
-                } => {
+                Change::Partition { topic_id, partition } => {
                     if let Some(t) = image.topic_by_id(topic_id) {
                         if let Some(reg) = t.partitions.get(partition) {
                             self.apply_partition(image, t, *partition, reg);
@@ -246,13 +209,10 @@ impl MetadataListener for ReplicaManager {
                     }
                 }
                 Change::TopicDeleted { id, name } => self.delete_topic(*id, name),
-                Change::Config(ConfigResourceType::Topic, name) => {
-                    self.update_topic_config(image, name)
-                }
+                Change::Config(ConfigResourceType::Topic, name) => self.update_topic_config(image, name),
                 Change::Config(ConfigResourceType::Broker, _) => {
                     // A broker-level default changed: every topic may see it.
-                    let topics: HashSet<String> =
-                        self.all().iter().map(|p| p.tp.topic.to_string()).collect();
+                    let topics: HashSet<String> = self.all().iter().map(|p| p.tp.topic.to_string()).collect();
                     for t in topics {
                         self.update_topic_config(image, &t);
                     }

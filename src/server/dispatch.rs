@@ -19,11 +19,7 @@ pub struct RequestContext {
 }
 
 /// Handles one frame: `Ok(None)` when no response is due (acks=0).
-pub async fn handle(
-    broker: &Broker,
-    ctx: &RequestContext,
-    frame: Bytes,
-) -> Result<Option<Bytes>, WireError> {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, frame: Bytes) -> Result<Option<Bytes>, WireError> {
     let req = match request::parse(frame)? {
         Parsed::ApiVersionsFallback { correlation_id } => {
             return handlers::api_versions::fallback(correlation_id).map(Some)
@@ -33,11 +29,7 @@ pub async fn handle(
     route(broker, ctx, &req).await
 }
 
-async fn route(
-    broker: &Broker,
-    ctx: &RequestContext,
-    req: &ApiRequest,
-) -> Result<Option<Bytes>, WireError> {
+async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Option<Bytes>, WireError> {
     match req.api_key {
         ApiKey::ApiVersions => handlers::api_versions::handle(req).map(Some),
         ApiKey::Metadata => handlers::metadata::handle(broker, ctx, req).await.map(Some),
@@ -45,28 +37,14 @@ async fn route(
         ApiKey::Fetch => handlers::fetch::handle(broker, req).await.map(Some),
         ApiKey::ListOffsets => handlers::list_offsets::handle(broker, req).await.map(Some),
         ApiKey::CreateTopics => handlers::create_topics::handle(broker, req).await.map(Some),
-        ApiKey::DeleteRecords => handlers::delete_records::handle(broker, req)
-            .await
-            .map(Some),
+        ApiKey::DeleteRecords => handlers::delete_records::handle(broker, req).await.map(Some),
         ApiKey::DeleteTopics => handlers::delete_topics::handle(broker, req).await.map(Some),
-        ApiKey::InitProducerId => handlers::init_producer_id::handle(broker, req)
-            .await
-            .map(Some),
-        ApiKey::AlterConfigs => handlers::alter_configs::handle_alter(broker, req)
-            .await
-            .map(Some),
-        ApiKey::IncrementalAlterConfigs => handlers::alter_configs::handle_incremental(broker, req)
-            .await
-            .map(Some),
-        ApiKey::DescribeConfigs => handlers::describe_configs::handle(broker, req)
-            .await
-            .map(Some),
-        ApiKey::DescribeCluster => handlers::describe_cluster::handle(broker, ctx, req)
-            .await
-            .map(Some),
-        ApiKey::DescribeTopicPartitions => handlers::describe_topic_partitions::handle(broker, req)
-            .await
-            .map(Some),
+        ApiKey::InitProducerId => handlers::init_producer_id::handle(broker, req).await.map(Some),
+        ApiKey::AlterConfigs => handlers::alter_configs::handle_alter(broker, req).await.map(Some),
+        ApiKey::IncrementalAlterConfigs => handlers::alter_configs::handle_incremental(broker, req).await.map(Some),
+        ApiKey::DescribeConfigs => handlers::describe_configs::handle(broker, req).await.map(Some),
+        ApiKey::DescribeCluster => handlers::describe_cluster::handle(broker, ctx, req).await.map(Some),
+        ApiKey::DescribeTopicPartitions => handlers::describe_topic_partitions::handle(broker, req).await.map(Some),
         ApiKey::FindCoordinator => handlers::find_coordinator::handle(broker, ctx, req).await.map(Some),
         ApiKey::JoinGroup => handlers::join_group::handle(broker, ctx, req).await.map(Some),
         ApiKey::SyncGroup => handlers::sync_group::handle(broker, req).await.map(Some),

@@ -1,125 +1,155 @@
-//! Listeners: bind every configured listener, accept connections up to
-//! `max.connections`, and stop on shutdown. Ports given as 0 are bound to
-//! a free port, and the real port is what the broker advertises.
+//! Node start-up and listeners: the controller role (metadata quorum and
+//! its CONTROLLER listener) and the broker role (client listeners, accept
+//! loops up to `max.connections`). Ports given as 0 are bound to a free
+//! port, and the real port is what the broker advertises.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
-use crate::broker::{Broker, StartError};
+use crate::broker::{Broker, BrokerStorage, StartError};
+use crate::broker_lifecycle;
 use crate::config::BrokerConfig;
+use crate::controller::{rpc, ControllerChannel, ControllerServer, QuorumController};
 use crate::metadata::Endpoint;
+use crate::storage::flusher::Flusher;
 
 use super::connection;
 
-/// A started broker: its bound addresses and the handle to stop it.
+/// A started node: its bound addresses and the handle to stop it.
 pub struct RunningServer {
-    pub broker: Arc<Broker>,
+    /// The broker role, if this node has it.
+    pub broker: Option<Arc<Broker>>,
+    /// The controller role, if this node has it.
+    pub quorum: Option<Arc<QuorumController>>,
+    /// Bound client listeners (name, address).
     pub addrs: Vec<(String, SocketAddr)>,
+    pub controller_addr: Option<SocketAddr>,
+    pub shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
 
 impl RunningServer {
-    /// The first listener's bound address (what tests connect to).
+    /// The first client listener's bound address (what tests connect to).
     pub fn addr(&self) -> SocketAddr {
-        self.addrs[0].1
+        self.addrs.first().map(|a| a.1).or(self.controller_addr).expect("a bound listener")
     }
 
-    /// Stops accepting, then shuts storage down cleanly.
+    /// Controlled shutdown, then stop accepting, then close storage.
     pub async fn shutdown(mut self) {
-        self.broker.shutdown.cancel();
+        if let Some(b) = &self.broker {
+            broker_lifecycle::controlled_shutdown(b, Duration::from_secs(10)).await;
+        }
+        self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
-        self.broker.close().await;
+        if let Some(b) = &self.broker {
+            b.close().await;
+        }
+        if let Some(q) = &self.quorum {
+            q.shutdown().await;
+        }
     }
 
     /// Waits until shutdown is requested from elsewhere, then stops.
     pub async fn run_until_shutdown(self) {
-        self.broker.shutdown.cancelled().await;
+        self.shutdown.cancelled().await;
         self.shutdown().await;
     }
 }
 
-/// Opens storage, binds listeners, registers and serves.
+async fn bind(addr: String) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(&addr).await.map_err(|source| StartError::Bind { addr: addr.clone(), source })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// Starts the node's roles: storage, the metadata quorum, registration,
+/// catch-up, then serving.
 pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
-    let listeners_cfg = config.listeners.clone();
-    let advertised_cfg = config.advertised_listeners.clone();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
-        .await
-        .expect("broker open task")?;
+    let config = Arc::new(config);
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let storage = if config.roles.broker {
+        let c = config.clone();
+        Some(tokio::task::spawn_blocking(move || BrokerStorage::open(&c)).await.expect("storage open task")?)
+    } else {
+        None
+    };
+
+    let quorum = if config.roles.controller {
+        let flusher = storage.as_ref().map(|s| s.log_manager.flusher().clone()).unwrap_or_else(Flusher::start);
+        let publish_to = storage.as_ref().map(|s| s.metadata.clone());
+        let local_cluster_id = storage.as_ref().and_then(|s| s.log_manager.cluster_id());
+        let q = QuorumController::start(config.clone(), config.voters.clone(), flusher, publish_to, local_cluster_id).await?;
+        q.spawn_duties(shutdown.clone());
+        Some(q)
+    } else {
+        None
+    };
+    let mut controller_addr = None;
+    if let (Some(q), Some(l)) = (&quorum, config.controller_listener()) {
+        let (listener, local) = bind(l.bind_addr()).await?;
+        tracing::info!(addr = %local, "controller listener");
+        controller_addr = Some(local);
+        tasks.spawn(rpc::serve(listener, Arc::new(ControllerServer(q.clone())), shutdown.clone()));
+    }
+    let channel = ControllerChannel::new(quorum.clone(), config.voters.clone());
+
+    let Some(storage) = storage else {
+        return Ok(RunningServer { broker: None, quorum, addrs: Vec::new(), controller_addr, shutdown, tasks });
+    };
+    if quorum.is_none() {
+        crate::metadata::follower::spawn(channel.clone(), storage.metadata.clone(), shutdown.clone());
+    }
+    let broker = Broker::new(config.clone(), storage, channel, shutdown.clone());
+
     let mut bound = Vec::new();
-    for l in &listeners_cfg {
-        let addr = l.bind_addr();
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+    for l in config.broker_listeners() {
+        let (listener, local) = bind(l.bind_addr()).await?;
         bound.push((l.name.clone(), local, listener));
     }
-    let endpoints: Vec<Endpoint> = advertised_cfg
+    let endpoints: Vec<Endpoint> = config
+        .advertised_listeners
         .iter()
         .map(|a| {
-            let bound_port = bound
-                .iter()
-                .find(|(n, _, _)| *n == a.name)
-                .map(|(_, addr, _)| addr.port());
-            let host = if a.host.is_empty() {
-                hostname()
-            } else {
-                a.host.clone()
-            };
-            let port = if a.port == 0 {
-                bound_port.unwrap_or(0)
-            } else {
-                a.port
-            };
-            Endpoint {
-                name: a.name.clone(),
-                host,
-                port,
-            }
+            let bound_port = bound.iter().find(|(n, _, _)| *n == a.name).map(|(_, addr, _)| addr.port());
+            let host = if a.host.is_empty() { hostname() } else { a.host.clone() };
+            let port = if a.port == 0 { bound_port.unwrap_or(0) } else { a.port };
+            Endpoint { name: a.name.clone(), host, port }
         })
         .collect();
-    let epoch = broker.register(endpoints.clone()).await?;
-    tracing::info!(
-        node_id = broker.config.node_id,
-        broker_epoch = epoch,
-        ?endpoints,
-        "broker registered"
-    );
+    let epoch = broker_lifecycle::register(&broker, endpoints.clone()).await?;
+    broker_lifecycle::wait_caught_up(&broker, epoch).await?;
+    let cluster_id = broker.cluster_id();
+    if !cluster_id.is_empty() {
+        broker.log_manager.ensure_cluster_id(&cluster_id)?;
+    }
+    // Only now may metadata drive the logs (create, load, delete).
+    broker.metadata.mark_caught_up();
+    tracing::info!(node_id = config.node_id, broker_epoch = epoch, ?endpoints, "broker registered and caught up");
+    broker_lifecycle::spawn_heartbeats(broker.clone(), endpoints);
     broker.spawn_background_tasks();
-    let mut tasks = JoinSet::new();
-    let permits = Arc::new(Semaphore::new(
-        broker.config.max_connections.min(Semaphore::MAX_PERMITS),
-    ));
+    // As Kafka: requests are served only once the controller has unfenced
+    // this broker, so no client ever sees it missing from its own metadata.
+    broker_lifecycle::wait_unfenced(&broker).await?;
+
+    let permits = Arc::new(Semaphore::new(config.max_connections.min(Semaphore::MAX_PERMITS)));
     let mut addrs = Vec::new();
     for (name, addr, listener) in bound {
         tracing::info!(listener = %name, %addr, "listening");
         addrs.push((name.clone(), addr));
-        let broker = broker.clone();
-        let permits = permits.clone();
-        tasks.spawn(accept_loop(broker, name, listener, permits));
+        tasks.spawn(accept_loop(broker.clone(), name, listener, permits.clone()));
     }
-    Ok(RunningServer {
-        broker,
-        addrs,
-        tasks,
-    })
+    Ok(RunningServer { broker: Some(broker), quorum, addrs, controller_addr, shutdown, tasks })
 }
 
-async fn accept_loop(
-    broker: Arc<Broker>,
-    listener_name: String,
-    listener: TcpListener,
-    permits: Arc<Semaphore>,
-) {
+async fn accept_loop(broker: Arc<Broker>, listener_name: String, listener: TcpListener, permits: Arc<Semaphore>) {
     let mut connections = JoinSet::new();
     loop {
         let permit = tokio::select! {
@@ -141,7 +171,7 @@ async fn accept_loop(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         // Reap finished connection tasks.

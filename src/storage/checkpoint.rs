@@ -62,14 +62,8 @@ fn parse_versioned_lines(path: &Path, text: &str) -> Result<Vec<String>> {
     if lines.next().map(str::trim) != Some("0") {
         return Err(corrupt(path));
     }
-    let count: usize = lines
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| corrupt(path))?;
-    let entries: Vec<String> = lines
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
+    let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).ok_or_else(|| corrupt(path))?;
+    let entries: Vec<String> = lines.filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
     if entries.len() != count {
         return Err(corrupt(path));
     }
@@ -83,9 +77,7 @@ pub fn read_offset_checkpoint(path: &Path) -> Result<BTreeMap<TopicPartition, i6
     let mut out = BTreeMap::new();
     for line in parse_versioned_lines(path, &text)? {
         let mut parts = line.split_whitespace();
-        let (Some(topic), Some(p), Some(o), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(topic), Some(p), Some(o), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(corrupt(path));
         };
         let partition: i32 = p.parse().map_err(|_| corrupt(path))?;
@@ -114,10 +106,7 @@ pub fn read_leader_epoch_checkpoint(path: &Path) -> Result<Vec<(i32, i64)>> {
         let (Some(e), Some(o), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(corrupt(path));
         };
-        out.push((
-            e.parse().map_err(|_| corrupt(path))?,
-            o.parse().map_err(|_| corrupt(path))?,
-        ));
+        out.push((e.parse().map_err(|_| corrupt(path))?, o.parse().map_err(|_| corrupt(path))?));
     }
     Ok(out)
 }
@@ -138,9 +127,7 @@ pub fn uuid_to_base64(id: Uuid) -> String {
 
 pub fn uuid_from_base64(s: &str) -> Option<Uuid> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.trim())
-        .ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s.trim()).ok()?;
     Uuid::from_slice(&bytes).ok()
 }
 
@@ -187,24 +174,14 @@ pub fn read_meta_properties(dir: &Path) -> Result<Option<MetaProperties>> {
         return Ok(None);
     };
     let props = crate::config::properties::parse(&text);
-    let cluster_id = props
-        .get("cluster.id")
-        .cloned()
-        .ok_or_else(|| corrupt(&path))?;
+    let cluster_id = props.get("cluster.id").cloned().ok_or_else(|| corrupt(&path))?;
     let node_id = props
         .get("node.id")
         .or_else(|| props.get("broker.id"))
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| corrupt(&path))?;
-    let directory_id = props
-        .get("directory.id")
-        .and_then(|v| uuid_from_base64(v))
-        .unwrap_or_else(random_kafka_uuid);
-    Ok(Some(MetaProperties {
-        cluster_id,
-        node_id,
-        directory_id,
-    }))
+    let directory_id = props.get("directory.id").and_then(|v| uuid_from_base64(v)).unwrap_or_else(random_kafka_uuid);
+    Ok(Some(MetaProperties { cluster_id, node_id, directory_id }))
 }
 
 pub fn write_meta_properties(dir: &Path, meta: &MetaProperties) -> Result<()> {
@@ -230,10 +207,7 @@ mod tests {
         m.insert(TopicPartition::new("a-b", 0), 10);
         m.insert(TopicPartition::new("c", 3), 7);
         write_offset_checkpoint(&path, &m).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            "0\n2\na-b 0 10\nc 3 7\n"
-        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "0\n2\na-b 0 10\nc 3 7\n");
         assert_eq!(read_offset_checkpoint(&path).unwrap(), m);
         fs::write(&path, "0\n3\na 0 1\n").unwrap();
         assert!(read_offset_checkpoint(&path).is_err());
@@ -245,10 +219,7 @@ mod tests {
         let p = dir.path().join(LEADER_EPOCH_CHECKPOINT);
         write_leader_epoch_checkpoint(&p, &[(0, 0), (3, 120)]).unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "0\n2\n0 0\n3 120\n");
-        assert_eq!(
-            read_leader_epoch_checkpoint(&p).unwrap(),
-            vec![(0, 0), (3, 120)]
-        );
+        assert_eq!(read_leader_epoch_checkpoint(&p).unwrap(), vec![(0, 0), (3, 120)]);
         let id = random_kafka_uuid();
         write_partition_metadata(dir.path(), id).unwrap();
         assert_eq!(read_partition_metadata(dir.path()).unwrap(), Some(id));
@@ -258,11 +229,7 @@ mod tests {
     #[test]
     fn meta_properties_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let m = MetaProperties {
-            cluster_id: "abc".into(),
-            node_id: 3,
-            directory_id: random_kafka_uuid(),
-        };
+        let m = MetaProperties { cluster_id: "abc".into(), node_id: 3, directory_id: random_kafka_uuid() };
         write_meta_properties(dir.path(), &m).unwrap();
         assert_eq!(read_meta_properties(dir.path()).unwrap(), Some(m));
     }

@@ -38,10 +38,7 @@ impl Flusher {
                 }
             })
             .expect("spawn flusher thread");
-        Arc::new(Flusher {
-            tx: Mutex::new(Some(tx)),
-            handle: Mutex::new(Some(handle)),
-        })
+        Arc::new(Flusher { tx: Mutex::new(Some(tx)), handle: Mutex::new(Some(handle)) })
     }
 
     /// Queues a flush; runs it inline if the flusher has stopped.

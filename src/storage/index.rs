@@ -41,12 +41,7 @@ impl OffsetIndex {
 
     /// Loads the file; `Err(CorruptFile)` when the entries are not sane
     /// (not increasing, or pointing beyond `log_size`).
-    pub fn load(
-        path: PathBuf,
-        base_offset: i64,
-        max_index_bytes: u64,
-        log_size: u64,
-    ) -> Result<Self> {
+    pub fn load(path: PathBuf, base_offset: i64, max_index_bytes: u64, log_size: u64) -> Result<Self> {
         let bytes = read_or_empty(&path)?;
         let mut idx = OffsetIndex::new(path, base_offset, max_index_bytes);
         let usable = bytes.len() / OFFSET_ENTRY_SIZE * OFFSET_ENTRY_SIZE;
@@ -60,17 +55,11 @@ impl OffsetIndex {
             }
             if let Some(&(lr, lp)) = idx.entries.last() {
                 if rel <= lr || pos <= lp {
-                    return Err(StorageError::CorruptFile(format!(
-                        "{}: entries not increasing",
-                        idx.path.display()
-                    )));
+                    return Err(StorageError::CorruptFile(format!("{}: entries not increasing", idx.path.display())));
                 }
             }
             if pos as u64 >= log_size.max(1) {
-                return Err(StorageError::CorruptFile(format!(
-                    "{}: position beyond log",
-                    idx.path.display()
-                )));
+                return Err(StorageError::CorruptFile(format!("{}: position beyond log", idx.path.display())));
             }
             idx.entries.push((rel, pos));
         }
@@ -124,11 +113,7 @@ impl OffsetIndex {
     /// Drops entries at or beyond `offset` (log truncation).
     pub fn truncate_to_offset(&mut self, offset: i64) -> Result<()> {
         let rel = offset - self.base_offset;
-        let keep = if rel <= 0 {
-            0
-        } else {
-            self.entries.partition_point(|&(r, _)| (r as i64) < rel)
-        };
+        let keep = if rel <= 0 { 0 } else { self.entries.partition_point(|&(r, _)| (r as i64) < rel) };
         self.truncate_entries(keep)
     }
 
@@ -196,12 +181,7 @@ impl TimeIndex {
         }
     }
 
-    pub fn load(
-        path: PathBuf,
-        base_offset: i64,
-        max_index_bytes: u64,
-        next_offset: i64,
-    ) -> Result<Self> {
+    pub fn load(path: PathBuf, base_offset: i64, max_index_bytes: u64, next_offset: i64) -> Result<Self> {
         let bytes = read_or_empty(&path)?;
         let mut idx = TimeIndex::new(path, base_offset, max_index_bytes);
         let usable = bytes.len() / TIME_ENTRY_SIZE * TIME_ENTRY_SIZE;
@@ -213,17 +193,11 @@ impl TimeIndex {
             }
             if let Some(&(lt, lr)) = idx.entries.last() {
                 if ts < lt || rel < lr {
-                    return Err(StorageError::CorruptFile(format!(
-                        "{}: entries not increasing",
-                        idx.path.display()
-                    )));
+                    return Err(StorageError::CorruptFile(format!("{}: entries not increasing", idx.path.display())));
                 }
             }
             if base_offset + rel as i64 >= next_offset.max(base_offset + 1) {
-                return Err(StorageError::CorruptFile(format!(
-                    "{}: offset beyond log",
-                    idx.path.display()
-                )));
+                return Err(StorageError::CorruptFile(format!("{}: offset beyond log", idx.path.display())));
             }
             idx.entries.push((ts, rel));
         }
@@ -240,9 +214,7 @@ impl TimeIndex {
     }
 
     pub fn last_entry(&self) -> Option<(i64, i64)> {
-        self.entries
-            .last()
-            .map(|&(t, r)| (t, self.base_offset + r as i64))
+        self.entries.last().map(|&(t, r)| (t, self.base_offset + r as i64))
     }
 
     /// Appends when the timestamp grows (Kafka's `maybeAppend`).
@@ -269,11 +241,7 @@ impl TimeIndex {
 
     pub fn truncate_to_offset(&mut self, offset: i64) -> Result<()> {
         let rel = offset - self.base_offset;
-        let keep = if rel <= 0 {
-            0
-        } else {
-            self.entries.partition_point(|&(_, r)| (r as i64) < rel)
-        };
+        let keep = if rel <= 0 { 0 } else { self.entries.partition_point(|&(_, r)| (r as i64) < rel) };
         if keep < self.entries.len() {
             self.entries.truncate(keep);
             if self.persisted > keep {
@@ -286,11 +254,7 @@ impl TimeIndex {
 
     pub fn persist(&mut self) -> Result<()> {
         if self.persisted < self.entries.len() {
-            append_bytes(
-                &self.path,
-                &encode_times(&self.entries[self.persisted..]),
-                self.persisted * TIME_ENTRY_SIZE,
-            )?;
+            append_bytes(&self.path, &encode_times(&self.entries[self.persisted..]), self.persisted * TIME_ENTRY_SIZE)?;
             self.persisted = self.entries.len();
         } else if !self.path.exists() {
             rewrite(&self.path, &[])?;
@@ -344,12 +308,7 @@ fn rewrite(path: &Path, bytes: &[u8]) -> Result<()> {
 fn append_bytes(path: &Path, bytes: &[u8], at: usize) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let io = |e| StorageError::io(path.display().to_string(), e);
-    let f: File = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io)?;
+    let f: File = OpenOptions::new().create(true).write(true).truncate(false).open(path).map_err(io)?;
     f.set_len(at as u64).map_err(io)?;
     f.write_all_at(bytes, at as u64).map_err(io)?;
     let _ = (&f).flush();

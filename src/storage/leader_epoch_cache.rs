@@ -29,10 +29,7 @@ impl LeaderEpochCache {
                 clean.push((e, o));
             }
         }
-        Ok(LeaderEpochCache {
-            path,
-            entries: clean,
-        })
+        Ok(LeaderEpochCache { path, entries: clean })
     }
 
     pub fn entries(&self) -> &[(i32, i64)] {

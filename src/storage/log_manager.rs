@@ -24,10 +24,13 @@ pub type SharedLog = Arc<Mutex<PartitionLog>>;
 
 pub struct LogManager {
     dirs: Vec<PathBuf>,
-    _locks: Vec<File>,
+    /// Exclusive locks on the log directories, released by `shutdown`.
+    locks: Mutex<Vec<File>>,
     logs: RwLock<HashMap<TopicPartition, (Uuid, SharedLog)>>,
     flusher: Arc<Flusher>,
-    meta: MetaProperties,
+    node_id: i32,
+    /// From meta.properties, or learned from the metadata log.
+    cluster_id: Mutex<Option<String>>,
     /// Names of internal directories (the metadata log) not to load.
     reserved: Vec<String>,
 }
@@ -59,8 +62,7 @@ impl LogManager {
         let mut cluster_id: Option<String> = None;
         let mut metas = Vec::new();
         for dir in dirs {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StorageError::io(dir.display().to_string(), e))?;
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::io(dir.display().to_string(), e))?;
             locks.push(lock_dir(dir)?);
             let meta = checkpoint::read_meta_properties(dir)?;
             if let Some(m) = &meta {
@@ -84,21 +86,8 @@ impl LogManager {
             }
             metas.push(meta);
         }
-        let cluster_id = cluster_id
-            .unwrap_or_else(|| checkpoint::uuid_to_base64(checkpoint::random_kafka_uuid()));
-        for (dir, meta) in dirs.iter().zip(&metas) {
-            if meta.is_none() {
-                checkpoint::write_meta_properties(
-                    dir,
-                    &MetaProperties {
-                        cluster_id: cluster_id.clone(),
-                        node_id,
-                        directory_id: checkpoint::random_kafka_uuid(),
-                    },
-                )?;
-            }
-        }
-        let meta = checkpoint::read_meta_properties(&dirs[0])?.expect("just written");
+        // meta.properties is written once the cluster id is known (from
+        // the metadata log); an existing one must agree with it then.
         let flusher = Flusher::start();
         let mut logs = HashMap::new();
         for dir in dirs {
@@ -107,10 +96,11 @@ impl LogManager {
         }
         Ok(LogManager {
             dirs: dirs.to_vec(),
-            _locks: locks,
+            locks: Mutex::new(locks),
             logs: RwLock::new(logs),
             flusher,
-            meta,
+            node_id,
+            cluster_id: Mutex::new(cluster_id),
             reserved,
         })
     }
@@ -124,17 +114,12 @@ impl LogManager {
         let marker = dir.join(checkpoint::CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
         let recovery =
-            checkpoint::read_offset_checkpoint(&dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT))
-                .unwrap_or_default();
+            checkpoint::read_offset_checkpoint(&dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT)).unwrap_or_default();
         let starts =
-            checkpoint::read_offset_checkpoint(&dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT))
-                .unwrap_or_default();
-        let hws = checkpoint::read_offset_checkpoint(&dir.join(checkpoint::REPLICATION_CHECKPOINT))
-            .unwrap_or_default();
+            checkpoint::read_offset_checkpoint(&dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT)).unwrap_or_default();
+        let hws = checkpoint::read_offset_checkpoint(&dir.join(checkpoint::REPLICATION_CHECKPOINT)).unwrap_or_default();
         let mut todo = Vec::new();
-        for entry in
-            std::fs::read_dir(dir).map_err(|e| StorageError::io(dir.display().to_string(), e))?
-        {
+        for entry in std::fs::read_dir(dir).map_err(|e| StorageError::io(dir.display().to_string(), e))? {
             let entry = entry.map_err(|e| StorageError::io(dir.display().to_string(), e))?;
             if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 continue;
@@ -155,10 +140,7 @@ impl LogManager {
         }
         let loaded: Mutex<HashMap<TopicPartition, (Uuid, SharedLog)>> = Mutex::new(HashMap::new());
         let first_error: Mutex<Option<StorageError>> = Mutex::new(None);
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(1, 8);
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
         let next = std::sync::atomic::AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..threads {
@@ -201,8 +183,33 @@ impl LogManager {
         Ok(loaded)
     }
 
-    pub fn cluster_id(&self) -> &str {
-        &self.meta.cluster_id
+    /// The cluster id found in meta.properties at start-up (if any).
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster_id.lock().expect("cluster id lock").clone()
+    }
+
+    /// Records the cluster's id in every log directory's meta.properties;
+    /// a directory formatted for another cluster is an error.
+    pub fn ensure_cluster_id(&self, id: &str) -> Result<()> {
+        let mut current = self.cluster_id.lock().expect("cluster id lock");
+        if let Some(c) = current.as_deref() {
+            if c != id {
+                return Err(StorageError::LogDir(format!(
+                    "Invalid cluster.id in meta.properties: the log directories belong to cluster {c}, but the metadata quorum's cluster is {id}"
+                )));
+            }
+        }
+        for dir in &self.dirs {
+            let meta = checkpoint::read_meta_properties(dir)?;
+            if meta.is_none() {
+                checkpoint::write_meta_properties(
+                    dir,
+                    &MetaProperties { cluster_id: id.to_string(), node_id: self.node_id, directory_id: checkpoint::random_kafka_uuid() },
+                )?;
+            }
+        }
+        *current = Some(id.to_string());
+        Ok(())
     }
 
     pub fn dirs(&self) -> &[PathBuf] {
@@ -218,22 +225,12 @@ impl LogManager {
     }
 
     pub fn all(&self) -> Vec<(TopicPartition, Uuid, SharedLog)> {
-        self.logs
-            .read()
-            .expect("logs lock")
-            .iter()
-            .map(|(tp, (id, log))| (tp.clone(), *id, log.clone()))
-            .collect()
+        self.logs.read().expect("logs lock").iter().map(|(tp, (id, log))| (tp.clone(), *id, log.clone())).collect()
     }
 
     /// Returns the log for `tp`, creating it in the least loaded directory.
     /// A log left from an older topic with the same name is replaced.
-    pub fn get_or_create(
-        &self,
-        tp: &TopicPartition,
-        topic_id: Uuid,
-        config: Arc<LogConfig>,
-    ) -> Result<SharedLog> {
+    pub fn get_or_create(&self, tp: &TopicPartition, topic_id: Uuid, config: Arc<LogConfig>) -> Result<SharedLog> {
         if let Some((id, log)) = self.get(tp) {
             if id == topic_id {
                 return Ok(log);
@@ -256,20 +253,12 @@ impl LogManager {
     fn pick_dir(&self, logs: &HashMap<TopicPartition, (Uuid, SharedLog)>) -> PathBuf {
         let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
         for (_, (_, log)) in logs.iter() {
-            let dir = log
-                .lock()
-                .expect("log lock")
-                .dir()
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
+            let dir = log.lock().expect("log lock").dir().parent().map(Path::to_path_buf).unwrap_or_default();
             if let Some(i) = self.dirs.iter().position(|d| *d == dir) {
                 *counts.entry(i).or_default() += 1;
             }
         }
-        let best = (0..self.dirs.len())
-            .min_by_key(|i| counts.get(i).copied().unwrap_or(0))
-            .unwrap_or(0);
+        let best = (0..self.dirs.len()).min_by_key(|i| counts.get(i).copied().unwrap_or(0)).unwrap_or(0);
         self.dirs[best].clone()
     }
 
@@ -293,11 +282,7 @@ impl LogManager {
         let mut per_dir: HashMap<PathBuf, [BTreeMap<TopicPartition, i64>; 3]> = HashMap::new();
         for (tp, _, log) in self.all() {
             let log = log.lock().expect("log lock");
-            let dir = log
-                .dir()
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
+            let dir = log.dir().parent().map(Path::to_path_buf).unwrap_or_default();
             let e = per_dir.entry(dir).or_default();
             e[0].insert(tp.clone(), log.recovery_point());
             e[1].insert(tp.clone(), log.log_start_offset());
@@ -305,18 +290,9 @@ impl LogManager {
         }
         for dir in &self.dirs {
             let maps = per_dir.remove(dir).unwrap_or_default();
-            checkpoint::write_offset_checkpoint(
-                &dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT),
-                &maps[0],
-            )?;
-            checkpoint::write_offset_checkpoint(
-                &dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT),
-                &maps[1],
-            )?;
-            checkpoint::write_offset_checkpoint(
-                &dir.join(checkpoint::REPLICATION_CHECKPOINT),
-                &maps[2],
-            )?;
+            checkpoint::write_offset_checkpoint(&dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT), &maps[0])?;
+            checkpoint::write_offset_checkpoint(&dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT), &maps[1])?;
+            checkpoint::write_offset_checkpoint(&dir.join(checkpoint::REPLICATION_CHECKPOINT), &maps[2])?;
         }
         Ok(())
     }
@@ -361,6 +337,8 @@ impl LogManager {
                 )?;
             }
         }
+        // The directories may be opened again (by a restart in this process).
+        self.locks.lock().expect("locks").clear();
         Ok(())
     }
 

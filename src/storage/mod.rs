@@ -34,10 +34,7 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition { topic: topic.into(), partition }
     }
 
     /// The partition's directory name: `<topic>-<partition>`.
@@ -70,10 +67,7 @@ impl fmt::Display for TopicPartition {
 #[derive(Debug, Error)]
 pub enum StorageError {
     #[error("i/o error on {context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
     #[error("corrupt record batch: {0}")]
     Corrupt(BatchError),
     #[error("corrupt records: {0}")]
@@ -87,12 +81,7 @@ pub enum StorageError {
     #[error("invalid timestamp: {0}")]
     InvalidTimestamp(String),
     #[error("offset {offset} out of range [{log_start}, {log_end}] for {partition}")]
-    OffsetOutOfRange {
-        partition: String,
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    },
+    OffsetOutOfRange { partition: String, offset: i64, log_start: i64, log_end: i64 },
     #[error("out of order sequence: {0}")]
     OutOfOrderSequence(String),
     #[error("invalid producer epoch: {0}")]
@@ -107,10 +96,7 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        StorageError::Io {
-            context: context.into(),
-            source,
-        }
+        StorageError::Io { context: context.into(), source }
     }
 
     /// The Kafka error code a client sees for this error.

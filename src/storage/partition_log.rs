@@ -59,8 +59,7 @@ pub struct ReadPlan {
 impl ReadPlan {
     /// Reads the range and trims it to whole batches below `max_offset`.
     pub fn read(self) -> Result<Bytes> {
-        let bytes = read_at(&self.file, self.position, self.len)
-            .map_err(|e| StorageError::io("segment read", e))?;
+        let bytes = read_at(&self.file, self.position, self.len).map_err(|e| StorageError::io("segment read", e))?;
         let mut keep = 0usize;
         for item in BatchIter::new(&bytes, false) {
             match item {
@@ -116,11 +115,13 @@ fn segment_config(config: &LogConfig) -> SegmentConfig {
 fn check_first_batch_framing(records: &[u8]) -> Result<()> {
     const HEADER_UP_TO_MAGIC: usize = batch::OFFSET_MAGIC + 1;
     const LEGACY_RECORD_OVERHEAD_V0: i32 = 14;
-    let no_batch = || StorageError::InvalidRecord("Produce requests must have at least one record batch per partition".into());
+    let no_batch =
+        || StorageError::InvalidRecord("Produce requests must have at least one record batch per partition".into());
     if records.len() < HEADER_UP_TO_MAGIC {
         return Err(no_batch());
     }
-    let length = i32::from_be_bytes(records[batch::OFFSET_LENGTH..batch::OFFSET_LENGTH + 4].try_into().expect("4 bytes"));
+    let length =
+        i32::from_be_bytes(records[batch::OFFSET_LENGTH..batch::OFFSET_LENGTH + 4].try_into().expect("4 bytes"));
     if length < LEGACY_RECORD_OVERHEAD_V0 {
         return Err(StorageError::Corrupt(BatchError::InvalidLength(length)));
     }
@@ -194,8 +195,7 @@ impl PartitionLog {
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
             // Segments wholly below the recovery point were fsynced.
-            let needs_recovery =
-                !hints.clean_shutdown && next_base.is_none_or(|nb| nb > recovery_point);
+            let needs_recovery = !hints.clean_shutdown && next_base.is_none_or(|nb| nb > recovery_point);
             let (seg, truncated) = LogSegment::open(dir, base, &seg_cfg, needs_recovery)?;
             recovered_any |= needs_recovery;
             segments.insert(base, seg);
@@ -217,11 +217,7 @@ impl PartitionLog {
             segments.insert(base, LogSegment::create(dir, base, &seg_cfg)?);
         }
         let first_base = *segments.keys().next().expect("non-empty");
-        let log_end = segments
-            .values()
-            .next_back()
-            .expect("non-empty")
-            .next_offset();
+        let log_end = segments.values().next_back().expect("non-empty").next_offset();
         let log_start_offset = checkpointed_start.clamp(first_base, log_end);
         let mut log = PartitionLog {
             tp,
@@ -242,10 +238,7 @@ impl PartitionLog {
             roll_jitter_ms: 0,
             flusher,
         };
-        log.high_watermark = hints
-            .high_watermark
-            .unwrap_or(log_end)
-            .clamp(log_start_offset, log_end);
+        log.high_watermark = hints.high_watermark.unwrap_or(log_end).clamp(log_start_offset, log_end);
         log.leader_epoch_cache.truncate_from_end(log_end)?;
         log.rebuild_producer_state()?;
         Ok(log)
@@ -255,18 +248,14 @@ impl PartitionLog {
     /// header scan of every batch after it.
     fn rebuild_producer_state(&mut self) -> Result<()> {
         let end = self.log_end_offset();
-        let from = self
-            .producer_state
-            .load_latest_snapshot(end)?
-            .unwrap_or(self.log_start_offset)
-            .max(self.log_start_offset);
+        let from =
+            self.producer_state.load_latest_snapshot(end)?.unwrap_or(self.log_start_offset).max(self.log_start_offset);
         let mut epochs = Vec::new();
         self.for_each_batch_from(from, |h| epochs.push(*h))?;
         for h in &epochs {
             self.producer_state.update(h);
             if h.partition_leader_epoch >= 0 {
-                self.leader_epoch_cache
-                    .assign(h.partition_leader_epoch, h.base_offset)?;
+                self.leader_epoch_cache.assign(h.partition_leader_epoch, h.base_offset)?;
             }
         }
         Ok(())
@@ -274,20 +263,15 @@ impl PartitionLog {
 
     /// Calls `f` with the header of every batch whose last offset >= `from`.
     fn for_each_batch_from(&self, from: i64, mut f: impl FnMut(&BatchHeader)) -> Result<()> {
-        let start_key = self
-            .segments
-            .range(..=from)
-            .next_back()
-            .map(|(k, _)| *k)
-            .unwrap_or(i64::MIN);
+        let start_key = self.segments.range(..=from).next_back().map(|(k, _)| *k).unwrap_or(i64::MIN);
         for seg in self.segments.range(start_key..).map(|(_, s)| s) {
             let mut pos = match seg.find_batch(from, seg.size())? {
                 Some(b) => b.position,
                 None => continue,
             };
             while pos < seg.size() {
-                let hdr = read_at(seg.file(), pos, HEADER_SIZE)
-                    .map_err(|e| StorageError::io("producer state scan", e))?;
+                let hdr =
+                    read_at(seg.file(), pos, HEADER_SIZE).map_err(|e| StorageError::io("producer state scan", e))?;
                 let Some(h) = BatchHeader::parse(&hdr) else {
                     break;
                 };
@@ -342,16 +326,10 @@ impl PartitionLog {
         &self.producer_state
     }
     fn active(&self) -> &LogSegment {
-        self.segments
-            .values()
-            .next_back()
-            .expect("a log always has an active segment")
+        self.segments.values().next_back().expect("a log always has an active segment")
     }
     fn active_mut(&mut self) -> &mut LogSegment {
-        self.segments
-            .values_mut()
-            .next_back()
-            .expect("a log always has an active segment")
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
     }
 
     /// Validates a client's batch without touching the log (Kafka's
@@ -385,9 +363,7 @@ impl PartitionLog {
             )));
         }
         if h.is_control() {
-            return Err(StorageError::InvalidRecord(
-                "Clients are not allowed to write control records".into(),
-            ));
+            return Err(StorageError::InvalidRecord("Clients are not allowed to write control records".into()));
         }
         if h.has_producer_id() && h.base_sequence < 0 {
             return Err(StorageError::InvalidRecord(format!(
@@ -396,9 +372,7 @@ impl PartitionLog {
             )));
         }
         if batch::Compression::from_id(h.compression_id()).is_none() {
-            return Err(StorageError::Corrupt(BatchError::UnknownCompression(
-                h.compression_id(),
-            )));
+            return Err(StorageError::Corrupt(BatchError::UnknownCompression(h.compression_id())));
         }
         if view.size() > self.config.max_message_bytes.max(0) as usize {
             return Err(StorageError::MessageTooLarge {
@@ -431,8 +405,7 @@ impl PartitionLog {
             }
         }
         if self.config.cleanup_policy.compact {
-            let recs = records::decode_records(&view)
-                .map_err(|e| StorageError::CorruptRecords(e.to_string()))?;
+            let recs = records::decode_records(&view).map_err(|e| StorageError::CorruptRecords(e.to_string()))?;
             if recs.iter().any(|r| r.key.is_none()) {
                 return Err(StorageError::InvalidRecord(format!(
                     "Compacted topic cannot accept message without key in topic partition {}.",
@@ -444,12 +417,7 @@ impl PartitionLog {
     }
 
     /// Appends a client's batch as leader at `leader_epoch`.
-    pub fn append_as_leader(
-        &mut self,
-        records: &[u8],
-        leader_epoch: i32,
-        now: i64,
-    ) -> Result<LogAppendInfo> {
+    pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
         let h = self.validate_client_batch(records, now)?;
         if let Some(dup) = self.producer_state.check_client_batch(&h)? {
             return Ok(LogAppendInfo {
@@ -467,24 +435,14 @@ impl PartitionLog {
         batch::patch::set_base_offset(&mut header, base_offset);
         batch::patch::set_partition_leader_epoch(&mut header, leader_epoch);
         let rest = &records[HEADER_SIZE..];
-        let log_append_time = if self.config.message_timestamp_type == TimestampType::LogAppendTime
-        {
+        let log_append_time = if self.config.message_timestamp_type == TimestampType::LogAppendTime {
             set_log_append_time(&mut header, rest, now);
             now
         } else {
             -1
         };
-        let max_timestamp = if log_append_time >= 0 {
-            now
-        } else {
-            h.max_timestamp
-        };
-        self.maybe_roll(
-            records.len(),
-            base_offset + h.last_offset_delta as i64,
-            max_timestamp,
-            now,
-        )?;
+        let max_timestamp = if log_append_time >= 0 { now } else { h.max_timestamp };
+        self.maybe_roll(records.len(), base_offset + h.last_offset_delta as i64, max_timestamp, now)?;
         self.active_mut().append(&header, rest)?;
         let final_header = BatchHeader::parse(&header).expect("full header");
         self.after_append(&final_header, leader_epoch)?;
@@ -500,12 +458,7 @@ impl PartitionLog {
 
     /// Appends batches the broker built itself (internal topics) with
     /// offsets assigned here; the batches need not be client-valid.
-    pub fn append_internal(
-        &mut self,
-        batch_bytes: &[u8],
-        leader_epoch: i32,
-        now: i64,
-    ) -> Result<LogAppendInfo> {
+    pub fn append_internal(&mut self, batch_bytes: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
         let view = BatchView::parse_valid(batch_bytes).map_err(batch_error)?;
         let h = view.header();
         let base_offset = self.log_end_offset();
@@ -513,14 +466,8 @@ impl PartitionLog {
         header.copy_from_slice(&batch_bytes[..HEADER_SIZE]);
         batch::patch::set_base_offset(&mut header, base_offset);
         batch::patch::set_partition_leader_epoch(&mut header, leader_epoch);
-        self.maybe_roll(
-            batch_bytes.len(),
-            base_offset + h.last_offset_delta as i64,
-            h.max_timestamp,
-            now,
-        )?;
-        self.active_mut()
-            .append(&header, &batch_bytes[HEADER_SIZE..])?;
+        self.maybe_roll(batch_bytes.len(), base_offset + h.last_offset_delta as i64, h.max_timestamp, now)?;
+        self.active_mut().append(&header, &batch_bytes[HEADER_SIZE..])?;
         let final_header = BatchHeader::parse(&header).expect("full header");
         self.after_append(&final_header, leader_epoch)?;
         Ok(LogAppendInfo {
@@ -536,8 +483,7 @@ impl PartitionLog {
     fn after_append(&mut self, h: &BatchHeader, leader_epoch: i32) -> Result<()> {
         self.producer_state.update(h);
         if leader_epoch >= 0 {
-            self.leader_epoch_cache
-                .assign(leader_epoch, h.base_offset)?;
+            self.leader_epoch_cache.assign(leader_epoch, h.base_offset)?;
         }
         self.unflushed_messages += h.records_count.max(0) as i64;
         if self.unflushed_messages >= self.config.flush_messages {
@@ -548,19 +494,12 @@ impl PartitionLog {
 
     /// Kafka's `shouldRoll`: size, time, full indexes, or an offset that no
     /// longer fits the segment's 32-bit relative offsets.
-    fn maybe_roll(
-        &mut self,
-        batch_size: usize,
-        last_offset: i64,
-        max_timestamp: i64,
-        now: i64,
-    ) -> Result<()> {
+    fn maybe_roll(&mut self, batch_size: usize, last_offset: i64, max_timestamp: i64, now: i64) -> Result<()> {
         let cfg = self.config.clone();
         let active = self.active();
         let roll = active.size() + batch_size as u64 > cfg.segment_bytes
             || (active.size() > 0
-                && active.time_waited_for_roll(now, max_timestamp)
-                    > cfg.segment_ms - self.roll_jitter_ms)
+                && active.time_waited_for_roll(now, max_timestamp) > cfg.segment_ms - self.roll_jitter_ms)
             || active.offset_index.is_full()
             || active.time_index.is_full()
             || last_offset - active.base_offset() > i32::MAX as i64;
@@ -607,9 +546,7 @@ impl PartitionLog {
     pub fn flush(&mut self) -> Result<()> {
         let end = self.log_end_offset();
         for seg in self.segments.values_mut() {
-            if seg.has_unflushed()
-                || seg.next_offset() > self.recovery_point.load(Ordering::Acquire)
-            {
+            if seg.has_unflushed() || seg.next_offset() > self.recovery_point.load(Ordering::Acquire) {
                 seg.flush()?;
             }
         }
@@ -641,12 +578,7 @@ impl PartitionLog {
         if offset >= limits.max_offset || offset == end {
             return Ok(None);
         }
-        let start_key = self
-            .segments
-            .range(..=offset)
-            .next_back()
-            .map(|(k, _)| *k)
-            .unwrap_or(i64::MIN);
+        let start_key = self.segments.range(..=offset).next_back().map(|(k, _)| *k).unwrap_or(i64::MIN);
         for seg in self.segments.range(start_key..).map(|(_, s)| s) {
             let limit = seg.size();
             let Some(b) = seg.find_batch(offset, limit)? else {
@@ -687,8 +619,7 @@ impl PartitionLog {
                 .map_err(|e| StorageError::io("timestamp lookup", e))?;
             let view = BatchView::parse(&bytes).map_err(StorageError::Corrupt)?;
             let epoch = view.partition_leader_epoch();
-            let recs = records::decode_records(&view)
-                .map_err(|e| StorageError::InvalidRecord(e.to_string()))?;
+            let recs = records::decode_records(&view).map_err(|e| StorageError::InvalidRecord(e.to_string()))?;
             for r in recs {
                 if r.timestamp >= timestamp && r.offset >= self.log_start_offset {
                     return Ok(Some((r.offset, r.timestamp, epoch)));
@@ -742,8 +673,7 @@ impl PartitionLog {
         let Some(b) = seg.find_batch(offset, seg.size())? else {
             return Ok(-1);
         };
-        let hdr = read_at(seg.file(), b.position, HEADER_SIZE)
-            .map_err(|e| StorageError::io("epoch lookup", e))?;
+        let hdr = read_at(seg.file(), b.position, HEADER_SIZE).map_err(|e| StorageError::io("epoch lookup", e))?;
         Ok(BatchHeader::parse(&hdr).map_or(-1, |h| h.partition_leader_epoch))
     }
 
@@ -760,12 +690,8 @@ impl PartitionLog {
         self.log_start_offset = offset;
         self.leader_epoch_cache.truncate_from_start(offset)?;
         // Segments whose every offset is below the new start go now.
-        let doomed: Vec<i64> = self
-            .segments
-            .iter()
-            .filter(|(_, s)| s.next_offset() <= offset)
-            .map(|(b, _)| *b)
-            .collect();
+        let doomed: Vec<i64> =
+            self.segments.iter().filter(|(_, s)| s.next_offset() <= offset).map(|(b, _)| *b).collect();
         self.remove_segments(&doomed)?;
         Ok(true)
     }
@@ -788,15 +714,10 @@ impl PartitionLog {
                 seg.delete_files()?;
             }
         }
-        let first = self
-            .segments
-            .values()
-            .next()
-            .expect("active segment remains");
+        let first = self.segments.values().next().expect("active segment remains");
         if first.base_offset() > self.log_start_offset {
             self.log_start_offset = first.base_offset();
-            self.leader_epoch_cache
-                .truncate_from_start(self.log_start_offset)?;
+            self.leader_epoch_cache.truncate_from_start(self.log_start_offset)?;
         }
         Ok(())
     }
@@ -815,11 +736,7 @@ impl PartitionLog {
         for (i, base) in bases.iter().enumerate() {
             let seg = &self.segments[base];
             let is_last = i + 1 == bases.len();
-            let upper = if is_last {
-                self.log_end_offset()
-            } else {
-                bases[i + 1]
-            };
+            let upper = if is_last { self.log_end_offset() } else { bases[i + 1] };
             if is_last && seg.is_empty() {
                 break;
             }
@@ -827,9 +744,8 @@ impl PartitionLog {
                 break;
             }
             let below_start = upper <= self.log_start_offset;
-            let by_time = cfg.cleanup_policy.delete
-                && cfg.retention_ms >= 0
-                && now - seg.largest_timestamp() > cfg.retention_ms;
+            let by_time =
+                cfg.cleanup_policy.delete && cfg.retention_ms >= 0 && now - seg.largest_timestamp() > cfg.retention_ms;
             let by_size = cfg.cleanup_policy.delete
                 && cfg.retention_bytes >= 0
                 && remaining_size - seg.size() as i64 >= cfg.retention_bytes;
@@ -845,6 +761,59 @@ impl PartitionLog {
             self.remove_segments(&doomed)?;
         }
         Ok(count)
+    }
+
+    /// Removes everything at or after `offset` (a follower whose log
+    /// diverged, a Raft log conflict). Segments starting at or after it go;
+    /// the one holding it is cut at the batch boundary. Producer state and
+    /// the leader-epoch cache follow; the recovery point and high watermark
+    /// never stay above the new end.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let first_base = *self.segments.keys().next().expect("active segment");
+        if offset <= first_base {
+            return self.truncate_fully_and_start_at(offset.max(self.log_start_offset));
+        }
+        let doomed: Vec<i64> = self.segments.range(offset..).map(|(b, _)| *b).collect();
+        for base in doomed {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete_files()?;
+            }
+        }
+        if let Some(seg) = self.segments.values_mut().next_back() {
+            seg.truncate_to(offset)?;
+        }
+        self.after_truncation(offset)
+    }
+
+    /// Deletes every segment and starts an empty log at `offset`.
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        let all: Vec<i64> = self.segments.keys().copied().collect();
+        for base in all {
+            if let Some(seg) = self.segments.remove(&base) {
+                seg.delete_files()?;
+            }
+        }
+        let seg = LogSegment::create(&self.dir, offset, &segment_config(&self.config))?;
+        self.segments.insert(offset, seg);
+        self.log_start_offset = offset;
+        self.leader_epoch_cache.clear()?;
+        self.after_truncation(offset)
+    }
+
+    fn after_truncation(&mut self, offset: i64) -> Result<()> {
+        let end = self.log_end_offset();
+        self.leader_epoch_cache.truncate_from_end(end)?;
+        self.recovery_point.fetch_min(end, Ordering::AcqRel);
+        if self.high_watermark > end {
+            self.high_watermark = end;
+        }
+        self.producer_state.delete_snapshots_after(offset);
+        self.rebuild_producer_state()?;
+        self.unflushed_messages = 0;
+        Ok(())
     }
 
     pub fn close(&mut self) -> Result<()> {
@@ -879,14 +848,10 @@ pub struct LoadHints {
 /// Marks a batch LogAppendTime without copying its records: the CRC is
 /// computed over the patched header tail and then the untouched records.
 fn set_log_append_time(header: &mut [u8; HEADER_SIZE], rest: &[u8], now: i64) {
-    let attributes = i16::from_be_bytes([
-        header[batch::OFFSET_ATTRIBUTES],
-        header[batch::OFFSET_ATTRIBUTES + 1],
-    ]) | 0x08;
-    header[batch::OFFSET_ATTRIBUTES..batch::OFFSET_ATTRIBUTES + 2]
-        .copy_from_slice(&attributes.to_be_bytes());
-    header[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8]
-        .copy_from_slice(&now.to_be_bytes());
+    let attributes =
+        i16::from_be_bytes([header[batch::OFFSET_ATTRIBUTES], header[batch::OFFSET_ATTRIBUTES + 1]]) | 0x08;
+    header[batch::OFFSET_ATTRIBUTES..batch::OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    header[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&now.to_be_bytes());
     let crc = crc32c::crc32c_append(crc32c::crc32c(&header[batch::OFFSET_ATTRIBUTES..]), rest);
     header[batch::OFFSET_CRC..batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }

@@ -57,10 +57,7 @@ impl ProducerStateEntry {
         if epoch != self.epoch {
             return None;
         }
-        self.batches
-            .iter()
-            .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
-            .copied()
+        self.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq).copied()
     }
 }
 
@@ -78,11 +75,7 @@ pub struct ProducerStateManager {
 
 impl ProducerStateManager {
     pub fn new(dir: &Path) -> Self {
-        ProducerStateManager {
-            dir: dir.to_path_buf(),
-            producers: HashMap::new(),
-            snapshots: BTreeSet::new(),
-        }
+        ProducerStateManager { dir: dir.to_path_buf(), producers: HashMap::new(), snapshots: BTreeSet::new() }
     }
 
     pub fn set_dir(&mut self, dir: &Path) {
@@ -146,10 +139,7 @@ impl ProducerStateManager {
             return;
         }
         let epoch = batch.producer_epoch;
-        let entry = self
-            .producers
-            .entry(pid)
-            .or_insert_with(|| ProducerStateEntry::new(pid, epoch));
+        let entry = self.producers.entry(pid).or_insert_with(|| ProducerStateEntry::new(pid, epoch));
         if epoch > entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
@@ -192,8 +182,7 @@ impl ProducerStateManager {
     /// Lists snapshot files in the directory.
     pub fn scan_snapshots(&mut self) -> Result<()> {
         self.snapshots.clear();
-        let rd = std::fs::read_dir(&self.dir)
-            .map_err(|e| StorageError::io(self.dir.display().to_string(), e))?;
+        let rd = std::fs::read_dir(&self.dir).map_err(|e| StorageError::io(self.dir.display().to_string(), e))?;
         for e in rd.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
@@ -217,10 +206,7 @@ impl ProducerStateManager {
             self.delete_snapshot(off);
         }
         while let Some(&off) = self.snapshots.iter().next_back() {
-            match std::fs::read(self.snapshot_path(off))
-                .ok()
-                .and_then(|b| decode_snapshot(&b))
-            {
+            match std::fs::read(self.snapshot_path(off)).ok().and_then(|b| decode_snapshot(&b)) {
                 Some(entries) => {
                     for e in entries {
                         self.producers.insert(e.producer_id, e);
@@ -269,9 +255,8 @@ impl ProducerStateManager {
 /// timestamp i64, coordinator_epoch i32, current_txn_first_offset i64]`.
 pub fn encode_snapshot<'a>(entries: impl Iterator<Item = &'a ProducerStateEntry>) -> Vec<u8> {
     let mut body = Vec::new();
-    let entries: Vec<&ProducerStateEntry> = entries
-        .filter(|e| !e.batches.is_empty() || e.current_txn_first_offset.is_some())
-        .collect();
+    let entries: Vec<&ProducerStateEntry> =
+        entries.filter(|e| !e.batches.is_empty() || e.current_txn_first_offset.is_some()).collect();
     body.extend_from_slice(&(entries.len() as i32).to_be_bytes());
     for e in entries {
         let last = e.batches.back();
@@ -279,11 +264,7 @@ pub fn encode_snapshot<'a>(entries: impl Iterator<Item = &'a ProducerStateEntry>
         body.extend_from_slice(&e.epoch.to_be_bytes());
         body.extend_from_slice(&last.map_or(-1, |b| b.last_seq).to_be_bytes());
         body.extend_from_slice(&last.map_or(-1, |b| b.last_offset).to_be_bytes());
-        body.extend_from_slice(
-            &last
-                .map_or(0, |b| b.last_seq.wrapping_sub(b.first_seq))
-                .to_be_bytes(),
-        );
+        body.extend_from_slice(&last.map_or(0, |b| b.last_seq.wrapping_sub(b.first_seq)).to_be_bytes());
         body.extend_from_slice(&last.map_or(-1, |b| b.timestamp).to_be_bytes());
         body.extend_from_slice(&e.coordinator_epoch.to_be_bytes());
         body.extend_from_slice(&e.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
@@ -408,9 +389,7 @@ mod tests {
         }
         assert_eq!(s.entry(1).unwrap().batches.len(), 5);
         // The first batch is forgotten: its retry is now out of order.
-        assert!(s
-            .check_client_batch(&BatchView::parse(&first).unwrap().header())
-            .is_err());
+        assert!(s.check_client_batch(&BatchView::parse(&first).unwrap().header()).is_err());
     }
 
     #[test]
@@ -427,13 +406,7 @@ mod tests {
         assert_eq!(e.epoch, 3);
         assert_eq!(
             e.batches[0],
-            BatchMetadata {
-                first_seq: 10,
-                last_seq: 13,
-                first_offset: 100,
-                last_offset: 103,
-                timestamp: 1
-            }
+            BatchMetadata { first_seq: 10, last_seq: 13, first_offset: 100, last_offset: 103, timestamp: 1 }
         );
         // A snapshot beyond the log end is discarded.
         let mut r = ProducerStateManager::new(dir.path());

@@ -27,10 +27,7 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 pub const SWAP_SUFFIX: &str = ".swap";
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Writes all of `parts` at `offset` with as few syscalls as possible.
@@ -40,20 +37,11 @@ pub fn write_all_vectored_at(file: &File, parts: &[&[u8]], mut offset: u64) -> s
     while !slices.is_empty() {
         let iov: Vec<libc::iovec> = slices
             .iter()
-            .map(|s| libc::iovec {
-                iov_base: s.as_ptr() as *mut libc::c_void,
-                iov_len: s.len(),
-            })
+            .map(|s| libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() })
             .collect();
         // SAFETY: the iovecs point into live slices for the duration of the call.
-        let n = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                iov.as_ptr(),
-                iov.len() as libc::c_int,
-                offset as libc::off_t,
-            )
-        };
+        let n =
+            unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int, offset as libc::off_t) };
         if n < 0 {
             let err = std::io::Error::last_os_error();
             if err.kind() == std::io::ErrorKind::Interrupted {
@@ -196,19 +184,10 @@ impl LogSegment {
     /// Opens an existing segment. With `recover`, every batch is validated
     /// and the file cut at the first invalid one, indexes rebuilt; without,
     /// the indexes are loaded (and rebuilt if they fail sanity checks).
-    pub fn open(
-        dir: &Path,
-        base_offset: i64,
-        cfg: &SegmentConfig,
-        recover: bool,
-    ) -> Result<(Self, u64)> {
+    pub fn open(dir: &Path, base_offset: i64, cfg: &SegmentConfig, recover: bool) -> Result<(Self, u64)> {
         let path = Self::log_path(dir, base_offset);
         let io = |e| StorageError::io(path.display().to_string(), e);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         let file_len = meta.len();
         let created_ms = meta
@@ -246,12 +225,8 @@ impl LogSegment {
             let truncated = seg.recover()?;
             return Ok((seg, truncated));
         }
-        let loaded = OffsetIndex::load(
-            seg.offset_index.path().to_path_buf(),
-            base_offset,
-            cfg.max_index_bytes,
-            file_len,
-        );
+        let loaded =
+            OffsetIndex::load(seg.offset_index.path().to_path_buf(), base_offset, cfg.max_index_bytes, file_len);
         match loaded {
             Ok(idx) => seg.offset_index = idx,
             Err(e) => {
@@ -261,11 +236,7 @@ impl LogSegment {
             }
         }
         // Find the end: walk batch headers from the last index entry.
-        let start = seg
-            .offset_index
-            .entries()
-            .last()
-            .map_or(0, |&(_, p)| p as u64);
+        let start = seg.offset_index.entries().last().map_or(0, |&(_, p)| p as u64);
         let mut last: Option<BatchPosition> = None;
         let mut pos = start;
         let mut consistent = true;
@@ -281,11 +252,7 @@ impl LogSegment {
                 }
             }
         }
-        if !consistent
-            || seg
-                .first_batch()?
-                .is_some_and(|b| b.base_offset < base_offset)
-        {
+        if !consistent || seg.first_batch()?.is_some_and(|b| b.base_offset < base_offset) {
             tracing::warn!(segment = %path.display(), "segment tail invalid on clean open; recovering");
             let truncated = seg.recover()?;
             return Ok((seg, truncated));
@@ -293,12 +260,7 @@ impl LogSegment {
         if let Some(b) = last {
             seg.next_offset = b.last_offset + 1;
         }
-        match TimeIndex::load(
-            seg.time_index_path(),
-            base_offset,
-            cfg.max_index_bytes,
-            seg.next_offset,
-        ) {
+        match TimeIndex::load(seg.time_index_path(), base_offset, cfg.max_index_bytes, seg.next_offset) {
             Ok(t) => seg.time_index = t,
             Err(_) => {
                 let truncated = seg.recover()?;
@@ -350,20 +312,13 @@ impl LogSegment {
             }
             let in_buf = (pos - buf_start) as usize;
             let need_header = in_buf + LOG_OVERHEAD > buf.len();
-            let size_known = if need_header {
-                None
-            } else {
-                batch::peek_batch_size(&buf[in_buf..]).ok().flatten()
-            };
+            let size_known = if need_header { None } else { batch::peek_batch_size(&buf[in_buf..]).ok().flatten() };
             let refill = match size_known {
                 None => need_header,
                 Some(sz) => in_buf + sz > buf.len(),
             };
             if refill {
-                let want = size_known
-                    .unwrap_or(CHUNK)
-                    .max(CHUNK)
-                    .min((file_len - pos) as usize);
+                let want = size_known.unwrap_or(CHUNK).max(CHUNK).min((file_len - pos) as usize);
                 buf = read_at(&self.file, pos, want).map_err(|e| self.io(e))?;
                 buf_start = pos;
                 if buf.len() < LOG_OVERHEAD {
@@ -399,20 +354,14 @@ impl LogSegment {
             self.file.set_len(pos).map_err(|e| self.io(e))?;
         }
         self.size = pos;
-        self.time_index
-            .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+        self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         self.offset_index.persist()?;
         self.time_index.persist()?;
         Ok(truncated)
     }
 
     fn io(&self, e: std::io::Error) -> StorageError {
-        StorageError::io(
-            Self::log_path(&self.dir, self.base_offset)
-                .display()
-                .to_string(),
-            e,
-        )
+        StorageError::io(Self::log_path(&self.dir, self.base_offset).display().to_string(), e)
     }
 
     fn index_batch(&mut self, view: &BatchView<'_>, position: u64) {
@@ -422,8 +371,7 @@ impl LogSegment {
         }
         if self.bytes_since_last_index_entry > self.index_interval_bytes {
             self.offset_index.append(view.last_offset(), position);
-            self.time_index
-                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
             self.bytes_since_last_index_entry = 0;
         }
         self.bytes_since_last_index_entry += view.size() as u64;
@@ -443,14 +391,10 @@ impl LogSegment {
         let view_len = total as u64;
         let base = i64::from_be_bytes(hdr[0..8].try_into().expect("8"));
         let last_delta = i32::from_be_bytes(
-            hdr[batch::OFFSET_LAST_OFFSET_DELTA..batch::OFFSET_LAST_OFFSET_DELTA + 4]
-                .try_into()
-                .expect("4"),
+            hdr[batch::OFFSET_LAST_OFFSET_DELTA..batch::OFFSET_LAST_OFFSET_DELTA + 4].try_into().expect("4"),
         );
         let max_ts = i64::from_be_bytes(
-            hdr[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8]
-                .try_into()
-                .expect("8"),
+            hdr[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8].try_into().expect("8"),
         );
         let last_offset = base + last_delta as i64;
         if max_ts > self.max_timestamp {
@@ -459,8 +403,7 @@ impl LogSegment {
         }
         if self.bytes_since_last_index_entry > self.index_interval_bytes {
             self.offset_index.append(last_offset, position);
-            self.time_index
-                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
             self.bytes_since_last_index_entry = 0;
         }
         self.bytes_since_last_index_entry += view_len;
@@ -492,22 +435,12 @@ impl LogSegment {
         }
         let base_offset = i64::from_be_bytes(hdr[0..8].try_into().expect("8"));
         let delta = i32::from_be_bytes(
-            hdr[batch::OFFSET_LAST_OFFSET_DELTA..batch::OFFSET_LAST_OFFSET_DELTA + 4]
-                .try_into()
-                .expect("4"),
+            hdr[batch::OFFSET_LAST_OFFSET_DELTA..batch::OFFSET_LAST_OFFSET_DELTA + 4].try_into().expect("4"),
         );
         let max_timestamp = i64::from_be_bytes(
-            hdr[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8]
-                .try_into()
-                .expect("8"),
+            hdr[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8].try_into().expect("8"),
         );
-        Ok(Some(BatchPosition {
-            position,
-            size,
-            base_offset,
-            last_offset: base_offset + delta as i64,
-            max_timestamp,
-        }))
+        Ok(Some(BatchPosition { position, size, base_offset, last_offset: base_offset + delta as i64, max_timestamp }))
     }
 
     pub fn first_batch(&self) -> Result<Option<BatchPosition>> {
@@ -529,18 +462,12 @@ impl LogSegment {
     }
 
     /// The first batch whose max timestamp is >= `timestamp`, at or after `min_offset`.
-    pub fn find_batch_by_timestamp(
-        &self,
-        timestamp: i64,
-        min_offset: i64,
-    ) -> Result<Option<BatchPosition>> {
+    pub fn find_batch_by_timestamp(&self, timestamp: i64, min_offset: i64) -> Result<Option<BatchPosition>> {
         let indexed = self.time_index.lookup(timestamp);
         let mut pos = self.offset_index.lookup(indexed.max(min_offset));
         while pos < self.size {
             match self.batch_at(pos, self.size)? {
-                Some(b) if b.max_timestamp >= timestamp && b.last_offset >= min_offset => {
-                    return Ok(Some(b))
-                }
+                Some(b) if b.max_timestamp >= timestamp && b.last_offset >= min_offset => return Ok(Some(b)),
                 Some(b) => pos += b.size,
                 None => return Ok(None),
             }
@@ -582,11 +509,7 @@ impl LogSegment {
             self.next_offset = b.last_offset + 1;
             pos += b.size;
         }
-        let last_indexed = self
-            .offset_index
-            .entries()
-            .last()
-            .map_or(0, |&(_, p)| p as u64);
+        let last_indexed = self.offset_index.entries().last().map_or(0, |&(_, p)| p as u64);
         self.bytes_since_last_index_entry = self.size.saturating_sub(last_indexed);
         Ok(removed)
     }
@@ -609,8 +532,7 @@ impl LogSegment {
     /// timestamp in the time index so retention and lookups see it.
     pub fn on_become_inactive(&mut self) -> Result<()> {
         if self.max_timestamp >= 0 {
-            self.time_index
-                .maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
         self.persist_indexes()
     }
@@ -622,10 +544,8 @@ impl LogSegment {
     /// Moves the segment's files to `dir` after its directory was renamed.
     pub fn set_dir(&mut self, dir: &Path) {
         self.dir = dir.to_path_buf();
-        self.offset_index
-            .set_path(dir.join(segment_file_name(self.base_offset, INDEX_SUFFIX)));
-        self.time_index
-            .set_path(dir.join(segment_file_name(self.base_offset, TIME_INDEX_SUFFIX)));
+        self.offset_index.set_path(dir.join(segment_file_name(self.base_offset, INDEX_SUFFIX)));
+        self.time_index.set_path(dir.join(segment_file_name(self.base_offset, TIME_INDEX_SUFFIX)));
     }
 
     pub fn base_offset(&self) -> i64 {
@@ -650,8 +570,7 @@ impl LogSegment {
         self.offset_of_max_timestamp
     }
     pub fn time_index_path(&self) -> PathBuf {
-        self.dir
-            .join(segment_file_name(self.base_offset, TIME_INDEX_SUFFIX))
+        self.dir.join(segment_file_name(self.base_offset, TIME_INDEX_SUFFIX))
     }
     /// Kafka's `timeWaitedForRoll`: the incoming batch's timestamp minus the
     /// first batch's, or wall time since creation when timestamps are absent.
@@ -682,21 +601,13 @@ mod tests {
     use crate::wire::records::{BatchBuilder, Record};
 
     fn cfg() -> SegmentConfig {
-        SegmentConfig {
-            index_interval_bytes: 100,
-            max_index_bytes: 1 << 20,
-            dense_offsets: true,
-        }
+        SegmentConfig { index_interval_bytes: 100, max_index_bytes: 1 << 20, dense_offsets: true }
     }
 
     fn batch(base: i64, n: usize, ts: i64) -> Vec<u8> {
         let mut b = BatchBuilder::new(0, ts);
         for i in 0..n {
-            b.push(Record::new(
-                None,
-                Some(vec![b'a' + (i % 26) as u8; 50]),
-                ts + i as i64,
-            ));
+            b.push(Record::new(None, Some(vec![b'a' + (i % 26) as u8; 50]), ts + i as i64));
         }
         let mut v = b.build().to_vec();
         patch::set_base_offset(&mut v, base);
@@ -764,11 +675,7 @@ mod tests {
         }
         seg.truncate_to(105).unwrap();
         assert_eq!(seg.next_offset(), 104);
-        assert!(seg
-            .offset_index
-            .entries()
-            .iter()
-            .all(|&(r, _)| (r as i64) < 5));
+        assert!(seg.offset_index.entries().iter().all(|&(r, _)| (r as i64) < 5));
         assert_eq!(seg.max_timestamp(), 11 + 1);
     }
 }

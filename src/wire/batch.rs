@@ -147,32 +147,19 @@ impl<'a> BatchView<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BatchError> {
         let size = match peek_batch_size(bytes)? {
             Some(size) => size,
-            None => {
-                return Err(BatchError::Truncated {
-                    needed: LOG_OVERHEAD,
-                    present: bytes.len(),
-                })
-            }
+            None => return Err(BatchError::Truncated { needed: LOG_OVERHEAD, present: bytes.len() }),
         };
         if bytes.len() < OFFSET_MAGIC + 1 {
-            return Err(BatchError::Truncated {
-                needed: OFFSET_MAGIC + 1,
-                present: bytes.len(),
-            });
+            return Err(BatchError::Truncated { needed: OFFSET_MAGIC + 1, present: bytes.len() });
         }
         let magic = bytes[OFFSET_MAGIC] as i8;
         if magic != 2 {
             return Err(BatchError::UnsupportedMagic(magic));
         }
         if bytes.len() < size {
-            return Err(BatchError::Truncated {
-                needed: size,
-                present: bytes.len(),
-            });
+            return Err(BatchError::Truncated { needed: size, present: bytes.len() });
         }
-        Ok(BatchView {
-            bytes: &bytes[..size],
-        })
+        Ok(BatchView { bytes: &bytes[..size] })
     }
 
     /// Parses and checks the CRC: what a stored or received batch must pass.
@@ -214,11 +201,7 @@ impl<'a> BatchView<'a> {
         self.bytes[OFFSET_MAGIC] as i8
     }
     pub fn crc(&self) -> u32 {
-        u32::from_be_bytes(
-            self.bytes[OFFSET_CRC..OFFSET_CRC + 4]
-                .try_into()
-                .expect("4 bytes"),
-        )
+        u32::from_be_bytes(self.bytes[OFFSET_CRC..OFFSET_CRC + 4].try_into().expect("4 bytes"))
     }
     pub fn attributes(&self) -> i16 {
         be_i16(self.bytes, OFFSET_ATTRIBUTES)
@@ -369,11 +352,7 @@ pub struct BatchIter<'a> {
 
 impl<'a> BatchIter<'a> {
     pub fn new(bytes: &'a [u8], verify_crc: bool) -> Self {
-        BatchIter {
-            rest: bytes,
-            position: 0,
-            verify_crc,
-        }
+        BatchIter { rest: bytes, position: 0, verify_crc }
     }
     /// Byte position of the next batch relative to the start.
     pub fn position(&self) -> usize {
@@ -388,11 +367,7 @@ impl<'a> Iterator for BatchIter<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let parsed = if self.verify_crc {
-            BatchView::parse_valid(self.rest)
-        } else {
-            BatchView::parse(self.rest)
-        };
+        let parsed = if self.verify_crc { BatchView::parse_valid(self.rest) } else { BatchView::parse(self.rest) };
         match parsed {
             Ok(view) => {
                 let at = self.position;
@@ -413,8 +388,7 @@ pub mod patch {
     use super::*;
 
     pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
-        batch[OFFSET_BASE_OFFSET..OFFSET_BASE_OFFSET + 8]
-            .copy_from_slice(&base_offset.to_be_bytes());
+        batch[OFFSET_BASE_OFFSET..OFFSET_BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
     }
 
     pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
@@ -426,8 +400,7 @@ pub mod patch {
     pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
         let attributes = be_i16(batch, OFFSET_ATTRIBUTES) | TIMESTAMP_TYPE_MASK;
         batch[OFFSET_ATTRIBUTES..OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        batch[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8]
-            .copy_from_slice(&timestamp.to_be_bytes());
+        batch[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
         let crc = crc32c::crc32c(&batch[OFFSET_ATTRIBUTES..]);
         batch[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
@@ -462,31 +435,19 @@ mod tests {
         let mut bytes = sample();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;
-        assert!(matches!(
-            BatchView::parse_valid(&bytes),
-            Err(BatchError::CorruptCrc { .. })
-        ));
+        assert!(matches!(BatchView::parse_valid(&bytes), Err(BatchError::CorruptCrc { .. })));
     }
 
     #[test]
     fn rejects_bad_magic_and_lengths() {
         let mut bytes = sample();
         bytes[OFFSET_MAGIC] = 1;
-        assert_eq!(
-            BatchView::parse(&bytes).err(),
-            Some(BatchError::UnsupportedMagic(1))
-        );
+        assert_eq!(BatchView::parse(&bytes).err(), Some(BatchError::UnsupportedMagic(1)));
         let mut bytes = sample();
         bytes[OFFSET_LENGTH..OFFSET_LENGTH + 4].copy_from_slice(&10i32.to_be_bytes());
-        assert_eq!(
-            BatchView::parse(&bytes).err(),
-            Some(BatchError::InvalidLength(10))
-        );
+        assert_eq!(BatchView::parse(&bytes).err(), Some(BatchError::InvalidLength(10)));
         let bytes = sample();
-        assert!(matches!(
-            BatchView::parse(&bytes[..bytes.len() - 1]),
-            Err(BatchError::Truncated { .. })
-        ));
+        assert!(matches!(BatchView::parse(&bytes[..bytes.len() - 1]), Err(BatchError::Truncated { .. })));
     }
 
     #[test]
@@ -506,8 +467,7 @@ mod tests {
     #[test]
     fn last_sequence_wraps() {
         let mut bytes = sample();
-        bytes[OFFSET_BASE_SEQUENCE..OFFSET_BASE_SEQUENCE + 4]
-            .copy_from_slice(&i32::MAX.to_be_bytes());
+        bytes[OFFSET_BASE_SEQUENCE..OFFSET_BASE_SEQUENCE + 4].copy_from_slice(&i32::MAX.to_be_bytes());
         let v = BatchView::parse(&bytes).unwrap();
         assert_eq!(v.last_sequence(), 0);
     }

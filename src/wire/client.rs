@@ -59,20 +59,15 @@ impl BrokerClient {
         let header_version = api_key.request_header_version(version);
         let mut buf = BytesMut::new();
         buf.put_i32(0);
-        header
-            .encode(&mut buf, header_version)
-            .map_err(|e| WireError::Encode(e.to_string()))?;
-        body.encode(&mut buf, version)
-            .map_err(|e| WireError::Encode(e.to_string()))?;
+        header.encode(&mut buf, header_version).map_err(|e| WireError::Encode(e.to_string()))?;
+        body.encode(&mut buf, version).map_err(|e| WireError::Encode(e.to_string()))?;
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         self.stream.get_mut().write_all(&buf).await?;
         let frame = frame::read_frame(&mut self.stream, &mut self.read_buf, self.max_response)
             .await?
             .ok_or(WireError::UnexpectedEof)?;
-        if frame.len() < 4
-            || i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) != correlation_id
-        {
+        if frame.len() < 4 || i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) != correlation_id {
             return Err(WireError::Malformed {
                 api: "ResponseHeader",
                 version: 0,
@@ -95,17 +90,9 @@ impl BrokerClient {
 }
 
 /// Decodes a response frame (header + body) at `version`.
-pub fn decode_response<R: Decodable>(
-    api_key: ApiKey,
-    version: i16,
-    mut frame: Bytes,
-) -> Result<R, WireError> {
+pub fn decode_response<R: Decodable>(api_key: ApiKey, version: i16, mut frame: Bytes) -> Result<R, WireError> {
     let header_version = api_key.response_header_version(version);
-    let malformed = |reason: String| WireError::Malformed {
-        api: "response",
-        version,
-        reason,
-    };
+    let malformed = |reason: String| WireError::Malformed { api: "response", version, reason };
     ResponseHeader::decode(&mut frame, header_version).map_err(|e| malformed(e.to_string()))?;
     let body = R::decode(&mut frame, version).map_err(|e| malformed(e.to_string()))?;
     if frame.has_remaining() {

@@ -30,10 +30,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     }
     let size = size as usize;
     if size > max_size {
-        return Err(WireError::FrameTooLarge {
-            size,
-            max: max_size,
-        });
+        return Err(WireError::FrameTooLarge { size, max: max_size });
     }
     while buf.len() < 4 + size {
         // Grow in bounded steps: never reserve the announced size up front.
@@ -61,18 +58,9 @@ mod tests {
         }
         let mut r = &data[..];
         let mut buf = BytesMut::new();
-        assert_eq!(
-            read_frame(&mut r, &mut buf, 100).await.unwrap().unwrap(),
-            &b"abc"[..]
-        );
-        assert_eq!(
-            read_frame(&mut r, &mut buf, 100).await.unwrap().unwrap(),
-            &b""[..]
-        );
-        assert_eq!(
-            read_frame(&mut r, &mut buf, 100).await.unwrap().unwrap(),
-            &b"hello"[..]
-        );
+        assert_eq!(read_frame(&mut r, &mut buf, 100).await.unwrap().unwrap(), &b"abc"[..]);
+        assert_eq!(read_frame(&mut r, &mut buf, 100).await.unwrap().unwrap(), &b""[..]);
+        assert_eq!(read_frame(&mut r, &mut buf, 100).await.unwrap().unwrap(), &b"hello"[..]);
         assert!(read_frame(&mut r, &mut buf, 100).await.unwrap().is_none());
     }
 
@@ -80,15 +68,11 @@ mod tests {
     async fn rejects_oversized_and_negative_sizes_without_allocating() {
         let data = (i32::MAX).to_be_bytes();
         let mut buf = BytesMut::new();
-        let err = read_frame(&mut &data[..], &mut buf, 1024)
-            .await
-            .unwrap_err();
+        let err = read_frame(&mut &data[..], &mut buf, 1024).await.unwrap_err();
         assert!(matches!(err, WireError::FrameTooLarge { .. }));
         assert!(buf.capacity() < 1024 * 1024);
         let data = (-5i32).to_be_bytes();
-        let err = read_frame(&mut &data[..], &mut BytesMut::new(), 1024)
-            .await
-            .unwrap_err();
+        let err = read_frame(&mut &data[..], &mut BytesMut::new(), 1024).await.unwrap_err();
         assert!(matches!(err, WireError::InvalidFrameSize(-5)));
     }
 
@@ -96,9 +80,7 @@ mod tests {
     async fn truncated_frame_is_eof_error() {
         let mut data = 10i32.to_be_bytes().to_vec();
         data.extend_from_slice(b"abc");
-        let err = read_frame(&mut &data[..], &mut BytesMut::new(), 1024)
-            .await
-            .unwrap_err();
+        let err = read_frame(&mut &data[..], &mut BytesMut::new(), 1024).await.unwrap_err();
         assert!(matches!(err, WireError::UnexpectedEof));
     }
 }

@@ -48,42 +48,19 @@ pub enum GuardError {
     #[error("body truncated reading {what} at byte {at}")]
     Truncated { what: &'static str, at: usize },
     #[error("{what}: length {len} exceeds the {remaining} bytes remaining at byte {at}")]
-    LengthExceedsRemaining {
-        what: &'static str,
-        len: u64,
-        remaining: usize,
-        at: usize,
-    },
+    LengthExceedsRemaining { what: &'static str, len: u64, remaining: usize, at: usize },
     #[error("{what}: negative length {len} at byte {at}")]
-    NegativeLength {
-        what: &'static str,
-        len: i32,
-        at: usize,
-    },
+    NegativeLength { what: &'static str, len: i32, at: usize },
     #[error("{what}: null is not allowed at this version (byte {at})")]
     UnexpectedNull { what: &'static str, at: usize },
     #[error("{what}: malformed unsigned varint at byte {at}")]
     BadVarint { what: &'static str, at: usize },
     #[error("{what}: nullable-struct marker {marker} is neither -1 nor 1 (byte {at})")]
-    BadStructMarker {
-        what: &'static str,
-        marker: i8,
-        at: usize,
-    },
+    BadStructMarker { what: &'static str, marker: i8, at: usize },
     #[error("tagged field {tag} ({what}) declares {declared} bytes but its value takes {used} (byte {at})")]
-    TaggedSizeMismatch {
-        what: &'static str,
-        tag: u32,
-        declared: usize,
-        used: usize,
-        at: usize,
-    },
+    TaggedSizeMismatch { what: &'static str, tag: u32, declared: usize, used: usize, at: usize },
     #[error("tagged field {tag} ({what}) is not valid at this version (byte {at})")]
-    TagNotValidForVersion {
-        what: &'static str,
-        tag: u32,
-        at: usize,
-    },
+    TagNotValidForVersion { what: &'static str, tag: u32, at: usize },
     #[error("{0} trailing bytes after the request body")]
     TrailingBytes(usize),
     #[error("schema nesting deeper than {0} levels")]
@@ -96,10 +73,7 @@ pub enum GuardError {
 /// request: the codec may decode it without trusting any wire length.
 pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
     let api = schema(api_key, version).ok_or(GuardError::NoSchema { api_key, version })?;
-    let cx = Ctx {
-        version,
-        flexible: version >= api.flexible_from,
-    };
+    let cx = Ctx { version, flexible: version >= api.flexible_from };
     let mut r = Reader { data: body, pos: 0 };
     walk_struct(&mut r, api.fields, cx, 0)?;
     match r.remaining() {
@@ -115,9 +89,7 @@ pub fn has_schema(api_key: ApiKey, version: i16) -> bool {
 }
 
 fn schema(api_key: ApiKey, version: i16) -> Option<&'static Api> {
-    SCHEMAS
-        .iter()
-        .find(|a| a.key == api_key && a.min <= version && version <= a.max)
+    SCHEMAS.iter().find(|a| a.key == api_key && a.min <= version && version <= a.max)
 }
 
 // ---------------------------------------------------------------------------
@@ -206,14 +178,7 @@ const fn structs(fields: &'static [Field]) -> Kind {
 
 /// A field present in versions `min..=max`, never null, not tagged.
 const fn f(name: &'static str, kind: Kind, min: i16, max: i16) -> Field {
-    Field {
-        name,
-        kind,
-        min,
-        max,
-        null_from: ALL,
-        tag: None,
-    }
+    Field { name, kind, min, max, null_from: ALL, tag: None }
 }
 
 impl Field {
@@ -239,13 +204,7 @@ impl Field {
 }
 
 const fn api(key: ApiKey, min: i16, max: i16, flexible_from: i16, fields: &'static [Field]) -> Api {
-    Api {
-        key,
-        min,
-        max,
-        flexible_from,
-        fields,
-    }
+    Api { key, min, max, flexible_from, fields }
 }
 
 // ---------------------------------------------------------------------------
@@ -880,10 +839,7 @@ impl<'a> Reader<'a> {
     /// their own and moves past them.
     fn split(&mut self, n: usize) -> Reader<'a> {
         let end = self.pos + n;
-        let sub = Reader {
-            data: &self.data[..end],
-            pos: self.pos,
-        };
+        let sub = Reader { data: &self.data[..end], pos: self.pos };
         self.pos = end;
         sub
     }
@@ -893,12 +849,7 @@ impl<'a> Reader<'a> {
     fn check_fits(&self, len: u64, what: &'static str, at: usize) -> Result<(), GuardError> {
         let remaining = self.remaining();
         if len > remaining as u64 {
-            return Err(GuardError::LengthExceedsRemaining {
-                what,
-                len,
-                remaining,
-                at,
-            });
+            return Err(GuardError::LengthExceedsRemaining { what, len, remaining, at });
         }
         Ok(())
     }
@@ -962,12 +913,7 @@ fn walk_blob(
     Ok(())
 }
 
-fn walk_struct(
-    r: &mut Reader<'_>,
-    fields: &'static [Field],
-    cx: Ctx,
-    depth: usize,
-) -> Result<(), GuardError> {
+fn walk_struct(r: &mut Reader<'_>, fields: &'static [Field], cx: Ctx, depth: usize) -> Result<(), GuardError> {
     if depth > MAX_DEPTH {
         return Err(GuardError::TooDeep(MAX_DEPTH));
     }
@@ -1038,12 +984,7 @@ fn walk_field(r: &mut Reader<'_>, field: &Field, cx: Ctx, depth: usize) -> Resul
 /// triples. Known tags are walked with their schema inside exactly `size`
 /// bytes, because the codec decodes known tags by schema and ignores the
 /// size; unknown tags are skipped by size, as the codec does.
-fn walk_tagged(
-    r: &mut Reader<'_>,
-    fields: &'static [Field],
-    cx: Ctx,
-    depth: usize,
-) -> Result<(), GuardError> {
+fn walk_tagged(r: &mut Reader<'_>, fields: &'static [Field], cx: Ctx, depth: usize) -> Result<(), GuardError> {
     const WHAT: &str = "tagged fields";
     let at = r.pos;
     let count = r.uvarint(WHAT)?;
@@ -1064,11 +1005,7 @@ fn walk_tagged(
         };
         if !field.present(cx.version) {
             // The codec refuses a known tag outside its versions.
-            return Err(GuardError::TagNotValidForVersion {
-                what: field.name,
-                tag,
-                at: tag_at,
-            });
+            return Err(GuardError::TagNotValidForVersion { what: field.name, tag, at: tag_at });
         }
         walk_field(&mut value, field, cx, depth)?;
         if value.remaining() != 0 {
@@ -1143,19 +1080,14 @@ mod tests {
     ];
 
     fn all_versions() -> Vec<(ApiKey, i16)> {
-        COVERED
-            .iter()
-            .flat_map(|&(key, min, max)| (min..=max).map(move |v| (key, v)))
-            .collect()
+        COVERED.iter().flat_map(|&(key, min, max)| (min..=max).map(move |v| (key, v))).collect()
     }
 
     // -- codec dispatch ----------------------------------------------------
 
     fn encode<T: Encodable>(value: &T, version: i16) -> Vec<u8> {
         let mut out = BytesMut::new();
-        value
-            .encode(&mut out, version)
-            .unwrap_or_else(|e| panic!("codec cannot encode v{version}: {e:#}"));
+        value.encode(&mut out, version).unwrap_or_else(|e| panic!("codec cannot encode v{version}: {e:#}"));
         out.to_vec()
     }
 
@@ -1295,11 +1227,7 @@ mod tests {
                 .with_records(Some(Bytes::from_static(b"opaque record batch")))
                 .with_unknown_tagged_fields(unk())
         };
-        let t = |n| {
-            TopicProduceData::default()
-                .with_name(topic(n))
-                .with_partition_data(vec![part(0), part(1)])
-        };
+        let t = |n| TopicProduceData::default().with_name(topic(n)).with_partition_data(vec![part(0), part(1)]);
         ProduceRequest::default()
             .with_transactional_id(Some(txn("tx")))
             .with_acks(-1)
@@ -1322,17 +1250,10 @@ mod tests {
                 .with_unknown_tagged_fields(unk())
         };
         let t = |n, id| {
-            FetchTopic::default()
-                .with_topic(topic(n))
-                .with_topic_id(uuid(id))
-                .with_partitions(vec![part(0), part(1)])
+            FetchTopic::default().with_topic(topic(n)).with_topic_id(uuid(id)).with_partitions(vec![part(0), part(1)])
         };
-        let forgotten = |n, id| {
-            ForgottenTopic::default()
-                .with_topic(topic(n))
-                .with_topic_id(uuid(id))
-                .with_partitions(vec![1, 2])
-        };
+        let forgotten =
+            |n, id| ForgottenTopic::default().with_topic(topic(n)).with_topic_id(uuid(id)).with_partitions(vec![1, 2]);
         let mut r = FetchRequest::default()
             .with_max_wait_ms(500)
             .with_min_bytes(1)
@@ -1352,28 +1273,16 @@ mod tests {
         if v <= 14 {
             r = r.with_replica_id(BrokerId(3));
         } else {
-            r = r.with_replica_state(
-                ReplicaState::default()
-                    .with_replica_id(BrokerId(3))
-                    .with_replica_epoch(9),
-            );
+            r = r.with_replica_state(ReplicaState::default().with_replica_id(BrokerId(3)).with_replica_epoch(9));
         }
         r
     }
 
     fn list_offsets(v: i16) -> ListOffsetsRequest {
         use list_offsets_request::*;
-        let part = |i| {
-            ListOffsetsPartition::default()
-                .with_partition_index(i)
-                .with_current_leader_epoch(2)
-                .with_timestamp(-1)
-        };
-        let t = |n| {
-            ListOffsetsTopic::default()
-                .with_name(topic(n))
-                .with_partitions(vec![part(0), part(1)])
-        };
+        let part =
+            |i| ListOffsetsPartition::default().with_partition_index(i).with_current_leader_epoch(2).with_timestamp(-1);
+        let t = |n| ListOffsetsTopic::default().with_name(topic(n)).with_partitions(vec![part(0), part(1)]);
         ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_isolation_level(pick(v >= 2, 1))
@@ -1384,11 +1293,7 @@ mod tests {
 
     fn metadata(v: i16) -> MetadataRequest {
         use metadata_request::*;
-        let t = |n: Option<&str>, id| {
-            MetadataRequestTopic::default()
-                .with_topic_id(uuid(id))
-                .with_name(n.map(topic))
-        };
+        let t = |n: Option<&str>, id| MetadataRequestTopic::default().with_topic_id(uuid(id)).with_name(n.map(topic));
         let mut topics = vec![t(Some("a"), 1), t(Some("b"), 2)];
         if v >= 10 {
             topics.push(t(None, 3));
@@ -1410,11 +1315,7 @@ mod tests {
                 .with_committed_leader_epoch(3)
                 .with_committed_metadata(Some(s("meta")))
         };
-        let t = |n| {
-            OffsetCommitRequestTopic::default()
-                .with_name(topic(n))
-                .with_partitions(vec![part(0), part(1)])
-        };
+        let t = |n| OffsetCommitRequestTopic::default().with_name(topic(n)).with_partitions(vec![part(0), part(1)]);
         OffsetCommitRequest::default()
             .with_group_id(group("g"))
             .with_generation_id_or_member_epoch(5)
@@ -1427,16 +1328,8 @@ mod tests {
 
     fn offset_fetch(v: i16) -> OffsetFetchRequest {
         use offset_fetch_request::*;
-        let t = |n| {
-            OffsetFetchRequestTopic::default()
-                .with_name(topic(n))
-                .with_partition_indexes(vec![0, 1])
-        };
-        let gt = |n| {
-            OffsetFetchRequestTopics::default()
-                .with_name(topic(n))
-                .with_partition_indexes(vec![0, 1])
-        };
+        let t = |n| OffsetFetchRequestTopic::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
+        let gt = |n| OffsetFetchRequestTopics::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
         let g = |n, topics| {
             OffsetFetchRequestGroup::default()
                 .with_group_id(group(n))
@@ -1444,21 +1337,16 @@ mod tests {
                 .with_member_epoch(4)
                 .with_topics(topics)
         };
-        let r = OffsetFetchRequest::default()
-            .with_require_stable(v >= 7)
-            .with_unknown_tagged_fields(unk());
+        let r = OffsetFetchRequest::default().with_require_stable(v >= 7).with_unknown_tagged_fields(unk());
         if v <= 7 {
-            r.with_group_id(group("g"))
-                .with_topics(Some(vec![t("a"), t("b")]))
+            r.with_group_id(group("g")).with_topics(Some(vec![t("a"), t("b")]))
         } else {
             r.with_groups(vec![g("g1", Some(vec![gt("a"), gt("b")])), g("g2", None)])
         }
     }
 
     fn find_coordinator(v: i16) -> FindCoordinatorRequest {
-        let r = FindCoordinatorRequest::default()
-            .with_key_type(pick(v >= 1, 1))
-            .with_unknown_tagged_fields(unk());
+        let r = FindCoordinatorRequest::default().with_key_type(pick(v >= 1, 1)).with_unknown_tagged_fields(unk());
         if v <= 3 {
             r.with_key(s("g"))
         } else {
@@ -1468,11 +1356,8 @@ mod tests {
 
     fn join_group(v: i16) -> JoinGroupRequest {
         use join_group_request::*;
-        let p = |n| {
-            JoinGroupRequestProtocol::default()
-                .with_name(s(n))
-                .with_metadata(Bytes::from_static(b"\x00\x01meta"))
-        };
+        let p =
+            |n| JoinGroupRequestProtocol::default().with_name(s(n)).with_metadata(Bytes::from_static(b"\x00\x01meta"));
         JoinGroupRequest::default()
             .with_group_id(group("g"))
             .with_session_timeout_ms(30_000)
@@ -1502,9 +1387,7 @@ mod tests {
                 .with_group_instance_id(instance.map(s))
                 .with_reason(Some(s("bye")))
         };
-        let r = LeaveGroupRequest::default()
-            .with_group_id(group("g"))
-            .with_unknown_tagged_fields(unk());
+        let r = LeaveGroupRequest::default().with_group_id(group("g")).with_unknown_tagged_fields(unk());
         if v <= 2 {
             r.with_member_id(s("m"))
         } else {
@@ -1558,21 +1441,14 @@ mod tests {
                 .with_partition_index(i)
                 .with_broker_ids(vec![BrokerId(1), BrokerId(2)])
         };
-        let c = |n, value: Option<&str>| {
-            CreatableTopicConfig::default()
-                .with_name(s(n))
-                .with_value(value.map(s))
-        };
+        let c = |n, value: Option<&str>| CreatableTopicConfig::default().with_name(s(n)).with_value(value.map(s));
         let t = |n| {
             CreatableTopic::default()
                 .with_name(topic(n))
                 .with_num_partitions(-1)
                 .with_replication_factor(-1)
                 .with_assignments(vec![a(0), a(1)])
-                .with_configs(vec![
-                    c("cleanup.policy", Some("compact")),
-                    c("retention.ms", None),
-                ])
+                .with_configs(vec![c("cleanup.policy", Some("compact")), c("retention.ms", None)])
                 .with_unknown_tagged_fields(unk())
         };
         CreateTopicsRequest::default()
@@ -1584,14 +1460,8 @@ mod tests {
 
     fn delete_topics(v: i16) -> DeleteTopicsRequest {
         use delete_topics_request::*;
-        let st = |n: Option<&str>, id| {
-            DeleteTopicState::default()
-                .with_name(n.map(topic))
-                .with_topic_id(uuid(id))
-        };
-        let r = DeleteTopicsRequest::default()
-            .with_timeout_ms(1000)
-            .with_unknown_tagged_fields(unk());
+        let st = |n: Option<&str>, id| DeleteTopicState::default().with_name(n.map(topic)).with_topic_id(uuid(id));
+        let r = DeleteTopicsRequest::default().with_timeout_ms(1000).with_unknown_tagged_fields(unk());
         if v >= 6 {
             r.with_topics(vec![st(Some("a"), 1), st(None, 2)])
         } else {
@@ -1601,14 +1471,9 @@ mod tests {
 
     fn create_partitions(_v: i16) -> CreatePartitionsRequest {
         use create_partitions_request::*;
-        let a = || {
-            CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(1), BrokerId(2)])
-        };
+        let a = || CreatePartitionsAssignment::default().with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
         let t = |n, assignments| {
-            CreatePartitionsTopic::default()
-                .with_name(topic(n))
-                .with_count(3)
-                .with_assignments(assignments)
+            CreatePartitionsTopic::default().with_name(topic(n)).with_count(3).with_assignments(assignments)
         };
         CreatePartitionsRequest::default()
             .with_topics(vec![t("a", Some(vec![a(), a()])), t("b", None)])
@@ -1619,16 +1484,8 @@ mod tests {
 
     fn delete_records(_v: i16) -> DeleteRecordsRequest {
         use delete_records_request::*;
-        let p = |i| {
-            DeleteRecordsPartition::default()
-                .with_partition_index(i)
-                .with_offset(10)
-        };
-        let t = |n| {
-            DeleteRecordsTopic::default()
-                .with_name(topic(n))
-                .with_partitions(vec![p(0), p(1)])
-        };
+        let p = |i| DeleteRecordsPartition::default().with_partition_index(i).with_offset(10);
+        let t = |n| DeleteRecordsTopic::default().with_name(topic(n)).with_partitions(vec![p(0), p(1)]);
         DeleteRecordsRequest::default()
             .with_topics(vec![t("a"), t("b")])
             .with_timeout_ms(1000)
@@ -1649,17 +1506,9 @@ mod tests {
 
     fn offset_for_leader_epoch(_v: i16) -> OffsetForLeaderEpochRequest {
         use offset_for_leader_epoch_request::*;
-        let p = |i| {
-            OffsetForLeaderPartition::default()
-                .with_partition(i)
-                .with_current_leader_epoch(5)
-                .with_leader_epoch(4)
-        };
-        let t = |n| {
-            OffsetForLeaderTopic::default()
-                .with_topic(topic(n))
-                .with_partitions(vec![p(0), p(1)])
-        };
+        let p =
+            |i| OffsetForLeaderPartition::default().with_partition(i).with_current_leader_epoch(5).with_leader_epoch(4);
+        let t = |n| OffsetForLeaderTopic::default().with_topic(topic(n)).with_partitions(vec![p(0), p(1)]);
         OffsetForLeaderEpochRequest::default()
             .with_replica_id(BrokerId(-2))
             .with_topics(vec![t("a"), t("b")])
@@ -1668,11 +1517,7 @@ mod tests {
 
     fn add_partitions_to_txn(_v: i16) -> AddPartitionsToTxnRequest {
         use add_partitions_to_txn_request::*;
-        let t = |n| {
-            AddPartitionsToTxnTopic::default()
-                .with_name(topic(n))
-                .with_partitions(vec![0, 1])
-        };
+        let t = |n| AddPartitionsToTxnTopic::default().with_name(topic(n)).with_partitions(vec![0, 1]);
         AddPartitionsToTxnRequest::default()
             .with_v3_and_below_transactional_id(txn("tx"))
             .with_v3_and_below_producer_id(ProducerId(7))
@@ -1708,11 +1553,7 @@ mod tests {
                 .with_committed_leader_epoch(3)
                 .with_committed_metadata(Some(s("meta")))
         };
-        let t = |n| {
-            TxnOffsetCommitRequestTopic::default()
-                .with_name(topic(n))
-                .with_partitions(vec![p(0), p(1)])
-        };
+        let t = |n| TxnOffsetCommitRequestTopic::default().with_name(topic(n)).with_partitions(vec![p(0), p(1)]);
         let r = TxnOffsetCommitRequest::default()
             .with_transactional_id(txn("tx"))
             .with_group_id(group("g"))
@@ -1721,9 +1562,7 @@ mod tests {
             .with_topics(vec![t("a"), t("b")])
             .with_unknown_tagged_fields(unk());
         if v >= 3 {
-            r.with_generation_id(4)
-                .with_member_id(s("m"))
-                .with_group_instance_id(Some(s("instance")))
+            r.with_generation_id(4).with_member_id(s("m")).with_group_instance_id(Some(s("instance")))
         } else {
             r
         }
@@ -1731,11 +1570,7 @@ mod tests {
 
     fn write_txn_markers(_v: i16) -> WriteTxnMarkersRequest {
         use write_txn_markers_request::*;
-        let t = |n| {
-            WritableTxnMarkerTopic::default()
-                .with_name(topic(n))
-                .with_partition_indexes(vec![0, 1])
-        };
+        let t = |n| WritableTxnMarkerTopic::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
         let m = |pid| {
             WritableTxnMarker::default()
                 .with_producer_id(ProducerId(pid))
@@ -1744,9 +1579,7 @@ mod tests {
                 .with_topics(vec![t("a"), t("b")])
                 .with_coordinator_epoch(3)
         };
-        WriteTxnMarkersRequest::default()
-            .with_markers(vec![m(7), m(8)])
-            .with_unknown_tagged_fields(unk())
+        WriteTxnMarkersRequest::default().with_markers(vec![m(7), m(8)]).with_unknown_tagged_fields(unk())
     }
 
     fn describe_configs(v: i16) -> DescribeConfigsRequest {
@@ -1766,11 +1599,7 @@ mod tests {
 
     fn alter_configs(_v: i16) -> AlterConfigsRequest {
         use alter_configs_request::*;
-        let c = |n, value: Option<&str>| {
-            AlterableConfig::default()
-                .with_name(s(n))
-                .with_value(value.map(s))
-        };
+        let c = |n, value: Option<&str>| AlterableConfig::default().with_name(s(n)).with_value(value.map(s));
         let res = |n| {
             AlterConfigsResource::default()
                 .with_resource_type(2)
@@ -1786,10 +1615,7 @@ mod tests {
     fn incremental_alter_configs(_v: i16) -> IncrementalAlterConfigsRequest {
         use incremental_alter_configs_request::*;
         let c = |n, value: Option<&str>| {
-            AlterableConfig::default()
-                .with_name(s(n))
-                .with_config_operation(1)
-                .with_value(value.map(s))
+            AlterableConfig::default().with_name(s(n)).with_config_operation(1).with_value(value.map(s))
         };
         let res = |n| {
             AlterConfigsResource::default()
@@ -1821,21 +1647,13 @@ mod tests {
         DescribeTopicPartitionsRequest::default()
             .with_topics(vec![t("a"), t("b")])
             .with_response_partition_limit(100)
-            .with_cursor(Some(
-                Cursor::default()
-                    .with_topic_name(topic("a"))
-                    .with_partition_index(3),
-            ))
+            .with_cursor(Some(Cursor::default().with_topic_name(topic("a")).with_partition_index(3)))
             .with_unknown_tagged_fields(unk())
     }
 
     fn list_partition_reassignments(_v: i16) -> ListPartitionReassignmentsRequest {
         use list_partition_reassignments_request::*;
-        let t = |n| {
-            ListPartitionReassignmentsTopics::default()
-                .with_name(topic(n))
-                .with_partition_indexes(vec![0, 1])
-        };
+        let t = |n| ListPartitionReassignmentsTopics::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
         ListPartitionReassignmentsRequest::default()
             .with_timeout_ms(1000)
             .with_topics(Some(vec![t("a"), t("b")]))
@@ -1844,11 +1662,7 @@ mod tests {
 
     fn elect_leaders(v: i16) -> ElectLeadersRequest {
         use elect_leaders_request::*;
-        let t = |n| {
-            TopicPartitions::default()
-                .with_topic(topic(n))
-                .with_partitions(vec![0, 1])
-        };
+        let t = |n| TopicPartitions::default().with_topic(topic(n)).with_partitions(vec![0, 1]);
         ElectLeadersRequest::default()
             .with_election_type(pick(v >= 1, 1))
             .with_topic_partitions(Some(vec![t("a"), t("b")]))
@@ -1858,14 +1672,8 @@ mod tests {
 
     fn describe_log_dirs(_v: i16) -> DescribeLogDirsRequest {
         use describe_log_dirs_request::*;
-        let t = |n| {
-            DescribableLogDirTopic::default()
-                .with_topic(topic(n))
-                .with_partitions(vec![0, 1])
-        };
-        DescribeLogDirsRequest::default()
-            .with_topics(Some(vec![t("a"), t("b")]))
-            .with_unknown_tagged_fields(unk())
+        let t = |n| DescribableLogDirTopic::default().with_topic(topic(n)).with_partitions(vec![0, 1]);
+        DescribeLogDirsRequest::default().with_topics(Some(vec![t("a"), t("b")])).with_unknown_tagged_fields(unk())
     }
 
     fn delete_groups(_v: i16) -> DeleteGroupsRequest {
@@ -1877,26 +1685,14 @@ mod tests {
     fn offset_delete(_v: i16) -> OffsetDeleteRequest {
         use offset_delete_request::*;
         let p = |i| OffsetDeleteRequestPartition::default().with_partition_index(i);
-        let t = |n| {
-            OffsetDeleteRequestTopic::default()
-                .with_name(topic(n))
-                .with_partitions(vec![p(0), p(1)])
-        };
-        OffsetDeleteRequest::default()
-            .with_group_id(group("g"))
-            .with_topics(vec![t("a"), t("b")])
+        let t = |n| OffsetDeleteRequestTopic::default().with_name(topic(n)).with_partitions(vec![p(0), p(1)]);
+        OffsetDeleteRequest::default().with_group_id(group("g")).with_topics(vec![t("a"), t("b")])
     }
 
     fn describe_producers(_v: i16) -> DescribeProducersRequest {
         use describe_producers_request::*;
-        let t = |n| {
-            TopicRequest::default()
-                .with_name(topic(n))
-                .with_partition_indexes(vec![0, 1])
-        };
-        DescribeProducersRequest::default()
-            .with_topics(vec![t("a"), t("b")])
-            .with_unknown_tagged_fields(unk())
+        let t = |n| TopicRequest::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
+        DescribeProducersRequest::default().with_topics(vec![t("a"), t("b")]).with_unknown_tagged_fields(unk())
     }
 
     fn describe_transactions(_v: i16) -> DescribeTransactionsRequest {
@@ -1919,11 +1715,7 @@ mod tests {
 
     fn alter_partition(v: i16) -> AlterPartitionRequest {
         use alter_partition_request::*;
-        let bs = |id| {
-            BrokerState::default()
-                .with_broker_id(BrokerId(id))
-                .with_broker_epoch(10)
-        };
+        let bs = |id| BrokerState::default().with_broker_id(BrokerId(id)).with_broker_epoch(10);
         let p = |i| {
             let p = PartitionData::default()
                 .with_partition_index(i)
@@ -1936,11 +1728,7 @@ mod tests {
                 p.with_new_isr(vec![BrokerId(1), BrokerId(2)])
             }
         };
-        let t = |id| {
-            TopicData::default()
-                .with_topic_id(uuid(id))
-                .with_partitions(vec![p(0), p(1)])
-        };
+        let t = |id| TopicData::default().with_topic_id(uuid(id)).with_partitions(vec![p(0), p(1)]);
         AlterPartitionRequest::default()
             .with_broker_id(BrokerId(1))
             .with_broker_epoch(10)
@@ -1951,18 +1739,10 @@ mod tests {
     fn broker_registration(v: i16) -> BrokerRegistrationRequest {
         use broker_registration_request::*;
         let l = |n, port| {
-            Listener::default()
-                .with_name(s(n))
-                .with_host(s("localhost"))
-                .with_port(port)
-                .with_security_protocol(0)
+            Listener::default().with_name(s(n)).with_host(s("localhost")).with_port(port).with_security_protocol(0)
         };
-        let feature = |n| {
-            Feature::default()
-                .with_name(s(n))
-                .with_min_supported_version(1)
-                .with_max_supported_version(20)
-        };
+        let feature =
+            |n| Feature::default().with_name(s(n)).with_min_supported_version(1).with_max_supported_version(20);
         BrokerRegistrationRequest::default()
             .with_broker_id(BrokerId(1))
             .with_cluster_id(s("cluster"))
@@ -2048,30 +1828,21 @@ mod tests {
     impl Gen {
         fn body(&mut self, key: ApiKey, version: i16) -> Vec<u8> {
             let api = schema(key, version).expect("schema");
-            let cx = Ctx {
-                version,
-                flexible: version >= api.flexible_from,
-            };
+            let cx = Ctx { version, flexible: version >= api.flexible_from };
             let mut out = Vec::new();
             self.strukt(api.fields, cx, &mut out);
             out
         }
 
         fn strukt(&mut self, fields: &[Field], cx: Ctx, out: &mut Vec<u8>) {
-            for field in fields
-                .iter()
-                .filter(|f| f.tag.is_none() && f.present(cx.version))
-            {
+            for field in fields.iter().filter(|f| f.tag.is_none() && f.present(cx.version)) {
                 self.field(field, cx, out, false);
             }
             if !cx.flexible {
                 return;
             }
             // Ascending tags, as the codec writes them.
-            let mut known: Vec<&Field> = fields
-                .iter()
-                .filter(|f| f.tag.is_some() && f.present(cx.version))
-                .collect();
+            let mut known: Vec<&Field> = fields.iter().filter(|f| f.tag.is_some() && f.present(cx.version)).collect();
             known.sort_by_key(|f| f.tag);
             let mut tagged: Vec<(u32, Vec<u8>)> = Vec::new();
             for field in known {
@@ -2118,11 +1889,7 @@ mod tests {
                         put_len(out, cx, Prefix::I32, None);
                         return;
                     }
-                    let count = if tagged {
-                        1 + self.rng.below(2)
-                    } else {
-                        self.rng.below(3)
-                    } as usize;
+                    let count = if tagged { 1 + self.rng.below(2) } else { self.rng.below(3) } as usize;
                     put_len(out, cx, Prefix::I32, Some(count));
                     for _ in 0..count {
                         match elem {
@@ -2166,10 +1933,7 @@ mod tests {
         }
         match codec_roundtrip(key, v, body) {
             Ok((back, debug)) => {
-                assert_eq!(
-                    back, body,
-                    "{key:?} v{v} {label}: codec re-encodes differently"
-                );
+                assert_eq!(back, body, "{key:?} v{v} {label}: codec re-encodes differently");
                 debug
             }
             Err(e) => panic!("{key:?} v{v} {label}: codec cannot read the body: {e}\n{body:02x?}"),
@@ -2200,10 +1964,7 @@ mod tests {
         let mut longer = body.to_vec();
         longer.push(0);
         assert!(
-            matches!(
-                check_request(key, v, &longer),
-                Err(GuardError::TrailingBytes(1))
-            ),
+            matches!(check_request(key, v, &longer), Err(GuardError::TrailingBytes(1))),
             "{key:?} v{v} {label}: trailing byte accepted"
         );
     }
@@ -2227,10 +1988,7 @@ mod tests {
                 );
                 let flexible = v >= schema(key, v).unwrap().flexible_from;
                 if label == "populated" && flexible {
-                    assert!(
-                        !skipped.is_empty(),
-                        "{key:?} v{v}: unknown tag 90 was not seen"
-                    );
+                    assert!(!skipped.is_empty(), "{key:?} v{v}: unknown tag 90 was not seen");
                 }
             }
         }
@@ -2243,27 +2001,17 @@ mod tests {
         // the builders themselves.
         let mut cases: Vec<(ApiKey, i16, Vec<u8>)> = Vec::new();
         for v in 1..=13 {
-            cases.push((
-                ApiKey::Metadata,
-                v,
-                encode(&MetadataRequest::default().with_topics(None), v),
-            ));
+            cases.push((ApiKey::Metadata, v, encode(&MetadataRequest::default().with_topics(None), v)));
         }
         for v in 3..=12 {
             use produce_request::*;
             let part = PartitionProduceData::default().with_records(None);
-            let t = TopicProduceData::default()
-                .with_name(topic("a"))
-                .with_partition_data(vec![part]);
-            let r = ProduceRequest::default()
-                .with_transactional_id(None)
-                .with_topic_data(vec![t]);
+            let t = TopicProduceData::default().with_name(topic("a")).with_partition_data(vec![part]);
+            let r = ProduceRequest::default().with_transactional_id(None).with_topic_data(vec![t]);
             cases.push((ApiKey::Produce, v, encode(&r, v)));
         }
         for v in 2..=7 {
-            let r = OffsetFetchRequest::default()
-                .with_group_id(group("g"))
-                .with_topics(None);
+            let r = OffsetFetchRequest::default().with_group_id(group("g")).with_topics(None);
             cases.push((ApiKey::OffsetFetch, v, encode(&r, v)));
         }
         for v in 0..=2 {
@@ -2292,24 +2040,14 @@ mod tests {
         // must be longer wherever the version has an array or a string.
         for (key, v) in all_versions() {
             let [(_, default), (_, populated)] = codec_bodies(key, v);
-            let fields: Vec<&Field> = schema(key, v)
-                .unwrap()
-                .fields
-                .iter()
-                .filter(|f| f.present(v) && f.tag.is_none())
-                .collect();
+            let fields: Vec<&Field> =
+                schema(key, v).unwrap().fields.iter().filter(|f| f.present(v) && f.tag.is_none()).collect();
             if fields.is_empty() {
                 continue;
             }
-            assert_ne!(
-                populated, default,
-                "{key:?} v{v}: populated body equals the default"
-            );
+            assert_ne!(populated, default, "{key:?} v{v}: populated body equals the default");
             if fields.iter().any(|f| !matches!(f.kind, Kind::Fixed(_))) {
-                assert!(
-                    populated.len() > default.len(),
-                    "{key:?} v{v}: populated body is not longer"
-                );
+                assert!(populated.len() > default.len(), "{key:?} v{v}: populated body is not longer");
             }
         }
     }
@@ -2325,10 +2063,7 @@ mod tests {
 
     #[test]
     fn schema_generated_bodies_match_the_codec_exactly() {
-        let mut gen = Gen {
-            rng: Rng(0x2545_f491_4f6c_dd1d),
-            unknown_tags: false,
-        };
+        let mut gen = Gen { rng: Rng(0x2545_f491_4f6c_dd1d), unknown_tags: false };
         for (key, v) in all_versions() {
             for seed in 0..24 {
                 gen.unknown_tags = seed % 2 == 1;
@@ -2340,10 +2075,7 @@ mod tests {
                     // must know it under the same number at this version.
                     let maps = debug.matches("unknown_tagged_fields: {").count();
                     let empty = debug.matches("unknown_tagged_fields: {}").count();
-                    assert_eq!(
-                        maps, empty,
-                        "{key:?} v{v} {label}: codec did not know a tag\n{debug}"
-                    );
+                    assert_eq!(maps, empty, "{key:?} v{v} {label}: codec did not know a tag\n{debug}");
                 }
                 if seed < 2 {
                     assert_damage_refused(key, v, &body, &label);
@@ -2357,10 +2089,7 @@ mod tests {
         let refused = |key, v, body: &[u8]| {
             let err = check_request(key, v, body).expect_err("forged body accepted");
             assert!(
-                matches!(
-                    err,
-                    GuardError::LengthExceedsRemaining { .. } | GuardError::NegativeLength { .. }
-                ),
+                matches!(err, GuardError::LengthExceedsRemaining { .. } | GuardError::NegativeLength { .. }),
                 "{key:?} v{v}: unexpected error {err}"
             );
             err
@@ -2368,19 +2097,9 @@ mod tests {
 
         // Metadata v0: topics array claiming i32::MAX elements.
         let err = refused(ApiKey::Metadata, 0, &[0x7f, 0xff, 0xff, 0xff]);
-        assert!(matches!(
-            err,
-            GuardError::LengthExceedsRemaining {
-                len: 0x7fff_ffff,
-                ..
-            }
-        ));
+        assert!(matches!(err, GuardError::LengthExceedsRemaining { len: 0x7fff_ffff, .. }));
         // Metadata v12: compact topics array, varint count 2^32 - 2.
-        refused(
-            ApiKey::Metadata,
-            12,
-            &[0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0],
-        );
+        refused(ApiKey::Metadata, 12, &[0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0, 0]);
         // Negative counts other than -1 are not null, they are invalid.
         refused(ApiKey::Metadata, 1, &[0xff, 0xff, 0xff, 0xfe, 1, 0]);
 
@@ -2389,58 +2108,30 @@ mod tests {
         body.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff]);
         body.extend_from_slice(&[0; 12]);
         let err = refused(ApiKey::CreateTopics, 4, &body);
-        assert!(matches!(
-            err,
-            GuardError::LengthExceedsRemaining {
-                what: "Assignments",
-                ..
-            }
-        ));
+        assert!(matches!(err, GuardError::LengthExceedsRemaining { what: "Assignments", .. }));
         // CreateTopics v5 (flexible): nested broker-id array claiming 2^28.
         let mut body = vec![2, 2, b't', 0, 0, 0, 1, 0, 1, 2, 0, 0, 0, 0];
         body.extend_from_slice(&[0x81, 0x80, 0x80, 0x80, 0x01]);
         body.extend_from_slice(&[0; 16]);
         let err = refused(ApiKey::CreateTopics, 5, &body);
-        assert!(matches!(
-            err,
-            GuardError::LengthExceedsRemaining {
-                what: "BrokerIds",
-                ..
-            }
-        ));
+        assert!(matches!(err, GuardError::LengthExceedsRemaining { what: "BrokerIds", .. }));
 
         // Produce v3: records claiming i32::MAX bytes.
         let mut body = vec![0xff, 0xff, 0, 1, 0, 0, 0x03, 0xe8];
         body.extend_from_slice(&[0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 1, 0, 0, 0, 0]);
         body.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 1, 2, 3]);
         let err = refused(ApiKey::Produce, 3, &body);
-        assert!(matches!(
-            err,
-            GuardError::LengthExceedsRemaining {
-                what: "Records",
-                ..
-            }
-        ));
+        assert!(matches!(err, GuardError::LengthExceedsRemaining { what: "Records", .. }));
         // Produce v9 (flexible): compact records claiming ~2^32 bytes.
         let mut body = vec![0, 0, 1, 0, 0, 0x03, 0xe8, 2, 2, b't', 2, 0, 0, 0, 0];
         body.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]);
         let err = refused(ApiKey::Produce, 9, &body);
-        assert!(matches!(
-            err,
-            GuardError::LengthExceedsRemaining {
-                what: "Records",
-                ..
-            }
-        ));
+        assert!(matches!(err, GuardError::LengthExceedsRemaining { what: "Records", .. }));
 
         // String length beyond the body.
         refused(ApiKey::Heartbeat, 0, &[0x7f, 0xff, b'g']);
         // Tagged section claiming far more tags than bytes.
-        refused(
-            ApiKey::ApiVersions,
-            3,
-            &[1, b'a', 1, b'b', 0xff, 0xff, 0xff, 0x7f],
-        );
+        refused(ApiKey::ApiVersions, 3, &[1, b'a', 1, b'b', 0xff, 0xff, 0xff, 0x7f]);
         // Unknown tag whose size runs past the end.
         refused(ApiKey::ApiVersions, 3, &[1, 1, 1, 9, 0x80, 0x80, 0x04, 0]);
     }
@@ -2449,37 +2140,18 @@ mod tests {
     fn malformed_framing_is_refused() {
         // A varint longer than 5 bytes, or a 5th byte with bits the codec
         // would silently drop.
-        let err = check_request(
-            ApiKey::ApiVersions,
-            3,
-            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
-        )
-        .unwrap_err();
+        let err = check_request(ApiKey::ApiVersions, 3, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]).unwrap_err();
         assert!(matches!(err, GuardError::BadVarint { .. }), "{err}");
-        let err =
-            check_request(ApiKey::ApiVersions, 3, &[0x81, 0x80, 0x80, 0x80, 0x10]).unwrap_err();
+        let err = check_request(ApiKey::ApiVersions, 3, &[0x81, 0x80, 0x80, 0x80, 0x10]).unwrap_err();
         assert!(matches!(err, GuardError::BadVarint { .. }), "{err}");
 
         // Null where the field is not nullable (GroupId).
         let err = check_request(ApiKey::Heartbeat, 0, &[0xff, 0xff, 0, 0, 0, 0, 0, 0]).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GuardError::UnexpectedNull {
-                    what: "GroupId",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GuardError::UnexpectedNull { what: "GroupId", .. }), "{err}");
 
         // DescribeTopicPartitions: cursor marker must be -1 or 1.
-        let err =
-            check_request(ApiKey::DescribeTopicPartitions, 0, &[1, 0, 0, 0, 1, 2, 0]).unwrap_err();
-        assert!(
-            matches!(err, GuardError::BadStructMarker { marker: 2, .. }),
-            "{err}"
-        );
+        let err = check_request(ApiKey::DescribeTopicPartitions, 0, &[1, 0, 0, 0, 1, 2, 0]).unwrap_err();
+        assert!(matches!(err, GuardError::BadStructMarker { marker: 2, .. }), "{err}");
 
         // Fetch v15 with a known tag (ReplicaState) whose declared size is
         // larger than its value: the codec would read it by schema and
@@ -2488,18 +2160,7 @@ mod tests {
         body.extend_from_slice(&[1, 1, 14]);
         body.extend_from_slice(&[0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0]);
         let err = check_request(ApiKey::Fetch, 15, &body).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GuardError::TaggedSizeMismatch {
-                    tag: 1,
-                    declared: 14,
-                    used: 13,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, GuardError::TaggedSizeMismatch { tag: 1, declared: 14, used: 13, .. }), "{err}");
         // The same tag with the exact size is accepted, and the codec agrees.
         let mut body = fetch_v15_prefix();
         body.extend_from_slice(&[1, 1, 13]);
@@ -2511,17 +2172,11 @@ mod tests {
         body.splice(0..0, [0, 0, 0, 0]);
         body.extend_from_slice(&[1, 1, 1, 0]);
         let err = check_request(ApiKey::Fetch, 14, &body).unwrap_err();
-        assert!(
-            matches!(err, GuardError::TagNotValidForVersion { tag: 1, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, GuardError::TagNotValidForVersion { tag: 1, .. }), "{err}");
 
         // A version without a schema.
         let err = check_request(ApiKey::Produce, 2, &[]).unwrap_err();
-        assert!(
-            matches!(err, GuardError::NoSchema { version: 2, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, GuardError::NoSchema { version: 2, .. }), "{err}");
     }
 
     /// Fetch v15 body up to (not including) the top-level tagged section:
@@ -2537,10 +2192,7 @@ mod tests {
     #[test]
     fn fuzzed_bodies_never_panic_and_accepted_ones_decode_in_step() {
         let targets = all_versions();
-        let mut gen = Gen {
-            rng: Rng(0x9e37_79b9_7f4a_7c15),
-            unknown_tags: true,
-        };
+        let mut gen = Gen { rng: Rng(0x9e37_79b9_7f4a_7c15), unknown_tags: true };
         let mut accepted = 0;
         for round in 0..6000 {
             let (key, v) = targets[gen.rng.below(targets.len() as u64) as usize];
@@ -2574,10 +2226,7 @@ mod tests {
                 }
             }
         }
-        assert!(
-            accepted > 500,
-            "fuzz reached the codec only {accepted} times"
-        );
+        assert!(accepted > 500, "fuzz reached the codec only {accepted} times");
     }
 
     fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
@@ -2609,16 +2258,8 @@ mod tests {
             for v in min..=max {
                 assert!(has_schema(key, v), "{key:?} v{v}");
             }
-            assert!(
-                !has_schema(key, max + 1),
-                "{key:?} v{} has no checked schema",
-                max + 1
-            );
-            assert!(
-                !has_schema(key, min - 1),
-                "{key:?} v{} has no checked schema",
-                min - 1
-            );
+            assert!(!has_schema(key, max + 1), "{key:?} v{} has no checked schema", max + 1);
+            assert!(!has_schema(key, min - 1), "{key:?} v{} has no checked schema", min - 1);
         }
         assert_eq!(SCHEMAS.len(), COVERED.len());
         assert!(!has_schema(ApiKey::SaslHandshake, 0));
@@ -2628,17 +2269,9 @@ mod tests {
     fn every_advertised_decoded_version_has_a_schema() {
         use crate::wire::versions::{PRODUCE_MIN_DECODED, SUPPORTED_APIS};
         for a in SUPPORTED_APIS {
-            let min = if a.key == ApiKey::Produce {
-                PRODUCE_MIN_DECODED
-            } else {
-                a.min
-            };
+            let min = if a.key == ApiKey::Produce { PRODUCE_MIN_DECODED } else { a.min };
             for v in min..=a.max {
-                assert!(
-                    has_schema(a.key, v),
-                    "{:?} v{v} is advertised but unguarded",
-                    a.key
-                );
+                assert!(has_schema(a.key, v), "{:?} v{v} is advertised but unguarded", a.key);
             }
         }
     }
@@ -2650,12 +2283,7 @@ mod tests {
             for (i, field) in fields.iter().enumerate() {
                 assert!(field.min <= field.max, "{:?}.{}", api.key, field.name);
                 if let Some(tag) = field.tag {
-                    assert!(
-                        field.min >= api.flexible_from,
-                        "{:?}.{} tagged before flexible",
-                        api.key,
-                        field.name
-                    );
+                    assert!(field.min >= api.flexible_from, "{:?}.{} tagged before flexible", api.key, field.name);
                     assert!(
                         fields[..i].iter().all(|f| f.tag != Some(tag)),
                         "{:?}.{}: duplicate tag {tag}",
@@ -2664,20 +2292,14 @@ mod tests {
                     );
                 }
                 match field.kind {
-                    Kind::Struct(inner) | Kind::Array(Elem::Struct(inner)) => {
-                        check(inner, api, depth + 1)
-                    }
+                    Kind::Struct(inner) | Kind::Array(Elem::Struct(inner)) => check(inner, api, depth + 1),
                     _ => {}
                 }
             }
         }
         for api in SCHEMAS {
             let codec = api.key.valid_versions();
-            assert!(
-                api.min <= api.max && api.min >= codec.min && api.max <= codec.max,
-                "{:?}",
-                api.key
-            );
+            assert!(api.min <= api.max && api.min >= codec.min && api.max <= codec.max, "{:?}", api.key);
             check(api.fields, api, 0);
         }
     }

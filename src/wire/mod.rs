@@ -31,11 +31,7 @@ pub enum WireError {
     #[error("unsupported version {version} of api key {api_key}")]
     UnsupportedVersion { api_key: i16, version: i16 },
     #[error("malformed {api} v{version} request: {reason}")]
-    Malformed {
-        api: &'static str,
-        version: i16,
-        reason: String,
-    },
+    Malformed { api: &'static str, version: i16, reason: String },
     #[error("cannot encode response: {0}")]
     Encode(String),
 }

@@ -48,14 +48,7 @@ pub struct Record {
 
 impl Record {
     pub fn new(key: Option<Vec<u8>>, value: Option<Vec<u8>>, timestamp: i64) -> Self {
-        Record {
-            offset: 0,
-            timestamp,
-            key,
-            value,
-            headers: Vec::new(),
-            size_in_bytes: 0,
-        }
+        Record { offset: 0, timestamp, key, value, headers: Vec::new(), size_in_bytes: 0 }
     }
 }
 
@@ -157,9 +150,7 @@ pub fn decompress(codec: Compression, raw: &[u8]) -> Result<Vec<u8>, RecordError
             out.extend_from_slice(raw);
             Ok(0)
         }
-        Compression::Gzip => flate2::read::GzDecoder::new(raw)
-            .take(limit)
-            .read_to_end(&mut out),
+        Compression::Gzip => flate2::read::GzDecoder::new(raw).take(limit).read_to_end(&mut out),
         Compression::Snappy => return snappy_decompress(raw),
         Compression::Lz4 => match lz4::Decoder::new(raw) {
             Ok(d) => d.take(limit).read_to_end(&mut out),
@@ -239,11 +230,7 @@ pub fn decode_records(view: &BatchView<'_>) -> Result<Vec<Record>, RecordError> 
         }
         out.push(Record {
             offset: base_offset + offset_delta as i64,
-            timestamp: if log_append {
-                view.max_timestamp()
-            } else {
-                base_ts + ts_delta
-            },
+            timestamp: if log_append { view.max_timestamp() } else { base_ts + ts_delta },
             key,
             value,
             headers,
@@ -251,10 +238,7 @@ pub fn decode_records(view: &BatchView<'_>) -> Result<Vec<Record>, RecordError> 
         });
     }
     if out.len() as i64 != expected as i64 {
-        return Err(RecordError::CountMismatch {
-            expected,
-            found: out.len() as i32,
-        });
+        return Err(RecordError::CountMismatch { expected, found: out.len() as i32 });
     }
     Ok(out)
 }
@@ -381,18 +365,7 @@ mod tests {
 
     #[test]
     fn varints_round_trip() {
-        for v in [
-            0i64,
-            1,
-            -1,
-            63,
-            -64,
-            64,
-            300,
-            i32::MAX as i64,
-            i64::MIN,
-            i64::MAX,
-        ] {
+        for v in [0i64, 1, -1, 63, -64, 64, 300, i32::MAX as i64, i64::MIN, i64::MAX] {
             let mut b = BytesMut::new();
             put_varlong(&mut b, v);
             assert_eq!(b.len(), varlong_size(v));

@@ -34,8 +34,7 @@ impl ApiRequest {
     /// Decodes the body as `T`, requiring every byte to be consumed.
     pub fn decode<T: Decodable>(&self) -> Result<T, WireError> {
         let mut body = self.body.clone();
-        let value =
-            T::decode(&mut body, self.version).map_err(|e| self.malformed(e.to_string()))?;
+        let value = T::decode(&mut body, self.version).map_err(|e| self.malformed(e.to_string()))?;
         if body.has_remaining() {
             return Err(self.malformed(format!("{} trailing bytes", body.remaining())));
         }
@@ -43,11 +42,7 @@ impl ApiRequest {
     }
 
     fn malformed(&self, reason: String) -> WireError {
-        WireError::Malformed {
-            api: api_name(self.api_key),
-            version: self.version,
-            reason,
-        }
+        WireError::Malformed { api: api_name(self.api_key), version: self.version, reason }
     }
 }
 
@@ -82,29 +77,22 @@ pub enum Parsed {
 /// Decodes the header of an advertised API and splits off its body.
 pub fn parse(mut frame: Bytes) -> Result<Parsed, WireError> {
     let raw = peek_header(&frame)?;
-    let api_key =
-        ApiKey::try_from(raw.api_key).map_err(|_| WireError::UnknownApiKey(raw.api_key))?;
+    let api_key = ApiKey::try_from(raw.api_key).map_err(|_| WireError::UnknownApiKey(raw.api_key))?;
     if versions::lookup(raw.api_key).is_none() {
         return Err(WireError::UnknownApiKey(raw.api_key));
     }
     if !versions::is_supported(raw.api_key, raw.version) {
         if api_key == ApiKey::ApiVersions {
-            return Ok(Parsed::ApiVersionsFallback {
-                correlation_id: raw.correlation_id,
-            });
+            return Ok(Parsed::ApiVersionsFallback { correlation_id: raw.correlation_id });
         }
-        return Err(WireError::UnsupportedVersion {
-            api_key: raw.api_key,
-            version: raw.version,
-        });
+        return Err(WireError::UnsupportedVersion { api_key: raw.api_key, version: raw.version });
     }
     let header_version = api_key.request_header_version(raw.version);
-    let header =
-        RequestHeader::decode(&mut frame, header_version).map_err(|e| WireError::Malformed {
-            api: "RequestHeader",
-            version: header_version,
-            reason: e.to_string(),
-        })?;
+    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| WireError::Malformed {
+        api: "RequestHeader",
+        version: header_version,
+        reason: e.to_string(),
+    })?;
     // Produce v0-2 bodies are never decoded (see versions::PRODUCE_MIN_DECODED).
     let decodable = !(api_key == ApiKey::Produce && raw.version < versions::PRODUCE_MIN_DECODED);
     if decodable {
@@ -114,12 +102,7 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, WireError> {
             reason: e.to_string(),
         })?;
     }
-    Ok(Parsed::Request(ApiRequest {
-        api_key,
-        version: raw.version,
-        header,
-        body: frame,
-    }))
+    Ok(Parsed::Request(ApiRequest { api_key, version: raw.version, header, body: frame }))
 }
 
 /// Kafka's name for an API, for logs and errors.

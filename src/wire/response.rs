@@ -9,12 +9,7 @@ use kafka_protocol::protocol::Encodable;
 use super::WireError;
 
 /// Encodes a complete response frame (size prefix included).
-pub fn encode<T: Encodable>(
-    api_key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &T,
-) -> Result<Bytes, WireError> {
+pub fn encode<T: Encodable>(api_key: ApiKey, version: i16, correlation_id: i32, body: &T) -> Result<Bytes, WireError> {
     let header_version = api_key.response_header_version(version);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let size = header
@@ -23,11 +18,8 @@ pub fn encode<T: Encodable>(
         .map_err(|e| WireError::Encode(e.to_string()))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| WireError::Encode(e.to_string()))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| WireError::Encode(format!("{api_key:?} v{version}: {e}")))?;
+    header.encode(&mut buf, header_version).map_err(|e| WireError::Encode(e.to_string()))?;
+    body.encode(&mut buf, version).map_err(|e| WireError::Encode(format!("{api_key:?} v{version}: {e}")))?;
     debug_assert_eq!(buf.len(), 4 + size);
     Ok(buf.freeze())
 }

@@ -76,16 +76,8 @@ mod tests {
     fn table_is_within_what_the_codec_can_encode() {
         for a in SUPPORTED_APIS {
             let codec = a.key.valid_versions();
-            let decoded_min = if a.key == ApiKey::Produce {
-                PRODUCE_MIN_DECODED
-            } else {
-                a.min
-            };
-            assert!(
-                decoded_min >= codec.min && a.max <= codec.max,
-                "{:?}",
-                a.key
-            );
+            let decoded_min = if a.key == ApiKey::Produce { PRODUCE_MIN_DECODED } else { a.min };
+            assert!(decoded_min >= codec.min && a.max <= codec.max, "{:?}", a.key);
             assert!(a.min <= a.max);
         }
     }

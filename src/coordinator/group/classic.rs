@@ -68,12 +68,7 @@ pub struct JoinResult {
 
 impl JoinResult {
     pub fn error(member_id: &str, code: i16) -> Self {
-        JoinResult {
-            error: code,
-            member_id: member_id.to_string(),
-            generation: -1,
-            ..Default::default()
-        }
+        JoinResult { error: code, member_id: member_id.to_string(), generation: -1, ..Default::default() }
     }
 }
 
@@ -88,10 +83,7 @@ pub struct SyncResult {
 
 impl SyncResult {
     pub fn error(code: i16) -> Self {
-        SyncResult {
-            error: code,
-            ..Default::default()
-        }
+        SyncResult { error: code, ..Default::default() }
     }
 }
 
@@ -121,11 +113,7 @@ impl Member {
     }
 
     fn metadata(&self, protocol: &str) -> Bytes {
-        self.protocols
-            .iter()
-            .find(|(n, _)| n == protocol)
-            .map(|(_, m)| m.clone())
-            .unwrap_or_default()
+        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
     }
 
     fn vote(&self, candidates: &HashSet<String>) -> Option<String> {
@@ -272,12 +260,8 @@ impl ClassicGroup {
 
     fn select_protocol(&self) -> Option<String> {
         let n = self.members.len();
-        let candidates: HashSet<String> = self
-            .supported_protocols
-            .iter()
-            .filter(|(_, c)| **c == n)
-            .map(|(p, _)| p.clone())
-            .collect();
+        let candidates: HashSet<String> =
+            self.supported_protocols.iter().filter(|(_, c)| **c == n).map(|(p, _)| p.clone()).collect();
         let mut votes: HashMap<String, usize> = HashMap::new();
         for m in self.members.values() {
             if let Some(v) = m.vote(&candidates) {
@@ -372,7 +356,7 @@ impl ClassicGroup {
                 heartbeat_deadline: now + std::time::Duration::from_millis(timeouts.new_member_join_timeout_ms),
             },
         );
-        self.maybe_prepare_rebalance(timeouts, now)
+        self.rebalance_or_complete_join(timeouts, now)
     }
 
     /// A known member re-joins with (maybe new) protocols and timeouts.
@@ -410,7 +394,7 @@ impl ClassicGroup {
         now: Instant,
     ) -> Vec<Effect> {
         self.update_member(id, protocols, rebalance_timeout_ms, session_timeout_ms, Some(respond));
-        self.maybe_prepare_rebalance(timeouts, now)
+        self.rebalance_or_complete_join(timeouts, now)
     }
 
     /// The join response for `member_id` in the current generation.
@@ -429,14 +413,23 @@ impl ClassicGroup {
 
     fn member_metadata(&self) -> Vec<(String, Option<String>, Bytes)> {
         let protocol = self.protocol_name.clone().unwrap_or_default();
-        self.members
-            .values()
-            .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol)))
-            .collect()
+        self.members.values().map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol))).collect()
     }
 
     pub fn member_matches(&self, id: &str, protocols: &[(String, Bytes)]) -> bool {
         self.members.get(id).is_some_and(|m| m.matches(protocols))
+    }
+
+    /// After a JoinGroup registered a member awaiting its join response:
+    /// start a rebalance if the group can, else (PreparingRebalance) this
+    /// join may be the last one the phase waits for (Kafka's
+    /// `handleJoinGroup` ends with `rebalancePurgatory.checkAndComplete`).
+    fn rebalance_or_complete_join(&mut self, timeouts: &GroupTimeouts, now: Instant) -> Vec<Effect> {
+        if self.can_rebalance() {
+            self.prepare_rebalance(timeouts, now)
+        } else {
+            self.try_complete_join(timeouts, now)
+        }
     }
 
     pub fn maybe_prepare_rebalance(&mut self, timeouts: &GroupTimeouts, now: Instant) -> Vec<Effect> {
@@ -468,9 +461,7 @@ impl ClassicGroup {
                 remaining_ms: rebalance_ms.saturating_sub(delay),
             }
         } else {
-            JoinTimer::Delayed {
-                deadline: now + std::time::Duration::from_millis(rebalance_ms),
-            }
+            JoinTimer::Delayed { deadline: now + std::time::Duration::from_millis(rebalance_ms) }
         });
         self.transition(GroupState::PreparingRebalance);
         self.try_complete_join(timeouts, now)
@@ -703,12 +694,8 @@ impl ClassicGroup {
             return effects;
         }
         // Pending members that never came back.
-        let expired_pending: Vec<String> = self
-            .pending_members
-            .iter()
-            .filter(|(_, d)| now >= **d)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let expired_pending: Vec<String> =
+            self.pending_members.iter().filter(|(_, d)| now >= **d).map(|(id, _)| id.clone()).collect();
         for id in expired_pending {
             effects.extend(self.remove_pending_member(&id, timeouts, now));
         }
@@ -720,11 +707,7 @@ impl ClassicGroup {
         }
         // Join phase.
         match self.join_timer {
-            Some(JoinTimer::Initial {
-                deadline,
-                delay_ms,
-                remaining_ms,
-            }) if now >= deadline => {
+            Some(JoinTimer::Initial { deadline, delay_ms, remaining_ms }) if now >= deadline => {
                 if self.new_member_added && remaining_ms != 0 {
                     self.new_member_added = false;
                     let delay = timeouts.initial_rebalance_delay_ms.min(remaining_ms);
@@ -746,7 +729,9 @@ impl ClassicGroup {
         if let Some(deadline) = self.sync_deadline {
             if now >= deadline {
                 self.sync_deadline = None;
-                if matches!(self.state, GroupState::CompletingRebalance | GroupState::Stable) && !self.pending_sync.is_empty() {
+                if matches!(self.state, GroupState::CompletingRebalance | GroupState::Stable)
+                    && !self.pending_sync.is_empty()
+                {
                     let missing: Vec<String> = self.pending_sync.drain().collect();
                     for id in &missing {
                         self.remove_member_raw(id);

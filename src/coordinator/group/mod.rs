@@ -156,7 +156,10 @@ type GroupRef = Arc<Mutex<ClassicGroup>>;
 /// answers (Kafka's `GroupMetadataManager` error conversion).
 fn commit_error(e: &ReplicaError) -> i16 {
     let code = e.kafka_code();
-    if code == E::UnknownTopicOrPartition.code() || code == E::NotEnoughReplicas.code() || code == E::NotEnoughReplicasAfterAppend.code() {
+    if code == E::UnknownTopicOrPartition.code()
+        || code == E::NotEnoughReplicas.code()
+        || code == E::NotEnoughReplicasAfterAppend.code()
+    {
         E::CoordinatorNotAvailable.code()
     } else if code == E::NotLeaderOrFollower.code() || code == E::KafkaStorageError.code() {
         E::NotCoordinator.code()
@@ -201,7 +204,8 @@ fn offset_record(group: &str, topic: &str, partition: i32, o: Option<&CommittedO
 }
 
 fn group_record(group_id: &str, snapshot: Option<classic::GroupSnapshot>) -> Result<KeyValue, i16> {
-    let key = schema::encode_key(&GroupRecordKey::GroupMetadata { group: group_id.to_string() }).map_err(encoding_error)?;
+    let key =
+        schema::encode_key(&GroupRecordKey::GroupMetadata { group: group_id.to_string() }).map_err(encoding_error)?;
     let value = match snapshot {
         None => None,
         Some(s) => Some(
@@ -238,12 +242,7 @@ impl GroupCoordinator {
             initial_rebalance_delay_ms: config.initial_rebalance_delay_ms,
             new_member_join_timeout_ms: NEW_MEMBER_JOIN_TIMEOUT_MS,
         };
-        Arc::new(GroupCoordinator {
-            config,
-            timeouts,
-            replica_manager,
-            partitions: Mutex::new(HashMap::new()),
-        })
+        Arc::new(GroupCoordinator { config, timeouts, replica_manager, partitions: Mutex::new(HashMap::new()) })
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -341,7 +340,9 @@ impl GroupCoordinator {
         if let Err(code) = self.validate(&a.group_id, false) {
             return JoinResult::error(&a.member_id, code);
         }
-        if a.session_timeout_ms < self.config.min_session_timeout_ms || a.session_timeout_ms > self.config.max_session_timeout_ms {
+        if a.session_timeout_ms < self.config.min_session_timeout_ms
+            || a.session_timeout_ms > self.config.max_session_timeout_ms
+        {
             return JoinResult::error(&a.member_id, E::InvalidSessionTimeout.code());
         }
         let unknown = a.member_id.is_empty();
@@ -554,7 +555,15 @@ impl GroupCoordinator {
                     drop(tx);
                     (None, Vec::new(), Some((records, new_id.to_string(), result)))
                 } else {
-                    let effects = g.update_member_and_rebalance(new_id, a.protocols.clone(), a.rebalance_timeout_ms, a.session_timeout_ms, tx, t, now);
+                    let effects = g.update_member_and_rebalance(
+                        new_id,
+                        a.protocols.clone(),
+                        a.rebalance_timeout_ms,
+                        a.session_timeout_ms,
+                        tx,
+                        t,
+                        now,
+                    );
                     (None, effects, None)
                 }
             }
@@ -574,7 +583,9 @@ impl GroupCoordinator {
     /// its share.
     pub async fn sync_group(self: &Arc<Self>, a: SyncArgs) -> SyncResult {
         match self.validate(&a.group_id, false) {
-            Err(code) if code == E::CoordinatorLoadInProgress.code() => return SyncResult::error(E::RebalanceInProgress.code()),
+            Err(code) if code == E::CoordinatorLoadInProgress.code() => {
+                return SyncResult::error(E::RebalanceInProgress.code())
+            }
             Err(code) => return SyncResult::error(code),
             Ok(()) => {}
         }
@@ -653,7 +664,13 @@ impl GroupCoordinator {
         rx.await.unwrap_or_else(|_| SyncResult::error(E::RebalanceInProgress.code()))
     }
 
-    pub fn heartbeat(self: &Arc<Self>, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> i16 {
+    pub fn heartbeat(
+        self: &Arc<Self>,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> i16 {
         match self.validate(group_id, false) {
             Err(code) if code == E::CoordinatorLoadInProgress.code() => return 0,
             Err(code) => return code,
@@ -691,7 +708,11 @@ impl GroupCoordinator {
 
     /// LeaveGroup for one or more members: per-member error codes, or a
     /// group-level error.
-    pub fn leave_group(self: &Arc<Self>, group_id: &str, members: &[(String, Option<String>)]) -> Result<Vec<i16>, i16> {
+    pub fn leave_group(
+        self: &Arc<Self>,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<i16>, i16> {
         self.validate(group_id, false)?;
         let (partition, group) = match self.lookup(group_id, false)? {
             None => return Ok(members.iter().map(|_| E::UnknownMemberId.code()).collect()),
@@ -816,7 +837,11 @@ impl GroupCoordinator {
 
     /// OffsetFetch: committed offsets of the group (all when `partitions`
     /// is None). Unknown groups and partitions have no offset, no error.
-    pub fn fetch_offsets(&self, group_id: &str, partitions: Option<Vec<(String, i32)>>) -> Result<Vec<((String, i32), Option<CommittedOffset>)>, i16> {
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<Vec<((String, i32), Option<CommittedOffset>)>, i16> {
         self.validate(group_id, true)?;
         let group = self.lookup(group_id, false)?.map(|(_, g)| g);
         let g = group.as_ref().map(|g| g.lock().expect("group lock"));
@@ -830,9 +855,8 @@ impl GroupCoordinator {
                 })
                 .collect(),
             None => {
-                let mut all: Vec<_> = offsets
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect())
-                    .unwrap_or_default();
+                let mut all: Vec<_> =
+                    offsets.map(|m| m.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect()).unwrap_or_default();
                 all.sort_by(|a: &((String, i32), Option<CommittedOffset>), b| a.0.cmp(&b.0));
                 all
             }
@@ -936,8 +960,13 @@ impl GroupCoordinator {
 
     /// OffsetDelete: removes committed offsets the group is not subscribed
     /// to. Group-level error, or one code per partition.
-    pub async fn delete_offsets(self: &Arc<Self>, group_id: &str, partitions: &[(String, i32)]) -> Result<Vec<i16>, i16> {
-        self.validate(group_id, true)?;
+    pub async fn delete_offsets(
+        self: &Arc<Self>,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<i16>, i16> {
+        // Unlike OffsetCommit/OffsetFetch, OffsetDelete needs a group id.
+        self.validate(group_id, false)?;
         let (partition, group) = self.lookup(group_id, false)?.ok_or(E::GroupIdNotFound.code())?;
         let (codes, records) = {
             let mut g = group.lock().expect("group lock");
@@ -979,14 +1008,9 @@ impl GroupCoordinator {
             if parts.get(&partition).is_some_and(|p| p.leader_epoch == leader_epoch) {
                 return;
             }
-            if let Some(old) = parts.insert(
-                partition,
-                OwnedPartition {
-                    status: Status::Loading,
-                    leader_epoch,
-                    groups: HashMap::new(),
-                },
-            ) {
+            if let Some(old) = parts
+                .insert(partition, OwnedPartition { status: Status::Loading, leader_epoch, groups: HashMap::new() })
+            {
                 for g in old.groups.values() {
                     g.lock().expect("group lock").mark_dead(E::NotCoordinator.code());
                 }
@@ -1002,7 +1026,12 @@ impl GroupCoordinator {
                     let n = loaded.len();
                     p.groups = loaded;
                     p.status = Status::Loaded;
-                    tracing::info!(partition, groups = n, elapsed_ms = started.elapsed().as_millis() as u64, "loaded group metadata");
+                    tracing::info!(
+                        partition,
+                        groups = n,
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "loaded group metadata"
+                    );
                 }
                 _ => {}
             }
@@ -1034,14 +1063,7 @@ impl GroupCoordinator {
             while offset < end {
                 let plan = {
                     let l = log.lock().expect("log lock");
-                    l.read_plan(
-                        offset,
-                        ReadLimits {
-                            max_bytes: 4 << 20,
-                            max_offset: end,
-                            min_one_batch: true,
-                        },
-                    )
+                    l.read_plan(offset, ReadLimits { max_bytes: 4 << 20, max_offset: end, min_one_batch: true })
                 };
                 let Ok(Some(plan)) = plan else { break };
                 let Ok(bytes) = plan.read() else { break };
@@ -1079,16 +1101,18 @@ impl GroupCoordinator {
                                     Some(Err(e)) => tracing::warn!(error = %e, "skipping undecodable offset commit"),
                                 }
                             }
-                            Ok(GroupRecordKey::GroupMetadata { group }) => match r.value.as_deref().map(schema::decode_group_metadata_value) {
-                                Some(Ok(v)) => {
-                                    metadata.insert(group, Some(v));
+                            Ok(GroupRecordKey::GroupMetadata { group }) => {
+                                match r.value.as_deref().map(schema::decode_group_metadata_value) {
+                                    Some(Ok(v)) => {
+                                        metadata.insert(group, Some(v));
+                                    }
+                                    None => {
+                                        metadata.insert(group.clone(), None);
+                                        offsets.remove(&group);
+                                    }
+                                    Some(Err(e)) => tracing::warn!(error = %e, "skipping undecodable group metadata"),
                                 }
-                                None => {
-                                    metadata.insert(group.clone(), None);
-                                    offsets.remove(&group);
-                                }
-                                Some(Err(e)) => tracing::warn!(error = %e, "skipping undecodable group metadata"),
-                            },
+                            }
                             Err(_) => {}
                         }
                     }
@@ -1101,7 +1125,9 @@ impl GroupCoordinator {
         let now = Instant::now();
         let mut groups = HashMap::new();
         let mut ids: HashSet<String> = metadata.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.clone()).collect();
-        ids.extend(offsets.keys().cloned());
+        // Offset tombstones leave empty maps behind: a group whose offsets
+        // were all deleted (and that has no metadata) is gone, as in Kafka.
+        ids.extend(offsets.iter().filter(|(_, o)| !o.is_empty()).map(|(k, _)| k.clone()));
         for id in ids {
             let mut g = ClassicGroup::new(&id);
             if let Some(Some(v)) = metadata.get(&id) {

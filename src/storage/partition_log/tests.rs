@@ -45,11 +45,7 @@ fn client_batch(first_value: usize, n: usize, ts: i64) -> Bytes {
 fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
     let mut b = BatchBuilder::new(0, 1_000).producer(pid, epoch, seq);
     for i in 0..n {
-        b.push(Record::new(
-            None,
-            Some(format!("p{pid}-{}", seq as usize + i).into_bytes()),
-            1_000,
-        ));
+        b.push(Record::new(None, Some(format!("p{pid}-{}", seq as usize + i).into_bytes()), 1_000));
     }
     b.build()
 }
@@ -60,16 +56,8 @@ fn read_values(log: &PartitionLog, from: i64) -> Vec<(i64, String)> {
     let mut offset = from;
     let end = log.log_end_offset();
     while offset < end {
-        let plan = log
-            .read_plan(
-                offset,
-                ReadLimits {
-                    max_bytes: 64 * 1024,
-                    max_offset: end,
-                    min_one_batch: true,
-                },
-            )
-            .unwrap();
+        let plan =
+            log.read_plan(offset, ReadLimits { max_bytes: 64 * 1024, max_offset: end, min_one_batch: true }).unwrap();
         let Some(plan) = plan else { break };
         let bytes = plan.read().unwrap();
         assert!(!bytes.is_empty());
@@ -92,12 +80,8 @@ const NOW: i64 = 1_700_000_000_000;
 fn appends_assign_offsets_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = create(dir.path(), config(1 << 20));
-    let a = log
-        .append_as_leader(&client_batch(0, 3, NOW), 0, NOW)
-        .unwrap();
-    let b = log
-        .append_as_leader(&client_batch(3, 2, NOW), 0, NOW)
-        .unwrap();
+    let a = log.append_as_leader(&client_batch(0, 3, NOW), 0, NOW).unwrap();
+    let b = log.append_as_leader(&client_batch(3, 2, NOW), 0, NOW).unwrap();
     assert_eq!((a.first_offset, a.last_offset), (0, 2));
     assert_eq!((b.first_offset, b.last_offset), (3, 4));
     assert_eq!(log.log_end_offset(), 5);
@@ -107,15 +91,8 @@ fn appends_assign_offsets_and_read_back() {
     // A read from the middle of a batch returns that batch.
     assert_eq!(read_values(&log, 1)[0], (1, "value-1".to_string()));
     // Out of range on both sides.
-    let limits = ReadLimits {
-        max_bytes: 100,
-        max_offset: 5,
-        min_one_batch: true,
-    };
-    assert!(matches!(
-        log.read_plan(6, limits),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
+    let limits = ReadLimits { max_bytes: 100, max_offset: 5, min_one_batch: true };
+    assert!(matches!(log.read_plan(6, limits), Err(StorageError::OffsetOutOfRange { .. })));
     assert!(log.read_plan(5, limits).unwrap().is_none());
 }
 
@@ -124,45 +101,18 @@ fn read_stops_at_max_offset_and_honours_min_one_batch() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = create(dir.path(), config(1 << 20));
     for i in 0..4 {
-        log.append_as_leader(&client_batch(i * 10, 10, NOW), 0, NOW)
-            .unwrap();
+        log.append_as_leader(&client_batch(i * 10, 10, NOW), 0, NOW).unwrap();
     }
     // Only batches below the bound are returned.
-    let plan = log
-        .read_plan(
-            0,
-            ReadLimits {
-                max_bytes: 1 << 20,
-                max_offset: 20,
-                min_one_batch: false,
-            },
-        )
-        .unwrap()
-        .unwrap();
+    let plan =
+        log.read_plan(0, ReadLimits { max_bytes: 1 << 20, max_offset: 20, min_one_batch: false }).unwrap().unwrap();
     let bytes = plan.read().unwrap();
-    let batches: Vec<_> = BatchIter::new(&bytes, true)
-        .map(|b| b.unwrap().1.base_offset())
-        .collect();
+    let batches: Vec<_> = BatchIter::new(&bytes, true).map(|b| b.unwrap().1.base_offset()).collect();
     assert_eq!(batches, vec![0, 10]);
     // max_bytes smaller than a batch: empty unless min_one_batch.
-    let tiny = |min_one_batch| ReadLimits {
-        max_bytes: 10,
-        max_offset: 40,
-        min_one_batch,
-    };
-    assert!(log
-        .read_plan(0, tiny(false))
-        .unwrap()
-        .unwrap()
-        .read()
-        .unwrap()
-        .is_empty());
-    let one = log
-        .read_plan(0, tiny(true))
-        .unwrap()
-        .unwrap()
-        .read()
-        .unwrap();
+    let tiny = |min_one_batch| ReadLimits { max_bytes: 10, max_offset: 40, min_one_batch };
+    assert!(log.read_plan(0, tiny(false)).unwrap().unwrap().read().unwrap().is_empty());
+    let one = log.read_plan(0, tiny(true)).unwrap().unwrap().read().unwrap();
     assert_eq!(BatchIter::new(&one, true).count(), 1);
 }
 
@@ -171,20 +121,12 @@ fn rolls_segments_by_size_and_reads_across_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = create(dir.path(), config(4096));
     for i in 0..100 {
-        log.append_as_leader(&client_batch(i * 5, 5, NOW), 0, NOW)
-            .unwrap();
+        log.append_as_leader(&client_batch(i * 5, 5, NOW), 0, NOW).unwrap();
     }
-    assert!(
-        log.segment_count() >= 3,
-        "segments: {}",
-        log.segment_count()
-    );
+    assert!(log.segment_count() >= 3, "segments: {}", log.segment_count());
     let values = read_values(&log, 0);
     assert_eq!(values.len(), 500);
-    assert!(values
-        .iter()
-        .enumerate()
-        .all(|(i, (o, v))| *o == i as i64 && *v == format!("value-{i}")));
+    assert!(values.iter().enumerate().all(|(i, (o, v))| *o == i as i64 && *v == format!("value-{i}")));
     // Every rolled segment's base offset is the previous one's end.
     let mut expected = 0;
     for seg in log.segments() {
@@ -199,30 +141,21 @@ fn clean_restart_keeps_everything_and_producer_state() {
     let cfg = config(4096);
     let mut log = create(dir.path(), cfg.clone());
     for i in 0..40 {
-        log.append_as_leader(&idempotent_batch(7, 0, i * 2, 2), 0, NOW)
-            .unwrap();
+        log.append_as_leader(&idempotent_batch(7, 0, i * 2, 2), 0, NOW).unwrap();
     }
     log.close().unwrap();
     let end = log.log_end_offset();
     drop(log);
-    let hints = LoadHints {
-        clean_shutdown: true,
-        recovery_point: Some(end),
-        ..Default::default()
-    };
+    let hints = LoadHints { clean_shutdown: true, recovery_point: Some(end), ..Default::default() };
     let mut log = open(dir.path(), cfg, hints);
     assert_eq!(log.log_end_offset(), 80);
     // The last batch, retried after the restart, is a duplicate.
-    let dup = log
-        .append_as_leader(&idempotent_batch(7, 0, 78, 2), 0, NOW)
-        .unwrap();
+    let dup = log.append_as_leader(&idempotent_batch(7, 0, 78, 2), 0, NOW).unwrap();
     assert!(dup.duplicate);
     assert_eq!(dup.first_offset, 78);
     assert_eq!(log.log_end_offset(), 80);
     // And the next sequence continues.
-    let next = log
-        .append_as_leader(&idempotent_batch(7, 0, 80, 1), 0, NOW)
-        .unwrap();
+    let next = log.append_as_leader(&idempotent_batch(7, 0, 80, 1), 0, NOW).unwrap();
     assert_eq!(next.first_offset, 80);
 }
 
@@ -232,15 +165,12 @@ fn unclean_restart_rebuilds_producer_state_from_the_log() {
     let cfg = config(1 << 20);
     let mut log = create(dir.path(), cfg.clone());
     for i in 0..10 {
-        log.append_as_leader(&idempotent_batch(3, 1, i * 3, 3), 0, NOW)
-            .unwrap();
+        log.append_as_leader(&idempotent_batch(3, 1, i * 3, 3), 0, NOW).unwrap();
     }
     drop(log); // no close: no snapshot, no index persist
     let mut log = open(dir.path(), cfg, LoadHints::default());
     assert_eq!(log.log_end_offset(), 30);
-    let dup = log
-        .append_as_leader(&idempotent_batch(3, 1, 27, 3), 0, NOW)
-        .unwrap();
+    let dup = log.append_as_leader(&idempotent_batch(3, 1, 27, 3), 0, NOW).unwrap();
     assert!(dup.duplicate && dup.first_offset == 27);
     let gap = log.append_as_leader(&idempotent_batch(3, 1, 99, 1), 0, NOW);
     assert!(matches!(gap, Err(StorageError::OutOfOrderSequence(_))));
@@ -254,41 +184,18 @@ fn validation_errors_map_to_kafka_codes() {
     let mut corrupt = good.clone();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
-    assert_eq!(
-        log.append_as_leader(&corrupt, 0, NOW)
-            .unwrap_err()
-            .kafka_code(),
-        2
-    );
+    assert_eq!(log.append_as_leader(&corrupt, 0, NOW).unwrap_err().kafka_code(), 2);
     let mut two = good.clone();
     two.extend_from_slice(&good);
-    assert_eq!(
-        log.append_as_leader(&two, 0, NOW).unwrap_err().kafka_code(),
-        87
-    );
+    assert_eq!(log.append_as_leader(&two, 0, NOW).unwrap_err().kafka_code(), 87);
     // A batch cut short is no batch at all: INVALID_RECORD, as in Kafka.
-    assert_eq!(
-        log.append_as_leader(&good[..good.len() - 3], 0, NOW)
-            .unwrap_err()
-            .kafka_code(),
-        87
-    );
+    assert_eq!(log.append_as_leader(&good[..good.len() - 3], 0, NOW).unwrap_err().kafka_code(), 87);
     let mut magic1 = good.clone();
     magic1[crate::wire::batch::OFFSET_MAGIC] = 1;
-    assert_eq!(
-        log.append_as_leader(&magic1, 0, NOW)
-            .unwrap_err()
-            .kafka_code(),
-        87
-    );
+    assert_eq!(log.append_as_leader(&magic1, 0, NOW).unwrap_err().kafka_code(), 87);
     // A timestamp two hours in the future breaks message.timestamp.after.max.ms.
     let future = client_batch(0, 1, NOW + 2 * 3_600_000);
-    assert_eq!(
-        log.append_as_leader(&future, 0, NOW)
-            .unwrap_err()
-            .kafka_code(),
-        32
-    );
+    assert_eq!(log.append_as_leader(&future, 0, NOW).unwrap_err().kafka_code(), 32);
     assert_eq!(log.log_end_offset(), 0);
 }
 
@@ -298,19 +205,10 @@ fn log_append_time_is_stamped_with_a_valid_crc() {
     let mut cfg = (*config(1 << 20)).clone();
     cfg.message_timestamp_type = TimestampType::LogAppendTime;
     let mut log = create(dir.path(), Arc::new(cfg));
-    let info = log
-        .append_as_leader(&client_batch(0, 2, 5), 0, NOW)
-        .unwrap();
+    let info = log.append_as_leader(&client_batch(0, 2, 5), 0, NOW).unwrap();
     assert_eq!(info.log_append_time, NOW);
     let bytes = log
-        .read_plan(
-            0,
-            ReadLimits {
-                max_bytes: 4096,
-                max_offset: 2,
-                min_one_batch: true,
-            },
-        )
+        .read_plan(0, ReadLimits { max_bytes: 4096, max_offset: 2, min_one_batch: true })
         .unwrap()
         .unwrap()
         .read()
@@ -326,20 +224,13 @@ fn offsets_for_timestamps() {
     let mut log = create(dir.path(), config(4096));
     for i in 0..50i64 {
         // Record timestamps NOW + 10*i .. NOW + 10*i + 4
-        log.append_as_leader(&client_batch(i as usize * 5, 5, NOW + 10 * i), 0, NOW)
-            .unwrap();
+        log.append_as_leader(&client_batch(i as usize * 5, 5, NOW + 10 * i), 0, NOW).unwrap();
     }
     assert_eq!(log.offset_for_timestamp(NOW).unwrap().map(|r| r.0), Some(0));
     // NOW+102 is record 2 of batch 10 (offset 52).
-    assert_eq!(
-        log.offset_for_timestamp(NOW + 102).unwrap(),
-        Some((52, NOW + 102, 0))
-    );
+    assert_eq!(log.offset_for_timestamp(NOW + 102).unwrap(), Some((52, NOW + 102, 0)));
     // Between batches: the next batch's first record.
-    assert_eq!(
-        log.offset_for_timestamp(NOW + 106).unwrap().map(|r| r.0),
-        Some(55)
-    );
+    assert_eq!(log.offset_for_timestamp(NOW + 106).unwrap().map(|r| r.0), Some(55));
     assert_eq!(log.offset_for_timestamp(NOW + 10_000).unwrap(), None);
     let (ts, off, _) = log.max_timestamp_and_offset().unwrap().unwrap();
     assert_eq!((ts, off), (NOW + 494, 249));
@@ -352,27 +243,16 @@ fn check_recovered(dir: &Path, written: &[(i64, String)]) -> i64 {
     let log = open(dir, config(4096), LoadHints::default());
     let values = read_values(&log, 0);
     assert!(values.len() <= written.len());
-    assert_eq!(
-        &values[..],
-        &written[..values.len()],
-        "recovered log is not a prefix"
-    );
+    assert_eq!(&values[..], &written[..values.len()], "recovered log is not a prefix");
     assert_eq!(log.log_end_offset(), values.len() as i64);
     for seg in log.segments() {
         for &(rel, pos) in seg.offset_index.entries() {
-            let b = seg
-                .batch_at(pos as u64, seg.size())
-                .unwrap()
-                .expect("index points at a batch");
+            let b = seg.batch_at(pos as u64, seg.size()).unwrap().expect("index points at a batch");
             assert!(b.base_offset <= seg.base_offset() + rel as i64);
             assert!(b.last_offset >= seg.base_offset() + rel as i64);
         }
         let index_file = std::fs::metadata(seg.offset_index.path()).unwrap().len();
-        assert_eq!(
-            index_file as usize,
-            seg.offset_index.len() * OFFSET_ENTRY_SIZE,
-            "index file agrees with memory"
-        );
+        assert_eq!(index_file as usize, seg.offset_index.len() * OFFSET_ENTRY_SIZE, "index file agrees with memory");
     }
     log.log_end_offset()
 }
@@ -382,22 +262,14 @@ fn write_sample(dir: &Path) -> (Vec<(i64, String)>, std::path::PathBuf, u64) {
     let mut written = Vec::new();
     for i in 0..30usize {
         let n = 1 + i % 4;
-        let info = log
-            .append_as_leader(&client_batch(written.len(), n, NOW), 0, NOW)
-            .unwrap();
+        let info = log.append_as_leader(&client_batch(written.len(), n, NOW), 0, NOW).unwrap();
         for k in 0..n {
-            written.push((
-                info.first_offset + k as i64,
-                format!("value-{}", info.first_offset as usize + k),
-            ));
+            written.push((info.first_offset + k as i64, format!("value-{}", info.first_offset as usize + k)));
         }
     }
     let active = log.segments().last().unwrap();
     let path = LogSegment::log_path(dir, active.base_offset());
-    let last_batch = active
-        .find_batch(log.log_end_offset() - 1, active.size())
-        .unwrap()
-        .unwrap();
+    let last_batch = active.find_batch(log.log_end_offset() - 1, active.size()).unwrap().unwrap();
     drop(log);
     (written, path, last_batch.position)
 }
@@ -438,13 +310,9 @@ fn recovery_after_bit_flips_in_the_last_batch() {
             let end = check_recovered(dir.path(), &written);
             // The partition leader epoch is the one field neither the CRC
             // nor offset density covers (as in Kafka); its records are intact.
-            let in_epoch_field = (at - last_pos as usize)
-                >= crate::wire::batch::OFFSET_LEADER_EPOCH
+            let in_epoch_field = (at - last_pos as usize) >= crate::wire::batch::OFFSET_LEADER_EPOCH
                 && (at - last_pos as usize) < crate::wire::batch::OFFSET_MAGIC;
-            assert!(
-                end < written.len() as i64 || in_epoch_field,
-                "flip at {at} bit {bit} went unnoticed"
-            );
+            assert!(end < written.len() as i64 || in_epoch_field, "flip at {at} bit {bit} went unnoticed");
         }
     }
 }
@@ -480,11 +348,7 @@ fn recovery_after_random_damage_many_iterations() {
         }
         std::fs::write(&path, &bytes).unwrap();
         let end = check_recovered(dir.path(), &written);
-        assert_eq!(
-            check_recovered(dir.path(), &written),
-            end,
-            "recovery not idempotent"
-        );
+        assert_eq!(check_recovered(dir.path(), &written), end, "recovery not idempotent");
     }
 }
 

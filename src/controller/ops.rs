@@ -1,0 +1,103 @@
+//! Operations the active controller performs, as they travel from any
+//! broker to it (admin requests are forwarded here) and the answers that
+//! come back. Errors cross the wire as a Kafka error code and message.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::metadata::ConfigResourceType;
+
+use super::config_control::ConfigChange;
+use super::replication_control::{CreatedTopic, NewTopic};
+use super::{ControllerError, TopicRef};
+
+/// A controller error reduced to what a client is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpError {
+    pub code: i16,
+    pub message: String,
+}
+
+impl From<&ControllerError> for OpError {
+    fn from(e: &ControllerError) -> Self {
+        OpError { code: e.kafka_code(), message: e.to_string() }
+    }
+}
+
+impl From<ControllerError> for OpError {
+    fn from(e: ControllerError) -> Self {
+        OpError::from(&e)
+    }
+}
+
+/// One partition's election outcome (ElectLeaders).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ElectionOutcome {
+    pub topic: String,
+    pub partition: i32,
+    pub error: Option<OpError>,
+}
+
+/// Kafka's election types (ElectLeaders `election_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ElectionType {
+    Preferred,
+    Unclean,
+}
+
+/// A partition leader's request to change the ISR (AlterPartition).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IsrChange {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub new_isr: Vec<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ControllerOp {
+    CreateTopics {
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    },
+    DeleteTopics {
+        topics: Vec<TopicRef>,
+    },
+    CreatePartitions {
+        /// (topic, new total count, manual assignment of the new partitions)
+        topics: Vec<(String, i32, Option<Vec<Vec<i32>>>)>,
+        validate_only: bool,
+    },
+    AlterConfigs {
+        changes: Vec<(ConfigResourceType, String, ConfigChange)>,
+        validate_only: bool,
+    },
+    AllocateProducerIds {
+        broker_id: i32,
+    },
+    ElectLeaders {
+        election: ElectionType,
+        /// None: every partition.
+        partitions: Option<Vec<(String, i32)>>,
+    },
+    AlterPartition {
+        broker_id: i32,
+        broker_epoch: i64,
+        changes: Vec<IsrChange>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum OpResult {
+    CreateTopics(Vec<Result<CreatedTopic, OpError>>),
+    DeleteTopics(Vec<Result<(String, Uuid), OpError>>),
+    CreatePartitions(Vec<Result<(), OpError>>),
+    AlterConfigs(Vec<Result<(), OpError>>),
+    ProducerIds(Result<i64, OpError>),
+    ElectLeaders(Result<Vec<ElectionOutcome>, OpError>),
+    /// Per change: the partition's registration after it, or the error.
+    AlterPartition(Result<Vec<Result<(i32, i32, Vec<i32>), OpError>>, OpError>),
+    /// The whole operation failed (no active controller, timeout...).
+    Failed(OpError),
+}

@@ -1,0 +1,226 @@
+//! The durable Raft log of the metadata quorum: one Kafka-format record
+//! batch per Raft entry in `<metadata.log.dir>/__cluster_metadata-0`
+//! (offset = entry index, partition leader epoch = term, value = the entry
+//! as JSON), fsynced before Raft is told an append is durable; the vote,
+//! commit point and purge point live in `quorum-state` beside it, written
+//! atomically. Entries are also kept in memory for replication reads (the
+//! log is bounded by snapshots).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{LogState, RaftLogReader, StorageError, StorageIOError, Vote};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::config::{BrokerConfig, LogConfig};
+use crate::storage::checkpoint;
+use crate::storage::flusher::Flusher;
+use crate::storage::partition_log::{LoadHints, PartitionLog, ReadLimits};
+use crate::storage::segment::now_ms;
+use crate::storage::TopicPartition;
+use crate::wire::batch::BatchIter;
+use crate::wire::records::{decode_records, BatchBuilder, Record};
+
+use super::{Entry, LogId, TypeConfig};
+
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+const QUORUM_STATE: &str = "quorum-state";
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct QuorumState {
+    vote: Option<Vote<u64>>,
+    committed: Option<LogId>,
+    last_purged: Option<LogId>,
+}
+
+struct Inner {
+    log: PartitionLog,
+    entries: BTreeMap<u64, Entry>,
+    state: QuorumState,
+    state_path: PathBuf,
+}
+
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn io_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
+    StorageIOError::write_logs(&e).into()
+}
+
+impl LogStore {
+    /// Opens (or creates) the log in `dir` and reads every entry.
+    pub fn open(
+        dir: &Path,
+        broker: &BrokerConfig,
+        flusher: Arc<Flusher>,
+    ) -> Result<Self, crate::storage::StorageError> {
+        let tp = TopicPartition::new(METADATA_TOPIC, 0);
+        let path = dir.join(tp.dir_name());
+        let config = Arc::new(LogConfig::resolve(broker, &Default::default()));
+        let mut log = if path.exists() {
+            PartitionLog::load(&path, tp, config, flusher, LoadHints::default())?
+        } else {
+            PartitionLog::create(&path, tp, checkpoint::random_kafka_uuid(), config, flusher)?
+        };
+        let end = log.log_end_offset();
+        log.set_high_watermark(end);
+        let state_path = path.join(QUORUM_STATE);
+        let state: QuorumState = match std::fs::read(&state_path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| crate::storage::StorageError::CorruptFile(format!("{}: {e}", state_path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => QuorumState::default(),
+            Err(e) => return Err(crate::storage::StorageError::io(state_path.display().to_string(), e)),
+        };
+        let mut entries = BTreeMap::new();
+        let mut offset = log.log_start_offset();
+        while offset < end {
+            let limits = ReadLimits { max_bytes: 8 << 20, max_offset: end, min_one_batch: true };
+            let Some(plan) = log.read_plan(offset, limits)? else { break };
+            let bytes = plan.read()?;
+            if bytes.is_empty() {
+                break;
+            }
+            for item in BatchIter::new(&bytes, true) {
+                let (_, view) = item.map_err(crate::storage::StorageError::Corrupt)?;
+                for r in
+                    decode_records(&view).map_err(|e| crate::storage::StorageError::CorruptRecords(e.to_string()))?
+                {
+                    let entry: Entry = serde_json::from_slice(&r.value.unwrap_or_default()).map_err(|e| {
+                        crate::storage::StorageError::CorruptFile(format!("raft entry at {}: {e}", r.offset))
+                    })?;
+                    entries.insert(r.offset as u64, entry);
+                }
+                offset = view.next_offset();
+            }
+        }
+        Ok(LogStore { inner: Arc::new(Mutex::new(Inner { log, entries, state, state_path })) })
+    }
+
+    /// Entries from `from` (inclusive) on, for serving followers' fetches.
+    pub async fn entries_from(&self, from: u64) -> Vec<Entry> {
+        self.inner.lock().await.entries.range(from..).map(|(_, e)| e.clone()).collect()
+    }
+
+    pub async fn close(&self) {
+        let mut inner = self.inner.lock().await;
+        if let Err(e) = inner.log.close() {
+            tracing::error!(error = %e, "closing metadata log");
+        }
+    }
+}
+
+impl Inner {
+    fn save_state(&self) -> Result<(), StorageError<u64>> {
+        let bytes = serde_json::to_vec(&self.state).map_err(io_err)?;
+        checkpoint::write_atomic(&self.state_path, &bytes).map_err(io_err)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError<u64>> {
+        let inner = self.inner.lock().await;
+        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<u64>> {
+        let inner = self.inner.lock().await;
+        let last = inner.entries.values().next_back().map(|e| e.log_id).or(inner.state.last_purged);
+        Ok(LogState { last_purged_log_id: inner.state.last_purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.state.vote = Some(*vote);
+        inner.save_state()
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError<u64>> {
+        Ok(self.inner.lock().await.state.vote)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.state.committed = committed;
+        inner.save_state()
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError<u64>> {
+        Ok(self.inner.lock().await.state.committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<u64>>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut inner = self.inner.lock().await;
+        let now = now_ms();
+        for entry in entries {
+            let index = entry.log_id.index as i64;
+            let end = inner.log.log_end_offset();
+            if index > end {
+                // After a snapshot install the log restarts past it.
+                inner.log.truncate_fully_and_start_at(index).map_err(io_err)?;
+            } else if index < end {
+                inner.log.truncate_to(index).map_err(io_err)?;
+            }
+            let value = serde_json::to_vec(&entry).map_err(io_err)?;
+            let mut b = BatchBuilder::new(0, now);
+            b.push(Record::new(None, Some(value), now));
+            inner.log.append_internal(&b.build(), entry.log_id.leader_id.term as i32, now).map_err(io_err)?;
+            let end = inner.log.log_end_offset();
+            inner.log.set_high_watermark(end);
+            inner.entries.insert(entry.log_id.index, entry);
+        }
+        // Raft may count this append only once it is on disk.
+        let flushed = inner.log.flush().map_err(|e| std::io::Error::other(e.to_string()));
+        callback.log_io_completed(flushed);
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.log.truncate_to(log_id.index as i64).map_err(io_err)?;
+        let doomed: Vec<u64> = inner.entries.range(log_id.index..).map(|(k, _)| *k).collect();
+        for k in doomed {
+            inner.entries.remove(&k);
+        }
+        inner.log.flush().map_err(io_err)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError<u64>> {
+        let mut inner = self.inner.lock().await;
+        inner.state.last_purged = Some(log_id);
+        inner.save_state()?;
+        let keep_from = log_id.index + 1;
+        let doomed: Vec<u64> = inner.entries.range(..keep_from).map(|(k, _)| *k).collect();
+        for k in doomed {
+            inner.entries.remove(&k);
+        }
+        let end = inner.log.log_end_offset();
+        if (keep_from as i64) > end {
+            inner.log.truncate_fully_and_start_at(keep_from as i64).map_err(io_err)?;
+        } else {
+            inner.log.increment_log_start_offset(keep_from as i64).map_err(io_err)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! Broker-only nodes follow the metadata log: they fetch committed records
+//! from the quorum (long-polling), apply them to their own image with the
+//! same `MetadataImage::apply`, and publish each new image.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::ControllerChannel;
+
+use super::{MetadataCache, MetadataImage};
+
+const FETCH_WAIT_MS: u64 = 500;
+
+pub fn spawn(channel: Arc<ControllerChannel>, cache: Arc<MetadataCache>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut image = (*cache.image()).clone();
+        loop {
+            let fetched = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                f = channel.fetch_metadata(image.offset, FETCH_WAIT_MS) => f,
+            };
+            let delta = match fetched {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(error = %e, "metadata fetch failed");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut changes = Vec::new();
+            if let Some((offset, records)) = delta.snapshot {
+                let mut fresh = MetadataImage::empty();
+                for r in &records {
+                    changes.extend(fresh.apply(offset, r));
+                }
+                fresh.offset = offset;
+                // Topics the snapshot no longer has were deleted meanwhile.
+                for (id, t) in &image.topics {
+                    if !fresh.topics.contains_key(id) {
+                        changes.push(super::Change::TopicDeleted { id: *id, name: t.name.clone() });
+                    }
+                }
+                image = fresh;
+            }
+            if delta.entries.is_empty() && changes.is_empty() {
+                continue;
+            }
+            for (offset, records) in &delta.entries {
+                for r in records {
+                    changes.extend(image.apply(*offset, r));
+                }
+                image.offset = *offset;
+            }
+            cache.publish(Arc::new(image.clone()), &changes);
+        }
+    });
+}

@@ -69,9 +69,22 @@ pub enum GuardError {
 
 /// Checks every length prefix of `body` (the request body after the request
 /// header) against the bytes actually present, following the schema of
-/// `api_key` at `version`. `Ok` means the body is exactly one well-framed
+/// `api_key` at `version`. `Ok` means the body begins with one well-framed
 /// request: the codec may decode it without trusting any wire length.
+///
+/// Bytes after the request are tolerated, as Kafka tolerates them: every
+/// librdkafka 2.x sends an "all topics" Metadata v9+ request with a 4-byte
+/// placeholder where a 1-byte null array belongs, and Kafka reads the
+/// leading fields and ignores the rest.
 pub fn check_request(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
+    check_request_exact(api_key, version, body).or_else(|e| match e {
+        GuardError::TrailingBytes(_) => Ok(()),
+        e => Err(e),
+    })
+}
+
+/// Like [`check_request`], but the body must end where the request ends.
+pub fn check_request_exact(api_key: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
     let api = schema(api_key, version).ok_or(GuardError::NoSchema { api_key, version })?;
     let cx = Ctx { version, flexible: version >= api.flexible_from };
     let mut r = Reader { data: body, pos: 0 };
@@ -1956,7 +1969,7 @@ mod tests {
     fn assert_damage_refused(key: ApiKey, v: i16, body: &[u8], label: &str) {
         for n in 0..body.len() {
             assert!(
-                check_request(key, v, &body[..n]).is_err(),
+                check_request_exact(key, v, &body[..n]).is_err(),
                 "{key:?} v{v} {label}: truncation to {n} of {} bytes accepted",
                 body.len()
             );
@@ -1964,12 +1977,22 @@ mod tests {
         let mut longer = body.to_vec();
         longer.push(0);
         assert!(
-            matches!(check_request(key, v, &longer), Err(GuardError::TrailingBytes(1))),
+            matches!(check_request_exact(key, v, &longer), Err(GuardError::TrailingBytes(1))),
             "{key:?} v{v} {label}: trailing byte accepted"
         );
     }
 
     // -- tests -------------------------------------------------------------
+
+    #[test]
+    fn tolerates_librdkafkas_all_topics_metadata_quirk() {
+        // librdkafka 2.x, Metadata v13 for all topics: a 4-byte zero where
+        // the 1-byte null compact array belongs. Kafka reads it as null
+        // topics, allow_auto_topic_creation=false, no tags; so do we.
+        let body = [0, 0, 0, 0, 1, 0, 0];
+        check_request(ApiKey::Metadata, 13, &body).unwrap();
+        assert!(matches!(check_request_exact(ApiKey::Metadata, 13, &body), Err(GuardError::TrailingBytes(3))));
+    }
 
     #[test]
     fn codec_encoded_requests_pass_at_every_version() {
@@ -2213,7 +2236,7 @@ mod tests {
                     mutate(&mut gen.rng, &mut body);
                 }
             }
-            if check_request(key, v, &body).is_ok() {
+            if check_request_exact(key, v, &body).is_ok() {
                 accepted += 1;
                 // Accepted bodies are safe to hand to the codec, which must
                 // then stop exactly where the guard did.

@@ -31,14 +31,11 @@ impl ApiRequest {
         self.header.client_id.as_deref().unwrap_or("")
     }
 
-    /// Decodes the body as `T`, requiring every byte to be consumed.
+    /// Decodes the body as `T`. Bytes after the request are ignored, as
+    /// Kafka ignores them (see `guard::check_request`).
     pub fn decode<T: Decodable>(&self) -> Result<T, WireError> {
         let mut body = self.body.clone();
-        let value = T::decode(&mut body, self.version).map_err(|e| self.malformed(e.to_string()))?;
-        if body.has_remaining() {
-            return Err(self.malformed(format!("{} trailing bytes", body.remaining())));
-        }
-        Ok(value)
+        T::decode(&mut body, self.version).map_err(|e| self.malformed(e.to_string()))
     }
 
     fn malformed(&self, reason: String) -> WireError {
@@ -96,10 +93,10 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, WireError> {
     // Produce v0-2 bodies are never decoded (see versions::PRODUCE_MIN_DECODED).
     let decodable = !(api_key == ApiKey::Produce && raw.version < versions::PRODUCE_MIN_DECODED);
     if decodable {
-        guard::check_request(api_key, raw.version, &frame).map_err(|e| WireError::Malformed {
-            api: api_name(api_key),
-            version: raw.version,
-            reason: e.to_string(),
+        guard::check_request(api_key, raw.version, &frame).map_err(|e| {
+            let shown = &frame[..frame.len().min(64)];
+            tracing::debug!(api = api_name(api_key), version = raw.version, body = ?shown, "request refused by the length guard");
+            WireError::Malformed { api: api_name(api_key), version: raw.version, reason: e.to_string() }
         })?;
     }
     Ok(Parsed::Request(ApiRequest { api_key, version: raw.version, header, body: frame }))

@@ -68,9 +68,10 @@ impl BrokerStorage {
         // Logs load with broker-default configs; the metadata image applies
         // each topic's overrides once the broker has caught up.
         let default_log_config = Arc::new(LogConfig::resolve(config, &Default::default()));
-        let log_manager = Arc::new(LogManager::startup(&config.log_dirs, config.node_id, vec![metadata_dir_name], |_| {
-            default_log_config.clone()
-        })?);
+        let log_manager =
+            Arc::new(LogManager::startup(&config.log_dirs, config.node_id, vec![metadata_dir_name], |_| {
+                default_log_config.clone()
+            })?);
         let replica_manager = ReplicaManager::new(config.clone(), log_manager.clone());
         metadata.add_listener(replica_manager.clone());
         let group_coordinator = GroupCoordinator::new(GroupConfig::from_broker(config), replica_manager.clone());
@@ -80,7 +81,12 @@ impl BrokerStorage {
 }
 
 impl Broker {
-    pub fn new(config: Arc<BrokerConfig>, storage: BrokerStorage, controller: Arc<ControllerChannel>, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        config: Arc<BrokerConfig>,
+        storage: BrokerStorage,
+        controller: Arc<ControllerChannel>,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
         let producer_ids = ProducerIdManager::new(config.node_id, controller.clone());
         Arc::new(Broker {
             config,
@@ -130,7 +136,13 @@ impl Broker {
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("compression.type".to_string(), "producer".to_string());
         configs.insert("segment.bytes".to_string(), gc.segment_bytes.to_string());
-        Some(NewTopic { name: name.to_string(), num_partitions: gc.num_partitions, replication_factor: rf, assignments: Vec::new(), configs })
+        Some(NewTopic {
+            name: name.to_string(),
+            num_partitions: gc.num_partitions,
+            replication_factor: rf,
+            assignments: Vec::new(),
+            configs,
+        })
     }
 
     /// The image once `__consumer_offsets` exists (creating it if needed).
@@ -144,7 +156,8 @@ impl Broker {
             match r {
                 Ok(_) => tracing::info!("created {GROUP_METADATA_TOPIC}"),
                 Err(ControllerError::TopicAlreadyExists(_)) => {}
-                Err(ControllerError::Remote { code, .. }) if code == kafka_protocol::ResponseError::TopicAlreadyExists.code() => {}
+                Err(ControllerError::Remote { code, .. })
+                    if code == kafka_protocol::ResponseError::TopicAlreadyExists.code() => {}
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -169,7 +182,8 @@ impl Broker {
         self.group_coordinator.spawn_timers(self.shutdown.clone());
         let broker = self.clone();
         tokio::spawn(async move {
-            let checkpoint_every = Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1000));
+            let checkpoint_every =
+                Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1000));
             let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1));
             let tick_every = retention_every.min(Duration::from_millis(1000));
             let mut tick = tokio::time::interval(tick_every);

@@ -42,7 +42,9 @@ pub async fn register(broker: &Broker, listeners: Vec<Endpoint>) -> Result<i64, 
                 }
                 tracing::warn!("another broker is registered with node id {}; retrying", reg.broker_id);
             }
-            Err(ControllerError::Remote { code, message }) if code == kafka_protocol::ResponseError::InconsistentClusterId.code() => {
+            Err(ControllerError::Remote { code, message })
+                if code == kafka_protocol::ResponseError::InconsistentClusterId.code() =>
+            {
                 return Err(StartError::Registration(message));
             }
             Err(e) => tracing::info!(error = %e, "registration not accepted yet; retrying"),

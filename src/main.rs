@@ -7,11 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "weir",
-    version,
-    about = "A Kafka-wire-compatible message broker"
-)]
+#[command(name = "weir", version, about = "A Kafka-wire-compatible message broker")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -42,11 +38,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve { config, overrides } => {
-            let cfg = weir::config::BrokerConfig::load(config.as_deref(), &overrides)
-                .context("invalid configuration")?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let cfg =
+                weir::config::BrokerConfig::load(config.as_deref(), &overrides).context("invalid configuration")?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(cfg))
         }
         Command::DumpLog(args) => {
@@ -61,16 +55,14 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: weir::config::BrokerConfig) -> anyhow::Result<()> {
-    let server = weir::server::start(cfg)
-        .await
-        .context("cannot start broker")?;
+    let server = weir::server::start(cfg).await.context("cannot start broker")?;
     for (name, addr) in &server.addrs {
         println!("weir listening on {name} {addr}");
     }
     let token = server.shutdown.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

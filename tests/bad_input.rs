@@ -22,9 +22,9 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
-    CreateTopicsResponse, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest,
+    FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use weir::wire::client::{decode_response, BrokerClient};
@@ -56,14 +56,10 @@ fn watch_for_broker_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let from_tests = info
-                .location()
-                .is_some_and(|l| l.file().starts_with("tests/") || l.file().contains("/tests/"));
+            let from_tests =
+                info.location().is_some_and(|l| l.file().starts_with("tests/") || l.file().contains("/tests/"));
             if !from_tests {
-                BROKER_PANICS
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(info.to_string());
+                BROKER_PANICS.lock().unwrap_or_else(|p| p.into_inner()).push(info.to_string());
             }
             default(info);
         }));
@@ -88,9 +84,7 @@ impl Env {
     async fn start() -> Env {
         watch_for_broker_panics();
         let dir = tempfile::tempdir().expect("tempdir");
-        let broker =
-            common::TestBroker::start_in(dir.path(), &[("socket.request.max.bytes", MAX_REQUEST)])
-                .await;
+        let broker = common::TestBroker::start_in(dir.path(), &[("socket.request.max.bytes", MAX_REQUEST)]).await;
         Env { broker, _dir: dir }
     }
 
@@ -99,27 +93,20 @@ impl Env {
     }
 
     async fn client(&self) -> BrokerClient {
-        BrokerClient::connect(&self.addr().to_string(), "bad-input")
-            .await
-            .expect("connect")
+        BrokerClient::connect(&self.addr().to_string(), "bad-input").await.expect("connect")
     }
 
     /// The broker still serves a separate, new connection, and nothing
     /// panicked; then stops it.
     async fn assert_healthy_and_stop(mut self) {
         let mut c = self.client().await;
-        let resp: ApiVersionsResponse = tokio::time::timeout(
-            Duration::from_secs(10),
-            c.send(ApiKey::ApiVersions, 3, &api_versions_request()),
-        )
-        .await
-        .expect("ApiVersions answered in time")
-        .expect("ApiVersions on a new connection");
+        let resp: ApiVersionsResponse =
+            tokio::time::timeout(Duration::from_secs(10), c.send(ApiKey::ApiVersions, 3, &api_versions_request()))
+                .await
+                .expect("ApiVersions answered in time")
+                .expect("ApiVersions on a new connection");
         assert_eq!(resp.error_code, NONE);
-        assert!(resp
-            .api_keys
-            .iter()
-            .any(|k| k.api_key == ApiKey::Metadata as i16));
+        assert!(resp.api_keys.iter().any(|k| k.api_key == ApiKey::Metadata as i16));
         assert_no_broker_panic();
         self.broker.stop().await;
     }
@@ -130,10 +117,7 @@ impl Env {
 async fn assert_closed(c: &mut BrokerClient, what: &str) {
     match tokio::time::timeout(Duration::from_secs(5), c.read_frame()).await {
         Err(_) => panic!("{what}: the connection was not closed within 5 s"),
-        Ok(Ok(Some(frame))) => panic!(
-            "{what}: expected the connection to close, got a {}-byte response",
-            frame.len()
-        ),
+        Ok(Ok(Some(frame))) => panic!("{what}: expected the connection to close, got a {}-byte response", frame.len()),
         Ok(Ok(None)) | Ok(Err(_)) => {}
     }
 }
@@ -147,16 +131,11 @@ fn tn(v: &str) -> TopicName {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
 }
 
 fn api_versions_request() -> ApiVersionsRequest {
-    ApiVersionsRequest::default()
-        .with_client_software_name(s("weir-tests"))
-        .with_client_software_version(s("1.0.0"))
+    ApiVersionsRequest::default().with_client_software_name(s("weir-tests")).with_client_software_version(s("1.0.0"))
 }
 
 /// A size-prefixed frame around `payload`.
@@ -192,9 +171,7 @@ fn encode_request<Q: Encodable>(api_key: ApiKey, version: i16, corr: i32, body: 
         .with_correlation_id(corr)
         .with_client_id(Some(s("pipeline")));
     let mut buf = BytesMut::new();
-    header
-        .encode(&mut buf, api_key.request_header_version(version))
-        .expect("header");
+    header.encode(&mut buf, api_key.request_header_version(version)).expect("header");
     body.encode(&mut buf, version).expect("body");
     frame(&buf)
 }
@@ -219,19 +196,11 @@ async fn create_topic(c: &mut BrokerClient, name: &str, configs: &[(&str, &str)]
         .with_configs(
             configs
                 .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
+                .map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v))))
                 .collect(),
         )]);
     let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.unwrap();
-    assert_eq!(
-        resp.topics[0].error_code, NONE,
-        "create {name}: {:?}",
-        resp.topics[0].error_message
-    );
+    assert_eq!(resp.topics[0].error_code, NONE, "create {name}: {:?}", resp.topics[0].error_message);
 }
 
 // ---------------------------------------------------------------------------
@@ -244,9 +213,7 @@ async fn create_topic(c: &mut BrokerClient, name: &str, configs: &[(&str, &str)]
 async fn frame_over_socket_request_max_bytes_is_closed_at_once() {
     let env = Env::start().await;
     let mut c = env.client().await;
-    c.write_raw(&(2 * 1024 * 1024i32).to_be_bytes())
-        .await
-        .unwrap();
+    c.write_raw(&(2 * 1024 * 1024i32).to_be_bytes()).await.unwrap();
     assert_closed(&mut c, "2 MiB frame announced with a 1 MiB limit").await;
     env.assert_healthy_and_stop().await;
 }
@@ -262,12 +229,7 @@ async fn frame_of_exactly_socket_request_max_bytes_is_served() {
     let max: usize = MAX_REQUEST.parse().unwrap();
     let request = |value_len: usize| {
         let records = batch(&[&"v".repeat(value_len)]);
-        encode_request(
-            ApiKey::Produce,
-            PRODUCE_VERSION,
-            1,
-            &produce_request(1, "at-the-limit", Some(records)),
-        )
+        encode_request(ApiKey::Produce, PRODUCE_VERSION, 1, &produce_request(1, "at-the-limit", Some(records)))
     };
     // Grow the record until the frame (size prefix excluded) is exactly max.
     let mut value_len = 1000;
@@ -289,17 +251,10 @@ async fn frame_of_exactly_socket_request_max_bytes_is_served() {
         .expect("a frame at the limit is answered");
     let r: ProduceResponse = decode_response(ApiKey::Produce, PRODUCE_VERSION, f).unwrap();
     let p = &r.responses[0].partition_responses[0];
-    assert_eq!(
-        (p.error_code, p.base_offset),
-        (NONE, 0),
-        "{:?}",
-        p.error_message
-    );
+    assert_eq!((p.error_code, p.base_offset), (NONE, 0), "{:?}", p.error_message);
     // One byte more is too much.
     let mut c = env.client().await;
-    c.write_raw(&((max + 1) as i32).to_be_bytes())
-        .await
-        .unwrap();
+    c.write_raw(&((max + 1) as i32).to_be_bytes()).await.unwrap();
     assert_closed(&mut c, "a frame one byte over the limit").await;
     env.assert_healthy_and_stop().await;
 }
@@ -348,11 +303,7 @@ async fn garbage_metadata_v12_body_is_closed() {
         let mut payload = header_v2(ApiKey::Metadata as i16, 12, 1);
         payload.extend(garbage(64, seed));
         c.write_raw(&frame(&payload)).await.unwrap();
-        assert_closed(
-            &mut c,
-            &format!("Metadata v12 with random body (seed {seed})"),
-        )
-        .await;
+        assert_closed(&mut c, &format!("Metadata v12 with random body (seed {seed})")).await;
     }
     env.assert_healthy_and_stop().await;
 }
@@ -446,9 +397,8 @@ async fn huge_array_count_in_a_tiny_frame_is_closed_without_allocating() {
 // ---------------------------------------------------------------------------
 
 fn metadata_request(version: i16, topic: &str) -> MetadataRequest {
-    let mut req = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(tn(topic))),
-    ]));
+    let mut req =
+        MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(tn(topic)))]));
     if version >= 4 {
         req.allow_auto_topic_creation = false;
     }
@@ -462,41 +412,19 @@ async fn pipelined_requests_are_answered_in_order() {
     let env = Env::start().await;
     let mut c = env.client().await;
     create_topic(&mut c, "pipelined", &[]).await;
-    let fetch = FetchRequest::default()
-        .with_max_wait_ms(300)
-        .with_min_bytes(1)
-        .with_topics(vec![FetchTopic::default()
+    let fetch =
+        FetchRequest::default().with_max_wait_ms(300).with_min_bytes(1).with_topics(vec![FetchTopic::default()
             .with_topic(tn("pipelined"))
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(0)
                 .with_fetch_offset(0)
                 .with_partition_max_bytes(1 << 20)])]);
     let mut bytes = Vec::new();
-    bytes.extend(encode_request(
-        ApiKey::ApiVersions,
-        3,
-        101,
-        &api_versions_request(),
-    ));
-    bytes.extend(encode_request(
-        ApiKey::Metadata,
-        12,
-        102,
-        &metadata_request(12, "pipelined"),
-    ));
+    bytes.extend(encode_request(ApiKey::ApiVersions, 3, 101, &api_versions_request()));
+    bytes.extend(encode_request(ApiKey::Metadata, 12, 102, &metadata_request(12, "pipelined")));
     bytes.extend(encode_request(ApiKey::Fetch, 12, 103, &fetch));
-    bytes.extend(encode_request(
-        ApiKey::ApiVersions,
-        0,
-        104,
-        &ApiVersionsRequest::default(),
-    ));
-    bytes.extend(encode_request(
-        ApiKey::Metadata,
-        1,
-        105,
-        &metadata_request(1, "pipelined"),
-    ));
+    bytes.extend(encode_request(ApiKey::ApiVersions, 0, 104, &ApiVersionsRequest::default()));
+    bytes.extend(encode_request(ApiKey::Metadata, 1, 105, &metadata_request(1, "pipelined")));
     c.write_raw(&bytes).await.unwrap();
 
     let mut frames = Vec::new();
@@ -508,27 +436,17 @@ async fn pipelined_requests_are_answered_in_order() {
             .expect("response, not a close");
         frames.push(f);
     }
-    let corrs: Vec<i32> = frames
-        .iter()
-        .map(|f| i32::from_be_bytes([f[0], f[1], f[2], f[3]]))
-        .collect();
-    assert_eq!(
-        corrs,
-        [101, 102, 103, 104, 105],
-        "responses in request order"
-    );
+    let corrs: Vec<i32> = frames.iter().map(|f| i32::from_be_bytes([f[0], f[1], f[2], f[3]])).collect();
+    assert_eq!(corrs, [101, 102, 103, 104, 105], "responses in request order");
 
     let mut frames = frames.into_iter();
-    let r: ApiVersionsResponse =
-        decode_response(ApiKey::ApiVersions, 3, frames.next().unwrap()).unwrap();
+    let r: ApiVersionsResponse = decode_response(ApiKey::ApiVersions, 3, frames.next().unwrap()).unwrap();
     assert_eq!(r.error_code, NONE);
-    let r: MetadataResponse =
-        decode_response(ApiKey::Metadata, 12, frames.next().unwrap()).unwrap();
+    let r: MetadataResponse = decode_response(ApiKey::Metadata, 12, frames.next().unwrap()).unwrap();
     assert_eq!(r.topics[0].error_code, NONE);
     let r: FetchResponse = decode_response(ApiKey::Fetch, 12, frames.next().unwrap()).unwrap();
     assert_eq!(r.responses[0].partitions[0].error_code, NONE);
-    let r: ApiVersionsResponse =
-        decode_response(ApiKey::ApiVersions, 0, frames.next().unwrap()).unwrap();
+    let r: ApiVersionsResponse = decode_response(ApiKey::ApiVersions, 0, frames.next().unwrap()).unwrap();
     assert_eq!(r.error_code, NONE);
     let r: MetadataResponse = decode_response(ApiKey::Metadata, 1, frames.next().unwrap()).unwrap();
     assert_eq!(r.topics[0].error_code, NONE);
@@ -536,24 +454,16 @@ async fn pipelined_requests_are_answered_in_order() {
 }
 
 fn produce_request(acks: i16, topic: &str, records: Option<Bytes>) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(tn(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(records)])])
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(10_000).with_topic_data(vec![TopicProduceData::default()
+        .with_name(tn(topic))
+        .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(records)])])
 }
 
 async fn latest_offset(c: &mut BrokerClient, topic: &str) -> i64 {
-    let req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
+    let req =
+        ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default()
             .with_name(tn(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(-1)])]);
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1)])]);
     let resp: ListOffsetsResponse = c.send(ApiKey::ListOffsets, 7, &req).await.unwrap();
     let p = &resp.topics[0].partitions[0];
     assert_eq!(p.error_code, NONE);
@@ -577,23 +487,14 @@ async fn acks_zero_produce_gets_no_response() {
             &produce_request(0, "fire-and-forget", Some(records)),
         ));
     }
-    bytes.extend(encode_request(
-        ApiKey::ApiVersions,
-        3,
-        203,
-        &api_versions_request(),
-    ));
+    bytes.extend(encode_request(ApiKey::ApiVersions, 3, 203, &api_versions_request()));
     c.write_raw(&bytes).await.unwrap();
     let f = tokio::time::timeout(Duration::from_secs(10), c.read_frame())
         .await
         .expect("in time")
         .unwrap()
         .expect("a response");
-    assert_eq!(
-        &f[..4],
-        &203i32.to_be_bytes(),
-        "the first answer is the ApiVersions one"
-    );
+    assert_eq!(&f[..4], &203i32.to_be_bytes(), "the first answer is the ApiVersions one");
     let r: ApiVersionsResponse = decode_response(ApiKey::ApiVersions, 3, f).unwrap();
     assert_eq!(r.error_code, NONE);
     // Both records were appended.
@@ -614,12 +515,7 @@ async fn acks_zero_produce_error_closes_the_connection() {
         301,
         &produce_request(0, "fire-and-fail", Some(corrupt_crc(batch(&["x"])))),
     );
-    bytes.extend(encode_request(
-        ApiKey::ApiVersions,
-        3,
-        302,
-        &api_versions_request(),
-    ));
+    bytes.extend(encode_request(ApiKey::ApiVersions, 3, 302, &api_versions_request()));
     c.write_raw(&bytes).await.unwrap();
     assert_closed(&mut c, "acks=0 produce with a corrupt batch").await;
     env.assert_healthy_and_stop().await;
@@ -665,11 +561,7 @@ fn legacy_message_set(magic: u8, key: &[u8], value: &[u8]) -> Bytes {
     for &b in &m {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
         }
     }
     let mut out = Vec::new();
@@ -690,11 +582,7 @@ async fn produce_answer(
 ) -> PartitionProduceResponse {
     let resp: ProduceResponse = tokio::time::timeout(
         Duration::from_secs(10),
-        c.send(
-            ApiKey::Produce,
-            PRODUCE_VERSION,
-            &produce_request(acks, topic, records),
-        ),
+        c.send(ApiKey::Produce, PRODUCE_VERSION, &produce_request(acks, topic, records)),
     )
     .await
     .expect("answered in time")
@@ -716,44 +604,23 @@ async fn assert_rejected(records: Option<Bytes>, expected: i16, what: &str) {
     assert_rejected_on(&[], records, expected, what).await;
 }
 
-async fn assert_rejected_on(
-    configs: &[(&str, &str)],
-    records: Option<Bytes>,
-    expected: i16,
-    what: &str,
-) {
+async fn assert_rejected_on(configs: &[(&str, &str)], records: Option<Bytes>, expected: i16, what: &str) {
     let env = Env::start().await;
     let mut c = env.client().await;
     create_topic(&mut c, "bad-batches", configs).await;
     let p = produce_answer(&mut c, 1, "bad-batches", records).await;
     assert_eq!(p.error_code, expected, "{what}: {:?}", p.error_message);
-    assert_eq!(
-        p.base_offset, -1,
-        "{what}: no base offset for a rejected batch"
-    );
-    assert_eq!(
-        latest_offset(&mut c, "bad-batches").await,
-        0,
-        "{what}: nothing appended"
-    );
+    assert_eq!(p.base_offset, -1, "{what}: no base offset for a rejected batch");
+    assert_eq!(latest_offset(&mut c, "bad-batches").await, 0, "{what}: nothing appended");
     // A good batch is still accepted afterwards.
     let p = produce_answer(&mut c, 1, "bad-batches", Some(batch(&["good"]))).await;
-    assert_eq!(
-        (p.error_code, p.base_offset),
-        (NONE, 0),
-        "{what}: then a good batch"
-    );
+    assert_eq!((p.error_code, p.base_offset), (NONE, 0), "{what}: then a good batch");
     env.assert_healthy_and_stop().await;
 }
 
 #[tokio::test]
 async fn produce_corrupt_crc_is_corrupt_message() {
-    assert_rejected(
-        Some(corrupt_crc(batch(&["a", "b"]))),
-        CORRUPT_MESSAGE,
-        "flipped record byte",
-    )
-    .await;
+    assert_rejected(Some(corrupt_crc(batch(&["a", "b"]))), CORRUPT_MESSAGE, "flipped record byte").await;
 }
 
 /// Kafka's ProduceRequest.validateRecords: v3+ only takes magic 2 batches
@@ -762,12 +629,7 @@ async fn produce_corrupt_crc_is_corrupt_message() {
 async fn produce_magic_1_batch_is_invalid_record() {
     let mut b = batch(&["a", "b"]).to_vec();
     b[16] = 1;
-    assert_rejected(
-        Some(Bytes::from(b)),
-        INVALID_RECORD,
-        "v2 batch with magic byte 1",
-    )
-    .await;
+    assert_rejected(Some(Bytes::from(b)), INVALID_RECORD, "v2 batch with magic byte 1").await;
 }
 
 /// What a pre-0.11 client really sends: a small magic-1 message set.
@@ -775,22 +637,12 @@ async fn produce_magic_1_batch_is_invalid_record() {
 /// 1 and answers INVALID_RECORD, however small the message is.
 #[tokio::test]
 async fn produce_legacy_magic_1_message_set_is_invalid_record() {
-    assert_rejected(
-        Some(legacy_message_set(1, b"k", b"v")),
-        INVALID_RECORD,
-        "magic 1 message set",
-    )
-    .await;
+    assert_rejected(Some(legacy_message_set(1, b"k", b"v")), INVALID_RECORD, "magic 1 message set").await;
 }
 
 #[tokio::test]
 async fn produce_legacy_magic_0_message_set_is_invalid_record() {
-    assert_rejected(
-        Some(legacy_message_set(0, b"k", b"v")),
-        INVALID_RECORD,
-        "magic 0 message set",
-    )
-    .await;
+    assert_rejected(Some(legacy_message_set(0, b"k", b"v")), INVALID_RECORD, "magic 0 message set").await;
 }
 
 #[tokio::test]
@@ -837,12 +689,7 @@ async fn produce_records_count_mismatch_is_invalid_record() {
     let mut b = batch(&["a", "b"]).to_vec();
     b[57..61].copy_from_slice(&3i32.to_be_bytes());
     recompute_crc(&mut b);
-    assert_rejected(
-        Some(Bytes::from(b)),
-        INVALID_RECORD,
-        "records_count 3, lastOffsetDelta 1",
-    )
-    .await;
+    assert_rejected(Some(Bytes::from(b)), INVALID_RECORD, "records_count 3, lastOffsetDelta 1").await;
 }
 
 #[tokio::test]
@@ -863,11 +710,7 @@ async fn assert_rejected_acks(acks: i16) {
     create_topic(&mut c, "bad-acks", &[]).await;
     let p = produce_answer(&mut c, acks, "bad-acks", Some(batch(&["a"]))).await;
     assert_eq!(p.error_code, INVALID_REQUIRED_ACKS, "acks={acks}");
-    assert_eq!(
-        latest_offset(&mut c, "bad-acks").await,
-        0,
-        "acks={acks}: nothing appended"
-    );
+    assert_eq!(latest_offset(&mut c, "bad-acks").await, 0, "acks={acks}: nothing appended");
     env.assert_healthy_and_stop().await;
 }
 
@@ -878,10 +721,7 @@ async fn produce_to_unknown_topic_is_unknown_topic_or_partition() {
     let p = produce_answer(&mut c, 1, "no-such-topic", Some(batch(&["a"]))).await;
     assert_eq!(p.error_code, UNKNOWN_TOPIC_OR_PARTITION);
     // Produce never auto-creates.
-    let meta: MetadataResponse = c
-        .send(ApiKey::Metadata, 12, &metadata_request(12, "no-such-topic"))
-        .await
-        .unwrap();
+    let meta: MetadataResponse = c.send(ApiKey::Metadata, 12, &metadata_request(12, "no-such-topic")).await.unwrap();
     assert_eq!(meta.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
     env.assert_healthy_and_stop().await;
 }

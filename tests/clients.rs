@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::{BrokerProcess, TestBroker};
-use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -21,17 +19,12 @@ use rdkafka::{Offset, TopicPartitionList};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("admin client")
+    ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin client")
 }
 
 fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .set("message.timeout.ms", "30000");
+    c.set("bootstrap.servers", bootstrap).set("linger.ms", "5").set("message.timeout.ms", "30000");
     for (k, v) in extra {
         c.set(*k, *v);
     }
@@ -43,36 +36,20 @@ async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(
     for (k, v) in configs {
         t = t.set(k, v);
     }
-    let res = admin(bootstrap)
-        .create_topics([&t], &AdminOptions::new())
-        .await
-        .expect("create_topics");
+    let res = admin(bootstrap).create_topics([&t], &AdminOptions::new()).await.expect("create_topics");
     assert_eq!(res.len(), 1);
     assert!(res[0].is_ok(), "create {name}: {:?}", res[0]);
 }
 
 /// Produces `n` records `key-i` / `value-i` to `partition`, returning offsets.
-async fn produce_n(
-    p: &FutureProducer,
-    topic: &str,
-    partition: i32,
-    n: usize,
-    value_len: usize,
-) -> Vec<i64> {
+async fn produce_n(p: &FutureProducer, topic: &str, partition: i32, n: usize, value_len: usize) -> Vec<i64> {
     let mut futures = Vec::with_capacity(n);
     for i in 0..n {
         let key = format!("key-{i}");
         let mut value = format!("value-{i}-").into_bytes();
         value.resize(value_len.max(value.len()), b'x');
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "idx",
-            value: Some(&i.to_string()),
-        });
-        let record = FutureRecord::to(topic)
-            .partition(partition)
-            .key(&key)
-            .payload(&value[..])
-            .headers(headers);
+        let headers = OwnedHeaders::new().insert(Header { key: "idx", value: Some(&i.to_string()) });
+        let record = FutureRecord::to(topic).partition(partition).key(&key).payload(&value[..]).headers(headers);
         futures.push(enqueue(p, record).await);
     }
     let mut offsets = Vec::with_capacity(n);
@@ -85,10 +62,7 @@ async fn produce_n(
 
 /// Enqueues without holding a borrow of the record (retries while the
 /// client's queue is full).
-async fn enqueue(
-    p: &FutureProducer,
-    mut record: FutureRecord<'_, String, [u8]>,
-) -> rdkafka::producer::DeliveryFuture {
+async fn enqueue(p: &FutureProducer, mut record: FutureRecord<'_, String, [u8]>) -> rdkafka::producer::DeliveryFuture {
     loop {
         match p.send_result(record) {
             Ok(f) => return f,
@@ -96,9 +70,7 @@ async fn enqueue(
                 assert!(
                     matches!(
                         e,
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
+                        rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)
                     ),
                     "enqueue: {e}"
                 );
@@ -110,12 +82,7 @@ async fn enqueue(
 }
 
 /// Consumes with assign() from the beginning until `expected` records.
-fn consume(
-    bootstrap: &str,
-    topic: &str,
-    partition: i32,
-    expected: usize,
-) -> Vec<(i64, String, Vec<u8>, String)> {
+fn consume(bootstrap: &str, topic: &str, partition: i32, expected: usize) -> Vec<(i64, String, Vec<u8>, String)> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         // rust-rdkafka requires a group id even for assign(); with explicit
@@ -126,17 +93,12 @@ fn consume(
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Beginning)
-        .unwrap();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
     consumer.assign(&tpl).expect("assign");
     let mut out = Vec::new();
     let start = std::time::Instant::now();
     while out.len() < expected {
-        assert!(
-            start.elapsed() < TIMEOUT,
-            "consumed {} of {expected} from {topic}-{partition}",
-            out.len()
-        );
+        assert!(start.elapsed() < TIMEOUT, "consumed {} of {expected} from {topic}-{partition}", out.len());
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 let key = String::from_utf8(m.key().unwrap_or_default().to_vec()).unwrap();
@@ -145,12 +107,7 @@ fn consume(
                     .and_then(|h| h.iter().find(|h| h.key == "idx"))
                     .and_then(|h| h.value.map(|v| String::from_utf8(v.to_vec()).unwrap()))
                     .unwrap_or_default();
-                out.push((
-                    m.offset(),
-                    key,
-                    m.payload().unwrap_or_default().to_vec(),
-                    header,
-                ));
+                out.push((m.offset(), key, m.payload().unwrap_or_default().to_vec(), header));
             }
             Some(Err(e)) => panic!("consume error: {e}"),
             None => {}
@@ -164,10 +121,7 @@ fn assert_records(records: &[(i64, String, Vec<u8>, String)], offsets: &[i64]) {
     for (i, (offset, key, value, header)) in records.iter().enumerate() {
         assert_eq!(*offset, offsets[i], "offset of record {i}");
         assert_eq!(key, &format!("key-{i}"));
-        assert!(
-            value.starts_with(format!("value-{i}-").as_bytes()),
-            "value of record {i}"
-        );
+        assert!(value.starts_with(format!("value-{i}-").as_bytes()), "value of record {i}");
         assert_eq!(header, &i.to_string());
     }
 }
@@ -177,47 +131,21 @@ async fn admin_create_describe_delete() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = TestBroker::start_in(dir.path(), &[]).await;
     let bs = broker.bootstrap();
-    create_topic(
-        &bs,
-        "orders",
-        3,
-        &[("retention.ms", "3600000"), ("cleanup.policy", "delete")],
-    )
-    .await;
+    create_topic(&bs, "orders", 3, &[("retention.ms", "3600000"), ("cleanup.policy", "delete")]).await;
     let a = admin(&bs);
     // Creating it again fails with TOPIC_ALREADY_EXISTS.
-    let again = a
-        .create_topics(
-            [&NewTopic::new("orders", 3, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap();
-    assert!(matches!(
-        &again[0],
-        Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))
-    ));
+    let again =
+        a.create_topics([&NewTopic::new("orders", 3, TopicReplication::Fixed(1))], &AdminOptions::new()).await.unwrap();
+    assert!(matches!(&again[0], Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))));
     // Replication factor beyond the live brokers.
     let rf = a
-        .create_topics(
-            [&NewTopic::new("too-many", 1, TopicReplication::Fixed(3))],
-            &AdminOptions::new(),
-        )
+        .create_topics([&NewTopic::new("too-many", 1, TopicReplication::Fixed(3))], &AdminOptions::new())
         .await
         .unwrap();
-    assert!(matches!(
-        &rf[0],
-        Err((
-            _,
-            rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor
-        ))
-    ));
+    assert!(matches!(&rf[0], Err((_, rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor))));
 
     let metadata = {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bs)
-            .create()
-            .unwrap();
+        let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bs).create().unwrap();
         c.fetch_metadata(Some("orders"), TIMEOUT).unwrap()
     };
     assert_eq!(metadata.brokers().len(), 1);
@@ -227,10 +155,7 @@ async fn admin_create_describe_delete() {
         assert_eq!(p.isr(), &[1]);
     }
 
-    let configs = a
-        .describe_configs([&ResourceSpecifier::Topic("orders")], &AdminOptions::new())
-        .await
-        .unwrap();
+    let configs = a.describe_configs([&ResourceSpecifier::Topic("orders")], &AdminOptions::new()).await.unwrap();
     let resource = configs[0].as_ref().expect("describe_configs");
     let entries = resource.entry_map();
     let retention = entries["retention.ms"];
@@ -239,20 +164,11 @@ async fn admin_create_describe_delete() {
     let min_isr = entries["min.insync.replicas"];
     assert_eq!(min_isr.value.as_deref(), Some("1"));
     assert_eq!(min_isr.source, ConfigSource::Default);
-    for name in [
-        "segment.bytes",
-        "cleanup.policy",
-        "max.message.bytes",
-        "message.timestamp.type",
-        "compression.type",
-    ] {
+    for name in ["segment.bytes", "cleanup.policy", "max.message.bytes", "message.timestamp.type", "compression.type"] {
         assert!(entries.contains_key(name), "{name} missing");
     }
 
-    let deleted = a
-        .delete_topics(&["orders"], &AdminOptions::new())
-        .await
-        .unwrap();
+    let deleted = a.delete_topics(&["orders"], &AdminOptions::new()).await.unwrap();
     assert!(deleted[0].is_ok());
     common::wait_until("topic dir removed", TIMEOUT, || {
         let gone = !dir.path().join("orders-0").exists();
@@ -286,11 +202,7 @@ async fn idempotent_producer() {
     create_topic(&bs, "idem", 2, &[]).await;
     let p = producer(
         &bs,
-        &[
-            ("enable.idempotence", "true"),
-            ("max.in.flight.requests.per.connection", "5"),
-            ("compression.codec", "lz4"),
-        ],
+        &[("enable.idempotence", "true"), ("max.in.flight.requests.per.connection", "5"), ("compression.codec", "lz4")],
     );
     let a = produce_n(&p, "idem", 0, 2000, 50).await;
     let b = produce_n(&p, "idem", 1, 1000, 50).await;
@@ -317,10 +229,7 @@ async fn hundred_partitions() {
         for i in 0..10 {
             let key = format!("key-{i}");
             let value = format!("value-{i}-p{part}").into_bytes();
-            let record = FutureRecord::to("wide")
-                .partition(part)
-                .key(&key)
-                .payload(&value[..]);
+            let record = FutureRecord::to("wide").partition(part).key(&key).payload(&value[..]);
             futures.push((part, enqueue(&p, record).await));
         }
     }
@@ -387,13 +296,6 @@ async fn kill_9_keeps_acknowledged_data() {
     let broker = BrokerProcess::spawn(dir.path(), &[]);
     let bs = broker.bootstrap();
     assert_records(&consume(&bs, "crash", 0, 1000), &offsets);
-    let more = produce_n(
-        &producer(&bs, &[("enable.idempotence", "true")]),
-        "crash",
-        0,
-        1,
-        8,
-    )
-    .await;
+    let more = produce_n(&producer(&bs, &[("enable.idempotence", "true")]), "crash", 0, 1, 8).await;
     assert_eq!(more, vec![1000]);
 }

@@ -7,9 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{wait_until, TestBroker};
-use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -19,10 +17,7 @@ use rdkafka::{Offset, TopicPartitionList};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn admin(bs: &str) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bs)
-        .create()
-        .unwrap()
+    ClientConfig::new().set("bootstrap.servers", bs).create().unwrap()
 }
 
 fn consumer(bs: &str) -> BaseConsumer {
@@ -39,33 +34,19 @@ async fn create(bs: &str, name: &str, configs: &[(&str, &str)]) {
     for (k, v) in configs {
         t = t.set(k, v);
     }
-    let r = admin(bs)
-        .create_topics([&t], &AdminOptions::new())
-        .await
-        .unwrap();
+    let r = admin(bs).create_topics([&t], &AdminOptions::new()).await.unwrap();
     assert!(r[0].is_ok(), "{:?}", r[0]);
 }
 
 /// Produces `n` records of `size` bytes, `acks=all`; returns the last offset.
 async fn produce(bs: &str, topic: &str, n: usize, size: usize) -> i64 {
-    let p: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bs)
-        .set("linger.ms", "5")
-        .set("acks", "all")
-        .create()
-        .unwrap();
+    let p: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", bs).set("linger.ms", "5").set("acks", "all").create().unwrap();
     let value = vec![b'v'; size];
     let mut last = -1;
     for _ in 0..n {
-        let d = p
-            .send(
-                FutureRecord::<(), _>::to(topic)
-                    .partition(0)
-                    .payload(&value),
-                TIMEOUT,
-            )
-            .await
-            .expect("delivered");
+        let d =
+            p.send(FutureRecord::<(), _>::to(topic).partition(0).payload(&value), TIMEOUT).await.expect("delivered");
         last = d.offset;
     }
     last
@@ -79,8 +60,7 @@ fn watermarks(bs: &str, topic: &str) -> (i64, i64) {
 fn first_consumed(bs: &str, topic: &str) -> i64 {
     let c = consumer(bs);
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
     c.assign(&tpl).unwrap();
     let start = std::time::Instant::now();
     loop {
@@ -95,8 +75,7 @@ fn first_consumed(bs: &str, topic: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_by_time_deletes_old_segments_and_moves_the_log_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker =
-        TestBroker::start_in(dir.path(), &[("log.retention.check.interval.ms", "100")]).await;
+    let mut broker = TestBroker::start_in(dir.path(), &[("log.retention.check.interval.ms", "100")]).await;
     let bs = broker.bootstrap();
     create(&bs, "expiring", &[("retention.ms", "1500")]).await;
     let last = produce(&bs, "expiring", 20, 100).await;
@@ -121,16 +100,10 @@ async fn retention_by_time_deletes_old_segments_and_moves_the_log_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_by_size_keeps_the_newest_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker =
-        TestBroker::start_in(dir.path(), &[("log.retention.check.interval.ms", "100")]).await;
+    let mut broker = TestBroker::start_in(dir.path(), &[("log.retention.check.interval.ms", "100")]).await;
     let bs = broker.bootstrap();
     // 1 MiB segments (Kafka's minimum), keep about 2 MiB.
-    create(
-        &bs,
-        "sized",
-        &[("segment.bytes", "1048576"), ("retention.bytes", "2097152")],
-    )
-    .await;
+    create(&bs, "sized", &[("segment.bytes", "1048576"), ("retention.bytes", "2097152")]).await;
     produce(&bs, "sized", 5 * 1024, 1000).await;
     wait_until("oldest segments deleted", TIMEOUT, || {
         let (low, _) = watermarks(&bs, "sized");
@@ -147,10 +120,7 @@ async fn retention_by_size_keeps_the_newest_segments() {
         .map(|e| e.metadata().unwrap().len())
         .sum();
     assert!(size <= 3 * 1048576, "{size} bytes left");
-    assert!(
-        size >= 2 * 1048576 - 100_000,
-        "too much deleted: {size} bytes left"
-    );
+    assert!(size >= 2 * 1048576 - 100_000, "too much deleted: {size} bytes left");
     assert_eq!(first_consumed(&bs, "sized"), low);
     broker.stop().await;
 }
@@ -163,12 +133,8 @@ async fn delete_records_moves_the_log_start_offset() {
     create(&bs, "trimmed", &[]).await;
     produce(&bs, "trimmed", 50, 10).await;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset("trimmed", 0, Offset::Offset(30))
-        .unwrap();
-    let res = admin(&bs)
-        .delete_records(&tpl, &AdminOptions::new())
-        .await
-        .unwrap();
+    tpl.add_partition_offset("trimmed", 0, Offset::Offset(30)).unwrap();
+    let res = admin(&bs).delete_records(&tpl, &AdminOptions::new()).await.unwrap();
     let p = res.find_partition("trimmed", 0).unwrap();
     assert!(p.error().is_ok(), "{:?}", p.error());
     assert_eq!(p.offset(), Offset::Offset(30));
@@ -176,8 +142,7 @@ async fn delete_records_moves_the_log_start_offset() {
     assert_eq!(first_consumed(&bs, "trimmed"), 30);
     // Beyond the high watermark is OFFSET_OUT_OF_RANGE.
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset("trimmed", 0, Offset::Offset(51))
-        .unwrap();
+    tpl.add_partition_offset("trimmed", 0, Offset::Offset(51)).unwrap();
     let res = admin(&bs).delete_records(&tpl, &AdminOptions::new()).await;
     let failed = match res {
         Ok(list) => list.find_partition("trimmed", 0).unwrap().error().is_err(),
@@ -191,83 +156,44 @@ async fn delete_records_moves_the_log_start_offset() {
 }
 
 async fn topic_config(bs: &str, topic: &str, name: &str) -> (Option<String>, String) {
-    let r = admin(bs)
-        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
-        .await
-        .unwrap();
+    let r = admin(bs).describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()).await.unwrap();
     let res = r[0].as_ref().unwrap();
     let e = res.get(name).unwrap();
     (e.value.clone(), format!("{:?}", e.source))
 }
 
 /// IncrementalAlterConfigs SET of one key; returns the resource's error code.
-async fn incremental_alter(
-    bs: &str,
-    resource_type: i8,
-    resource: &str,
-    key: &str,
-    value: &str,
-) -> i16 {
-    use kafka_protocol::messages::incremental_alter_configs_request::{
-        AlterConfigsResource, AlterableConfig,
-    };
-    use kafka_protocol::messages::{
-        ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    };
+async fn incremental_alter(bs: &str, resource_type: i8, resource: &str, key: &str, value: &str) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::{ApiKey, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
     use kafka_protocol::protocol::StrBytes;
-    let mut c = weir::wire::client::BrokerClient::connect(bs, "test")
-        .await
-        .unwrap();
-    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(StrBytes::from_string(resource.into()))
-            .with_configs(vec![AlterableConfig::default()
-                .with_name(StrBytes::from_string(key.into()))
-                .with_config_operation(0)
-                .with_value(Some(StrBytes::from_string(value.into())))]),
-    ]);
-    let resp: IncrementalAlterConfigsResponse = c
-        .send(ApiKey::IncrementalAlterConfigs, 1, &req)
-        .await
-        .unwrap();
+    let mut c = weir::wire::client::BrokerClient::connect(bs, "test").await.unwrap();
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(StrBytes::from_string(resource.into()))
+        .with_configs(vec![AlterableConfig::default()
+            .with_name(StrBytes::from_string(key.into()))
+            .with_config_operation(0)
+            .with_value(Some(StrBytes::from_string(value.into())))])]);
+    let resp: IncrementalAlterConfigsResponse = c.send(ApiKey::IncrementalAlterConfigs, 1, &req).await.unwrap();
     resp.responses[0].error_code
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_topic_configs_apply_live_and_persist() {
     let dir = tempfile::tempdir().unwrap();
-    let mut broker =
-        TestBroker::start_in(dir.path(), &[("log.retention.check.interval.ms", "100")]).await;
+    let mut broker = TestBroker::start_in(dir.path(), &[("log.retention.check.interval.ms", "100")]).await;
     let bs = broker.bootstrap();
     create(&bs, "tuned", &[]).await;
-    assert_eq!(
-        topic_config(&bs, "tuned", "retention.ms").await,
-        (Some("604800000".into()), "Default".to_string())
-    );
+    assert_eq!(topic_config(&bs, "tuned", "retention.ms").await, (Some("604800000".into()), "Default".to_string()));
     let alter = AlterConfig::new(ResourceSpecifier::Topic("tuned")).set("retention.ms", "1000");
-    let r = admin(&bs)
-        .alter_configs([&alter], &AdminOptions::new())
-        .await
-        .unwrap();
+    let r = admin(&bs).alter_configs([&alter], &AdminOptions::new()).await.unwrap();
     assert!(r[0].is_ok(), "{:?}", r[0]);
-    assert_eq!(
-        topic_config(&bs, "tuned", "retention.ms").await,
-        (Some("1000".into()), "DynamicTopic".to_string())
-    );
+    assert_eq!(topic_config(&bs, "tuned", "retention.ms").await, (Some("1000".into()), "DynamicTopic".to_string()));
     // Invalid values are refused with INVALID_CONFIG (rust-rdkafka drops
     // per-resource errors of AlterConfigs, so ask at the protocol level).
-    assert_eq!(
-        incremental_alter(&bs, 2, "tuned", "retention.ms", "soon").await,
-        40
-    );
-    assert_eq!(
-        topic_config(&bs, "tuned", "retention.ms")
-            .await
-            .0
-            .as_deref(),
-        Some("1000")
-    );
+    assert_eq!(incremental_alter(&bs, 2, "tuned", "retention.ms", "soon").await, 40);
+    assert_eq!(topic_config(&bs, "tuned", "retention.ms").await.0.as_deref(), Some("1000"));
     // The new retention applies on the next check.
     produce(&bs, "tuned", 5, 10).await;
     wait_until("retention applies", TIMEOUT, || {
@@ -278,10 +204,7 @@ async fn dynamic_topic_configs_apply_live_and_persist() {
     broker.stop().await;
     let mut broker = TestBroker::start_in(dir.path(), &[]).await;
     let bs = broker.bootstrap();
-    assert_eq!(
-        topic_config(&bs, "tuned", "retention.ms").await,
-        (Some("1000".into()), "DynamicTopic".to_string())
-    );
+    assert_eq!(topic_config(&bs, "tuned", "retention.ms").await, (Some("1000".into()), "DynamicTopic".to_string()));
     broker.stop().await;
 }
 
@@ -292,24 +215,15 @@ async fn dynamic_broker_default_reaches_topics() {
     let bs = broker.bootstrap();
     create(&bs, "inherits", &[]).await;
     let alter = AlterConfig::new(ResourceSpecifier::Broker(1)).set("log.retention.ms", "7200000");
-    let r = admin(&bs)
-        .alter_configs([&alter], &AdminOptions::new())
-        .await
-        .unwrap();
+    let r = admin(&bs).alter_configs([&alter], &AdminOptions::new()).await.unwrap();
     assert!(r[0].is_ok(), "{:?}", r[0]);
     assert_eq!(
         topic_config(&bs, "inherits", "retention.ms").await,
         (Some("7200000".into()), "DynamicBroker".to_string())
     );
     // A static-only broker config cannot be changed at runtime.
-    assert_eq!(
-        incremental_alter(&bs, 4, "1", "listeners", "PLAINTEXT://:1").await,
-        42
-    );
+    assert_eq!(incremental_alter(&bs, 4, "1", "listeners", "PLAINTEXT://:1").await, 42);
     // The cluster-wide default (resource name "") applies too.
-    assert_eq!(
-        incremental_alter(&bs, 4, "", "log.retention.ms", "3600000").await,
-        0
-    );
+    assert_eq!(incremental_alter(&bs, 4, "", "log.retention.ms", "3600000").await, 0);
     broker.stop().await;
 }

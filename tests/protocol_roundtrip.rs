@@ -6,6 +6,8 @@
 //! advertised table itself: an API added to the table without a round trip
 //! here fails it. The other tests cover the error paths of each API.
 
+#[path = "roundtrip/admin.rs"]
+mod admin;
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
@@ -17,19 +19,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::delete_records_request::{
-    DeleteRecordsPartition, DeleteRecordsTopic,
-};
+use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::delete_records_response::DeleteRecordsPartitionResult;
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
-};
+use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
-use kafka_protocol::messages::describe_topic_partitions_request::{
-    Cursor as RequestCursor, TopicRequest,
-};
+use kafka_protocol::messages::describe_topic_partitions_request::{Cursor as RequestCursor, TopicRequest};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::incremental_alter_configs_request as incremental;
@@ -40,12 +36,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::list_offsets_response::ListOffsetsPartitionResponse;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::metadata_response::MetadataResponseTopic;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_delete_request::{
-    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
-};
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
@@ -53,22 +45,20 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse,
-    BrokerId, CreateTopicsRequest, CreateTopicsResponse, DeleteRecordsRequest,
-    DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse, DescribeClusterRequest,
-    DescribeClusterResponse, DescribeConfigsRequest, DescribeConfigsResponse,
-    DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, FetchRequest, FetchResponse,
-    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest,
-    MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
+    AlterConfigsRequest, AlterConfigsResponse, ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest,
+    DeleteTopicsResponse, DescribeClusterRequest, DescribeClusterResponse, DescribeConfigsRequest,
+    DescribeConfigsResponse, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, FetchRequest,
+    FetchResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::messages::{
-    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest,
-    ListGroupsResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest,
-    OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse, OffsetFetchRequest, OffsetFetchResponse,
+    SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -145,16 +135,11 @@ impl Env {
 }
 
 async fn connect(addr: SocketAddr) -> BrokerClient {
-    BrokerClient::connect(&addr.to_string(), "protocol-roundtrip")
-        .await
-        .expect("connect to broker")
+    BrokerClient::connect(&addr.to_string(), "protocol-roundtrip").await.expect("connect to broker")
 }
 
 fn advertised(key: ApiKey) -> RangeInclusive<i16> {
-    let api = SUPPORTED_APIS
-        .iter()
-        .find(|a| a.key == key)
-        .unwrap_or_else(|| panic!("{key:?} is not advertised"));
+    let api = SUPPORTED_APIS.iter().find(|a| a.key == key).unwrap_or_else(|| panic!("{key:?} is not advertised"));
     api.min..=api.max
 }
 
@@ -167,10 +152,7 @@ fn tn(v: &str) -> TopicName {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
 }
 
 // ---------------------------------------------------------------------------
@@ -185,11 +167,7 @@ fn creatable(name: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> 
         .with_configs(
             configs
                 .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(s(k))
-                        .with_value(Some(s(v)))
-                })
+                .map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v))))
                 .collect(),
         )
 }
@@ -200,37 +178,21 @@ async fn create_topics(
     topics: Vec<CreatableTopic>,
     validate_only: bool,
 ) -> CreateTopicsResponse {
-    let req = CreateTopicsRequest::default()
-        .with_topics(topics)
-        .with_timeout_ms(10_000)
-        .with_validate_only(validate_only);
-    c.send(ApiKey::CreateTopics, version, &req)
-        .await
-        .unwrap_or_else(|e| panic!("CreateTopics v{version}: {e}"))
+    let req =
+        CreateTopicsRequest::default().with_topics(topics).with_timeout_ms(10_000).with_validate_only(validate_only);
+    c.send(ApiKey::CreateTopics, version, &req).await.unwrap_or_else(|e| panic!("CreateTopics v{version}: {e}"))
 }
 
 /// Creates a topic (CreateTopics v7) and returns its id.
-async fn create_topic(
-    c: &mut BrokerClient,
-    name: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) -> Uuid {
+async fn create_topic(c: &mut BrokerClient, name: &str, partitions: i32, configs: &[(&str, &str)]) -> Uuid {
     let resp = create_topics(c, 7, vec![creatable(name, partitions, 1, configs)], false).await;
     let r = &resp.topics[0];
     assert_eq!(r.error_code, NONE, "creating {name}: {:?}", r.error_message);
-    assert!(
-        !r.topic_id.is_nil(),
-        "{name} was created with a nil topic id"
-    );
+    assert!(!r.topic_id.is_nil(), "{name} was created with a nil topic id");
     r.topic_id
 }
 
-fn metadata_request(
-    version: i16,
-    topics: Option<Vec<MetadataRequestTopic>>,
-    allow_auto: bool,
-) -> MetadataRequest {
+fn metadata_request(version: i16, topics: Option<Vec<MetadataRequestTopic>>, allow_auto: bool) -> MetadataRequest {
     let mut req = MetadataRequest::default().with_topics(topics);
     if version >= 4 {
         req.allow_auto_topic_creation = allow_auto;
@@ -243,15 +205,11 @@ fn by_name(name: &str) -> MetadataRequestTopic {
 }
 
 fn by_id(id: Uuid) -> MetadataRequestTopic {
-    MetadataRequestTopic::default()
-        .with_name(None)
-        .with_topic_id(id)
+    MetadataRequestTopic::default().with_name(None).with_topic_id(id)
 }
 
 async fn metadata(c: &mut BrokerClient, version: i16, req: &MetadataRequest) -> MetadataResponse {
-    c.send(ApiKey::Metadata, version, req)
-        .await
-        .unwrap_or_else(|e| panic!("Metadata v{version}: {e}"))
+    c.send(ApiKey::Metadata, version, req).await.unwrap_or_else(|e| panic!("Metadata v{version}: {e}"))
 }
 
 /// Metadata v12 for one topic by name, without auto-creation.
@@ -266,17 +224,13 @@ async fn topic_metadata(c: &mut BrokerClient, name: &str) -> MetadataResponseTop
 /// consistent, so tests poll rather than expect it at once).
 async fn wait_until_unknown(addr: SocketAddr, name: &str) {
     let name = name.to_string();
-    common::wait_until(
-        &format!("{name} to be unknown"),
-        Duration::from_secs(10),
-        || {
-            let name = name.clone();
-            async move {
-                let mut c = connect(addr).await;
-                topic_metadata(&mut c, &name).await.error_code == UNKNOWN_TOPIC_OR_PARTITION
-            }
-        },
-    )
+    common::wait_until(&format!("{name} to be unknown"), Duration::from_secs(10), || {
+        let name = name.clone();
+        async move {
+            let mut c = connect(addr).await;
+            topic_metadata(&mut c, &name).await.error_code == UNKNOWN_TOPIC_OR_PARTITION
+        }
+    })
     .await;
 }
 
@@ -304,14 +258,9 @@ fn idempotent_batch(values: &[&str], pid: i64, epoch: i16, seq: i32) -> Bytes {
 }
 
 fn produce_request(acks: i16, topic: &str, partition: i32, records: Bytes) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(tn(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])])
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(10_000).with_topic_data(vec![TopicProduceData::default()
+        .with_name(tn(topic))
+        .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))])])
 }
 
 /// Produces one batch and returns the single partition response.
@@ -324,18 +273,10 @@ async fn produce(
     records: Bytes,
 ) -> PartitionProduceResponse {
     let resp: ProduceResponse = c
-        .send(
-            ApiKey::Produce,
-            version,
-            &produce_request(acks, topic, partition, records),
-        )
+        .send(ApiKey::Produce, version, &produce_request(acks, topic, partition, records))
         .await
         .unwrap_or_else(|e| panic!("Produce v{version}: {e}"));
-    assert_eq!(
-        resp.responses.len(),
-        1,
-        "Produce v{version}: one topic answered"
-    );
+    assert_eq!(resp.responses.len(), 1, "Produce v{version}: one topic answered");
     let t = &resp.responses[0];
     assert_eq!(t.name.0.as_str(), topic);
     assert_eq!(t.partition_responses.len(), 1);
@@ -347,22 +288,11 @@ async fn produce(
 /// Produces and asserts success; returns the base offset.
 async fn produce_ok(c: &mut BrokerClient, topic: &str, records: Bytes) -> i64 {
     let p = produce(c, 9, -1, topic, 0, records).await;
-    assert_eq!(
-        p.error_code, NONE,
-        "produce to {topic}: {:?}",
-        p.error_message
-    );
+    assert_eq!(p.error_code, NONE, "produce to {topic}: {:?}", p.error_message);
     p.base_offset
 }
 
-fn fetch_request(
-    version: i16,
-    topic: &str,
-    id: Uuid,
-    partition: i32,
-    offset: i64,
-    max_wait_ms: i32,
-) -> FetchRequest {
+fn fetch_request(version: i16, topic: &str, id: Uuid, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
     let mut t = FetchTopic::default().with_partitions(vec![FetchPartition::default()
         .with_partition(partition)
         .with_fetch_offset(offset)
@@ -372,27 +302,13 @@ fn fetch_request(
     } else {
         t.topic = tn(topic);
     }
-    FetchRequest::default()
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(4 << 20)
-        .with_topics(vec![t])
+    FetchRequest::default().with_max_wait_ms(max_wait_ms).with_min_bytes(1).with_max_bytes(4 << 20).with_topics(vec![t])
 }
 
 /// Fetches one partition and returns its data.
-async fn fetch(
-    c: &mut BrokerClient,
-    version: i16,
-    topic: &str,
-    id: Uuid,
-    offset: i64,
-) -> PartitionData {
+async fn fetch(c: &mut BrokerClient, version: i16, topic: &str, id: Uuid, offset: i64) -> PartitionData {
     let resp: FetchResponse = c
-        .send(
-            ApiKey::Fetch,
-            version,
-            &fetch_request(version, topic, id, 0, offset, 100),
-        )
+        .send(ApiKey::Fetch, version, &fetch_request(version, topic, id, 0, offset, 100))
         .await
         .unwrap_or_else(|e| panic!("Fetch v{version}: {e}"));
     assert_eq!(resp.error_code, NONE, "Fetch v{version} top-level error");
@@ -401,11 +317,7 @@ async fn fetch(
     if version >= 13 {
         assert_eq!(t.topic_id, id, "Fetch v{version} answers by topic id");
     } else {
-        assert_eq!(
-            t.topic.0.as_str(),
-            topic,
-            "Fetch v{version} answers by name"
-        );
+        assert_eq!(t.topic.0.as_str(), topic, "Fetch v{version} answers by name");
     }
     assert_eq!(t.partitions.len(), 1);
     let p = t.partitions[0].clone();
@@ -428,26 +340,16 @@ fn value_of(r: &Record) -> String {
     String::from_utf8(r.value.clone().expect("record has a value")).expect("utf-8 value")
 }
 
-async fn list_offset(
-    c: &mut BrokerClient,
-    version: i16,
-    topic: &str,
-    timestamp: i64,
-) -> ListOffsetsPartitionResponse {
-    let mut req = ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
+async fn list_offset(c: &mut BrokerClient, version: i16, topic: &str, timestamp: i64) -> ListOffsetsPartitionResponse {
+    let mut req =
+        ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![ListOffsetsTopic::default()
             .with_name(tn(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(0)
-                .with_timestamp(timestamp)])]);
+            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(0).with_timestamp(timestamp)])]);
     if version >= 10 {
         req.timeout_ms = 10_000;
     }
-    let resp: ListOffsetsResponse = c
-        .send(ApiKey::ListOffsets, version, &req)
-        .await
-        .unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
+    let resp: ListOffsetsResponse =
+        c.send(ApiKey::ListOffsets, version, &req).await.unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
     assert_eq!(resp.topics.len(), 1);
     assert_eq!(resp.topics[0].name.0.as_str(), topic);
     assert_eq!(resp.topics[0].partitions.len(), 1);
@@ -471,11 +373,10 @@ async fn describe_configs(
     keys: Option<&[&str]>,
     synonyms: bool,
 ) -> DescribeConfigsResult {
-    let mut req =
-        DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(s(name))
-            .with_configuration_keys(keys.map(|k| k.iter().map(|k| s(k)).collect()))]);
+    let mut req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(s(name))
+        .with_configuration_keys(keys.map(|k| k.iter().map(|k| s(k)).collect()))]);
     req.include_synonyms = synonyms;
     if version >= 3 {
         req.include_documentation = true;
@@ -538,15 +439,11 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
             ApiKey::DeleteTopics => tokio::spawn(round_trip_delete_topics(addr, versions)),
             ApiKey::DeleteRecords => tokio::spawn(round_trip_delete_records(addr, versions)),
             ApiKey::AlterConfigs => tokio::spawn(round_trip_alter_configs(addr, versions)),
-            ApiKey::IncrementalAlterConfigs => {
-                tokio::spawn(round_trip_incremental_alter_configs(addr, versions))
-            }
+            ApiKey::IncrementalAlterConfigs => tokio::spawn(round_trip_incremental_alter_configs(addr, versions)),
             ApiKey::InitProducerId => tokio::spawn(round_trip_init_producer_id(addr, versions)),
             ApiKey::DescribeConfigs => tokio::spawn(round_trip_describe_configs(addr, versions)),
             ApiKey::DescribeCluster => tokio::spawn(round_trip_describe_cluster(addr, versions)),
-            ApiKey::DescribeTopicPartitions => {
-                tokio::spawn(round_trip_describe_topic_partitions(addr, versions))
-            }
+            ApiKey::DescribeTopicPartitions => tokio::spawn(round_trip_describe_topic_partitions(addr, versions)),
             ApiKey::FindCoordinator => tokio::spawn(round_trip_find_coordinator(addr, versions)),
             ApiKey::JoinGroup => tokio::spawn(round_trip_join_group(addr, versions)),
             ApiKey::SyncGroup => tokio::spawn(round_trip_sync_group(addr, versions)),
@@ -558,6 +455,12 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
             ApiKey::ListGroups => tokio::spawn(round_trip_list_groups(addr, versions)),
             ApiKey::DeleteGroups => tokio::spawn(round_trip_delete_groups(addr, versions)),
             ApiKey::OffsetDelete => tokio::spawn(round_trip_offset_delete(addr, versions)),
+            ApiKey::CreatePartitions => tokio::spawn(admin::round_trip_create_partitions(addr, versions)),
+            ApiKey::ElectLeaders => tokio::spawn(admin::round_trip_elect_leaders(addr, versions)),
+            ApiKey::ListPartitionReassignments => {
+                tokio::spawn(admin::round_trip_list_partition_reassignments(addr, versions))
+            }
+            ApiKey::DescribeQuorum => tokio::spawn(admin::round_trip_describe_quorum(addr, versions)),
             other => panic!(
                 "{other:?} v{}-{} is advertised but tests/protocol_roundtrip.rs has no round trip for it",
                 api.min, api.max
@@ -568,11 +471,7 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
         }
     }
     env.stop().await;
-    assert!(
-        failures.is_empty(),
-        "round trips failed:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "round trips failed:\n{}", failures.join("\n"));
 }
 
 // ---------------------------------------------------------------------------
@@ -580,20 +479,13 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
 // ---------------------------------------------------------------------------
 
 fn advertised_table() -> Vec<(i16, i16, i16)> {
-    let mut t: Vec<_> = SUPPORTED_APIS
-        .iter()
-        .map(|a| (a.key as i16, a.min, a.max))
-        .collect();
+    let mut t: Vec<_> = SUPPORTED_APIS.iter().map(|a| (a.key as i16, a.min, a.max)).collect();
     t.sort();
     t
 }
 
 fn answered_table(resp: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
-    let mut t: Vec<_> = resp
-        .api_keys
-        .iter()
-        .map(|a| (a.api_key, a.min_version, a.max_version))
-        .collect();
+    let mut t: Vec<_> = resp.api_keys.iter().map(|a| (a.api_key, a.min_version, a.max_version)).collect();
     t.sort();
     t
 }
@@ -615,28 +507,12 @@ async fn round_trip_api_versions(addr: SocketAddr, versions: RangeInclusive<i16>
             .await
             .unwrap_or_else(|e| panic!("ApiVersions v{v}: {e}"));
         assert_eq!(resp.error_code, NONE, "ApiVersions v{v}");
-        assert_eq!(
-            answered_table(&resp),
-            advertised_table(),
-            "ApiVersions v{v} api_keys"
-        );
+        assert_eq!(answered_table(&resp), advertised_table(), "ApiVersions v{v} api_keys");
         if v >= 3 {
-            assert!(
-                !resp.supported_features.is_empty(),
-                "v{v}: supported_features"
-            );
+            assert!(!resp.supported_features.is_empty(), "v{v}: supported_features");
             for f in &resp.supported_features {
-                assert!(
-                    f.min_version >= 1,
-                    "v{v}: feature {} min {} < 1",
-                    f.name.as_str(),
-                    f.min_version
-                );
-                assert!(
-                    f.max_version >= f.min_version,
-                    "v{v}: feature {}",
-                    f.name.as_str()
-                );
+                assert!(f.min_version >= 1, "v{v}: feature {} min {} < 1", f.name.as_str(), f.min_version);
+                assert!(f.max_version >= f.min_version, "v{v}: feature {}", f.name.as_str());
             }
             let mv = resp
                 .supported_features
@@ -649,10 +525,7 @@ async fn round_trip_api_versions(addr: SocketAddr, versions: RangeInclusive<i16>
                     .iter()
                     .find(|s| s.name == f.name)
                     .unwrap_or_else(|| panic!("finalized {} is not supported", f.name.as_str()));
-                assert!(
-                    f.min_version_level >= sup.min_version
-                        && f.max_version_level <= sup.max_version
-                );
+                assert!(f.min_version_level >= sup.min_version && f.max_version_level <= sup.max_version);
             }
             let fin = resp
                 .finalized_features
@@ -663,11 +536,9 @@ async fn round_trip_api_versions(addr: SocketAddr, versions: RangeInclusive<i16>
             // Never finalize what is not implemented (FEATURES.md §1).
             for f in &resp.finalized_features {
                 match f.name.as_str() {
-                    "transaction.version" => assert!(
-                        f.max_version_level < 2,
-                        "v{v}: transaction.version {}",
-                        f.max_version_level
-                    ),
+                    "transaction.version" => {
+                        assert!(f.max_version_level < 2, "v{v}: transaction.version {}", f.max_version_level)
+                    }
                     "group.version" => panic!("v{v}: group.version must not be finalized"),
                     _ => {}
                 }
@@ -707,25 +578,20 @@ async fn api_versions_at_an_unsupported_version_answers_v0_layout_with_the_table
     let env = Env::start(&[]).await;
     let mut c = env.client().await;
     for (version, corr) in [(5i16, 7001), (i16::MAX, 7002)] {
-        c.write_raw(&api_versions_frame(version, corr))
-            .await
-            .unwrap();
+        c.write_raw(&api_versions_frame(version, corr)).await.unwrap();
         let frame = tokio::time::timeout(Duration::from_secs(10), c.read_frame())
             .await
             .expect("answer in time")
             .expect("read")
             .expect("the broker answers instead of closing");
         assert_eq!(&frame[..4], &corr.to_be_bytes(), "correlation id");
-        let resp: ApiVersionsResponse = decode_response(ApiKey::ApiVersions, 0, frame)
-            .expect("the answer is a v0-layout ApiVersions response");
+        let resp: ApiVersionsResponse =
+            decode_response(ApiKey::ApiVersions, 0, frame).expect("the answer is a v0-layout ApiVersions response");
         assert_eq!(resp.error_code, UNSUPPORTED_VERSION, "v{version}");
         assert_eq!(answered_table(&resp), advertised_table(), "v{version}");
     }
     // The connection is still usable: the client retries at v3.
-    let resp: ApiVersionsResponse = c
-        .send(ApiKey::ApiVersions, 3, &api_versions_request(3))
-        .await
-        .unwrap();
+    let resp: ApiVersionsResponse = c.send(ApiKey::ApiVersions, 3, &api_versions_request(3)).await.unwrap();
     assert_eq!(resp.error_code, NONE);
     env.stop().await;
 }
@@ -763,11 +629,7 @@ fn assert_topic(t: &MetadataResponseTopic, name: &str, partitions: i32, v: i16) 
     assert!(!t.is_internal);
     let mut indexes: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
     indexes.sort();
-    assert_eq!(
-        indexes,
-        (0..partitions).collect::<Vec<_>>(),
-        "v{v}: partitions of {name}"
-    );
+    assert_eq!(indexes, (0..partitions).collect::<Vec<_>>(), "v{v}: partitions of {name}");
     for p in &t.partitions {
         assert_eq!(p.error_code, NONE, "v{v}: partition {}", p.partition_index);
         assert_eq!(p.leader_id.0, NODE_ID, "v{v}: leader");
@@ -793,10 +655,7 @@ async fn round_trip_metadata(addr: SocketAddr, versions: RangeInclusive<i16>) {
         let resp = metadata(&mut c, v, &req).await;
         assert_single_broker(&resp, addr, v);
         if v >= 1 {
-            assert_eq!(
-                resp.controller_id.0, NODE_ID,
-                "v{v}: controller is the live broker"
-            );
+            assert_eq!(resp.controller_id.0, NODE_ID, "v{v}: controller is the live broker");
         }
         if v >= 2 {
             let cid = resp.cluster_id.clone().expect("cluster id");
@@ -809,10 +668,7 @@ async fn round_trip_metadata(addr: SocketAddr, versions: RangeInclusive<i16>) {
         assert_eq!(resp.topics.len(), 1, "v{v}");
         assert_topic(&resp.topics[0], name, 2, v);
         if v >= 10 {
-            assert_eq!(
-                resp.topics[0].topic_id, id,
-                "v{v}: topic id is the id CreateTopics returned"
-            );
+            assert_eq!(resp.topics[0].topic_id, id, "v{v}: topic id is the id CreateTopics returned");
         }
 
         // By id.
@@ -824,10 +680,7 @@ async fn round_trip_metadata(addr: SocketAddr, versions: RangeInclusive<i16>) {
             assert_eq!(resp.topics[0].topic_id, id);
             let unknown = metadata_request(v, Some(vec![by_id(Uuid::new_v4())]), false);
             let resp = metadata(&mut c, v, &unknown).await;
-            assert_eq!(
-                resp.topics[0].error_code, UNKNOWN_TOPIC_ID,
-                "v{v}: unknown id"
-            );
+            assert_eq!(resp.topics[0].error_code, UNKNOWN_TOPIC_ID, "v{v}: unknown id");
         }
 
         // All topics: null from v1, empty in v0.
@@ -846,21 +699,34 @@ async fn round_trip_metadata(addr: SocketAddr, versions: RangeInclusive<i16>) {
             let req = metadata_request(v, Some(vec![by_name(&missing)]), false);
             let resp = metadata(&mut c, v, &req).await;
             assert_eq!(resp.topics.len(), 1);
+            assert_eq!(resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}: {missing}");
+            assert_eq!(topic_metadata(&mut c, &missing).await.error_code, UNKNOWN_TOPIC_OR_PARTITION);
+        }
+
+        // Authorized operations, when asked for (v8+), are filled in on
+        // every entry, unknown topics too: kafka-python decodes them
+        // even for an error entry (bit 31 alone is not an operation).
+        if v >= 8 {
+            let missing = format!("rt-metadata-ops-missing-v{v}");
+            let mut req = metadata_request(v, Some(vec![by_name(name), by_name(&missing)]), false);
+            req.include_topic_authorized_operations = true;
+            let resp = metadata(&mut c, v, &req).await;
+            assert_eq!(resp.topics.len(), 2, "v{v}");
+            for t in &resp.topics {
+                assert!(
+                    t.topic_authorized_operations > 0,
+                    "v{v}: {:?} authorized operations {:#x}",
+                    t.name,
+                    t.topic_authorized_operations
+                );
+            }
             assert_eq!(
-                resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
-                "v{v}: {missing}"
-            );
-            assert_eq!(
-                topic_metadata(&mut c, &missing).await.error_code,
-                UNKNOWN_TOPIC_OR_PARTITION
+                resp.topics[0].topic_authorized_operations, resp.topics[1].topic_authorized_operations,
+                "v{v}: no authorizer, so the same operations for every topic"
             );
         }
     }
-    assert_eq!(
-        cluster_ids.len(),
-        1,
-        "cluster id is stable across versions: {cluster_ids:?}"
-    );
+    assert_eq!(cluster_ids.len(), 1, "cluster id is stable across versions: {cluster_ids:?}");
 }
 
 /// Metadata auto-creates an unknown topic when the broker and the request
@@ -871,17 +737,9 @@ async fn metadata_auto_creates_topics_when_allowed() {
     let mut c = env.client().await;
     for v in advertised(ApiKey::Metadata).filter(|v| *v >= 1) {
         let name = format!("rt-auto-v{v}");
-        let resp = metadata(
-            &mut c,
-            v,
-            &metadata_request(v, Some(vec![by_name(&name)]), true),
-        )
-        .await;
+        let resp = metadata(&mut c, v, &metadata_request(v, Some(vec![by_name(&name)]), true)).await;
         let code = resp.topics[0].error_code;
-        assert!(
-            code == NONE || code == LEADER_NOT_AVAILABLE,
-            "v{v}: auto-created topic answered {code}"
-        );
+        assert!(code == NONE || code == LEADER_NOT_AVAILABLE, "v{v}: auto-created topic answered {code}");
         let addr = env.addr();
         let n = name.clone();
         common::wait_until(&format!("{name} to exist"), Duration::from_secs(10), || {
@@ -902,16 +760,8 @@ async fn metadata_does_not_auto_create_when_the_broker_forbids_it() {
     let mut c = env.client().await;
     for v in advertised(ApiKey::Metadata).filter(|v| *v >= 1) {
         let name = format!("rt-no-auto-v{v}");
-        let resp = metadata(
-            &mut c,
-            v,
-            &metadata_request(v, Some(vec![by_name(&name)]), true),
-        )
-        .await;
-        assert_eq!(
-            resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
-            "v{v}"
-        );
+        let resp = metadata(&mut c, v, &metadata_request(v, Some(vec![by_name(&name)]), true)).await;
+        assert_eq!(resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}");
     }
     env.stop().await;
 }
@@ -922,16 +772,8 @@ async fn metadata_reports_invalid_topic_names() {
     let mut c = env.client().await;
     for v in advertised(ApiKey::Metadata).filter(|v| *v >= 4) {
         for allow in [false, true] {
-            let resp = metadata(
-                &mut c,
-                v,
-                &metadata_request(v, Some(vec![by_name("bad name")]), allow),
-            )
-            .await;
-            assert_eq!(
-                resp.topics[0].error_code, INVALID_TOPIC_EXCEPTION,
-                "v{v} allow_auto={allow}"
-            );
+            let resp = metadata(&mut c, v, &metadata_request(v, Some(vec![by_name("bad name")]), allow)).await;
+            assert_eq!(resp.topics[0].error_code, INVALID_TOPIC_EXCEPTION, "v{v} allow_auto={allow}");
         }
     }
     env.stop().await;
@@ -945,69 +787,39 @@ async fn round_trip_create_topics(addr: SocketAddr, versions: RangeInclusive<i16
     let mut c = connect(addr).await;
     for v in versions {
         let name = format!("rt-create-v{v}");
-        let resp = create_topics(
-            &mut c,
-            v,
-            vec![creatable(&name, 3, 1, &[("retention.ms", "1234")])],
-            false,
-        )
-        .await;
+        let resp = create_topics(&mut c, v, vec![creatable(&name, 3, 1, &[("retention.ms", "1234")])], false).await;
         assert_eq!(resp.topics.len(), 1);
         let r = &resp.topics[0];
         assert_eq!(r.name.0.as_str(), name);
-        assert_eq!(
-            r.error_code, NONE,
-            "CreateTopics v{v}: {:?}",
-            r.error_message
-        );
+        assert_eq!(r.error_code, NONE, "CreateTopics v{v}: {:?}", r.error_message);
         if v >= 5 {
             assert_eq!(r.num_partitions, 3, "v{v}: num_partitions");
             assert_eq!(r.replication_factor, 1, "v{v}: replication_factor");
             assert_eq!(r.topic_config_error_code, NONE);
             let configs = r.configs.as_ref().expect("v5+ returns configs");
-            let retention = configs
-                .iter()
-                .find(|c| c.name.as_str() == "retention.ms")
-                .expect("retention.ms in configs");
+            let retention =
+                configs.iter().find(|c| c.name.as_str() == "retention.ms").expect("retention.ms in configs");
             assert_eq!(retention.value.as_deref(), Some("1234"), "v{v}");
-            assert_eq!(
-                retention.config_source, DYNAMIC_TOPIC_CONFIG,
-                "v{v}: retention.ms source"
-            );
-            let segment = configs
-                .iter()
-                .find(|c| c.name.as_str() == "segment.bytes")
-                .expect("segment.bytes in configs");
+            assert_eq!(retention.config_source, DYNAMIC_TOPIC_CONFIG, "v{v}: retention.ms source");
+            let segment =
+                configs.iter().find(|c| c.name.as_str() == "segment.bytes").expect("segment.bytes in configs");
             assert_eq!(segment.value.as_deref(), Some("1073741824"));
-            assert_eq!(
-                segment.config_source, DEFAULT_CONFIG,
-                "v{v}: segment.bytes source"
-            );
+            assert_eq!(segment.config_source, DEFAULT_CONFIG, "v{v}: segment.bytes source");
         }
         let meta = topic_metadata(&mut c, &name).await;
         assert_topic(&meta, &name, 3, 12);
         if v >= 7 {
             assert!(!r.topic_id.is_nil(), "v{v}: topic id");
-            assert_eq!(
-                r.topic_id, meta.topic_id,
-                "v{v}: CreateTopics and Metadata agree on the id"
-            );
+            assert_eq!(r.topic_id, meta.topic_id, "v{v}: CreateTopics and Metadata agree on the id");
         }
 
         // The same name again.
         let again = create_topics(&mut c, v, vec![creatable(&name, 3, 1, &[])], false).await;
         let r = &again.topics[0];
         assert_eq!(r.error_code, TOPIC_ALREADY_EXISTS, "v{v}: repeat");
-        assert!(
-            r.error_message.as_ref().is_some_and(|m| !m.is_empty()),
-            "v{v}: error message"
-        );
+        assert!(r.error_message.as_ref().is_some_and(|m| !m.is_empty()), "v{v}: error message");
         if v >= 5 {
-            assert_eq!(
-                (r.num_partitions, r.replication_factor),
-                (-1, -1),
-                "v{v}: failed result fields"
-            );
+            assert_eq!((r.num_partitions, r.replication_factor), (-1, -1), "v{v}: failed result fields");
         }
     }
 }
@@ -1018,13 +830,7 @@ async fn create_topics_validate_only_creates_nothing() {
     let mut c = env.client().await;
     for v in advertised(ApiKey::CreateTopics) {
         let name = format!("rt-validate-v{v}");
-        let resp = create_topics(
-            &mut c,
-            v,
-            vec![creatable(&name, 3, 1, &[("retention.ms", "1234")])],
-            true,
-        )
-        .await;
+        let resp = create_topics(&mut c, v, vec![creatable(&name, 3, 1, &[("retention.ms", "1234")])], true).await;
         let r = &resp.topics[0];
         assert_eq!(r.error_code, NONE, "v{v}: {:?}", r.error_message);
         if v >= 5 {
@@ -1053,50 +859,14 @@ async fn create_topics_rejects_invalid_requests_with_kafka_codes() {
             (creatable("..", 1, 1, &[]), INVALID_TOPIC_EXCEPTION),
             (creatable(".", 1, 1, &[]), INVALID_TOPIC_EXCEPTION),
             (creatable(&long_name, 1, 1, &[]), INVALID_TOPIC_EXCEPTION),
-            (
-                creatable(&format!("rt-zero-v{v}"), 0, 1, &[]),
-                INVALID_PARTITIONS,
-            ),
-            (
-                creatable(&format!("rt-rf3-v{v}"), 1, 3, &[]),
-                INVALID_REPLICATION_FACTOR,
-            ),
-            (
-                creatable(
-                    &format!("rt-unknown-config-v{v}"),
-                    1,
-                    1,
-                    &[("no.such.config", "1")],
-                ),
-                INVALID_CONFIG,
-            ),
-            (
-                creatable(
-                    &format!("rt-bad-value-v{v}"),
-                    1,
-                    1,
-                    &[("retention.ms", "forever")],
-                ),
-                INVALID_CONFIG,
-            ),
-            (
-                creatable(
-                    &format!("rt-bad-policy-v{v}"),
-                    1,
-                    1,
-                    &[("cleanup.policy", "shred")],
-                ),
-                INVALID_CONFIG,
-            ),
+            (creatable(&format!("rt-zero-v{v}"), 0, 1, &[]), INVALID_PARTITIONS),
+            (creatable(&format!("rt-rf3-v{v}"), 1, 3, &[]), INVALID_REPLICATION_FACTOR),
+            (creatable(&format!("rt-unknown-config-v{v}"), 1, 1, &[("no.such.config", "1")]), INVALID_CONFIG),
+            (creatable(&format!("rt-bad-value-v{v}"), 1, 1, &[("retention.ms", "forever")]), INVALID_CONFIG),
+            (creatable(&format!("rt-bad-policy-v{v}"), 1, 1, &[("cleanup.policy", "shred")]), INVALID_CONFIG),
         ];
         let names: Vec<String> = cases.iter().map(|(t, _)| t.name.0.to_string()).collect();
-        let resp = create_topics(
-            &mut c,
-            v,
-            cases.iter().map(|(t, _)| t.clone()).collect(),
-            false,
-        )
-        .await;
+        let resp = create_topics(&mut c, v, cases.iter().map(|(t, _)| t.clone()).collect(), false).await;
         assert_eq!(resp.topics.len(), cases.len());
         for ((topic, expected), r) in cases.iter().zip(&resp.topics) {
             assert_eq!(r.name, topic.name, "v{v}: results in request order");
@@ -1110,21 +880,14 @@ async fn create_topics_rejects_invalid_requests_with_kafka_codes() {
             assert_failed_result(r, v);
         }
         for n in names.iter().filter(|n| n.starts_with("rt-")) {
-            assert_eq!(
-                topic_metadata(&mut c, n).await.error_code,
-                UNKNOWN_TOPIC_OR_PARTITION,
-                "v{v}: {n} was created"
-            );
+            assert_eq!(topic_metadata(&mut c, n).await.error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}: {n} was created");
         }
     }
     env.stop().await;
 }
 
 fn assert_failed_result(r: &CreatableTopicResult, v: i16) {
-    assert!(
-        r.error_message.as_ref().is_some_and(|m| !m.is_empty()),
-        "v{v}: failed results carry a message"
-    );
+    assert!(r.error_message.as_ref().is_some_and(|m| !m.is_empty()), "v{v}: failed results carry a message");
     if v >= 7 {
         assert!(r.topic_id.is_nil(), "v{v}: failed result has no topic id");
     }
@@ -1166,11 +929,7 @@ fn crc32_ieee(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
         }
     }
     !crc
@@ -1178,14 +937,7 @@ fn crc32_ieee(data: &[u8]) -> u32 {
 
 /// Produce v0-2 (no transactional id), hand-encoded: the codec does not
 /// know these versions any more.
-fn legacy_produce_frame(
-    version: i16,
-    corr: i32,
-    acks: i16,
-    topic: &str,
-    partition: i32,
-    records: &[u8],
-) -> Vec<u8> {
+fn legacy_produce_frame(version: i16, corr: i32, acks: i16, topic: &str, partition: i32, records: &[u8]) -> Vec<u8> {
     let mut b = BytesMut::new();
     b.put_i32(0);
     b.put_i16(ApiKey::Produce as i16);
@@ -1246,11 +998,7 @@ fn parse_legacy_produce_response(version: i16, corr: i32, frame: &[u8]) -> (Stri
     if version >= 1 {
         assert_eq!(r.i32(), 0, "throttle_time_ms");
     }
-    assert!(
-        r.0.is_empty(),
-        "Produce v{version} response has {} trailing bytes",
-        r.0.len()
-    );
+    assert!(r.0.is_empty(), "Produce v{version} response has {} trailing bytes", r.0.len());
     (topic, partition, error, base_offset)
 }
 
@@ -1265,14 +1013,8 @@ async fn round_trip_produce(addr: SocketAddr, versions: RangeInclusive<i16>) {
             // UNSUPPORTED_VERSION per partition in the old layout.
             let corr = 9000 + v as i32;
             let msg = legacy_message_set(if v == 2 { 1 } else { 0 }, None, b"legacy", now_ms());
-            c.write_raw(&legacy_produce_frame(v, corr, 1, topic, 0, &msg))
-                .await
-                .unwrap();
-            let frame = c
-                .read_frame()
-                .await
-                .unwrap()
-                .expect("Produce v0-2 is answered");
+            c.write_raw(&legacy_produce_frame(v, corr, 1, topic, 0, &msg)).await.unwrap();
+            let frame = c.read_frame().await.unwrap().expect("Produce v0-2 is answered");
             let (t, p, error, base) = parse_legacy_produce_response(v, corr, &frame);
             assert_eq!((t.as_str(), p), (topic, 0));
             assert_eq!(error, UNSUPPORTED_VERSION, "Produce v{v}");
@@ -1283,16 +1025,8 @@ async fn round_trip_produce(addr: SocketAddr, versions: RangeInclusive<i16>) {
             let values: Vec<String> = (0..3).map(|i| format!("v{v}-acks{acks}-{i}")).collect();
             let refs: Vec<&str> = values.iter().map(String::as_str).collect();
             let p = produce(&mut c, v, acks, topic, 0, batch(&refs, now_ms())).await;
-            assert_eq!(
-                p.error_code, NONE,
-                "Produce v{v} acks={acks}: {:?}",
-                p.error_message
-            );
-            assert_eq!(
-                p.base_offset,
-                expected.len() as i64,
-                "Produce v{v} acks={acks}: base offset"
-            );
+            assert_eq!(p.error_code, NONE, "Produce v{v} acks={acks}: {:?}", p.error_message);
+            assert_eq!(p.base_offset, expected.len() as i64, "Produce v{v} acks={acks}: base offset");
             assert_eq!(p.log_append_time_ms, -1, "CreateTime topic");
             if v >= 5 {
                 assert_eq!(p.log_start_offset, 0, "v{v}: log start offset");
@@ -1342,26 +1076,11 @@ async fn produce_zstd_needs_v7() {
     let mut expected = Vec::new();
     for v in advertised(ApiKey::Produce).filter(|v| *v >= PRODUCE_MIN_DECODED) {
         let values = [format!("zstd-v{v}-0"), format!("zstd-v{v}-1")];
-        let p = produce(
-            &mut c,
-            v,
-            1,
-            topic,
-            0,
-            zstd_batch(&[&values[0], &values[1]]),
-        )
-        .await;
+        let p = produce(&mut c, v, 1, topic, 0, zstd_batch(&[&values[0], &values[1]])).await;
         if v < 7 {
-            assert_eq!(
-                p.error_code, UNSUPPORTED_COMPRESSION_TYPE,
-                "Produce v{v} with zstd"
-            );
+            assert_eq!(p.error_code, UNSUPPORTED_COMPRESSION_TYPE, "Produce v{v} with zstd");
         } else {
-            assert_eq!(
-                p.error_code, NONE,
-                "Produce v{v} with zstd: {:?}",
-                p.error_message
-            );
+            assert_eq!(p.error_code, NONE, "Produce v{v} with zstd: {:?}", p.error_message);
             assert_eq!(p.base_offset, expected.len() as i64);
             expected.extend(values);
         }
@@ -1395,23 +1114,13 @@ async fn round_trip_fetch(addr: SocketAddr, versions: RangeInclusive<i16>) {
         let records = fetched_records(&p);
         let got: Vec<String> = records.iter().map(value_of).collect();
         assert_eq!(got, values, "Fetch v{v} from 0");
-        assert_eq!(
-            records.iter().map(|r| r.offset).collect::<Vec<_>>(),
-            (0..6).collect::<Vec<_>>()
-        );
+        assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..6).collect::<Vec<_>>());
 
         // From the middle: the batch holding offset 2 onwards.
         let p = fetch(&mut c, v, topic, id, 2).await;
         let records = fetched_records(&p);
-        assert_eq!(
-            records.first().map(|r| r.offset),
-            Some(2),
-            "Fetch v{v} from 2"
-        );
-        assert_eq!(
-            records.iter().map(value_of).collect::<Vec<_>>(),
-            &values[2..]
-        );
+        assert_eq!(records.first().map(|r| r.offset), Some(2), "Fetch v{v} from 2");
+        assert_eq!(records.iter().map(value_of).collect::<Vec<_>>(), &values[2..]);
 
         // At the end: nothing, after at most max_wait_ms.
         let p = fetch(&mut c, v, topic, id, 6).await;
@@ -1420,10 +1129,7 @@ async fn round_trip_fetch(addr: SocketAddr, versions: RangeInclusive<i16>) {
 
         // Past the end.
         let p = fetch(&mut c, v, topic, id, 7).await;
-        assert_eq!(
-            p.error_code, OFFSET_OUT_OF_RANGE,
-            "Fetch v{v} past the log end"
-        );
+        assert_eq!(p.error_code, OFFSET_OUT_OF_RANGE, "Fetch v{v} past the log end");
     }
 }
 
@@ -1432,20 +1138,10 @@ async fn fetch_unknown_topics_answer_by_version() {
     let env = Env::start(&[]).await;
     let mut c = env.client().await;
     for v in advertised(ApiKey::Fetch) {
-        let resp: FetchResponse = c
-            .send(
-                ApiKey::Fetch,
-                v,
-                &fetch_request(v, "rt-no-such-topic", Uuid::new_v4(), 0, 0, 0),
-            )
-            .await
-            .unwrap();
+        let resp: FetchResponse =
+            c.send(ApiKey::Fetch, v, &fetch_request(v, "rt-no-such-topic", Uuid::new_v4(), 0, 0, 0)).await.unwrap();
         let code = resp.responses[0].partitions[0].error_code;
-        let expected = if v >= 13 {
-            UNKNOWN_TOPIC_ID
-        } else {
-            UNKNOWN_TOPIC_OR_PARTITION
-        };
+        let expected = if v >= 13 { UNKNOWN_TOPIC_ID } else { UNKNOWN_TOPIC_OR_PARTITION };
         assert_eq!(code, expected, "Fetch v{v} of an unknown topic");
     }
     env.stop().await;
@@ -1461,71 +1157,34 @@ async fn round_trip_list_offsets(addr: SocketAddr, versions: RangeInclusive<i16>
     create_topic(&mut c, topic, 1, &[]).await;
     let base = now_ms() - 60_000;
     // Offsets 0..=4; the largest timestamp is at offset 2, not at the end.
-    produce_ok(
-        &mut c,
-        topic,
-        batch_at([("a", base), ("b", base + 10), ("c", base + 100)]),
-    )
-    .await;
-    produce_ok(
-        &mut c,
-        topic,
-        batch_at([("d", base + 20), ("e", base + 30)]),
-    )
-    .await;
+    produce_ok(&mut c, topic, batch_at([("a", base), ("b", base + 10), ("c", base + 100)])).await;
+    produce_ok(&mut c, topic, batch_at([("d", base + 20), ("e", base + 30)])).await;
     let epoch = topic_metadata(&mut c, topic).await.partitions[0].leader_epoch;
     for v in versions {
         let p = list_offset(&mut c, v, topic, EARLIEST).await;
-        assert_eq!(
-            (p.error_code, p.offset, p.timestamp),
-            (NONE, 0, -1),
-            "ListOffsets v{v} earliest"
-        );
+        assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, 0, -1), "ListOffsets v{v} earliest");
 
         let p = list_offset(&mut c, v, topic, LATEST).await;
-        assert_eq!(
-            (p.error_code, p.offset, p.timestamp),
-            (NONE, 5, -1),
-            "ListOffsets v{v} latest"
-        );
+        assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, 5, -1), "ListOffsets v{v} latest");
         if v >= 4 {
-            assert_eq!(
-                p.leader_epoch, epoch,
-                "v{v}: latest carries the leader epoch"
-            );
+            assert_eq!(p.leader_epoch, epoch, "v{v}: latest carries the leader epoch");
         }
 
         let p = list_offset(&mut c, v, topic, base).await;
-        assert_eq!(
-            (p.error_code, p.offset, p.timestamp),
-            (NONE, 0, base),
-            "ListOffsets v{v} at the first timestamp"
-        );
+        assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, 0, base), "ListOffsets v{v} at the first timestamp");
 
         let p = list_offset(&mut c, v, topic, base + 5).await;
-        assert_eq!(
-            (p.error_code, p.offset, p.timestamp),
-            (NONE, 1, base + 10),
-            "ListOffsets v{v} by timestamp"
-        );
+        assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, 1, base + 10), "ListOffsets v{v} by timestamp");
         if v >= 4 {
             assert_eq!(p.leader_epoch, epoch, "v{v}: epoch of the found batch");
         }
 
         let p = list_offset(&mut c, v, topic, base + 101).await;
-        assert_eq!(
-            (p.error_code, p.offset, p.timestamp),
-            (NONE, -1, -1),
-            "ListOffsets v{v} after every timestamp"
-        );
+        assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, -1, -1), "ListOffsets v{v} after every timestamp");
 
         if v >= 7 {
             let p = list_offset(&mut c, v, topic, MAX_TIMESTAMP).await;
-            assert_eq!(
-                (p.error_code, p.offset, p.timestamp),
-                (NONE, 2, base + 100),
-                "ListOffsets v{v} max timestamp"
-            );
+            assert_eq!((p.error_code, p.offset, p.timestamp), (NONE, 2, base + 100), "ListOffsets v{v} max timestamp");
         }
     }
 }
@@ -1546,30 +1205,19 @@ async fn list_offsets_of_an_unknown_topic() {
 // DeleteTopics
 // ---------------------------------------------------------------------------
 
-async fn delete_topics(
-    c: &mut BrokerClient,
-    v: i16,
-    names: &[&str],
-    ids: &[Uuid],
-) -> DeleteTopicsResponse {
+async fn delete_topics(c: &mut BrokerClient, v: i16, names: &[&str], ids: &[Uuid]) -> DeleteTopicsResponse {
     let mut req = DeleteTopicsRequest::default().with_timeout_ms(10_000);
     if v >= 6 {
         req.topics = names
             .iter()
             .map(|n| DeleteTopicState::default().with_name(Some(tn(n))))
-            .chain(ids.iter().map(|id| {
-                DeleteTopicState::default()
-                    .with_name(None)
-                    .with_topic_id(*id)
-            }))
+            .chain(ids.iter().map(|id| DeleteTopicState::default().with_name(None).with_topic_id(*id)))
             .collect();
     } else {
         assert!(ids.is_empty(), "DeleteTopics by id needs v6");
         req.topic_names = names.iter().map(|n| tn(n)).collect();
     }
-    c.send(ApiKey::DeleteTopics, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("DeleteTopics v{v}: {e}"))
+    c.send(ApiKey::DeleteTopics, v, &req).await.unwrap_or_else(|e| panic!("DeleteTopics v{v}: {e}"))
 }
 
 async fn round_trip_delete_topics(addr: SocketAddr, versions: RangeInclusive<i16>) {
@@ -1580,11 +1228,7 @@ async fn round_trip_delete_topics(addr: SocketAddr, versions: RangeInclusive<i16
         let resp = delete_topics(&mut c, v, &[&name], &[]).await;
         assert_eq!(resp.responses.len(), 1);
         let r = &resp.responses[0];
-        assert_eq!(
-            r.error_code, NONE,
-            "DeleteTopics v{v}: {:?}",
-            r.error_message
-        );
+        assert_eq!(r.error_code, NONE, "DeleteTopics v{v}: {:?}", r.error_message);
         assert_eq!(r.name.as_ref().map(|n| n.0.as_str()), Some(name.as_str()));
         if v >= 6 {
             assert_eq!(r.topic_id, id, "v{v}: deleted topic's id");
@@ -1592,10 +1236,7 @@ async fn round_trip_delete_topics(addr: SocketAddr, versions: RangeInclusive<i16
         wait_until_unknown(addr, &name).await;
 
         let resp = delete_topics(&mut c, v, &[&format!("rt-never-created-v{v}")], &[]).await;
-        assert_eq!(
-            resp.responses[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
-            "v{v}: unknown name"
-        );
+        assert_eq!(resp.responses[0].error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}: unknown name");
 
         if v >= 6 {
             let name = format!("rt-delete-by-id-v{v}");
@@ -1604,18 +1245,11 @@ async fn round_trip_delete_topics(addr: SocketAddr, versions: RangeInclusive<i16
             let r = &resp.responses[0];
             assert_eq!(r.error_code, NONE, "v{v} by id: {:?}", r.error_message);
             assert_eq!(r.topic_id, id);
-            assert_eq!(
-                r.name.as_ref().map(|n| n.0.as_str()),
-                Some(name.as_str()),
-                "v{v}: by id answers the name"
-            );
+            assert_eq!(r.name.as_ref().map(|n| n.0.as_str()), Some(name.as_str()), "v{v}: by id answers the name");
             wait_until_unknown(addr, &name).await;
 
             let resp = delete_topics(&mut c, v, &[], &[Uuid::new_v4()]).await;
-            assert_eq!(
-                resp.responses[0].error_code, UNKNOWN_TOPIC_ID,
-                "v{v}: unknown id"
-            );
+            assert_eq!(resp.responses[0].error_code, UNKNOWN_TOPIC_ID, "v{v}: unknown id");
         }
     }
 }
@@ -1624,23 +1258,12 @@ async fn round_trip_delete_topics(addr: SocketAddr, versions: RangeInclusive<i16
 // DeleteRecords
 // ---------------------------------------------------------------------------
 
-async fn delete_records(
-    c: &mut BrokerClient,
-    v: i16,
-    topic: &str,
-    offset: i64,
-) -> DeleteRecordsPartitionResult {
-    let req = DeleteRecordsRequest::default()
-        .with_timeout_ms(10_000)
-        .with_topics(vec![DeleteRecordsTopic::default()
-            .with_name(tn(topic))
-            .with_partitions(vec![DeleteRecordsPartition::default()
-                .with_partition_index(0)
-                .with_offset(offset)])]);
-    let resp: DeleteRecordsResponse = c
-        .send(ApiKey::DeleteRecords, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("DeleteRecords v{v}: {e}"));
+async fn delete_records(c: &mut BrokerClient, v: i16, topic: &str, offset: i64) -> DeleteRecordsPartitionResult {
+    let req = DeleteRecordsRequest::default().with_timeout_ms(10_000).with_topics(vec![DeleteRecordsTopic::default()
+        .with_name(tn(topic))
+        .with_partitions(vec![DeleteRecordsPartition::default().with_partition_index(0).with_offset(offset)])]);
+    let resp: DeleteRecordsResponse =
+        c.send(ApiKey::DeleteRecords, v, &req).await.unwrap_or_else(|e| panic!("DeleteRecords v{v}: {e}"));
     assert_eq!(resp.topics.len(), 1);
     assert_eq!(resp.topics[0].name.0.as_str(), topic);
     assert_eq!(resp.topics[0].partitions.len(), 1);
@@ -1658,21 +1281,11 @@ async fn round_trip_delete_records(addr: SocketAddr, versions: RangeInclusive<i1
         produce_ok(&mut c, &topic, batch(&["r2", "r3", "r4"], now_ms())).await;
 
         let p = delete_records(&mut c, v, &topic, 2).await;
-        assert_eq!(
-            (p.error_code, p.low_watermark),
-            (NONE, 2),
-            "DeleteRecords v{v} to 2"
-        );
+        assert_eq!((p.error_code, p.low_watermark), (NONE, 2), "DeleteRecords v{v} to 2");
         let earliest = list_offset(&mut c, 7, &topic, EARLIEST).await;
-        assert_eq!(
-            earliest.offset, 2,
-            "v{v}: ListOffsets earliest after DeleteRecords"
-        );
+        assert_eq!(earliest.offset, 2, "v{v}: ListOffsets earliest after DeleteRecords");
         let below = fetch(&mut c, 12, &topic, id, 0).await;
-        assert_eq!(
-            below.error_code, OFFSET_OUT_OF_RANGE,
-            "v{v}: fetch below the log start"
-        );
+        assert_eq!(below.error_code, OFFSET_OUT_OF_RANGE, "v{v}: fetch below the log start");
         let from = fetch(&mut c, 12, &topic, id, 2).await;
         assert_eq!(from.log_start_offset, 2);
         let values: Vec<String> = fetched_records(&from).iter().map(value_of).collect();
@@ -1680,33 +1293,17 @@ async fn round_trip_delete_records(addr: SocketAddr, versions: RangeInclusive<i1
 
         // Moving backwards is a no-op that reports the current start.
         let p = delete_records(&mut c, v, &topic, 1).await;
-        assert_eq!(
-            (p.error_code, p.low_watermark),
-            (NONE, 2),
-            "DeleteRecords v{v} to 1"
-        );
+        assert_eq!((p.error_code, p.low_watermark), (NONE, 2), "DeleteRecords v{v} to 1");
         // -1: up to the high watermark.
         let p = delete_records(&mut c, v, &topic, -1).await;
-        assert_eq!(
-            (p.error_code, p.low_watermark),
-            (NONE, 5),
-            "DeleteRecords v{v} to -1"
-        );
+        assert_eq!((p.error_code, p.low_watermark), (NONE, 5), "DeleteRecords v{v} to -1");
         assert_eq!(list_offset(&mut c, 7, &topic, EARLIEST).await.offset, 5);
         // Beyond the high watermark.
         let p = delete_records(&mut c, v, &topic, 6).await;
-        assert_eq!(
-            (p.error_code, p.low_watermark),
-            (OFFSET_OUT_OF_RANGE, -1),
-            "DeleteRecords v{v} past the end"
-        );
+        assert_eq!((p.error_code, p.low_watermark), (OFFSET_OUT_OF_RANGE, -1), "DeleteRecords v{v} past the end");
 
         let p = delete_records(&mut c, v, "rt-no-such-topic", 0).await;
-        assert_eq!(
-            (p.error_code, p.low_watermark),
-            (UNKNOWN_TOPIC_OR_PARTITION, -1),
-            "v{v}: unknown topic"
-        );
+        assert_eq!((p.error_code, p.low_watermark), (UNKNOWN_TOPIC_OR_PARTITION, -1), "v{v}: unknown topic");
     }
 }
 
@@ -1723,35 +1320,20 @@ async fn alter_configs(
     configs: &[(&str, &str)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    let req = AlterConfigsRequest::default()
-        .with_validate_only(validate_only)
-        .with_resources(vec![AlterConfigsResource::default()
-            .with_resource_type(resource_type)
-            .with_resource_name(s(name))
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, val)| {
-                        AlterableConfig::default()
-                            .with_name(s(k))
-                            .with_value(Some(s(val)))
-                    })
-                    .collect(),
-            )]);
-    let resp: AlterConfigsResponse = c
-        .send(ApiKey::AlterConfigs, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("AlterConfigs v{v}: {e}"));
+    let req = AlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
+        AlterConfigsResource::default().with_resource_type(resource_type).with_resource_name(s(name)).with_configs(
+            configs
+                .iter()
+                .map(|(k, val)| AlterableConfig::default().with_name(s(k)).with_value(Some(s(val))))
+                .collect(),
+        ),
+    ]);
+    let resp: AlterConfigsResponse =
+        c.send(ApiKey::AlterConfigs, v, &req).await.unwrap_or_else(|e| panic!("AlterConfigs v{v}: {e}"));
     assert_eq!(resp.responses.len(), 1);
     let r = &resp.responses[0];
-    assert_eq!(
-        (r.resource_type, r.resource_name.as_str()),
-        (resource_type, name)
-    );
-    (
-        r.error_code,
-        r.error_message.as_ref().map(|m| m.to_string()),
-    )
+    assert_eq!((r.resource_type, r.resource_name.as_str()), (resource_type, name));
+    (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))
 }
 
 const SET: i8 = 0;
@@ -1768,9 +1350,8 @@ async fn incremental_alter(
     ops: &[(&str, i8, Option<&str>)],
     validate_only: bool,
 ) -> (i16, Option<String>) {
-    let req = IncrementalAlterConfigsRequest::default()
-        .with_validate_only(validate_only)
-        .with_resources(vec![incremental::AlterConfigsResource::default()
+    let req = IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
+        incremental::AlterConfigsResource::default()
             .with_resource_type(resource_type)
             .with_resource_name(s(name))
             .with_configs(
@@ -1782,36 +1363,22 @@ async fn incremental_alter(
                             .with_value(val.map(s))
                     })
                     .collect(),
-            )]);
+            ),
+    ]);
     let resp: IncrementalAlterConfigsResponse = c
         .send(ApiKey::IncrementalAlterConfigs, v, &req)
         .await
         .unwrap_or_else(|e| panic!("IncrementalAlterConfigs v{v}: {e}"));
     assert_eq!(resp.responses.len(), 1);
     let r = &resp.responses[0];
-    assert_eq!(
-        (r.resource_type, r.resource_name.as_str()),
-        (resource_type, name)
-    );
-    (
-        r.error_code,
-        r.error_message.as_ref().map(|m| m.to_string()),
-    )
+    assert_eq!((r.resource_type, r.resource_name.as_str()), (resource_type, name));
+    (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))
 }
 
 /// (value, source) of one config of a resource (DescribeConfigs v4).
-async fn described(
-    c: &mut BrokerClient,
-    resource_type: i8,
-    name: &str,
-    key: &str,
-) -> (Option<String>, i8) {
+async fn described(c: &mut BrokerClient, resource_type: i8, name: &str, key: &str) -> (Option<String>, i8) {
     let r = describe_configs(c, 4, resource_type, name, Some(&[key]), false).await;
-    assert_eq!(
-        r.error_code, NONE,
-        "DescribeConfigs {name}: {:?}",
-        r.error_message
-    );
+    assert_eq!(r.error_code, NONE, "DescribeConfigs {name}: {:?}", r.error_message);
     let e = config(&r, key);
     (e.value.as_ref().map(|v| v.to_string()), e.config_source)
 }
@@ -1837,37 +1404,16 @@ async fn round_trip_alter_configs(addr: SocketAddr, versions: RangeInclusive<i16
             (NONE, None),
             "AlterConfigs v{v}"
         );
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
-            dynamic("5000"),
-            "v{v}"
-        );
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "max.message.bytes").await,
-            dynamic("1024"),
-            "v{v}"
-        );
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await, dynamic("5000"), "v{v}");
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "max.message.bytes").await, dynamic("1024"), "v{v}");
         // Applied to the live log.
         let p = produce(&mut c, 9, 1, &topic, 0, batch(&[&big], now_ms())).await;
-        assert_eq!(
-            p.error_code, MESSAGE_TOO_LARGE,
-            "v{v}: max.message.bytes=1024 is enforced"
-        );
+        assert_eq!(p.error_code, MESSAGE_TOO_LARGE, "v{v}: max.message.bytes=1024 is enforced");
 
         // AlterConfigs replaces the whole set of dynamic configs.
         let set = [("segment.bytes", "2097152")];
-        assert_eq!(
-            alter_configs(&mut c, v, RESOURCE_TOPIC, &topic, &set, false)
-                .await
-                .0,
-            NONE,
-            "v{v}"
-        );
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "segment.bytes").await,
-            dynamic("2097152"),
-            "v{v}"
-        );
+        assert_eq!(alter_configs(&mut c, v, RESOURCE_TOPIC, &topic, &set, false).await.0, NONE, "v{v}");
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "segment.bytes").await, dynamic("2097152"), "v{v}");
         assert_eq!(
             described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
             default_value("604800000"),
@@ -1879,21 +1425,10 @@ async fn round_trip_alter_configs(addr: SocketAddr, versions: RangeInclusive<i16
             "v{v}: replaced"
         );
         let p = produce(&mut c, 9, 1, &topic, 0, batch(&[&big], now_ms())).await;
-        assert_eq!(
-            p.error_code, NONE,
-            "v{v}: the default max.message.bytes applies again"
-        );
+        assert_eq!(p.error_code, NONE, "v{v}: the default max.message.bytes applies again");
 
         // validate_only changes nothing.
-        let (code, _) = alter_configs(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("retention.ms", "1")],
-            true,
-        )
-        .await;
+        let (code, _) = alter_configs(&mut c, v, RESOURCE_TOPIC, &topic, &[("retention.ms", "1")], true).await;
         assert_eq!(code, NONE, "v{v}: validate_only");
         assert_eq!(
             described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
@@ -1912,15 +1447,8 @@ async fn round_trip_alter_configs(addr: SocketAddr, versions: RangeInclusive<i16
             dynamic("2097152"),
             "v{v}: unchanged by errors"
         );
-        let (code, _) = alter_configs(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            "rt-no-such-topic",
-            &[("retention.ms", "1")],
-            false,
-        )
-        .await;
+        let (code, _) =
+            alter_configs(&mut c, v, RESOURCE_TOPIC, "rt-no-such-topic", &[("retention.ms", "1")], false).await;
         assert_eq!(code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}: unknown topic");
     }
 }
@@ -1932,46 +1460,17 @@ async fn round_trip_incremental_alter_configs(addr: SocketAddr, versions: RangeI
         create_topic(&mut c, &topic, 1, &[]).await;
         let ok = (NONE, None);
 
-        let r = incremental_alter(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("retention.ms", SET, Some("7000"))],
-            false,
-        )
-        .await;
+        let r =
+            incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[("retention.ms", SET, Some("7000"))], false).await;
         assert_eq!(r, ok, "IncrementalAlterConfigs v{v} SET");
-        let r = incremental_alter(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("max.message.bytes", SET, Some("4096"))],
-            false,
-        )
-        .await;
+        let r =
+            incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[("max.message.bytes", SET, Some("4096"))], false)
+                .await;
         assert_eq!(r, ok, "v{v} SET");
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
-            dynamic("7000"),
-            "v{v}: kept"
-        );
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "max.message.bytes").await,
-            dynamic("4096"),
-            "v{v}"
-        );
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await, dynamic("7000"), "v{v}: kept");
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "max.message.bytes").await, dynamic("4096"), "v{v}");
 
-        let r = incremental_alter(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("retention.ms", DELETE, None)],
-            false,
-        )
-        .await;
+        let r = incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[("retention.ms", DELETE, None)], false).await;
         assert_eq!(r, ok, "v{v} DELETE");
         assert_eq!(
             described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
@@ -1984,15 +1483,9 @@ async fn round_trip_incremental_alter_configs(addr: SocketAddr, versions: RangeI
             "v{v}: untouched"
         );
 
-        let r = incremental_alter(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("cleanup.policy", APPEND, Some("compact"))],
-            false,
-        )
-        .await;
+        let r =
+            incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[("cleanup.policy", APPEND, Some("compact"))], false)
+                .await;
         assert_eq!(r, ok, "v{v} APPEND");
         assert_eq!(
             described(&mut c, RESOURCE_TOPIC, &topic, "cleanup.policy").await,
@@ -2009,22 +1502,10 @@ async fn round_trip_incremental_alter_configs(addr: SocketAddr, versions: RangeI
         )
         .await;
         assert_eq!(r, ok, "v{v} SUBTRACT");
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "cleanup.policy").await,
-            dynamic("compact"),
-            "v{v}"
-        );
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "cleanup.policy").await, dynamic("compact"), "v{v}");
 
         // validate_only changes nothing.
-        let r = incremental_alter(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            &topic,
-            &[("retention.ms", SET, Some("1"))],
-            true,
-        )
-        .await;
+        let r = incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[("retention.ms", SET, Some("1"))], true).await;
         assert_eq!(r, ok, "v{v}: validate_only");
         assert_eq!(
             described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
@@ -2039,8 +1520,7 @@ async fn round_trip_incremental_alter_configs(addr: SocketAddr, versions: RangeI
             ("no.such.config", SET, Some("1")),
         ];
         for case in cases {
-            let (code, msg) =
-                incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[case], false).await;
+            let (code, msg) = incremental_alter(&mut c, v, RESOURCE_TOPIC, &topic, &[case], false).await;
             assert_eq!(code, INVALID_CONFIG, "v{v}: {case:?}");
             assert!(msg.is_some_and(|m| !m.is_empty()), "v{v}: error message");
         }
@@ -2078,21 +1558,10 @@ async fn round_trip_incremental_alter_configs(addr: SocketAddr, versions: RangeI
             (Some("123456789".into()), DYNAMIC_BROKER_CONFIG),
             "v{v}: topic default follows the broker"
         );
-        let r = incremental_alter(
-            &mut c,
-            v,
-            RESOURCE_BROKER,
-            &broker,
-            &[("log.retention.ms", DELETE, None)],
-            false,
-        )
-        .await;
+        let r =
+            incremental_alter(&mut c, v, RESOURCE_BROKER, &broker, &[("log.retention.ms", DELETE, None)], false).await;
         assert_eq!(r, ok, "v{v}: broker DELETE");
-        assert_eq!(
-            described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await,
-            default_value("604800000"),
-            "v{v}"
-        );
+        assert_eq!(described(&mut c, RESOURCE_TOPIC, &topic, "retention.ms").await, default_value("604800000"), "v{v}");
     }
 }
 
@@ -2101,13 +1570,9 @@ async fn round_trip_incremental_alter_configs(addr: SocketAddr, versions: RangeI
 // ---------------------------------------------------------------------------
 
 async fn init_producer_id(c: &mut BrokerClient, v: i16) -> (i64, i16) {
-    let req = InitProducerIdRequest::default()
-        .with_transactional_id(None)
-        .with_transaction_timeout_ms(60_000);
-    let resp: InitProducerIdResponse = c
-        .send(ApiKey::InitProducerId, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("InitProducerId v{v}: {e}"));
+    let req = InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(60_000);
+    let resp: InitProducerIdResponse =
+        c.send(ApiKey::InitProducerId, v, &req).await.unwrap_or_else(|e| panic!("InitProducerId v{v}: {e}"));
     assert_eq!(resp.error_code, NONE, "InitProducerId v{v}");
     (resp.producer_id.0, resp.producer_epoch)
 }
@@ -2118,10 +1583,7 @@ async fn round_trip_init_producer_id(addr: SocketAddr, versions: RangeInclusive<
     for v in versions {
         let (pid, epoch) = init_producer_id(&mut c, v).await;
         assert!(pid >= 0, "v{v}: producer id {pid}");
-        assert_eq!(
-            epoch, 0,
-            "v{v}: a new idempotent producer starts at epoch 0"
-        );
+        assert_eq!(epoch, 0, "v{v}: a new idempotent producer starts at epoch 0");
         assert!(seen.insert(pid), "v{v}: producer id {pid} handed out twice");
     }
 }
@@ -2139,25 +1601,11 @@ async fn idempotent_duplicate_batch_gets_its_original_offset() {
     // The retry of the very same batch: acknowledged with the original offset.
     for v in advertised(ApiKey::Produce).filter(|v| *v >= PRODUCE_MIN_DECODED) {
         let p = produce(&mut c, v, -1, topic, 0, first.clone()).await;
-        assert_eq!(
-            p.error_code, NONE,
-            "duplicate at v{v}: {:?}",
-            p.error_message
-        );
-        assert_eq!(
-            p.base_offset, 1,
-            "duplicate at v{v} gets the original base offset"
-        );
+        assert_eq!(p.error_code, NONE, "duplicate at v{v}: {:?}", p.error_message);
+        assert_eq!(p.base_offset, 1, "duplicate at v{v} gets the original base offset");
     }
-    assert_eq!(
-        latest_offset(&mut c, topic).await,
-        4,
-        "the duplicate was not appended"
-    );
-    assert_eq!(
-        produce_ok(&mut c, topic, idempotent_batch(&["d"], pid, epoch, 3)).await,
-        4
-    );
+    assert_eq!(latest_offset(&mut c, topic).await, 4, "the duplicate was not appended");
+    assert_eq!(produce_ok(&mut c, topic, idempotent_batch(&["d"], pid, epoch, 3)).await, 4);
     assert_eq!(latest_offset(&mut c, topic).await, 5);
     env.stop().await;
 }
@@ -2169,29 +1617,12 @@ async fn idempotent_sequence_gap_is_out_of_order() {
     let topic = "rt-idem-gap";
     create_topic(&mut c, topic, 1, &[]).await;
     let (pid, epoch) = init_producer_id(&mut c, 4).await;
-    assert_eq!(
-        produce_ok(&mut c, topic, idempotent_batch(&["a", "b"], pid, epoch, 0)).await,
-        0
-    );
-    let p = produce(
-        &mut c,
-        9,
-        -1,
-        topic,
-        0,
-        idempotent_batch(&["z"], pid, epoch, 5),
-    )
-    .await;
-    assert_eq!(
-        p.error_code, OUT_OF_ORDER_SEQUENCE_NUMBER,
-        "sequence 5 after 1"
-    );
+    assert_eq!(produce_ok(&mut c, topic, idempotent_batch(&["a", "b"], pid, epoch, 0)).await, 0);
+    let p = produce(&mut c, 9, -1, topic, 0, idempotent_batch(&["z"], pid, epoch, 5)).await;
+    assert_eq!(p.error_code, OUT_OF_ORDER_SEQUENCE_NUMBER, "sequence 5 after 1");
     assert_eq!(latest_offset(&mut c, topic).await, 2);
     // The expected sequence still works.
-    assert_eq!(
-        produce_ok(&mut c, topic, idempotent_batch(&["c"], pid, epoch, 2)).await,
-        2
-    );
+    assert_eq!(produce_ok(&mut c, topic, idempotent_batch(&["c"], pid, epoch, 2)).await, 2);
     env.stop().await;
 }
 
@@ -2202,19 +1633,10 @@ async fn idempotent_older_epoch_is_fenced() {
     let topic = "rt-idem-epoch";
     create_topic(&mut c, topic, 1, &[]).await;
     let (pid, _) = init_producer_id(&mut c, 4).await;
-    assert_eq!(
-        produce_ok(&mut c, topic, idempotent_batch(&["a"], pid, 0, 0)).await,
-        0
-    );
-    assert_eq!(
-        produce_ok(&mut c, topic, idempotent_batch(&["b"], pid, 1, 0)).await,
-        1
-    );
+    assert_eq!(produce_ok(&mut c, topic, idempotent_batch(&["a"], pid, 0, 0)).await, 0);
+    assert_eq!(produce_ok(&mut c, topic, idempotent_batch(&["b"], pid, 1, 0)).await, 1);
     let p = produce(&mut c, 9, -1, topic, 0, idempotent_batch(&["c"], pid, 0, 1)).await;
-    assert_eq!(
-        p.error_code, INVALID_PRODUCER_EPOCH,
-        "epoch 0 after epoch 1"
-    );
+    assert_eq!(p.error_code, INVALID_PRODUCER_EPOCH, "epoch 0 after epoch 1");
     assert_eq!(latest_offset(&mut c, topic).await, 2);
     env.stop().await;
 }
@@ -2229,11 +1651,7 @@ async fn round_trip_describe_configs(addr: SocketAddr, versions: RangeInclusive<
     create_topic(&mut c, topic, 1, &[("retention.ms", "1234")]).await;
     for v in versions {
         let r = describe_configs(&mut c, v, RESOURCE_TOPIC, topic, None, true).await;
-        assert_eq!(
-            r.error_code, NONE,
-            "DescribeConfigs v{v}: {:?}",
-            r.error_message
-        );
+        assert_eq!(r.error_code, NONE, "DescribeConfigs v{v}: {:?}", r.error_message);
         let names: HashSet<&str> = r.configs.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names.len(), r.configs.len(), "v{v}: each config once");
         let expected: BTreeMap<&str, (&str, i8, i8)> = [
@@ -2242,10 +1660,7 @@ async fn round_trip_describe_configs(addr: SocketAddr, versions: RangeInclusive<
             ("segment.bytes", ("1073741824", DEFAULT_CONFIG, TYPE_INT)),
             ("cleanup.policy", ("delete", DEFAULT_CONFIG, TYPE_LIST)),
             ("max.message.bytes", ("1048588", DEFAULT_CONFIG, TYPE_INT)),
-            (
-                "message.timestamp.type",
-                ("CreateTime", DEFAULT_CONFIG, TYPE_STRING),
-            ),
+            ("message.timestamp.type", ("CreateTime", DEFAULT_CONFIG, TYPE_STRING)),
         ]
         .into_iter()
         .collect();
@@ -2256,17 +1671,11 @@ async fn round_trip_describe_configs(addr: SocketAddr, versions: RangeInclusive<
             assert!(!e.is_sensitive && !e.read_only, "v{v}: {name} flags");
             if v >= 3 {
                 assert_eq!(e.config_type, *ty, "v{v}: {name} type");
-                assert!(
-                    e.documentation.as_ref().is_some_and(|d| !d.is_empty()),
-                    "v{v}: {name} documentation"
-                );
+                assert!(e.documentation.as_ref().is_some_and(|d| !d.is_empty()), "v{v}: {name} documentation");
             }
             // Synonyms, most specific first, ending at the default.
             assert!(!e.synonyms.is_empty(), "v{v}: {name} synonyms");
-            assert!(
-                e.synonyms.iter().any(|s| s.source == DEFAULT_CONFIG),
-                "v{v}: {name} default synonym"
-            );
+            assert!(e.synonyms.iter().any(|s| s.source == DEFAULT_CONFIG), "v{v}: {name} default synonym");
         }
         let retention = config(&r, "retention.ms");
         let first = &retention.synonyms[0];
@@ -2280,61 +1689,31 @@ async fn round_trip_describe_configs(addr: SocketAddr, versions: RangeInclusive<
             segment
                 .synonyms
                 .iter()
-                .any(|s| s.name.as_str() == "log.segment.bytes"
-                    && s.value.as_deref() == Some("1073741824")),
+                .any(|s| s.name.as_str() == "log.segment.bytes" && s.value.as_deref() == Some("1073741824")),
             "v{v}: segment.bytes synonym log.segment.bytes"
         );
 
         // Without synonyms; with a key filter.
-        let r = describe_configs(
-            &mut c,
-            v,
-            RESOURCE_TOPIC,
-            topic,
-            Some(&["retention.ms", "segment.bytes"]),
-            false,
-        )
-        .await;
+        let r =
+            describe_configs(&mut c, v, RESOURCE_TOPIC, topic, Some(&["retention.ms", "segment.bytes"]), false).await;
         assert_eq!(r.error_code, NONE);
         let mut names: Vec<&str> = r.configs.iter().map(|c| c.name.as_str()).collect();
         names.sort();
-        assert_eq!(
-            names,
-            ["retention.ms", "segment.bytes"],
-            "v{v}: configuration_keys filter"
-        );
-        assert!(
-            r.configs.iter().all(|c| c.synonyms.is_empty()),
-            "v{v}: no synonyms unless asked"
-        );
+        assert_eq!(names, ["retention.ms", "segment.bytes"], "v{v}: configuration_keys filter");
+        assert!(r.configs.iter().all(|c| c.synonyms.is_empty()), "v{v}: no synonyms unless asked");
 
         // The broker.
-        let r =
-            describe_configs(&mut c, v, RESOURCE_BROKER, &NODE_ID.to_string(), None, true).await;
-        assert_eq!(
-            r.error_code, NONE,
-            "v{v}: broker configs: {:?}",
-            r.error_message
-        );
+        let r = describe_configs(&mut c, v, RESOURCE_BROKER, &NODE_ID.to_string(), None, true).await;
+        assert_eq!(r.error_code, NONE, "v{v}: broker configs: {:?}", r.error_message);
         let max_bytes = config(&r, "socket.request.max.bytes");
-        assert_eq!(
-            (max_bytes.value.as_deref(), max_bytes.config_source),
-            (Some("104857600"), DEFAULT_CONFIG),
-            "v{v}"
-        );
+        assert_eq!((max_bytes.value.as_deref(), max_bytes.config_source), (Some("104857600"), DEFAULT_CONFIG), "v{v}");
         let log_dirs = config(&r, "log.dirs");
-        assert_eq!(
-            log_dirs.config_source, STATIC_BROKER_CONFIG,
-            "v{v}: log.dirs is set in the broker's properties"
-        );
+        assert_eq!(log_dirs.config_source, STATIC_BROKER_CONFIG, "v{v}: log.dirs is set in the broker's properties");
         assert_eq!(config(&r, "num.partitions").value.as_deref(), Some("1"));
 
         // Unknown topic.
         let r = describe_configs(&mut c, v, RESOURCE_TOPIC, "rt-no-such-topic", None, false).await;
-        assert_eq!(
-            r.error_code, UNKNOWN_TOPIC_OR_PARTITION,
-            "v{v}: unknown topic"
-        );
+        assert_eq!(r.error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}: unknown topic");
         assert!(r.configs.is_empty());
     }
 }
@@ -2345,34 +1724,19 @@ async fn round_trip_describe_configs(addr: SocketAddr, versions: RangeInclusive<
 
 async fn round_trip_describe_cluster(addr: SocketAddr, versions: RangeInclusive<i16>) {
     let mut c = connect(addr).await;
-    let cluster_id = metadata(&mut c, 12, &metadata_request(12, Some(Vec::new()), false))
-        .await
-        .cluster_id
-        .expect("cluster id");
+    let cluster_id =
+        metadata(&mut c, 12, &metadata_request(12, Some(Vec::new()), false)).await.cluster_id.expect("cluster id");
     for v in versions {
         let mut req = DescribeClusterRequest::default();
         if v >= 2 {
             req.include_fenced_brokers = true;
         }
-        let resp: DescribeClusterResponse = c
-            .send(ApiKey::DescribeCluster, v, &req)
-            .await
-            .unwrap_or_else(|e| panic!("DescribeCluster v{v}: {e}"));
-        assert_eq!(
-            resp.error_code, NONE,
-            "DescribeCluster v{v}: {:?}",
-            resp.error_message
-        );
-        assert_eq!(
-            resp.cluster_id, cluster_id,
-            "v{v}: same cluster id as Metadata"
-        );
+        let resp: DescribeClusterResponse =
+            c.send(ApiKey::DescribeCluster, v, &req).await.unwrap_or_else(|e| panic!("DescribeCluster v{v}: {e}"));
+        assert_eq!(resp.error_code, NONE, "DescribeCluster v{v}: {:?}", resp.error_message);
+        assert_eq!(resp.cluster_id, cluster_id, "v{v}: same cluster id as Metadata");
         assert_eq!(resp.controller_id.0, NODE_ID, "v{v}: controller id");
-        assert_eq!(
-            resp.cluster_authorized_operations,
-            i32::MIN,
-            "v{v}: operations not requested"
-        );
+        assert_eq!(resp.cluster_authorized_operations, i32::MIN, "v{v}: operations not requested");
         if v >= 1 {
             assert_eq!(resp.endpoint_type, 1, "v{v}: broker endpoints");
         }
@@ -2397,18 +1761,9 @@ async fn describe_topic_partitions(
     cursor: Option<(String, i32)>,
 ) -> DescribeTopicPartitionsResponse {
     let req = DescribeTopicPartitionsRequest::default()
-        .with_topics(
-            topics
-                .iter()
-                .map(|t| TopicRequest::default().with_name(tn(t)))
-                .collect(),
-        )
+        .with_topics(topics.iter().map(|t| TopicRequest::default().with_name(tn(t))).collect())
         .with_response_partition_limit(limit)
-        .with_cursor(cursor.map(|(t, p)| {
-            RequestCursor::default()
-                .with_topic_name(tn(&t))
-                .with_partition_index(p)
-        }));
+        .with_cursor(cursor.map(|(t, p)| RequestCursor::default().with_topic_name(tn(&t)).with_partition_index(p)));
     c.send(ApiKey::DescribeTopicPartitions, v, &req)
         .await
         .unwrap_or_else(|e| panic!("DescribeTopicPartitions v{v}: {e}"))
@@ -2428,10 +1783,7 @@ async fn page_through(
     for _page in 0..100 {
         let resp = describe_topic_partitions(c, v, topics, limit, cursor.clone()).await;
         let in_page: usize = resp.topics.iter().map(|t| t.partitions.len()).sum();
-        assert!(
-            in_page <= limit as usize,
-            "v{v}: page of {in_page} partitions exceeds the limit {limit}"
-        );
+        assert!(in_page <= limit as usize, "v{v}: page of {in_page} partitions exceeds the limit {limit}");
         for t in &resp.topics {
             let name = t.name.as_ref().expect("topic name").0.to_string();
             assert_eq!(t.error_code, NONE, "v{v}: {name}");
@@ -2451,10 +1803,7 @@ async fn page_through(
             None => return seen,
             Some(next) => {
                 let next = (next.topic_name.0.to_string(), next.partition_index);
-                assert!(
-                    Some(&next) != cursor.as_ref(),
-                    "v{v}: cursor {next:?} does not advance"
-                );
+                assert!(Some(&next) != cursor.as_ref(), "v{v}: cursor {next:?} does not advance");
                 assert!(in_page > 0, "v{v}: empty page with a cursor");
                 cursor = Some(next);
             }
@@ -2470,37 +1819,19 @@ async fn round_trip_describe_topic_partitions(addr: SocketAddr, versions: RangeI
         ids.insert(name.to_string(), create_topic(&mut c, name, n, &[]).await);
     }
     let expect = |topics: &[(&str, i32)]| -> Vec<(String, i32)> {
-        topics
-            .iter()
-            .flat_map(|(t, n)| (0..*n).map(move |p| (t.to_string(), p)))
-            .collect()
+        topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| (t.to_string(), p))).collect()
     };
     for v in versions {
         let one = page_through(&mut c, v, &["rt-dtp-a"], 2, &ids).await;
-        assert_eq!(
-            one,
-            expect(&[("rt-dtp-a", 5)]),
-            "v{v}: one topic in pages of 2"
-        );
+        assert_eq!(one, expect(&[("rt-dtp-a", 5)]), "v{v}: one topic in pages of 2");
         let two = page_through(&mut c, v, &["rt-dtp-b", "rt-dtp-a"], 2, &ids).await;
-        assert_eq!(
-            two,
-            expect(&[("rt-dtp-a", 5), ("rt-dtp-b", 3)]),
-            "v{v}: two topics in pages of 2"
-        );
+        assert_eq!(two, expect(&[("rt-dtp-a", 5), ("rt-dtp-b", 3)]), "v{v}: two topics in pages of 2");
         let whole = page_through(&mut c, v, &["rt-dtp-a", "rt-dtp-b"], 2000, &ids).await;
-        assert_eq!(
-            whole,
-            expect(&[("rt-dtp-a", 5), ("rt-dtp-b", 3)]),
-            "v{v}: one page"
-        );
+        assert_eq!(whole, expect(&[("rt-dtp-a", 5), ("rt-dtp-b", 3)]), "v{v}: one page");
 
         let resp = describe_topic_partitions(&mut c, v, &["rt-no-such-topic"], 10, None).await;
         assert_eq!(resp.topics.len(), 1);
-        assert_eq!(
-            resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION,
-            "v{v}: unknown topic"
-        );
+        assert_eq!(resp.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION, "v{v}: unknown topic");
         assert!(resp.next_cursor.is_none());
     }
 }
@@ -2614,11 +1945,7 @@ async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 }
 
 /// (error, node id, host, port) per key: one key before v4, a batch after.
-async fn find_coordinator(
-    c: &mut BrokerClient,
-    v: i16,
-    keys: &[&str],
-) -> Vec<(i16, i32, String, i32)> {
+async fn find_coordinator(c: &mut BrokerClient, v: i16, keys: &[&str]) -> Vec<(i16, i32, String, i32)> {
     let mut req = FindCoordinatorRequest::default();
     if v >= 4 {
         req.coordinator_keys = keys.iter().map(|k| s(k)).collect();
@@ -2626,30 +1953,16 @@ async fn find_coordinator(
         assert_eq!(keys.len(), 1, "FindCoordinator v{v} takes one key");
         req.key = s(keys[0]);
     }
-    let resp: FindCoordinatorResponse = c
-        .send(ApiKey::FindCoordinator, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("FindCoordinator v{v}: {e}"));
+    let resp: FindCoordinatorResponse =
+        c.send(ApiKey::FindCoordinator, v, &req).await.unwrap_or_else(|e| panic!("FindCoordinator v{v}: {e}"));
     if v >= 4 {
-        assert_eq!(
-            resp.coordinators.len(),
-            keys.len(),
-            "v{v}: one answer per key"
-        );
+        assert_eq!(resp.coordinators.len(), keys.len(), "v{v}: one answer per key");
         for (c, k) in resp.coordinators.iter().zip(keys) {
             assert_eq!(c.key.as_str(), *k, "v{v}: answers in key order");
         }
-        resp.coordinators
-            .iter()
-            .map(|c| (c.error_code, c.node_id.0, c.host.to_string(), c.port))
-            .collect()
+        resp.coordinators.iter().map(|c| (c.error_code, c.node_id.0, c.host.to_string(), c.port)).collect()
     } else {
-        vec![(
-            resp.error_code,
-            resp.node_id.0,
-            resp.host.to_string(),
-            resp.port,
-        )]
+        vec![(resp.error_code, resp.node_id.0, resp.host.to_string(), resp.port)]
     }
 }
 
@@ -2665,33 +1978,23 @@ fn assert_is_this_broker(found: &(i16, i32, String, i32), addr: SocketAddr, what
 /// creates `__consumer_offsets`, whose partitions then load).
 async fn wait_for_coordinator(addr: SocketAddr, group: &str) {
     let group = group.to_string();
-    common::wait_until(
-        &format!("coordinator of {group}"),
-        Duration::from_secs(20),
-        || {
-            let group = group.clone();
-            async move {
-                let mut c = connect(addr).await;
-                let found = find_coordinator(&mut c, 0, &[group.as_str()]).await;
-                if found[0].0 != NONE {
-                    return false;
-                }
-                let resp = offset_fetch(&mut c, 8, &group, None).await;
-                let code = resp.groups[0].error_code;
-                assert!(
-                    [
-                        NONE,
-                        COORDINATOR_LOAD_IN_PROGRESS,
-                        NOT_COORDINATOR,
-                        COORDINATOR_NOT_AVAILABLE
-                    ]
-                    .contains(&code),
-                    "OffsetFetch while the coordinator loads: {code}"
-                );
-                code == NONE
+    common::wait_until(&format!("coordinator of {group}"), Duration::from_secs(20), || {
+        let group = group.clone();
+        async move {
+            let mut c = connect(addr).await;
+            let found = find_coordinator(&mut c, 0, &[group.as_str()]).await;
+            if found[0].0 != NONE {
+                return false;
             }
-        },
-    )
+            let resp = offset_fetch(&mut c, 8, &group, None).await;
+            let code = resp.groups[0].error_code;
+            assert!(
+                [NONE, COORDINATOR_LOAD_IN_PROGRESS, NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE].contains(&code),
+                "OffsetFetch while the coordinator loads: {code}"
+            );
+            code == NONE
+        }
+    })
     .await;
 }
 
@@ -2725,11 +2028,7 @@ impl<'a> JoinSpec<'a> {
             .with_protocols(
                 self.protocols
                     .iter()
-                    .map(|(n, m)| {
-                        JoinGroupRequestProtocol::default()
-                            .with_name(s(n))
-                            .with_metadata(m.clone())
-                    })
+                    .map(|(n, m)| JoinGroupRequestProtocol::default().with_name(s(n)).with_metadata(m.clone()))
                     .collect(),
             );
         if v >= 1 {
@@ -2746,12 +2045,9 @@ impl<'a> JoinSpec<'a> {
 }
 
 async fn join_group(c: &mut BrokerClient, v: i16, spec: &JoinSpec<'_>) -> JoinGroupResponse {
-    bounded(
-        &format!("JoinGroup v{v}"),
-        c.send(ApiKey::JoinGroup, v, &spec.request(v)),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("JoinGroup v{v}: {e}"))
+    bounded(&format!("JoinGroup v{v}"), c.send(ApiKey::JoinGroup, v, &spec.request(v)))
+        .await
+        .unwrap_or_else(|e| panic!("JoinGroup v{v}: {e}"))
 }
 
 /// A new member's join: from v4 a dynamic member is first told
@@ -2762,30 +2058,13 @@ async fn join_new(c: &mut BrokerClient, v: i16, spec: JoinSpec<'_>) -> JoinGroup
     if v < 4 || (v >= 5 && spec.instance.is_some()) {
         return first;
     }
-    assert_eq!(
-        first.error_code, MEMBER_ID_REQUIRED,
-        "JoinGroup v{v} without member id"
-    );
+    assert_eq!(first.error_code, MEMBER_ID_REQUIRED, "JoinGroup v{v} without member id");
     assert_eq!(first.generation_id, -1, "v{v}");
-    assert!(
-        !first.member_id.is_empty(),
-        "v{v}: MEMBER_ID_REQUIRED carries the id"
-    );
+    assert!(!first.member_id.is_empty(), "v{v}: MEMBER_ID_REQUIRED carries the id");
     assert!(first.members.is_empty());
     let id = first.member_id.to_string();
-    assert!(
-        id.starts_with(CLIENT_ID),
-        "v{v}: member id {id} starts with the client id"
-    );
-    join_group(
-        c,
-        v,
-        &JoinSpec {
-            member_id: &id,
-            ..spec
-        },
-    )
-    .await
+    assert!(id.starts_with(CLIENT_ID), "v{v}: member id {id} starts with the client id");
+    join_group(c, v, &JoinSpec { member_id: &id, ..spec }).await
 }
 
 fn protocol_name(r: &JoinGroupResponse) -> &str {
@@ -2820,23 +2099,16 @@ async fn sync_group(
         .with_assignments(
             assignments
                 .iter()
-                .map(|(m, a)| {
-                    SyncGroupRequestAssignment::default()
-                        .with_member_id(s(m))
-                        .with_assignment(a.clone())
-                })
+                .map(|(m, a)| SyncGroupRequestAssignment::default().with_member_id(s(m)).with_assignment(a.clone()))
                 .collect(),
         );
     if v >= 5 {
         req.protocol_type = Some(s("consumer"));
         req.protocol_name = Some(s("range"));
     }
-    bounded(
-        &format!("SyncGroup v{v}"),
-        c.send(ApiKey::SyncGroup, v, &req),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("SyncGroup v{v}: {e}"))
+    bounded(&format!("SyncGroup v{v}"), c.send(ApiKey::SyncGroup, v, &req))
+        .await
+        .unwrap_or_else(|e| panic!("SyncGroup v{v}: {e}"))
 }
 
 fn assert_synced(r: &SyncGroupResponse, v: i16, expected: &Bytes) {
@@ -2863,29 +2135,20 @@ async fn heartbeat(
     if v >= 3 {
         req.group_instance_id = instance.map(s);
     }
-    let resp: HeartbeatResponse = c
-        .send(ApiKey::Heartbeat, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("Heartbeat v{v}: {e}"));
+    let resp: HeartbeatResponse =
+        c.send(ApiKey::Heartbeat, v, &req).await.unwrap_or_else(|e| panic!("Heartbeat v{v}: {e}"));
     resp.error_code
 }
 
 /// LeaveGroup for `members` (member id, instance id): the per-member codes
 /// (v3+) or the one top-level code (v0-2), plus the top-level code.
-async fn leave_group(
-    c: &mut BrokerClient,
-    v: i16,
-    group: &str,
-    members: &[(&str, Option<&str>)],
-) -> (i16, Vec<i16>) {
+async fn leave_group(c: &mut BrokerClient, v: i16, group: &str, members: &[(&str, Option<&str>)]) -> (i16, Vec<i16>) {
     let mut req = LeaveGroupRequest::default().with_group_id(gid(group));
     if v >= 3 {
         req.members = members
             .iter()
             .map(|(m, i)| {
-                let mut id = MemberIdentity::default()
-                    .with_member_id(s(m))
-                    .with_group_instance_id(i.map(s));
+                let mut id = MemberIdentity::default().with_member_id(s(m)).with_group_instance_id(i.map(s));
                 if v >= 5 {
                     id.reason = Some(s("done"));
                 }
@@ -2896,24 +2159,15 @@ async fn leave_group(
         assert_eq!(members.len(), 1);
         req.member_id = s(members[0].0);
     }
-    let resp: LeaveGroupResponse = c
-        .send(ApiKey::LeaveGroup, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("LeaveGroup v{v}: {e}"));
+    let resp: LeaveGroupResponse =
+        c.send(ApiKey::LeaveGroup, v, &req).await.unwrap_or_else(|e| panic!("LeaveGroup v{v}: {e}"));
     if v >= 3 {
-        assert_eq!(
-            resp.members.len(),
-            members.len(),
-            "v{v}: one answer per member"
-        );
+        assert_eq!(resp.members.len(), members.len(), "v{v}: one answer per member");
         for (r, (m, i)) in resp.members.iter().zip(members) {
             assert_eq!(r.member_id.as_str(), *m, "v{v}");
             assert_eq!(r.group_instance_id.as_deref(), *i, "v{v}");
         }
-        (
-            resp.error_code,
-            resp.members.iter().map(|m| m.error_code).collect(),
-        )
+        (resp.error_code, resp.members.iter().map(|m| m.error_code).collect())
     } else {
         (resp.error_code, vec![resp.error_code])
     }
@@ -2953,11 +2207,7 @@ async fn offset_commit(
         }
         match topics.iter_mut().find(|x| x.name.0.as_str() == *t) {
             Some(x) => x.partitions.push(part),
-            None => topics.push(
-                OffsetCommitRequestTopic::default()
-                    .with_name(tn(t))
-                    .with_partitions(vec![part]),
-            ),
+            None => topics.push(OffsetCommitRequestTopic::default().with_name(tn(t)).with_partitions(vec![part])),
         }
     }
     let req = OffsetCommitRequest::default()
@@ -2965,21 +2215,15 @@ async fn offset_commit(
         .with_generation_id_or_member_epoch(generation)
         .with_member_id(s(member_id))
         .with_topics(topics);
-    let resp: OffsetCommitResponse = c
-        .send(ApiKey::OffsetCommit, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("OffsetCommit v{v}: {e}"));
+    let resp: OffsetCommitResponse =
+        c.send(ApiKey::OffsetCommit, v, &req).await.unwrap_or_else(|e| panic!("OffsetCommit v{v}: {e}"));
     let mut out = Vec::new();
     for t in &resp.topics {
         for p in &t.partitions {
             out.push((t.name.0.to_string(), p.partition_index, p.error_code));
         }
     }
-    assert_eq!(
-        out.len(),
-        offsets.len(),
-        "OffsetCommit v{v}: one answer per partition"
-    );
+    assert_eq!(out.len(), offsets.len(), "OffsetCommit v{v}: one answer per partition");
     out
 }
 
@@ -2992,11 +2236,7 @@ async fn commit_codes(
     member_id: &str,
     offsets: &[Commit<'_>],
 ) -> Vec<i16> {
-    offset_commit(c, v, group, generation, member_id, offsets)
-        .await
-        .into_iter()
-        .map(|(_, _, code)| code)
-        .collect()
+    offset_commit(c, v, group, generation, member_id, offsets).await.into_iter().map(|(_, _, code)| code).collect()
 }
 
 /// OffsetFetch for one group (v8+ batches it). `topics` None: all.
@@ -3019,17 +2259,13 @@ async fn offset_fetch_groups(
         req.groups = groups
             .iter()
             .map(|(g, topics)| {
-                OffsetFetchRequestGroup::default()
-                    .with_group_id(gid(g))
-                    .with_topics(topics.map(|ts| {
-                        ts.iter()
-                            .map(|(t, ps)| {
-                                OffsetFetchRequestTopics::default()
-                                    .with_name(tn(t))
-                                    .with_partition_indexes(ps.to_vec())
-                            })
-                            .collect()
-                    }))
+                OffsetFetchRequestGroup::default().with_group_id(gid(g)).with_topics(topics.map(|ts| {
+                    ts.iter()
+                        .map(|(t, ps)| {
+                            OffsetFetchRequestTopics::default().with_name(tn(t)).with_partition_indexes(ps.to_vec())
+                        })
+                        .collect()
+                }))
             })
             .collect();
     } else {
@@ -3038,24 +2274,14 @@ async fn offset_fetch_groups(
         req.group_id = gid(g);
         req.topics = topics.map(|ts| {
             ts.iter()
-                .map(|(t, ps)| {
-                    OffsetFetchRequestTopic::default()
-                        .with_name(tn(t))
-                        .with_partition_indexes(ps.to_vec())
-                })
+                .map(|(t, ps)| OffsetFetchRequestTopic::default().with_name(tn(t)).with_partition_indexes(ps.to_vec()))
                 .collect()
         });
     }
-    let resp: OffsetFetchResponse = c
-        .send(ApiKey::OffsetFetch, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
+    let resp: OffsetFetchResponse =
+        c.send(ApiKey::OffsetFetch, v, &req).await.unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
     if v >= 8 {
-        assert_eq!(
-            resp.groups.len(),
-            groups.len(),
-            "v{v}: one answer per group"
-        );
+        assert_eq!(resp.groups.len(), groups.len(), "v{v}: one answer per group");
     }
     resp
 }
@@ -3073,12 +2299,7 @@ fn fetched(resp: &OffsetFetchResponse, v: i16, i: usize) -> Fetched {
                 let md = p.metadata.as_deref().unwrap_or("").to_string();
                 out.insert(
                     (t.name.0.to_string(), p.partition_index),
-                    (
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        md,
-                        p.error_code,
-                    ),
+                    (p.committed_offset, p.committed_leader_epoch, md, p.error_code),
                 );
             }
         }
@@ -3089,12 +2310,7 @@ fn fetched(resp: &OffsetFetchResponse, v: i16, i: usize) -> Fetched {
                 let md = p.metadata.as_deref().unwrap_or("").to_string();
                 out.insert(
                     (t.name.0.to_string(), p.partition_index),
-                    (
-                        p.committed_offset,
-                        p.committed_leader_epoch,
-                        md,
-                        p.error_code,
-                    ),
+                    (p.committed_offset, p.committed_leader_epoch, md, p.error_code),
                 );
             }
         }
@@ -3111,26 +2327,14 @@ fn expected_epoch(commit_v: i16, fetch_v: i16) -> i32 {
     }
 }
 
-async fn describe_groups(
-    c: &mut BrokerClient,
-    v: i16,
-    groups: &[&str],
-    include_ops: bool,
-) -> DescribeGroupsResponse {
-    let mut req =
-        DescribeGroupsRequest::default().with_groups(groups.iter().map(|g| gid(g)).collect());
+async fn describe_groups(c: &mut BrokerClient, v: i16, groups: &[&str], include_ops: bool) -> DescribeGroupsResponse {
+    let mut req = DescribeGroupsRequest::default().with_groups(groups.iter().map(|g| gid(g)).collect());
     if v >= 3 {
         req.include_authorized_operations = include_ops;
     }
-    let resp: DescribeGroupsResponse = c
-        .send(ApiKey::DescribeGroups, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("DescribeGroups v{v}: {e}"));
-    assert_eq!(
-        resp.groups.len(),
-        groups.len(),
-        "v{v}: one answer per group"
-    );
+    let resp: DescribeGroupsResponse =
+        c.send(ApiKey::DescribeGroups, v, &req).await.unwrap_or_else(|e| panic!("DescribeGroups v{v}: {e}"));
+    assert_eq!(resp.groups.len(), groups.len(), "v{v}: one answer per group");
     resp
 }
 
@@ -3142,12 +2346,7 @@ async fn describe_one(c: &mut BrokerClient, v: i16, group: &str) -> DescribedGro
     g
 }
 
-async fn list_groups(
-    c: &mut BrokerClient,
-    v: i16,
-    states: &[&str],
-    types: &[&str],
-) -> Vec<ListedGroup> {
+async fn list_groups(c: &mut BrokerClient, v: i16, states: &[&str], types: &[&str]) -> Vec<ListedGroup> {
     let mut req = ListGroupsRequest::default();
     if v >= 4 {
         req.states_filter = states.iter().map(|x| s(x)).collect();
@@ -3155,39 +2354,21 @@ async fn list_groups(
     if v >= 5 {
         req.types_filter = types.iter().map(|x| s(x)).collect();
     }
-    let resp: ListGroupsResponse = c
-        .send(ApiKey::ListGroups, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("ListGroups v{v}: {e}"));
+    let resp: ListGroupsResponse =
+        c.send(ApiKey::ListGroups, v, &req).await.unwrap_or_else(|e| panic!("ListGroups v{v}: {e}"));
     assert_eq!(resp.error_code, NONE, "ListGroups v{v}");
     resp.groups
 }
 
-async fn listed(
-    c: &mut BrokerClient,
-    v: i16,
-    group: &str,
-    states: &[&str],
-    types: &[&str],
-) -> Option<ListedGroup> {
-    list_groups(c, v, states, types)
-        .await
-        .into_iter()
-        .find(|g| g.group_id.0.as_str() == group)
+async fn listed(c: &mut BrokerClient, v: i16, group: &str, states: &[&str], types: &[&str]) -> Option<ListedGroup> {
+    list_groups(c, v, states, types).await.into_iter().find(|g| g.group_id.0.as_str() == group)
 }
 
 async fn delete_groups(c: &mut BrokerClient, v: i16, groups: &[&str]) -> Vec<i16> {
-    let req =
-        DeleteGroupsRequest::default().with_groups_names(groups.iter().map(|g| gid(g)).collect());
-    let resp: DeleteGroupsResponse = c
-        .send(ApiKey::DeleteGroups, v, &req)
-        .await
-        .unwrap_or_else(|e| panic!("DeleteGroups v{v}: {e}"));
-    assert_eq!(
-        resp.results.len(),
-        groups.len(),
-        "v{v}: one answer per group"
-    );
+    let req = DeleteGroupsRequest::default().with_groups_names(groups.iter().map(|g| gid(g)).collect());
+    let resp: DeleteGroupsResponse =
+        c.send(ApiKey::DeleteGroups, v, &req).await.unwrap_or_else(|e| panic!("DeleteGroups v{v}: {e}"));
+    assert_eq!(resp.results.len(), groups.len(), "v{v}: one answer per group");
     groups
         .iter()
         .map(|g| {
@@ -3201,30 +2382,18 @@ async fn delete_groups(c: &mut BrokerClient, v: i16, groups: &[&str]) -> Vec<i16
 }
 
 /// OffsetDelete v0: (group error, per-partition codes in request order).
-async fn offset_delete(
-    c: &mut BrokerClient,
-    group: &str,
-    parts: &[(&str, i32)],
-) -> (i16, Vec<i16>) {
+async fn offset_delete(c: &mut BrokerClient, group: &str, parts: &[(&str, i32)]) -> (i16, Vec<i16>) {
     let mut topics: Vec<OffsetDeleteRequestTopic> = Vec::new();
     for (t, p) in parts {
         let part = OffsetDeleteRequestPartition::default().with_partition_index(*p);
         match topics.iter_mut().find(|x| x.name.0.as_str() == *t) {
             Some(x) => x.partitions.push(part),
-            None => topics.push(
-                OffsetDeleteRequestTopic::default()
-                    .with_name(tn(t))
-                    .with_partitions(vec![part]),
-            ),
+            None => topics.push(OffsetDeleteRequestTopic::default().with_name(tn(t)).with_partitions(vec![part])),
         }
     }
-    let req = OffsetDeleteRequest::default()
-        .with_group_id(gid(group))
-        .with_topics(topics);
-    let resp: OffsetDeleteResponse = c
-        .send(ApiKey::OffsetDelete, 0, &req)
-        .await
-        .unwrap_or_else(|e| panic!("OffsetDelete v0: {e}"));
+    let req = OffsetDeleteRequest::default().with_group_id(gid(group)).with_topics(topics);
+    let resp: OffsetDeleteResponse =
+        c.send(ApiKey::OffsetDelete, 0, &req).await.unwrap_or_else(|e| panic!("OffsetDelete v0: {e}"));
     let mut codes = Vec::new();
     for (t, p) in parts {
         if let Some(x) = resp
@@ -3240,13 +2409,7 @@ async fn offset_delete(
 }
 
 /// Heartbeats until the member hears of the rebalance.
-async fn await_rebalance_notice(
-    c: &mut BrokerClient,
-    v: i16,
-    group: &str,
-    generation: i32,
-    member: &str,
-) {
+async fn await_rebalance_notice(c: &mut BrokerClient, v: i16, group: &str, generation: i32, member: &str) {
     let start = std::time::Instant::now();
     loop {
         match heartbeat(c, v, group, generation, member, None).await {
@@ -3285,51 +2448,23 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
 
     // Heartbeats: current, stale generation, unknown member.
     let hv = gv.heartbeat;
-    assert_eq!(
-        heartbeat(&mut a, hv, g, 1, &a_id, None).await,
-        NONE,
-        "Heartbeat v{hv}"
-    );
-    assert_eq!(
-        heartbeat(&mut a, hv, g, 0, &a_id, None).await,
-        ILLEGAL_GENERATION,
-        "v{hv}"
-    );
-    assert_eq!(
-        heartbeat(&mut a, hv, g, 1, "no-such-member", None).await,
-        UNKNOWN_MEMBER_ID,
-        "v{hv}"
-    );
+    assert_eq!(heartbeat(&mut a, hv, g, 1, &a_id, None).await, NONE, "Heartbeat v{hv}");
+    assert_eq!(heartbeat(&mut a, hv, g, 0, &a_id, None).await, ILLEGAL_GENERATION, "v{hv}");
+    assert_eq!(heartbeat(&mut a, hv, g, 1, "no-such-member", None).await, UNKNOWN_MEMBER_ID, "v{hv}");
 
     // Commits by the member of the current generation.
     let cv = gv.commit;
     let codes = commit_codes(&mut a, cv, g, 1, &a_id, &[(t, 0, 5, "m0"), (t, 1, 7, "")]).await;
     assert_eq!(codes, vec![NONE, NONE], "OffsetCommit v{cv}");
     let codes = commit_codes(&mut a, cv, g, 0, &a_id, &[(t, 0, 6, "")]).await;
-    assert_eq!(
-        codes,
-        vec![ILLEGAL_GENERATION],
-        "OffsetCommit v{cv} stale generation"
-    );
+    assert_eq!(codes, vec![ILLEGAL_GENERATION], "OffsetCommit v{cv} stale generation");
     let codes = commit_codes(&mut a, cv, g, 1, "no-such-member", &[(t, 0, 6, "")]).await;
-    assert_eq!(
-        codes,
-        vec![UNKNOWN_MEMBER_ID],
-        "OffsetCommit v{cv} unknown member"
-    );
+    assert_eq!(codes, vec![UNKNOWN_MEMBER_ID], "OffsetCommit v{cv} unknown member");
     // A commit without generation is refused while the group has members.
     let codes = commit_codes(&mut admin, cv, g, -1, "", &[(t, 0, 6, "")]).await;
-    assert_eq!(
-        codes,
-        vec![UNKNOWN_MEMBER_ID],
-        "OffsetCommit v{cv} gen -1 to a live group"
-    );
+    assert_eq!(codes, vec![UNKNOWN_MEMBER_ID], "OffsetCommit v{cv} gen -1 to a live group");
     let codes = commit_codes(&mut a, cv, g, 1, &a_id, &[(t, 9, 1, ""), (t, 2, 1, "x")]).await;
-    assert_eq!(
-        codes,
-        vec![UNKNOWN_TOPIC_OR_PARTITION, NONE],
-        "OffsetCommit v{cv} unknown partition"
-    );
+    assert_eq!(codes, vec![UNKNOWN_TOPIC_OR_PARTITION, NONE], "OffsetCommit v{cv} unknown partition");
 
     // Fetch: committed partitions, -1 with no error for the others.
     let fv = gv.fetch;
@@ -3341,10 +2476,7 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
         ((t.to_string(), 0), (5, epoch, "m0".to_string(), NONE)),
         ((t.to_string(), 1), (7, epoch, String::new(), NONE)),
         ((t.to_string(), 2), (1, epoch, "x".to_string(), NONE)),
-        (
-            ("rt-no-such-topic".to_string(), 0),
-            (-1, -1, String::new(), NONE),
-        ),
+        (("rt-no-such-topic".to_string(), 0), (-1, -1, String::new(), NONE)),
     ]
     .into_iter()
     .collect();
@@ -3354,10 +2486,7 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
         assert_eq!(err, NONE);
         let mut committed = expect.clone();
         committed.remove(&("rt-no-such-topic".to_string(), 0));
-        assert_eq!(
-            all_offsets, committed,
-            "OffsetFetch v{fv} of all partitions"
-        );
+        assert_eq!(all_offsets, committed, "OffsetFetch v{fv} of all partitions");
     }
 
     // Describe and list a stable group.
@@ -3385,9 +2514,7 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
     if lv >= 5 {
         assert_eq!(l.group_type.as_str(), "classic");
         assert!(listed(&mut admin, lv, g, &[], &["classic"]).await.is_some());
-        assert!(listed(&mut admin, lv, g, &[], &["consumer"])
-            .await
-            .is_none());
+        assert!(listed(&mut admin, lv, g, &[], &["consumer"]).await.is_none());
     }
 
     // A second member joins: the first hears REBALANCE_IN_PROGRESS and
@@ -3403,10 +2530,7 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
     await_rebalance_notice(&mut a, hv, g, 1, &a_id).await;
     let sv = gv.sync;
     let r = sync_group(&mut a, sv, g, 1, &a_id, &[]).await;
-    assert_eq!(
-        r.error_code, REBALANCE_IN_PROGRESS,
-        "SyncGroup v{sv} while preparing"
-    );
+    assert_eq!(r.error_code, REBALANCE_IN_PROGRESS, "SyncGroup v{sv} while preparing");
     // Commits of the current generation are accepted while preparing.
     let codes = commit_codes(&mut a, cv, g, 1, &a_id, &[(t, 0, 6, "m0b")]).await;
     assert_eq!(codes, vec![NONE], "OffsetCommit v{cv} while preparing");
@@ -3419,9 +2543,7 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
         "JoinGroup v{jv}: the rebalance waited {:?} although every member had joined",
         rejoined.elapsed()
     );
-    let (mut b, jb) = bounded("second member's join", joining)
-        .await
-        .expect("join task");
+    let (mut b, jb) = bounded("second member's join", joining).await.expect("join task");
     let b_id = jb.member_id.to_string();
     assert_ne!(a_id, b_id);
     assert_joined(&ja, jv, 2, &a_id, 2);
@@ -3433,11 +2555,7 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
     assert_eq!(ids, want, "the leader sees every member");
     // Before the leader's SyncGroup, commits get REBALANCE_IN_PROGRESS.
     let codes = commit_codes(&mut b, cv, g, 2, &b_id, &[(t, 2, 1, "")]).await;
-    assert_eq!(
-        codes,
-        vec![REBALANCE_IN_PROGRESS],
-        "OffsetCommit v{cv} while completing"
-    );
+    assert_eq!(codes, vec![REBALANCE_IN_PROGRESS], "OffsetCommit v{cv} while completing");
     // The follower's SyncGroup waits for the leader's.
     let assign_a = assignment(&[(t, &[0, 1])]);
     let assign_b = assignment(&[(t, &[2])]);
@@ -3446,72 +2564,28 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
         let r = sync_group(&mut b, sv, &group_b, 2, &b_sync, &[]).await;
         (b, r)
     });
-    let sa = sync_group(
-        &mut a,
-        sv,
-        g,
-        2,
-        &a_id,
-        &[(&a_id, assign_a.clone()), (&b_id, assign_b.clone())],
-    )
-    .await;
+    let sa = sync_group(&mut a, sv, g, 2, &a_id, &[(&a_id, assign_a.clone()), (&b_id, assign_b.clone())]).await;
     assert_synced(&sa, sv, &assign_a);
-    let (mut b, sb) = bounded("follower's sync", following)
-        .await
-        .expect("sync task");
+    let (mut b, sb) = bounded("follower's sync", following).await.expect("sync task");
     assert_synced(&sb, sv, &assign_b);
-    assert_eq!(
-        heartbeat(&mut a, hv, g, 1, &a_id, None).await,
-        ILLEGAL_GENERATION,
-        "v{hv} old generation"
-    );
-    assert_eq!(
-        heartbeat(&mut a, hv, g, 2, &a_id, None).await,
-        NONE,
-        "v{hv}"
-    );
-    assert_eq!(
-        heartbeat(&mut b, hv, g, 2, &b_id, None).await,
-        NONE,
-        "v{hv}"
-    );
+    assert_eq!(heartbeat(&mut a, hv, g, 1, &a_id, None).await, ILLEGAL_GENERATION, "v{hv} old generation");
+    assert_eq!(heartbeat(&mut a, hv, g, 2, &a_id, None).await, NONE, "v{hv}");
+    assert_eq!(heartbeat(&mut b, hv, g, 2, &b_id, None).await, NONE, "v{hv}");
     let codes = commit_codes(&mut a, cv, g, 1, &a_id, &[(t, 0, 7, "")]).await;
-    assert_eq!(
-        codes,
-        vec![ILLEGAL_GENERATION],
-        "OffsetCommit v{cv} of the old generation"
-    );
+    assert_eq!(codes, vec![ILLEGAL_GENERATION], "OffsetCommit v{cv} of the old generation");
     let d = describe_one(&mut admin, dv, g).await;
     assert_eq!(d.group_state.as_str(), "Stable");
     assert_eq!(d.members.len(), 2, "DescribeGroups v{dv}");
     for m in &d.members {
-        let expected = if m.member_id.as_str() == a_id {
-            &assign_a
-        } else {
-            &assign_b
-        };
-        assert_eq!(
-            &m.member_assignment, expected,
-            "DescribeGroups v{dv} assignment"
-        );
+        let expected = if m.member_id.as_str() == a_id { &assign_a } else { &assign_b };
+        assert_eq!(&m.member_assignment, expected, "DescribeGroups v{dv} assignment");
     }
 
     // b leaves; a rejoins alone; a leaves: the group is empty.
     let lgv = gv.leave;
-    assert_eq!(
-        leave_one(&mut b, lgv, g, &b_id).await,
-        NONE,
-        "LeaveGroup v{lgv}"
-    );
-    assert_eq!(
-        leave_one(&mut b, lgv, g, &b_id).await,
-        UNKNOWN_MEMBER_ID,
-        "LeaveGroup v{lgv} again"
-    );
-    assert_eq!(
-        heartbeat(&mut b, hv, g, 2, &b_id, None).await,
-        UNKNOWN_MEMBER_ID
-    );
+    assert_eq!(leave_one(&mut b, lgv, g, &b_id).await, NONE, "LeaveGroup v{lgv}");
+    assert_eq!(leave_one(&mut b, lgv, g, &b_id).await, UNKNOWN_MEMBER_ID, "LeaveGroup v{lgv} again");
+    assert_eq!(heartbeat(&mut b, hv, g, 2, &b_id, None).await, UNKNOWN_MEMBER_ID);
     await_rebalance_notice(&mut a, hv, g, 2, &a_id).await;
     let rejoined = std::time::Instant::now();
     let ja = join_group(&mut a, jv, &JoinSpec::new(g, &a_id, &[t])).await;
@@ -3519,58 +2593,26 @@ async fn group_cycle(addr: SocketAddr, gv: GroupVersions, tag: &str) {
     assert!(rejoined.elapsed() < Duration::from_millis(REBALANCE_MS as u64 / 2));
     let sa = sync_group(&mut a, sv, g, 3, &a_id, &[(&a_id, all.clone())]).await;
     assert_synced(&sa, sv, &all);
-    assert_eq!(
-        leave_one(&mut a, lgv, g, &a_id).await,
-        NONE,
-        "LeaveGroup v{lgv}"
-    );
+    assert_eq!(leave_one(&mut a, lgv, g, &a_id).await, NONE, "LeaveGroup v{lgv}");
     let d = describe_one(&mut admin, dv, g).await;
-    assert_eq!(
-        d.group_state.as_str(),
-        "Empty",
-        "DescribeGroups v{dv} after leaves"
-    );
+    assert_eq!(d.group_state.as_str(), "Empty", "DescribeGroups v{dv} after leaves");
     assert!(d.members.is_empty());
     assert_eq!(d.protocol_data.as_str(), "");
     if lv >= 4 {
-        let l = listed(&mut admin, lv, g, &["Empty"], &[])
-            .await
-            .expect("listed as Empty");
+        let l = listed(&mut admin, lv, g, &["Empty"], &[]).await.expect("listed as Empty");
         assert_eq!(l.group_state.as_str(), "Empty");
     }
-    assert_eq!(
-        heartbeat(&mut a, hv, g, 3, &a_id, None).await,
-        UNKNOWN_MEMBER_ID
-    );
+    assert_eq!(heartbeat(&mut a, hv, g, 3, &a_id, None).await, UNKNOWN_MEMBER_ID);
 
     // The offsets outlive the members, and an empty group accepts an
     // admin commit (generation -1), as `kafka-consumer-groups
     // --reset-offsets` sends.
-    let (_, got) = fetched(
-        &offset_fetch(&mut admin, fv, g, Some(&[(t, &[0])])).await,
-        fv,
-        0,
-    );
-    assert_eq!(
-        got[&(t.to_string(), 0)].0,
-        6,
-        "OffsetFetch v{fv} after the group emptied"
-    );
+    let (_, got) = fetched(&offset_fetch(&mut admin, fv, g, Some(&[(t, &[0])])).await, fv, 0);
+    assert_eq!(got[&(t.to_string(), 0)].0, 6, "OffsetFetch v{fv} after the group emptied");
     let codes = commit_codes(&mut admin, cv, g, -1, "", &[(t, 0, 1, "reset")]).await;
-    assert_eq!(
-        codes,
-        vec![NONE],
-        "OffsetCommit v{cv} reset of an empty group"
-    );
-    let (_, got) = fetched(
-        &offset_fetch(&mut admin, fv, g, Some(&[(t, &[0])])).await,
-        fv,
-        0,
-    );
-    assert_eq!(
-        got[&(t.to_string(), 0)],
-        (1, epoch, "reset".to_string(), NONE)
-    );
+    assert_eq!(codes, vec![NONE], "OffsetCommit v{cv} reset of an empty group");
+    let (_, got) = fetched(&offset_fetch(&mut admin, fv, g, Some(&[(t, &[0])])).await, fv, 0);
+    assert_eq!(got[&(t.to_string(), 0)], (1, epoch, "reset".to_string(), NONE));
 }
 
 async fn round_trip_find_coordinator(addr: SocketAddr, versions: RangeInclusive<i16>) {
@@ -3587,62 +2629,29 @@ async fn round_trip_find_coordinator(addr: SocketAddr, versions: RangeInclusive<
                 assert_is_this_broker(f, addr, &format!("FindCoordinator v{v} {k}"));
             }
         }
-        group_cycle(
-            addr,
-            GroupVersions {
-                find: v,
-                ..GroupVersions::max()
-            },
-            &format!("find-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { find: v, ..GroupVersions::max() }, &format!("find-v{v}")).await;
     }
 }
 
 async fn round_trip_join_group(addr: SocketAddr, versions: RangeInclusive<i16>) {
     let mut c = connect(addr).await;
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                join: v,
-                ..GroupVersions::max()
-            },
-            &format!("join-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { join: v, ..GroupVersions::max() }, &format!("join-v{v}")).await;
         let g = format!("rt-join-errors-v{v}");
         wait_for_coordinator(addr, &g).await;
         // Session timeouts outside [group.min.session.timeout.ms,
         // group.max.session.timeout.ms].
         for session_ms in [SESSION_MS - 1, 1_800_001] {
-            let r = join_group(
-                &mut c,
-                v,
-                &JoinSpec {
-                    session_ms,
-                    ..JoinSpec::new(&g, "", &["t"])
-                },
-            )
-            .await;
-            assert_eq!(
-                r.error_code, INVALID_SESSION_TIMEOUT,
-                "JoinGroup v{v} session {session_ms}"
-            );
+            let r = join_group(&mut c, v, &JoinSpec { session_ms, ..JoinSpec::new(&g, "", &["t"]) }).await;
+            assert_eq!(r.error_code, INVALID_SESSION_TIMEOUT, "JoinGroup v{v} session {session_ms}");
             assert_eq!(r.generation_id, -1);
         }
         // A member id the group never issued, for a group that does not exist.
         let r = join_group(&mut c, v, &JoinSpec::new(&g, "made-up-member", &["t"])).await;
-        assert_eq!(
-            r.error_code, UNKNOWN_MEMBER_ID,
-            "JoinGroup v{v} unknown member"
-        );
+        assert_eq!(r.error_code, UNKNOWN_MEMBER_ID, "JoinGroup v{v} unknown member");
         // An empty group id.
         let r = join_group(&mut c, v, &JoinSpec::new("", "", &["t"])).await;
-        assert_eq!(
-            r.error_code, INVALID_GROUP_ID,
-            "JoinGroup v{v} empty group id"
-        );
+        assert_eq!(r.error_code, INVALID_GROUP_ID, "JoinGroup v{v} empty group id");
         // A member with a protocol the group does not use.
         let r = join_new(&mut c, v, JoinSpec::new(&g, "", &["t"])).await;
         assert_joined(&r, v, 1, r.member_id.as_str(), 1);
@@ -3650,37 +2659,18 @@ async fn round_trip_join_group(addr: SocketAddr, versions: RangeInclusive<i16>) 
         let s1 = sync_group(&mut c, 5, &g, 1, &member, &[]).await;
         assert_eq!(s1.error_code, NONE);
         let mut other = connect(addr).await;
-        let spec = JoinSpec {
-            protocols: vec![("cooperative-sticky", subscription(&["t"]))],
-            ..JoinSpec::new(&g, "", &["t"])
-        };
+        let spec =
+            JoinSpec { protocols: vec![("cooperative-sticky", subscription(&["t"]))], ..JoinSpec::new(&g, "", &["t"]) };
         let r = join_group(&mut other, v, &spec).await;
         let r = if r.error_code == MEMBER_ID_REQUIRED {
-            join_group(
-                &mut other,
-                v,
-                &JoinSpec {
-                    member_id: r.member_id.as_str(),
-                    ..spec
-                },
-            )
-            .await
+            join_group(&mut other, v, &JoinSpec { member_id: r.member_id.as_str(), ..spec }).await
         } else {
             r
         };
-        assert_eq!(
-            r.error_code, INCONSISTENT_GROUP_PROTOCOL,
-            "JoinGroup v{v} other protocol"
-        );
-        let spec = JoinSpec {
-            protocol_type: "connect",
-            ..JoinSpec::new(&g, "", &["t"])
-        };
+        assert_eq!(r.error_code, INCONSISTENT_GROUP_PROTOCOL, "JoinGroup v{v} other protocol");
+        let spec = JoinSpec { protocol_type: "connect", ..JoinSpec::new(&g, "", &["t"]) };
         let r = join_group(&mut other, v, &spec).await;
-        assert_eq!(
-            r.error_code, INCONSISTENT_GROUP_PROTOCOL,
-            "JoinGroup v{v} other protocol type"
-        );
+        assert_eq!(r.error_code, INCONSISTENT_GROUP_PROTOCOL, "JoinGroup v{v} other protocol type");
         // The leader rejoining a stable group, even with the same
         // metadata, starts a new generation (leaders rejoin to trigger
         // assignments).
@@ -3700,22 +2690,13 @@ async fn static_membership(addr: SocketAddr, v: i16) {
     let t = "rt-static";
     wait_for_coordinator(addr, &g).await;
     let mut c = connect(addr).await;
-    let spec = JoinSpec {
-        instance: Some("instance-1"),
-        ..JoinSpec::new(&g, "", &[t])
-    };
+    let spec = JoinSpec { instance: Some("instance-1"), ..JoinSpec::new(&g, "", &[t]) };
     // No MEMBER_ID_REQUIRED for a static member.
     let r = join_group(&mut c, v, &spec).await;
     let old = r.member_id.to_string();
     assert_joined(&r, v, 1, &old, 1);
-    assert!(
-        old.starts_with("instance-1-"),
-        "v{v}: static member id {old}"
-    );
-    assert_eq!(
-        r.members[0].group_instance_id.as_deref(),
-        Some("instance-1")
-    );
+    assert!(old.starts_with("instance-1-"), "v{v}: static member id {old}");
+    assert_eq!(r.members[0].group_instance_id.as_deref(), Some("instance-1"));
     let a = assignment(&[(t, &[0])]);
     let mut sreq = SyncGroupRequest::default()
         .with_group_id(gid(&g))
@@ -3730,20 +2711,14 @@ async fn static_membership(addr: SocketAddr, v: i16) {
     let sr: SyncGroupResponse = c.send(ApiKey::SyncGroup, 5, &sreq).await.unwrap();
     assert_eq!(sr.error_code, NONE);
     let d = describe_one(&mut c, 5, &g).await;
-    assert_eq!(
-        d.members[0].group_instance_id.as_deref(),
-        Some("instance-1")
-    );
+    assert_eq!(d.members[0].group_instance_id.as_deref(), Some("instance-1"));
     // The instance restarts: same instance id, no member id.
     let mut c2 = connect(addr).await;
     let r = join_group(&mut c2, v, &spec).await;
     assert_eq!(r.error_code, NONE, "JoinGroup v{v} static rejoin");
     let new = r.member_id.to_string();
     assert_ne!(new, old);
-    assert_eq!(
-        r.generation_id, 1,
-        "v{v}: no rebalance for a static member's restart"
-    );
+    assert_eq!(r.generation_id, 1, "v{v}: no rebalance for a static member's restart");
     if v >= 9 {
         // The leader learns it leads, and that it must not assign.
         assert_eq!(r.leader.as_str(), new);
@@ -3761,14 +2736,8 @@ async fn static_membership(addr: SocketAddr, v: i16) {
     assert_eq!(d.members[0].member_assignment, a, "the assignment stays");
     // The old incarnation is fenced.
     let code = heartbeat(&mut c, 4, &g, 1, &old, Some("instance-1")).await;
-    assert_eq!(
-        code, FENCED_INSTANCE_ID,
-        "Heartbeat of the replaced static member"
-    );
-    assert_eq!(
-        heartbeat(&mut c2, 4, &g, 1, &new, Some("instance-1")).await,
-        NONE
-    );
+    assert_eq!(code, FENCED_INSTANCE_ID, "Heartbeat of the replaced static member");
+    assert_eq!(heartbeat(&mut c2, 4, &g, 1, &new, Some("instance-1")).await, NONE);
     // The new incarnation's SyncGroup returns the kept assignment.
     let mut sreq = sreq.clone();
     sreq.member_id = s(&new);
@@ -3778,68 +2747,37 @@ async fn static_membership(addr: SocketAddr, v: i16) {
     // An admin removes it by instance id (LeaveGroup v3+).
     let (top, codes) = leave_group(&mut c, 5, &g, &[("", Some("instance-1"))]).await;
     assert_eq!((top, codes), (NONE, vec![NONE]));
-    assert_eq!(
-        describe_one(&mut c, 5, &g).await.group_state.as_str(),
-        "Empty"
-    );
+    assert_eq!(describe_one(&mut c, 5, &g).await.group_state.as_str(), "Empty");
 }
 
 async fn round_trip_sync_group(addr: SocketAddr, versions: RangeInclusive<i16>) {
     let mut c = connect(addr).await;
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                sync: v,
-                ..GroupVersions::max()
-            },
-            &format!("sync-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { sync: v, ..GroupVersions::max() }, &format!("sync-v{v}")).await;
         let g = format!("rt-sync-errors-v{v}");
         wait_for_coordinator(addr, &g).await;
         // Unknown group, empty group id.
         let r = sync_group(&mut c, v, &g, 1, "nobody", &[]).await;
-        assert_eq!(
-            r.error_code, UNKNOWN_MEMBER_ID,
-            "SyncGroup v{v} unknown group"
-        );
+        assert_eq!(r.error_code, UNKNOWN_MEMBER_ID, "SyncGroup v{v} unknown group");
         let r = sync_group(&mut c, v, "", 1, "nobody", &[]).await;
-        assert_eq!(
-            r.error_code, INVALID_GROUP_ID,
-            "SyncGroup v{v} empty group id"
-        );
+        assert_eq!(r.error_code, INVALID_GROUP_ID, "SyncGroup v{v} empty group id");
         let r = join_new(&mut c, 9, JoinSpec::new(&g, "", &["t"])).await;
         let member = r.member_id.to_string();
         let r = sync_group(&mut c, v, &g, 7, &member, &[]).await;
-        assert_eq!(
-            r.error_code, ILLEGAL_GENERATION,
-            "SyncGroup v{v} wrong generation"
-        );
+        assert_eq!(r.error_code, ILLEGAL_GENERATION, "SyncGroup v{v} wrong generation");
         let r = sync_group(&mut c, v, &g, 1, "nobody", &[]).await;
-        assert_eq!(
-            r.error_code, UNKNOWN_MEMBER_ID,
-            "SyncGroup v{v} unknown member"
-        );
+        assert_eq!(r.error_code, UNKNOWN_MEMBER_ID, "SyncGroup v{v} unknown member");
         if v >= 5 {
-            let mut req = SyncGroupRequest::default()
-                .with_group_id(gid(&g))
-                .with_generation_id(1)
-                .with_member_id(s(&member));
+            let mut req =
+                SyncGroupRequest::default().with_group_id(gid(&g)).with_generation_id(1).with_member_id(s(&member));
             req.protocol_type = Some(s("consumer"));
             req.protocol_name = Some(s("roundrobin"));
             let r: SyncGroupResponse = c.send(ApiKey::SyncGroup, v, &req).await.unwrap();
-            assert_eq!(
-                r.error_code, INCONSISTENT_GROUP_PROTOCOL,
-                "SyncGroup v{v} other protocol"
-            );
+            assert_eq!(r.error_code, INCONSISTENT_GROUP_PROTOCOL, "SyncGroup v{v} other protocol");
         }
         let r = sync_group(&mut c, v, &g, 1, &member, &[]).await;
         assert_eq!(r.error_code, NONE);
-        assert!(
-            r.assignment.is_empty(),
-            "v{v}: a member the leader left out gets an empty assignment"
-        );
+        assert!(r.assignment.is_empty(), "v{v}: a member the leader left out gets an empty assignment");
         assert_eq!(leave_one(&mut c, 5, &g, &member).await, NONE);
     }
 }
@@ -3848,48 +2786,20 @@ async fn round_trip_heartbeat(addr: SocketAddr, versions: RangeInclusive<i16>) {
     let mut c = connect(addr).await;
     wait_for_coordinator(addr, "rt-heartbeat-errors").await;
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                heartbeat: v,
-                ..GroupVersions::max()
-            },
-            &format!("heartbeat-v{v}"),
-        )
-        .await;
-        assert_eq!(
-            heartbeat(&mut c, v, "rt-heartbeat-errors", 1, "m", None).await,
-            UNKNOWN_MEMBER_ID,
-            "v{v}"
-        );
-        assert_eq!(
-            heartbeat(&mut c, v, "", 1, "m", None).await,
-            INVALID_GROUP_ID,
-            "v{v}"
-        );
+        group_cycle(addr, GroupVersions { heartbeat: v, ..GroupVersions::max() }, &format!("heartbeat-v{v}")).await;
+        assert_eq!(heartbeat(&mut c, v, "rt-heartbeat-errors", 1, "m", None).await, UNKNOWN_MEMBER_ID, "v{v}");
+        assert_eq!(heartbeat(&mut c, v, "", 1, "m", None).await, INVALID_GROUP_ID, "v{v}");
     }
 }
 
 async fn round_trip_leave_group(addr: SocketAddr, versions: RangeInclusive<i16>) {
     let mut c = connect(addr).await;
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                leave: v,
-                ..GroupVersions::max()
-            },
-            &format!("leave-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { leave: v, ..GroupVersions::max() }, &format!("leave-v{v}")).await;
         let g = format!("rt-leave-errors-v{v}");
         wait_for_coordinator(addr, &g).await;
         // Unknown group: the member is unknown.
-        assert_eq!(
-            leave_one(&mut c, v, &g, "nobody").await,
-            UNKNOWN_MEMBER_ID,
-            "LeaveGroup v{v}"
-        );
+        assert_eq!(leave_one(&mut c, v, &g, "nobody").await, UNKNOWN_MEMBER_ID, "LeaveGroup v{v}");
         if v >= 3 {
             // Two members leave in one request (KIP-345 batch), one unknown.
             let mut a = connect(addr).await;
@@ -3899,15 +2809,8 @@ async fn round_trip_leave_group(addr: SocketAddr, versions: RangeInclusive<i16>)
             assert_eq!(sa.error_code, NONE);
             let (top, codes) = leave_group(&mut c, v, &g, &[(&a_id, None), ("nobody", None)]).await;
             assert_eq!(top, NONE, "LeaveGroup v{v}");
-            assert_eq!(
-                codes,
-                vec![NONE, UNKNOWN_MEMBER_ID],
-                "LeaveGroup v{v} batch"
-            );
-            assert_eq!(
-                describe_one(&mut c, 5, &g).await.group_state.as_str(),
-                "Empty"
-            );
+            assert_eq!(codes, vec![NONE, UNKNOWN_MEMBER_ID], "LeaveGroup v{v} batch");
+            assert_eq!(describe_one(&mut c, 5, &g).await.group_state.as_str(), "Empty");
         }
     }
 }
@@ -3916,44 +2819,21 @@ async fn round_trip_offset_commit(addr: SocketAddr, versions: RangeInclusive<i16
     let mut c = connect(addr).await;
     create_topic(&mut c, "rt-offset-commit", 2, &[]).await;
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                commit: v,
-                ..GroupVersions::max()
-            },
-            &format!("commit-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { commit: v, ..GroupVersions::max() }, &format!("commit-v{v}")).await;
         // A group that only stores offsets (no members): generation -1.
         let g = format!("rt-commit-simple-v{v}");
         wait_for_coordinator(addr, &g).await;
-        let codes = commit_codes(
-            &mut c,
-            v,
-            &g,
-            -1,
-            "",
-            &[
-                ("rt-offset-commit", 0, 10, "a"),
-                ("rt-offset-commit", 1, 20, "b"),
-            ],
-        )
-        .await;
+        let codes =
+            commit_codes(&mut c, v, &g, -1, "", &[("rt-offset-commit", 0, 10, "a"), ("rt-offset-commit", 1, 20, "b")])
+                .await;
         assert_eq!(codes, vec![NONE, NONE], "OffsetCommit v{v}");
         let (_, got) = fetched(&offset_fetch(&mut c, 9, &g, None).await, 9, 0);
         let epoch = expected_epoch(v, 9);
         assert_eq!(
             got.into_iter().collect::<Vec<_>>(),
             vec![
-                (
-                    ("rt-offset-commit".to_string(), 0),
-                    (10, epoch, "a".to_string(), NONE)
-                ),
-                (
-                    ("rt-offset-commit".to_string(), 1),
-                    (20, epoch, "b".to_string(), NONE)
-                ),
+                (("rt-offset-commit".to_string(), 0), (10, epoch, "a".to_string(), NONE)),
+                (("rt-offset-commit".to_string(), 1), (20, epoch, "b".to_string(), NONE)),
             ],
             "OffsetFetch after OffsetCommit v{v}"
         );
@@ -3961,29 +2841,13 @@ async fn round_trip_offset_commit(addr: SocketAddr, versions: RangeInclusive<i16
         let none = format!("rt-commit-none-v{v}");
         wait_for_coordinator(addr, &none).await;
         let codes = commit_codes(&mut c, v, &none, 1, "m", &[("rt-offset-commit", 0, 1, "")]).await;
-        assert_eq!(
-            codes,
-            vec![ILLEGAL_GENERATION],
-            "OffsetCommit v{v} to an unknown group"
-        );
+        assert_eq!(codes, vec![ILLEGAL_GENERATION], "OffsetCommit v{v} to an unknown group");
         // Metadata over offset.metadata.max.bytes (4096).
         let big = "x".repeat(4097);
         let codes = commit_codes(&mut c, v, &g, -1, "", &[("rt-offset-commit", 0, 11, &big)]).await;
-        assert_eq!(
-            codes,
-            vec![OFFSET_METADATA_TOO_LARGE],
-            "OffsetCommit v{v} large metadata"
-        );
-        let (_, got) = fetched(
-            &offset_fetch(&mut c, 9, &g, Some(&[("rt-offset-commit", &[0])])).await,
-            9,
-            0,
-        );
-        assert_eq!(
-            got[&("rt-offset-commit".to_string(), 0)].0,
-            10,
-            "v{v}: the refused commit changed nothing"
-        );
+        assert_eq!(codes, vec![OFFSET_METADATA_TOO_LARGE], "OffsetCommit v{v} large metadata");
+        let (_, got) = fetched(&offset_fetch(&mut c, 9, &g, Some(&[("rt-offset-commit", &[0])])).await, 9, 0);
+        assert_eq!(got[&("rt-offset-commit".to_string(), 0)].0, 10, "v{v}: the refused commit changed nothing");
     }
 }
 
@@ -3991,58 +2855,22 @@ async fn round_trip_offset_fetch(addr: SocketAddr, versions: RangeInclusive<i16>
     let mut c = connect(addr).await;
     create_topic(&mut c, "rt-offset-fetch", 2, &[]).await;
     wait_for_coordinator(addr, "rt-fetch-known").await;
-    let codes = commit_codes(
-        &mut c,
-        9,
-        "rt-fetch-known",
-        -1,
-        "",
-        &[("rt-offset-fetch", 1, 42, "meta")],
-    )
-    .await;
+    let codes = commit_codes(&mut c, 9, "rt-fetch-known", -1, "", &[("rt-offset-fetch", 1, 42, "meta")]).await;
     assert_eq!(codes, vec![NONE]);
     let want = |o: i64, e: i32, m: &str| (o, e, m.to_string(), NONE);
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                fetch: v,
-                ..GroupVersions::max()
-            },
-            &format!("fetch-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { fetch: v, ..GroupVersions::max() }, &format!("fetch-v{v}")).await;
         let epoch = if v >= 5 { COMMITTED_EPOCH } else { -1 };
         // An unknown group: -1 and no error for each requested partition.
         wait_for_coordinator(addr, "rt-fetch-unknown").await;
-        let (err, got) = fetched(
-            &offset_fetch(
-                &mut c,
-                v,
-                "rt-fetch-unknown",
-                Some(&[("rt-offset-fetch", &[0, 1])]),
-            )
-            .await,
-            v,
-            0,
-        );
+        let (err, got) =
+            fetched(&offset_fetch(&mut c, v, "rt-fetch-unknown", Some(&[("rt-offset-fetch", &[0, 1])])).await, v, 0);
         assert_eq!(err, NONE, "OffsetFetch v{v} unknown group");
         assert_eq!(got.len(), 2);
-        assert!(
-            got.values().all(|x| *x == want(-1, -1, "")),
-            "OffsetFetch v{v}: {got:?}"
-        );
+        assert!(got.values().all(|x| *x == want(-1, -1, "")), "OffsetFetch v{v}: {got:?}");
         if v >= 2 {
-            let (err, got) = fetched(
-                &offset_fetch(&mut c, v, "rt-fetch-unknown", None).await,
-                v,
-                0,
-            );
-            assert_eq!(
-                (err, got.len()),
-                (NONE, 0),
-                "OffsetFetch v{v} all of an unknown group"
-            );
+            let (err, got) = fetched(&offset_fetch(&mut c, v, "rt-fetch-unknown", None).await, v, 0);
+            assert_eq!((err, got.len()), (NONE, 0), "OffsetFetch v{v} all of an unknown group");
         }
         if v >= 8 {
             // Several groups in one request (KIP-709).
@@ -4057,43 +2885,21 @@ async fn round_trip_offset_fetch(addr: SocketAddr, versions: RangeInclusive<i16>
             )
             .await;
             let ids: Vec<&str> = resp.groups.iter().map(|g| g.group_id.0.as_str()).collect();
-            assert_eq!(
-                ids,
-                vec!["rt-fetch-known", "rt-fetch-unknown", "rt-fetch-known"]
-            );
+            assert_eq!(ids, vec!["rt-fetch-known", "rt-fetch-unknown", "rt-fetch-known"]);
             let (e0, g0) = fetched(&resp, v, 0);
             let (e1, g1) = fetched(&resp, v, 1);
             let (e2, g2) = fetched(&resp, v, 2);
             assert_eq!((e0, e1, e2), (NONE, NONE, NONE));
             assert_eq!(g0[&("rt-offset-fetch".to_string(), 0)], want(-1, -1, ""));
-            assert_eq!(
-                g0[&("rt-offset-fetch".to_string(), 1)],
-                want(42, epoch, "meta")
-            );
+            assert_eq!(g0[&("rt-offset-fetch".to_string(), 1)], want(42, epoch, "meta"));
             assert!(g1.is_empty());
             assert_eq!(g2.len(), 1);
-            assert_eq!(
-                g2[&("rt-offset-fetch".to_string(), 1)],
-                want(42, epoch, "meta")
-            );
+            assert_eq!(g2[&("rt-offset-fetch".to_string(), 1)], want(42, epoch, "meta"));
         } else {
-            let (err, got) = fetched(
-                &offset_fetch(
-                    &mut c,
-                    v,
-                    "rt-fetch-known",
-                    Some(&[("rt-offset-fetch", &[1])]),
-                )
-                .await,
-                v,
-                0,
-            );
+            let (err, got) =
+                fetched(&offset_fetch(&mut c, v, "rt-fetch-known", Some(&[("rt-offset-fetch", &[1])])).await, v, 0);
             assert_eq!(err, NONE);
-            assert_eq!(
-                got[&("rt-offset-fetch".to_string(), 1)],
-                want(42, epoch, "meta"),
-                "OffsetFetch v{v}"
-            );
+            assert_eq!(got[&("rt-offset-fetch".to_string(), 1)], want(42, epoch, "meta"), "OffsetFetch v{v}");
         }
     }
 }
@@ -4102,67 +2908,32 @@ async fn round_trip_describe_groups(addr: SocketAddr, versions: RangeInclusive<i
     let mut c = connect(addr).await;
     wait_for_coordinator(addr, "rt-describe-unknown").await;
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                describe: v,
-                ..GroupVersions::max()
-            },
-            &format!("describe-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { describe: v, ..GroupVersions::max() }, &format!("describe-v{v}")).await;
         // An unknown group is described as Dead, without error.
         let d = describe_one(&mut c, v, "rt-describe-unknown").await;
         assert_eq!(d.group_state.as_str(), "Dead", "DescribeGroups v{v}");
         assert!(d.members.is_empty());
         assert_eq!(d.protocol_type.as_str(), "");
         // Authorized operations only when asked (v3+).
-        let r = describe_groups(
-            &mut c,
-            v,
-            &["rt-describe-unknown", "rt-group-describe-v0"],
-            v >= 3,
-        )
-        .await;
+        let r = describe_groups(&mut c, v, &["rt-describe-unknown", "rt-group-describe-v0"], v >= 3).await;
         for g in &r.groups {
             if v >= 3 {
-                assert_ne!(
-                    g.authorized_operations, AUTHORIZED_OPERATIONS_OMITTED,
-                    "v{v}"
-                );
+                assert_ne!(g.authorized_operations, AUTHORIZED_OPERATIONS_OMITTED, "v{v}");
                 // READ (3), DESCRIBE (8), DELETE (6) at least.
                 for op in [3, 6, 8] {
-                    assert!(
-                        g.authorized_operations & (1 << op) != 0,
-                        "v{v}: operation {op}"
-                    );
+                    assert!(g.authorized_operations & (1 << op) != 0, "v{v}: operation {op}");
                 }
             } else {
-                assert_eq!(
-                    g.authorized_operations, AUTHORIZED_OPERATIONS_OMITTED,
-                    "v{v}"
-                );
+                assert_eq!(g.authorized_operations, AUTHORIZED_OPERATIONS_OMITTED, "v{v}");
             }
         }
-        assert_eq!(
-            r.groups[1].group_state.as_str(),
-            "Empty",
-            "v{v}: a group emptied by its cycle"
-        );
+        assert_eq!(r.groups[1].group_state.as_str(), "Empty", "v{v}: a group emptied by its cycle");
     }
 }
 
 async fn round_trip_list_groups(addr: SocketAddr, versions: RangeInclusive<i16>) {
     for v in versions {
-        group_cycle(
-            addr,
-            GroupVersions {
-                list: v,
-                ..GroupVersions::max()
-            },
-            &format!("list-v{v}"),
-        )
-        .await;
+        group_cycle(addr, GroupVersions { list: v, ..GroupVersions::max() }, &format!("list-v{v}")).await;
     }
 }
 
@@ -4179,46 +2950,18 @@ async fn round_trip_delete_groups(addr: SocketAddr, versions: RangeInclusive<i16
         let mut m = connect(addr).await;
         let r = join_new(&mut m, 9, JoinSpec::new(&live, "", &["rt-delete-groups"])).await;
         let member = r.member_id.to_string();
-        assert_eq!(
-            sync_group(&mut m, 5, &live, 1, &member, &[])
-                .await
-                .error_code,
-            NONE
-        );
+        assert_eq!(sync_group(&mut m, 5, &live, 1, &member, &[]).await.error_code, NONE);
         let codes = delete_groups(&mut c, v, &[&g, &live, "rt-delete-never-existed"]).await;
-        assert_eq!(
-            codes,
-            vec![NONE, NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND],
-            "DeleteGroups v{v}"
-        );
+        assert_eq!(codes, vec![NONE, NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND], "DeleteGroups v{v}");
         // The deleted group's offsets are gone, and so is the group.
-        let (_, got) = fetched(
-            &offset_fetch(&mut c, 9, &g, Some(&[("rt-delete-groups", &[0])])).await,
-            9,
-            0,
-        );
-        assert_eq!(
-            got[&("rt-delete-groups".to_string(), 0)].0,
-            -1,
-            "v{v}: offsets deleted"
-        );
-        assert_eq!(
-            describe_one(&mut c, 5, &g).await.group_state.as_str(),
-            "Dead"
-        );
+        let (_, got) = fetched(&offset_fetch(&mut c, 9, &g, Some(&[("rt-delete-groups", &[0])])).await, 9, 0);
+        assert_eq!(got[&("rt-delete-groups".to_string(), 0)].0, -1, "v{v}: offsets deleted");
+        assert_eq!(describe_one(&mut c, 5, &g).await.group_state.as_str(), "Dead");
         assert!(listed(&mut c, 5, &g, &[], &[]).await.is_none());
-        assert_eq!(
-            delete_groups(&mut c, v, &[&g]).await,
-            vec![GROUP_ID_NOT_FOUND],
-            "v{v} again"
-        );
+        assert_eq!(delete_groups(&mut c, v, &[&g]).await, vec![GROUP_ID_NOT_FOUND], "v{v} again");
         // Once its member left, the other group can go.
         assert_eq!(leave_one(&mut m, 5, &live, &member).await, NONE);
-        assert_eq!(
-            delete_groups(&mut c, v, &[&live]).await,
-            vec![NONE],
-            "DeleteGroups v{v}"
-        );
+        assert_eq!(delete_groups(&mut c, v, &[&live]).await, vec![NONE], "DeleteGroups v{v}");
     }
 }
 
@@ -4234,19 +2977,8 @@ async fn round_trip_offset_delete(addr: SocketAddr, versions: RangeInclusive<i16
     let mut m = connect(addr).await;
     let r = join_new(&mut m, 9, JoinSpec::new(g, "", &[t])).await;
     let member = r.member_id.to_string();
-    assert_eq!(
-        sync_group(&mut m, 5, g, 1, &member, &[]).await.error_code,
-        NONE
-    );
-    let codes = commit_codes(
-        &mut m,
-        9,
-        g,
-        1,
-        &member,
-        &[(t, 0, 1, ""), (t, 1, 2, ""), (u, 0, 3, "")],
-    )
-    .await;
+    assert_eq!(sync_group(&mut m, 5, g, 1, &member, &[]).await.error_code, NONE);
+    let codes = commit_codes(&mut m, 9, g, 1, &member, &[(t, 0, 1, ""), (t, 1, 2, ""), (u, 0, 3, "")]).await;
     assert_eq!(codes, vec![NONE, NONE, NONE]);
     // Offsets of a subscribed topic cannot be deleted; others can.
     let (err, codes) = offset_delete(&mut c, g, &[(t, 0), (u, 0), ("rt-no-such-topic", 0)]).await;
@@ -4258,24 +2990,12 @@ async fn round_trip_offset_delete(addr: SocketAddr, versions: RangeInclusive<i16
     );
     let (_, got) = fetched(&offset_fetch(&mut c, 9, g, None).await, 9, 0);
     let keys: Vec<_> = got.keys().cloned().collect();
-    assert_eq!(
-        keys,
-        vec![(t.to_string(), 0), (t.to_string(), 1)],
-        "u's offset is gone"
-    );
+    assert_eq!(keys, vec![(t.to_string(), 0), (t.to_string(), 1)], "u's offset is gone");
     // Once the group is empty, any offset can go.
     assert_eq!(leave_one(&mut m, 5, g, &member).await, NONE);
     let (err, codes) = offset_delete(&mut c, g, &[(t, 0)]).await;
-    assert_eq!(
-        (err, codes),
-        (NONE, vec![NONE]),
-        "OffsetDelete v0 of an empty group"
-    );
-    let (_, got) = fetched(
-        &offset_fetch(&mut c, 9, g, Some(&[(t, &[0, 1])])).await,
-        9,
-        0,
-    );
+    assert_eq!((err, codes), (NONE, vec![NONE]), "OffsetDelete v0 of an empty group");
+    let (_, got) = fetched(&offset_fetch(&mut c, 9, g, Some(&[(t, &[0, 1])])).await, 9, 0);
     assert_eq!(got[&(t.to_string(), 0)].0, -1);
     assert_eq!(got[&(t.to_string(), 1)].0, 2);
     // Unknown group; no group id (Kafka's isValidGroupId: OffsetDelete,

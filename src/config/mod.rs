@@ -71,7 +71,8 @@ pub struct ProcessRoles {
 pub fn parse_voters(value: &str) -> Result<std::collections::BTreeMap<u64, String>, ConfigError> {
     let mut out = std::collections::BTreeMap::new();
     for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let bad = || ConfigError::Invalid(format!("Invalid controller.quorum.voters entry {v:?}: expected id@host:port"));
+        let bad =
+            || ConfigError::Invalid(format!("Invalid controller.quorum.voters entry {v:?}: expected id@host:port"));
         let (id, addr) = v.split_once('@').ok_or_else(bad)?;
         let id: u64 = id.trim().parse().map_err(|_| bad())?;
         let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
@@ -188,7 +189,7 @@ impl BrokerConfig {
         if cfg.node_id < 0 {
             return Err(ConfigError::Invalid("node.id must be set to a non-negative id".into()));
         }
-                let roles = cfg.string("process.roles");
+        let roles = cfg.string("process.roles");
         cfg.roles = ProcessRoles {
             broker: roles.split(',').any(|r| r.trim() == "broker"),
             controller: roles.split(',').any(|r| r.trim() == "controller"),

@@ -61,16 +61,13 @@ fn partition_metadata(
     m
 }
 
-fn topic_metadata(image: &MetadataImage, t: &TopicImage, version: i16, include_ops: bool) -> MetadataResponseTopic {
+fn topic_metadata(image: &MetadataImage, t: &TopicImage, version: i16) -> MetadataResponseTopic {
     let mut m = MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_is_internal(is_internal_topic(&t.name))
         .with_partitions(t.partitions.iter().map(|(i, p)| partition_metadata(image, *i, p, version)).collect());
     if version >= 10 {
         m.topic_id = t.id;
-    }
-    if version >= 8 && include_ops {
-        m.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS;
     }
     m
 }
@@ -180,13 +177,13 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
         let mut all: Vec<_> = image.topics.values().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         for t in all {
-            topics.push(topic_metadata(&image, t, v, include_topic_ops));
+            topics.push(topic_metadata(&image, t, v));
         }
     } else {
         for w in &wanted {
             match w {
                 Wanted::Name(n) => match image.topic_by_name(n) {
-                    Some(t) => topics.push(topic_metadata(&image, t, v, include_topic_ops)),
+                    Some(t) => topics.push(topic_metadata(&image, t, v)),
                     None => {
                         let code = if validate_topic_name(n).is_err() {
                             ResponseError::InvalidTopicException.code()
@@ -197,13 +194,20 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
                     }
                 },
                 Wanted::Id(id) => match image.topic_by_id(id) {
-                    Some(t) => topics.push(topic_metadata(&image, t, v, include_topic_ops)),
+                    Some(t) => topics.push(topic_metadata(&image, t, v)),
                     None => topics.push(error_topic(ResponseError::UnknownTopicId.code(), None, *id, v)),
                 },
             }
         }
     }
 
+    if include_topic_ops {
+        // Kafka fills this in for every entry, unknown topics included
+        // (kafka-python decodes it even for error entries).
+        for t in &mut topics {
+            t.topic_authorized_operations = TOPIC_AUTHORIZED_OPERATIONS;
+        }
+    }
     let mut resp = MetadataResponse::default().with_brokers(broker_list(&image, &ctx.listener)).with_topics(topics);
     if v >= 1 {
         resp.controller_id = BrokerId(controller_id(broker, &image));

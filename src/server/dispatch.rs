@@ -56,6 +56,12 @@ async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Resul
         ApiKey::ListGroups => handlers::list_groups::handle(broker, req).await.map(Some),
         ApiKey::DeleteGroups => handlers::delete_groups::handle(broker, req).await.map(Some),
         ApiKey::OffsetDelete => handlers::offset_delete::handle(broker, req).await.map(Some),
+        ApiKey::CreatePartitions => handlers::create_partitions::handle(broker, req).await.map(Some),
+        ApiKey::ElectLeaders => handlers::elect_leaders::handle(broker, req).await.map(Some),
+        ApiKey::DescribeQuorum => handlers::describe_quorum::handle(broker, req).await.map(Some),
+        ApiKey::ListPartitionReassignments => {
+            handlers::list_partition_reassignments::handle(broker, req).await.map(Some)
+        }
         other => Err(WireError::UnknownApiKey(other as i16)),
     }
 }

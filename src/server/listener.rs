@@ -86,7 +86,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
         let flusher = storage.as_ref().map(|s| s.log_manager.flusher().clone()).unwrap_or_else(Flusher::start);
         let publish_to = storage.as_ref().map(|s| s.metadata.clone());
         let local_cluster_id = storage.as_ref().and_then(|s| s.log_manager.cluster_id());
-        let q = QuorumController::start(config.clone(), config.voters.clone(), flusher, publish_to, local_cluster_id).await?;
+        let q = QuorumController::start(config.clone(), config.voters.clone(), flusher, publish_to, local_cluster_id)
+            .await?;
         q.spawn_duties(shutdown.clone());
         Some(q)
     } else {

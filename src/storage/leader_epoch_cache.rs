@@ -62,21 +62,28 @@ impl LeaderEpochCache {
 
     /// Kafka's `endOffsetFor`: `(epoch, end offset)` where the end offset is
     /// the start of the next higher epoch, or `log_end_offset` for the
-    /// latest. For an epoch below the earliest: `(-1, -1)` (UNDEFINED).
+    /// latest. For an epoch below the earliest: `(requested, start of the
+    /// earliest)`; above the latest, or -1: `(-1, -1)` (UNDEFINED).
     pub fn end_offset_for(&self, requested: i32, log_end_offset: i64) -> (i32, i64) {
         match self.entries.last() {
             None => return (-1, -1),
             Some(&(latest, _)) if requested == latest => return (latest, log_end_offset),
             _ => {}
         }
-        // First entry with epoch > requested.
-        let idx = self.entries.partition_point(|&(e, _)| e <= requested);
-        if idx == 0 {
+        if requested < 0 {
             return (-1, -1);
         }
+        // First entry with epoch > requested.
+        let idx = self.entries.partition_point(|&(e, _)| e <= requested);
         if idx == self.entries.len() {
             // Requested epoch is above everything we know.
             return (-1, -1);
+        }
+        if idx == 0 {
+            // Below every known epoch (the log start moved past it): the
+            // requested epoch ends where the first known one starts, so a
+            // follower replicates from there.
+            return (requested, self.entries[0].1);
         }
         let (floor_epoch, _) = self.entries[idx - 1];
         (floor_epoch, self.entries[idx].1)
@@ -145,11 +152,14 @@ mod tests {
         assert_eq!(c.end_offset_for(2, 100), (2, 80));
         assert_eq!(c.end_offset_for(5, 100), (5, 100));
         assert_eq!(c.end_offset_for(9, 100), (-1, -1));
+        assert_eq!(c.end_offset_for(-1, 100), (-1, -1));
         let reloaded = LeaderEpochCache::load(dir.path()).unwrap();
         assert_eq!(reloaded.entries(), c.entries());
         c.truncate_from_end(60).unwrap();
         assert_eq!(c.entries(), &[(0, 0), (2, 50)]);
         c.truncate_from_start(55).unwrap();
         assert_eq!(c.entries(), &[(2, 55)]);
+        // Below the earliest known epoch: it ends where the earliest starts.
+        assert_eq!(c.end_offset_for(1, 100), (1, 55));
     }
 }

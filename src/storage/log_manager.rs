@@ -204,7 +204,11 @@ impl LogManager {
             if meta.is_none() {
                 checkpoint::write_meta_properties(
                     dir,
-                    &MetaProperties { cluster_id: id.to_string(), node_id: self.node_id, directory_id: checkpoint::random_kafka_uuid() },
+                    &MetaProperties {
+                        cluster_id: id.to_string(),
+                        node_id: self.node_id,
+                        directory_id: checkpoint::random_kafka_uuid(),
+                    },
                 )?;
             }
         }

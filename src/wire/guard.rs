@@ -258,6 +258,7 @@ mod tables {
         api(ApiKey::EndTxn, 0, 4, 3, END_TXN),
         api(ApiKey::TxnOffsetCommit, 0, 4, 3, TXN_OFFSET_COMMIT),
         api(ApiKey::WriteTxnMarkers, 1, 1, 1, WRITE_TXN_MARKERS),
+        api(ApiKey::DescribeQuorum, 0, 1, 0, DESCRIBE_QUORUM),
         api(ApiKey::DescribeConfigs, 1, 4, 4, DESCRIBE_CONFIGS),
         api(ApiKey::AlterConfigs, 0, 2, 2, ALTER_CONFIGS),
         api(ApiKey::IncrementalAlterConfigs, 0, 1, 1, INCREMENTAL_ALTER_CONFIGS),
@@ -658,6 +659,17 @@ mod tables {
 
     // DescribeCluster. v2 (IncludeFencedBrokers) is not in the local JSON
     // (0-1); taken from the codec.
+    static DESCRIBE_QUORUM: &[Field] = &[
+        f("Topics", structs(DESCRIBE_QUORUM_TOPIC), 0, ALL),
+    ];
+    static DESCRIBE_QUORUM_TOPIC: &[Field] = &[
+        f("TopicName", STRING, 0, ALL),
+        f("Partitions", structs(DESCRIBE_QUORUM_PARTITION), 0, ALL),
+    ];
+    static DESCRIBE_QUORUM_PARTITION: &[Field] = &[
+        f("PartitionIndex", INT32, 0, ALL),
+    ];
+
     static DESCRIBE_CLUSTER: &[Field] = &[
         f("IncludeClusterAuthorizedOperations", BOOL, 0, ALL),
         f("EndpointType", INT8, 1, ALL),
@@ -1074,6 +1086,7 @@ mod tests {
         (ApiKey::EndTxn, 0, 4),
         (ApiKey::TxnOffsetCommit, 0, 4),
         (ApiKey::WriteTxnMarkers, 1, 1),
+        (ApiKey::DescribeQuorum, 0, 1),
         (ApiKey::DescribeConfigs, 1, 4),
         (ApiKey::AlterConfigs, 0, 2),
         (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -1179,6 +1192,7 @@ mod tests {
         EndTxn => EndTxnRequest, end_txn;
         TxnOffsetCommit => TxnOffsetCommitRequest, txn_offset_commit;
         WriteTxnMarkers => WriteTxnMarkersRequest, write_txn_markers;
+        DescribeQuorum => DescribeQuorumRequest, describe_quorum;
         DescribeConfigs => DescribeConfigsRequest, describe_configs;
         AlterConfigs => AlterConfigsRequest, alter_configs;
         IncrementalAlterConfigs => IncrementalAlterConfigsRequest, incremental_alter_configs;
@@ -1661,6 +1675,20 @@ mod tests {
             .with_topics(vec![t("a"), t("b")])
             .with_response_partition_limit(100)
             .with_cursor(Some(Cursor::default().with_topic_name(topic("a")).with_partition_index(3)))
+            .with_unknown_tagged_fields(unk())
+    }
+
+    fn describe_quorum(_v: i16) -> DescribeQuorumRequest {
+        use describe_quorum_request::*;
+        let p = |i| PartitionData::default().with_partition_index(i).with_unknown_tagged_fields(unk());
+        let t = |n| {
+            TopicData::default()
+                .with_topic_name(topic(n))
+                .with_partitions(vec![p(0), p(1)])
+                .with_unknown_tagged_fields(unk())
+        };
+        DescribeQuorumRequest::default()
+            .with_topics(vec![t("__cluster_metadata"), t("b")])
             .with_unknown_tagged_fields(unk())
     }
 

@@ -6,7 +6,7 @@
 //! the `kafka-protocol` decoders. Decoding works on `Bytes`, so record
 //! batches inside Produce stay slices of the frame, never copies.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 

@@ -15,10 +15,7 @@ use weir::server::RunningServer;
 /// Broker properties for tests: loopback, an ephemeral port, `dir` as data.
 pub fn test_config(dir: &Path, extra: &[(&str, &str)]) -> BrokerConfig {
     let mut props = std::collections::BTreeMap::new();
-    props.insert(
-        "listeners".to_string(),
-        "PLAINTEXT://127.0.0.1:0".to_string(),
-    );
+    props.insert("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string());
     props.insert("log.dirs".to_string(), dir.display().to_string());
     for (k, v) in extra {
         props.insert(k.to_string(), v.to_string());
@@ -34,13 +31,8 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn start_in(dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let server = weir::server::start(test_config(dir, extra))
-            .await
-            .expect("broker starts");
-        TestBroker {
-            server: Some(server),
-            dir: dir.to_path_buf(),
-        }
+        let server = weir::server::start(test_config(dir, extra)).await.expect("broker starts");
+        TestBroker { server: Some(server), dir: dir.to_path_buf() }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -77,9 +69,7 @@ impl BrokerProcess {
         for (k, v) in extra {
             cmd.arg("--override").arg(format!("{k}={v}"));
         }
-        cmd.env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn weir");
         let stdout = child.stdout.take().expect("stdout");
         let mut reader = BufReader::new(stdout);
@@ -99,11 +89,7 @@ impl BrokerProcess {
                 sink.clear();
             }
         });
-        BrokerProcess {
-            child: Some(child),
-            addr,
-            dir: dir.to_path_buf(),
-        }
+        BrokerProcess { child: Some(child), addr, dir: dir.to_path_buf() }
     }
 
     pub fn bootstrap(&self) -> String {

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Weir compatibility suite: runs clients written by others (kcat/librdkafka,
+# confluent-kafka-python, kafka-python) against a freshly built Weir broker.
+#
+#   bash compat/run.sh [extra pytest args...]     e.g. -k kcat, -x, -vv
+#
+# Idempotent: the virtualenv at compat/.venv is reused and only re-installed
+# when compat/requirements.txt changes. Exit code is pytest's.
+set -euo pipefail
+
+COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$COMPAT_DIR/.." && pwd)"
+VENV="$COMPAT_DIR/.venv"
+REQS="$COMPAT_DIR/requirements.txt"
+
+log() { printf '[compat] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        log "need root (or sudo) to run: $*"
+        return 1
+    fi
+}
+
+# --- 1. kcat (Debian's package: kcat 1.7.1 with librdkafka 2.0.2) ----------
+if ! command -v kcat >/dev/null 2>&1; then
+    log "installing kcat from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q >&2
+    as_root apt-get install -y -q kcat >&2
+fi
+
+# --- 2. Python virtualenv with the clients ----------------------------------
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtualenv $VENV"
+    if ! "$PYTHON" -m venv "$VENV"; then
+        # Debian's python3 ships venv/ensurepip separately.
+        rm -rf "$VENV"
+        log "installing python3-venv from Debian's packages"
+        export DEBIAN_FRONTEND=noninteractive
+        as_root apt-get update -q >&2
+        as_root apt-get install -y -q python3-venv >&2
+        "$PYTHON" -m venv "$VENV"
+    fi
+fi
+STAMP="$VENV/.compat-requirements"
+if [ ! -f "$STAMP" ] || ! cmp -s "$REQS" "$STAMP"; then
+    log "installing Python clients into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" >&2
+    cp "$REQS" "$STAMP"
+fi
+
+# --- 3. Build the broker (or use WEIR_BIN if the caller set it) --------------
+if [ -n "${WEIR_BIN:-}" ]; then
+    log "using prebuilt broker WEIR_BIN=$WEIR_BIN (not building)"
+else
+    # The debug build: `cargo test` has just built it in CI, so this costs
+    # nothing there, where a release build would compile everything again.
+    log "building weir (debug)"
+    (cd "$REPO_ROOT" && cargo build --bin weir) >&2
+    WEIR_BIN="$REPO_ROOT/target/debug/weir"
+fi
+WEIR_BIN="$(cd "$(dirname "$WEIR_BIN")" && pwd)/$(basename "$WEIR_BIN")"
+[ -x "$WEIR_BIN" ] || { log "no broker binary at $WEIR_BIN"; exit 1; }
+
+# --- 4. Start the shared broker ---------------------------------------------
+WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/weir-compat.XXXXXX")"
+BROKER_PID=""
+cleanup() {
+    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$BROKER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+    # Keep the shared broker's log for post-mortems (gitignored).
+    [ -f "$WORK_DIR/broker.log" ] && cp "$WORK_DIR/broker.log" "$COMPAT_DIR/.broker.log" || true
+    rm -rf "$WORK_DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+DATA_DIR="$WORK_DIR/data"
+mkdir -p "$DATA_DIR"
+log "starting weir on 127.0.0.1:$PORT (data in $DATA_DIR)"
+"$WEIR_BIN" serve \
+    --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
+    --override "log.dirs=$DATA_DIR" \
+    >"$WORK_DIR/broker.log" 2>&1 &
+BROKER_PID=$!
+
+ready=""
+for _ in $(seq 1 300); do   # up to 30 s
+    if grep -q "weir listening on PLAINTEXT 127.0.0.1:$PORT" "$WORK_DIR/broker.log"; then
+        ready=1
+        break
+    fi
+    if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+if [ -z "$ready" ]; then
+    log "weir did not come up; its log:"
+    cat "$WORK_DIR/broker.log" >&2
+    exit 1
+fi
+
+# --- 5. Run the suite -------------------------------------------------------
+export WEIR_BOOTSTRAP="127.0.0.1:$PORT"
+export WEIR_BIN
+export WEIR_LOG_DIR="$DATA_DIR"
+export WEIR_BROKER_LOG="$WORK_DIR/broker.log"
+
+cd "$REPO_ROOT"
+set +e
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider compat/tests "$@"
+rc=$?
+set -e
+if ! kill -0 "$BROKER_PID" 2>/dev/null; then
+    log "the shared broker died during the run; tail of its log:"
+    tail -n 50 "$WORK_DIR/broker.log" >&2 || true
+fi
+exit "$rc"

@@ -36,7 +36,7 @@ pub struct Broker {
     /// second process with the same node id by it.
     pub incarnation_id: Uuid,
     /// The epoch of this broker's current registration (-1 before).
-    pub broker_epoch: AtomicI64,
+    pub broker_epoch: Arc<AtomicI64>,
     pub fenced: AtomicBool,
 }
 
@@ -98,7 +98,7 @@ impl Broker {
             group_coordinator: storage.group_coordinator,
             shutdown,
             incarnation_id: Uuid::new_v4(),
-            broker_epoch: AtomicI64::new(-1),
+            broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
         })
     }
@@ -180,6 +180,12 @@ impl Broker {
     /// (`log.retention.check.interval.ms`).
     pub fn spawn_background_tasks(self: &Arc<Self>) {
         self.group_coordinator.spawn_timers(self.shutdown.clone());
+        self.replica_manager.start_replication(crate::replica::replica_manager::ReplicationContext {
+            metadata: self.metadata.clone(),
+            controller: self.controller.clone(),
+            broker_epoch: self.broker_epoch.clone(),
+            shutdown: self.shutdown.clone(),
+        });
         let broker = self.clone();
         tokio::spawn(async move {
             let checkpoint_every =

@@ -285,6 +285,20 @@ impl BrokerConfig {
         self.listeners.iter().filter(|l| !self.controller_listener_names.contains(&l.name)).cloned().collect()
     }
 
+    /// The listener brokers use to reach each other (replica fetches):
+    /// `inter.broker.listener.name`, else PLAINTEXT when there is one (Kafka's
+    /// default via `security.inter.broker.protocol`), else the first.
+    pub fn inter_broker_listener_name(&self) -> String {
+        let listeners = self.broker_listeners();
+        if let Some(name) = self.explicit("inter.broker.listener.name") {
+            return name.to_string();
+        }
+        if listeners.iter().any(|l| l.name == "PLAINTEXT") {
+            return "PLAINTEXT".into();
+        }
+        listeners.first().map(|l| l.name.clone()).unwrap_or_else(|| "PLAINTEXT".into())
+    }
+
     /// The value set in the file or by an override, if any.
     pub fn explicit(&self, name: &str) -> Option<&str> {
         self.explicit.get(name).map(String::as_str)

@@ -178,8 +178,11 @@ pub fn new_partition_record(
     replicas: &[i32],
     live: &HashSet<i32>,
 ) -> MetadataRecord {
-    let leader = replicas.iter().copied().find(|r| live.contains(r)).unwrap_or(-1);
-    let isr: Vec<i32> = if leader >= 0 { vec![leader] } else { replicas.to_vec() };
+    // An empty log is trivially in sync: every live replica starts in the
+    // ISR, and the first of them leads (Kafka's createPartitions).
+    let live_replicas: Vec<i32> = replicas.iter().copied().filter(|r| live.contains(r)).collect();
+    let leader = live_replicas.first().copied().unwrap_or(-1);
+    let isr = if live_replicas.is_empty() { replicas.to_vec() } else { live_replicas };
     MetadataRecord::Partition {
         topic_id,
         partition_id,

@@ -1,10 +1,14 @@
 //! Fetch (key 1), v4-17: by topic name, or by topic id from v13. Reads the
-//! stored batches as they are, up to the high watermark (the last stable
-//! offset under read_committed), honouring `max_bytes` and
+//! stored batches as they are, honouring `max_bytes` and
 //! `partition_max_bytes` while always returning at least the first batch
-//! (KIP-74), and long-polls up to `max_wait_ms` for `min_bytes`. Sessions
-//! (KIP-227) are not kept: every response is a full one with session id 0,
-//! which clients accept as "no session".
+//! (KIP-74), and long-polls up to `max_wait_ms` for `min_bytes`.
+//! Consumers (replica id -1) read up to the high watermark (the last
+//! stable offset under read_committed); followers (replica id >= 0, or
+//! `ReplicaState` from v15) read up to the log end offset, get a diverging
+//! epoch (v12+) when their log has split from ours, and their fetch offset
+//! tells us what they hold. Sessions (KIP-227) are not kept: every
+//! response is a full one with session id 0, which clients accept as "no
+//! session".
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +19,9 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::replica::partition::LogOffsets;
+use crate::replica::partition::{FollowerFetch, FollowerRead, LogOffsets};
 use crate::replica::{Partition, ReplicaError};
+use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
@@ -29,8 +34,17 @@ struct Wanted {
     partition_index: i32,
     fetch_offset: i64,
     current_leader_epoch: i32,
+    last_fetched_epoch: i32,
+    log_start_offset: i64,
     max_bytes: usize,
     target: Result<Arc<Partition>, ReplicaError>,
+}
+
+/// Who is fetching: a consumer, or a follower replica with its broker epoch.
+#[derive(Clone, Copy)]
+enum Fetcher {
+    Consumer,
+    Follower { replica_id: i32, broker_epoch: i64 },
 }
 
 struct TopicSlot {
@@ -42,6 +56,8 @@ struct PartitionResult {
     error: i16,
     offsets: LogOffsets,
     records: Bytes,
+    /// (epoch, end offset) when a follower's log diverged.
+    diverging: Option<(i32, i64)>,
 }
 
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
@@ -49,6 +65,12 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let v = req.version;
     let image = broker.metadata.image();
     let read_committed = v >= 4 && body.isolation_level == 1;
+    let (replica_id, broker_epoch) = if v >= 15 {
+        (body.replica_state.replica_id.0, body.replica_state.replica_epoch)
+    } else {
+        (body.replica_id.0, -1)
+    };
+    let fetcher = if replica_id >= 0 { Fetcher::Follower { replica_id, broker_epoch } } else { Fetcher::Consumer };
 
     let mut topics = Vec::with_capacity(body.topics.len());
     let mut wanted = Vec::new();
@@ -72,6 +94,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                 partition_index: p.partition,
                 fetch_offset: p.fetch_offset,
                 current_leader_epoch: if v >= 9 { p.current_leader_epoch } else { -1 },
+                last_fetched_epoch: if v >= 12 { p.last_fetched_epoch } else { -1 },
+                log_start_offset: p.log_start_offset,
                 max_bytes: p.partition_max_bytes.max(0) as usize,
                 target,
             });
@@ -84,10 +108,10 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let deadline = tokio::time::Instant::now() + Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
     let max_bytes = body.max_bytes.max(0) as usize;
-    let mut results = read_all(&wanted, max_bytes);
+    let mut results = read_all(&wanted, max_bytes, fetcher);
     loop {
         let total: usize = results.iter().map(|r| r.records.len()).sum();
-        let any_error = results.iter().any(|r| r.error != 0);
+        let any_error = results.iter().any(|r| r.error != 0 || r.diverging.is_some());
         if total >= min_bytes || any_error || watches.is_empty() || tokio::time::Instant::now() >= deadline {
             break;
         }
@@ -95,10 +119,10 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         match tokio::time::timeout_at(deadline, changed).await {
             // A partition went away (deleted or moved): answer now.
             Ok((Err(_), _, _)) => {
-                results = read_all(&wanted, max_bytes);
+                results = read_all(&wanted, max_bytes, fetcher);
                 break;
             }
-            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes),
+            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes, fetcher),
             Err(_) => break,
         }
         if broker.shutdown.is_cancelled() {
@@ -127,6 +151,21 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             .with_last_stable_offset(r.offsets.last_stable_offset)
             .with_log_start_offset(r.offsets.log_start_offset)
             .with_records(Some(r.records));
+        if let (Some((epoch, end_offset)), true) = (r.diverging, v >= 12) {
+            pd.diverging_epoch.epoch = epoch;
+            pd.diverging_epoch.end_offset = end_offset;
+        }
+        if v >= 12 && (r.error == NOT_LEADER_OR_FOLLOWER || r.error == FENCED_LEADER_EPOCH) {
+            if let Some(reg) = topics[w.topic_index]
+                .name
+                .as_deref()
+                .and_then(|n| image.topic_by_name(n))
+                .and_then(|t| t.partitions.get(&w.partition_index))
+            {
+                pd.current_leader.leader_id = kafka_protocol::messages::BrokerId(reg.leader);
+                pd.current_leader.leader_epoch = reg.leader_epoch;
+            }
+        }
         pd.aborted_transactions = if read_committed { Some(Vec::new()) } else { None };
         topic_responses[w.topic_index].partitions.push(pd);
     }
@@ -134,9 +173,17 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     respond(req, &resp)
 }
 
-fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionResult> {
+const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+const FENCED_LEADER_EPOCH: i16 = 74;
+
+fn unknown_offsets() -> LogOffsets {
+    LogOffsets { log_start_offset: -1, high_watermark: -1, last_stable_offset: -1, log_end_offset: -1 }
+}
+
+fn read_all(wanted: &[Wanted], max_bytes: usize, fetcher: Fetcher) -> Vec<PartitionResult> {
     let mut remaining = max_bytes;
     let mut first_with_data = true;
+    let now = now_ms();
     wanted
         .iter()
         .map(|w| {
@@ -145,29 +192,56 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionResult> {
                 Err(e) => {
                     return PartitionResult {
                         error: e.kafka_code(),
-                        offsets: LogOffsets {
-                            log_start_offset: -1,
-                            high_watermark: -1,
-                            last_stable_offset: -1,
-                            log_end_offset: -1,
-                        },
+                        offsets: unknown_offsets(),
                         records: Bytes::new(),
+                        diverging: None,
                     }
                 }
             };
-            if let Err(e) = p.check_leader_epoch(w.current_leader_epoch) {
-                return PartitionResult { error: e.kafka_code(), offsets: p.offsets(), records: Bytes::new() };
-            }
+            let failed =
+                |e: ReplicaError| PartitionResult { error: e.kafka_code(), offsets: p.offsets(), records: Bytes::new(), diverging: None };
             let limit = w.max_bytes.min(remaining);
-            match p.read(w.fetch_offset, limit, first_with_data) {
+            let read = match fetcher {
+                Fetcher::Consumer => {
+                    if let Err(e) = p.check_leader_epoch(w.current_leader_epoch) {
+                        return failed(e);
+                    }
+                    p.read(w.fetch_offset, limit, first_with_data)
+                }
+                Fetcher::Follower { replica_id, broker_epoch } => {
+                    let f = FollowerFetch {
+                        replica_id,
+                        broker_epoch,
+                        fetch_offset: w.fetch_offset,
+                        log_start_offset: w.log_start_offset,
+                        current_leader_epoch: w.current_leader_epoch,
+                        last_fetched_epoch: w.last_fetched_epoch,
+                        max_bytes: limit,
+                        min_one_batch: first_with_data,
+                    };
+                    match p.read_for_follower(&f, now) {
+                        Ok(FollowerRead::Records(r)) => Ok(r),
+                        Ok(FollowerRead::Diverging { epoch, end_offset, offsets }) => {
+                            return PartitionResult {
+                                error: 0,
+                                offsets,
+                                records: Bytes::new(),
+                                diverging: Some((epoch, end_offset)),
+                            }
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match read {
                 Ok(r) => {
                     if !r.records.is_empty() {
                         first_with_data = false;
                         remaining = remaining.saturating_sub(r.records.len());
                     }
-                    PartitionResult { error: 0, offsets: r.offsets, records: r.records }
+                    PartitionResult { error: 0, offsets: r.offsets, records: r.records, diverging: None }
                 }
-                Err(e) => PartitionResult { error: e.kafka_code(), offsets: p.offsets(), records: Bytes::new() },
+                Err(e) => failed(e),
             }
         })
         .collect()

@@ -1,8 +1,12 @@
-//! The leader side of partitions (Kafka's `ReplicaManager` + `Partition`):
-//! which partitions this broker hosts, in which role and leader epoch,
-//! appends with their acks semantics, reads up to the high watermark, and
-//! the offset watches that wake waiting fetches.
+//! Replication (Kafka's `ReplicaManager`, `Partition`, replica fetchers):
+//! which partitions this broker hosts, in which role and leader epoch;
+//! as leader, appends with their acks semantics, reads up to the high
+//! watermark, follower tracking and the ISR; as follower, fetching from
+//! the leader and truncating where logs diverge; the offset watches that
+//! wake waiting fetches and producers.
 
+pub mod fetcher;
+pub mod isr;
 pub mod partition;
 pub mod replica_manager;
 

@@ -1,21 +1,29 @@
-//! One hosted partition: its log, role, leader epoch, replicas and ISR as
-//! the controller last published them, and a watch that changes whenever
-//! the log end offset or high watermark moves (waking delayed fetches and
-//! acks=all producers).
+//! One hosted partition: its log, its role (leader or follower) at a
+//! leader epoch, the replicas and ISR as the controller last published
+//! them, the leader's view of its followers, and a watch that changes
+//! whenever the log end offset, high watermark or registration changes
+//! (waking delayed fetches and acks=all producers).
 //!
-//! Invariant: the high watermark never exceeds the minimum log end offset
-//! of the ISR, and never moves backwards while this broker leads.
+//! Invariants: while this broker leads, the high watermark never exceeds
+//! the smallest log end offset of the (maximal) ISR, never moves backwards,
+//! and only advances while the ISR has at least `min.insync.replicas`
+//! members. A follower only appends what its current leader sent it at its
+//! current leader epoch.
+//!
+//! Lock order: `state`, then `leader_side`, then the log.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::storage::log_manager::SharedLog;
 use crate::storage::partition_log::{LogAppendInfo, ReadLimits};
-use crate::storage::TopicPartition;
+use crate::storage::{StorageError, TopicPartition};
 
+use super::isr::{self, PendingIsr, RemoteReplica};
 use super::ReplicaError;
 
 /// The offsets a fetch response reports.
@@ -37,11 +45,56 @@ pub struct PartitionState {
     pub isr: Vec<i32>,
 }
 
+impl PartitionState {
+    /// Before the first registration is applied.
+    pub fn unassigned() -> Self {
+        PartitionState { leader: -1, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), isr: Vec::new() }
+    }
+}
+
 /// The result of a read: bytes as stored, plus the offsets at read time.
 #[derive(Debug, Clone)]
 pub struct ReadResult {
     pub records: Bytes,
     pub offsets: LogOffsets,
+}
+
+/// A follower's fetch of this partition, as the leader sees it.
+#[derive(Debug, Clone)]
+pub struct FollowerFetch {
+    pub replica_id: i32,
+    pub broker_epoch: i64,
+    pub fetch_offset: i64,
+    pub log_start_offset: i64,
+    pub current_leader_epoch: i32,
+    /// The epoch of the follower's last batch (-1: unknown, no check).
+    pub last_fetched_epoch: i32,
+    pub max_bytes: usize,
+    pub min_one_batch: bool,
+}
+
+/// What a follower's fetch gets: records, or where its log diverged.
+#[derive(Debug, Clone)]
+pub enum FollowerRead {
+    Records(ReadResult),
+    /// The follower's log diverges from ours: it must truncate to (at
+    /// most) `end_offset` of `epoch` (Fetch v12+ `diverging_epoch`).
+    Diverging { epoch: i32, end_offset: i64, offsets: LogOffsets },
+}
+
+/// An ISR change for the controller (sent by the replica manager).
+#[derive(Debug, Clone)]
+pub struct IsrRequest {
+    pub tp: TopicPartition,
+    pub topic_id: Uuid,
+    pub change: PendingIsr,
+}
+
+/// The leader's bookkeeping of its followers.
+#[derive(Debug, Default)]
+struct LeaderSide {
+    remotes: HashMap<i32, RemoteReplica>,
+    pending: Option<PendingIsr>,
 }
 
 pub struct Partition {
@@ -50,31 +103,42 @@ pub struct Partition {
     node_id: i32,
     log: SharedLog,
     state: RwLock<PartitionState>,
+    leader_side: Mutex<LeaderSide>,
     offsets: watch::Sender<LogOffsets>,
+    isr_requests: mpsc::UnboundedSender<IsrRequest>,
+    /// `replica.lag.time.max.ms`.
+    lag_max_ms: i64,
 }
 
 impl Partition {
-    pub fn new(tp: TopicPartition, topic_id: Uuid, node_id: i32, log: SharedLog, state: PartitionState) -> Arc<Self> {
+    pub fn new(
+        tp: TopicPartition,
+        topic_id: Uuid,
+        node_id: i32,
+        log: SharedLog,
+        isr_requests: mpsc::UnboundedSender<IsrRequest>,
+        lag_max_ms: i64,
+    ) -> Arc<Self> {
         let offsets = {
             let l = log.lock().expect("log lock");
-            let leo = l.log_end_offset();
             LogOffsets {
                 log_start_offset: l.log_start_offset(),
                 high_watermark: l.high_watermark(),
                 last_stable_offset: l.high_watermark(),
-                log_end_offset: leo,
+                log_end_offset: l.log_end_offset(),
             }
         };
-        let p = Arc::new(Partition {
+        Arc::new(Partition {
             tp,
             topic_id,
             node_id,
             log,
-            state: RwLock::new(state),
+            state: RwLock::new(PartitionState::unassigned()),
+            leader_side: Mutex::new(LeaderSide::default()),
             offsets: watch::channel(offsets).0,
-        });
-        p.maybe_advance_high_watermark();
-        p
+            isr_requests,
+            lag_max_ms,
+        })
     }
 
     pub fn log(&self) -> &SharedLog {
@@ -93,34 +157,73 @@ impl Partition {
         self.state.read().expect("partition lock").leader_epoch
     }
 
-    /// Applies a newer registration from the controller.
-    pub fn update_state(&self, state: PartitionState) {
-        *self.state.write().expect("partition lock") = state;
+    /// Applies a registration in which this broker leads. A new leader
+    /// epoch starts a new leadership: the epoch's start offset is recorded
+    /// and nothing is assumed about followers. Returns whether it did.
+    pub fn make_leader(&self, new: PartitionState, now_ms: i64) -> Result<bool, ReplicaError> {
+        let started = {
+            let mut st = self.state.write().expect("partition lock");
+            let mut side = self.leader_side.lock().expect("leader side lock");
+            let started = st.leader != self.node_id || st.leader_epoch != new.leader_epoch;
+            if started {
+                self.log.lock().expect("log lock").assign_epoch_start_offset(new.leader_epoch)?;
+                side.remotes = new
+                    .replicas
+                    .iter()
+                    .filter(|r| **r != self.node_id)
+                    .map(|r| (*r, RemoteReplica::new(new.isr.contains(r), now_ms)))
+                    .collect();
+                side.pending = None;
+                *st = new;
+            } else if new.partition_epoch >= st.partition_epoch {
+                // A committed change (ours or the controller's) supersedes
+                // whatever was in flight.
+                if new.partition_epoch > st.partition_epoch {
+                    side.pending = None;
+                }
+                side.remotes.retain(|r, _| new.replicas.contains(r));
+                for r in new.replicas.iter().filter(|r| **r != self.node_id) {
+                    side.remotes.entry(*r).or_insert_with(|| RemoteReplica::new(new.isr.contains(r), now_ms));
+                }
+                *st = new;
+            }
+            started
+        };
         self.maybe_advance_high_watermark();
+        self.offsets.send_modify(|_| {});
+        Ok(started)
+    }
+
+    /// Applies a registration in which another broker (or nobody) leads.
+    /// Returns whether the leader or leader epoch changed.
+    pub fn make_follower(&self, new: PartitionState) -> bool {
+        let changed = {
+            let mut st = self.state.write().expect("partition lock");
+            let changed = st.leader != new.leader || st.leader_epoch != new.leader_epoch;
+            let mut side = self.leader_side.lock().expect("leader side lock");
+            side.remotes.clear();
+            side.pending = None;
+            *st = new;
+            changed
+        };
+        self.publish_offsets();
+        // Waiting acks=all producers see the lost leadership.
+        self.offsets.send_modify(|_| {});
+        changed
     }
 
     pub fn offsets(&self) -> LogOffsets {
         *self.offsets.borrow()
     }
 
-    /// A receiver that sees every later offset change.
+    /// A receiver that sees every later offset or registration change.
     pub fn subscribe(&self) -> watch::Receiver<LogOffsets> {
         self.offsets.subscribe()
     }
 
     /// Checks a client-supplied leader epoch (-1 means "don't check").
     pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ReplicaError> {
-        if requested < 0 {
-            return Ok(());
-        }
-        let current = self.leader_epoch();
-        if requested < current {
-            Err(ReplicaError::FencedLeaderEpoch { request: requested, current })
-        } else if requested > current {
-            Err(ReplicaError::UnknownLeaderEpoch { request: requested, current })
-        } else {
-            Ok(())
-        }
+        check_epoch(requested, self.leader_epoch())
     }
 
     /// Appends a client batch as leader (acks is checked by the caller).
@@ -130,20 +233,17 @@ impl Partition {
         required_acks: i16,
         now: i64,
     ) -> Result<LogAppendInfo, ReplicaError> {
-        let (epoch, isr_len, leader) = {
-            let s = self.state.read().expect("partition lock");
-            (s.leader_epoch, s.isr.len(), s.leader)
-        };
-        if leader != self.node_id {
-            return Err(ReplicaError::NotLeaderOrFollower);
-        }
         let info = {
+            let st = self.state.read().expect("partition lock");
+            if st.leader != self.node_id {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
             let mut log = self.log.lock().expect("log lock");
             let min_isr = log.config().min_insync_replicas;
-            if required_acks == -1 && (isr_len as i32) < min_isr {
-                return Err(ReplicaError::NotEnoughReplicas { isr: isr_len, min: min_isr });
+            if required_acks == -1 && (st.isr.len() as i32) < min_isr {
+                return Err(ReplicaError::NotEnoughReplicas { isr: st.isr.len(), min: min_isr });
             }
-            log.append_as_leader(records, epoch, now)?
+            log.append_as_leader(records, st.leader_epoch, now)?
         };
         if !info.duplicate {
             self.maybe_advance_high_watermark();
@@ -151,24 +251,36 @@ impl Partition {
         Ok(info)
     }
 
-    /// Recomputes the high watermark: the minimum log end offset over the
-    /// ISR. With this broker the only ISR member that is its own LEO.
+    /// Recomputes the high watermark. As leader: the smallest log end
+    /// offset over the maximal ISR, while that ISR has at least
+    /// `min.insync.replicas` members. Then publishes the offsets.
     pub fn maybe_advance_high_watermark(&self) {
-        let isr_is_self = {
-            let s = self.state.read().expect("partition lock");
-            s.leader == self.node_id && s.isr.len() == 1 && s.isr[0] == self.node_id
-        };
-        let offsets = {
-            let mut log = self.log.lock().expect("log lock");
-            let leo = log.log_end_offset();
-            if isr_is_self && log.high_watermark() < leo {
-                log.set_high_watermark(leo);
+        {
+            let st = self.state.read().expect("partition lock");
+            if st.leader == self.node_id {
+                let side = self.leader_side.lock().expect("leader side lock");
+                let members = isr::maximal_isr(&st.isr, side.pending.as_ref());
+                let mut log = self.log.lock().expect("log lock");
+                let enough = members.len() as i32 >= log.config().min_insync_replicas;
+                let leo = log.log_end_offset();
+                if let (true, Some(hw)) = (enough, isr::isr_high_watermark(self.node_id, &members, leo, &side.remotes)) {
+                    if hw > log.high_watermark() {
+                        log.set_high_watermark(hw);
+                    }
+                }
             }
+        }
+        self.publish_offsets();
+    }
+
+    fn publish_offsets(&self) {
+        let offsets = {
+            let log = self.log.lock().expect("log lock");
             LogOffsets {
                 log_start_offset: log.log_start_offset(),
                 high_watermark: log.high_watermark(),
                 last_stable_offset: log.high_watermark(),
-                log_end_offset: leo,
+                log_end_offset: log.log_end_offset(),
             }
         };
         self.offsets.send_if_modified(|cur| {
@@ -182,7 +294,8 @@ impl Partition {
     }
 
     /// Waits until the high watermark reaches `required` (acks=all), or
-    /// the deadline passes, or leadership is lost.
+    /// the deadline passes, or leadership is lost, or the ISR shrinks below
+    /// `min.insync.replicas` (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
     pub async fn wait_for_high_watermark(
         &self,
         required: i64,
@@ -193,8 +306,15 @@ impl Partition {
             if rx.borrow_and_update().high_watermark >= required {
                 return Ok(());
             }
-            if !self.is_leader() {
-                return Err(ReplicaError::NotLeaderOrFollower);
+            {
+                let st = self.state.read().expect("partition lock");
+                if st.leader != self.node_id {
+                    return Err(ReplicaError::NotLeaderOrFollower);
+                }
+                let min_isr = self.log.lock().expect("log lock").config().min_insync_replicas;
+                if (st.isr.len() as i32) < min_isr {
+                    return Err(ReplicaError::NotEnoughReplicasAfterAppend);
+                }
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
@@ -215,7 +335,7 @@ impl Partition {
             let hw = log.high_watermark();
             let target = if offset == -1 { hw } else { offset };
             if target < 0 || target > hw {
-                return Err(ReplicaError::Storage(crate::storage::StorageError::OffsetOutOfRange {
+                return Err(ReplicaError::Storage(StorageError::OffsetOutOfRange {
                     partition: self.tp.to_string(),
                     offset,
                     log_start: log.log_start_offset(),
@@ -232,6 +352,16 @@ impl Partition {
     /// Reads from `offset` up to the high watermark (consumers) with the
     /// log lock held only to locate the bytes.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, ReplicaError> {
+        self.read_up_to(offset, max_bytes, min_one_batch, false)
+    }
+
+    fn read_up_to(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        to_log_end: bool,
+    ) -> Result<ReadResult, ReplicaError> {
         let (plan, offsets) = {
             let log = self.log.lock().expect("log lock");
             let hw = log.high_watermark();
@@ -241,7 +371,8 @@ impl Partition {
                 last_stable_offset: hw,
                 log_end_offset: log.log_end_offset(),
             };
-            let plan = log.read_plan(offset, ReadLimits { max_bytes, max_offset: hw, min_one_batch })?;
+            let max_offset = if to_log_end { offsets.log_end_offset } else { hw };
+            let plan = log.read_plan(offset, ReadLimits { max_bytes, max_offset, min_one_batch })?;
             (plan, offsets)
         };
         let records = match plan {
@@ -249,5 +380,257 @@ impl Partition {
             None => Bytes::new(),
         };
         Ok(ReadResult { records, offsets })
+    }
+
+    /// A follower's fetch: checks it is a replica fetching at our leader
+    /// epoch, answers a diverging epoch if its last fetched epoch does not
+    /// end where it fetches from, else reads up to the log end offset and
+    /// records its position (which may grow the ISR and move the high
+    /// watermark).
+    pub fn read_for_follower(&self, f: &FollowerFetch, now_ms: i64) -> Result<FollowerRead, ReplicaError> {
+        {
+            let st = self.state.read().expect("partition lock");
+            if st.leader != self.node_id {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
+            check_epoch(f.current_leader_epoch, st.leader_epoch)?;
+            if !st.replicas.contains(&f.replica_id) || f.replica_id == self.node_id {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
+        }
+        if f.last_fetched_epoch >= 0 {
+            let log = self.log.lock().expect("log lock");
+            let (epoch, end_offset) = log.end_offset_for_epoch(f.last_fetched_epoch).unwrap_or((-1, -1));
+            if epoch < f.last_fetched_epoch || end_offset < f.fetch_offset {
+                let hw = log.high_watermark();
+                let offsets = LogOffsets {
+                    log_start_offset: log.log_start_offset(),
+                    high_watermark: hw,
+                    last_stable_offset: hw,
+                    log_end_offset: log.log_end_offset(),
+                };
+                return Ok(FollowerRead::Diverging { epoch, end_offset, offsets });
+            }
+        }
+        let read = self.read_up_to(f.fetch_offset, f.max_bytes, f.min_one_batch, true)?;
+        self.update_follower_fetch_state(f, read.offsets.log_end_offset, now_ms);
+        Ok(FollowerRead::Records(read))
+    }
+
+    fn update_follower_fetch_state(&self, f: &FollowerFetch, leader_leo: i64, now_ms: i64) {
+        let request = {
+            let st = self.state.read().expect("partition lock");
+            if st.leader != self.node_id {
+                return;
+            }
+            let mut side = self.leader_side.lock().expect("leader side lock");
+            let Some(remote) = side.remotes.get_mut(&f.replica_id) else { return };
+            remote.on_fetch(f.fetch_offset, f.log_start_offset, f.broker_epoch, now_ms, leader_leo);
+            let follower_leo = remote.log_end_offset;
+            let in_isr = isr::maximal_isr(&st.isr, side.pending.as_ref()).contains(&f.replica_id);
+            if in_isr || side.pending.is_some() {
+                None
+            } else {
+                let (hw, epoch_start) = {
+                    let log = self.log.lock().expect("log lock");
+                    (log.high_watermark(), log.epoch_start_offset(st.leader_epoch))
+                };
+                if isr::may_join_isr(follower_leo, hw, epoch_start) {
+                    let mut new_isr = st.isr.clone();
+                    new_isr.push(f.replica_id);
+                    let change =
+                        PendingIsr { new_isr, leader_epoch: st.leader_epoch, partition_epoch: st.partition_epoch };
+                    side.pending = Some(change.clone());
+                    tracing::info!(partition = %self.tp, replica = f.replica_id, isr = ?change.new_isr, "expanding ISR");
+                    Some(change)
+                } else {
+                    None
+                }
+            }
+        };
+        if let Some(change) = request {
+            self.send_isr_request(change);
+        }
+        self.maybe_advance_high_watermark();
+    }
+
+    /// Removes followers that have not caught up within
+    /// `replica.lag.time.max.ms` from the ISR (Kafka's `maybeShrinkIsr`).
+    pub fn maybe_shrink_isr(&self, now_ms: i64) {
+        let request = {
+            let st = self.state.read().expect("partition lock");
+            if st.leader != self.node_id {
+                return;
+            }
+            let mut side = self.leader_side.lock().expect("leader side lock");
+            if side.pending.is_some() {
+                return;
+            }
+            let leo = self.log.lock().expect("log lock").log_end_offset();
+            let lagging = isr::out_of_sync(self.node_id, &st.isr, leo, &side.remotes, now_ms, self.lag_max_ms);
+            if lagging.is_empty() {
+                return;
+            }
+            let new_isr: Vec<i32> = st.isr.iter().copied().filter(|r| !lagging.contains(r)).collect();
+            tracing::info!(partition = %self.tp, out_of_sync = ?lagging, isr = ?new_isr, "shrinking ISR");
+            let change = PendingIsr { new_isr, leader_epoch: st.leader_epoch, partition_epoch: st.partition_epoch };
+            side.pending = Some(change.clone());
+            change
+        };
+        self.send_isr_request(request);
+    }
+
+    fn send_isr_request(&self, change: PendingIsr) {
+        let req = IsrRequest { tp: self.tp.clone(), topic_id: self.topic_id, change };
+        if self.isr_requests.send(req).is_err() {
+            // The sender is gone (shutting down): nothing is in flight.
+            self.leader_side.lock().expect("leader side lock").pending = None;
+        }
+    }
+
+    /// The controller's answer to an ISR change this partition sent:
+    /// the committed (leader epoch, partition epoch, ISR), or an error.
+    pub fn on_isr_response(&self, sent: &PendingIsr, result: Result<(i32, i32, Vec<i32>), i16>) {
+        {
+            let mut st = self.state.write().expect("partition lock");
+            let mut side = self.leader_side.lock().expect("leader side lock");
+            if side.pending.as_ref() != Some(sent) {
+                return; // superseded by a newer registration
+            }
+            side.pending = None;
+            match result {
+                Ok((leader_epoch, partition_epoch, isr))
+                    if st.leader == self.node_id
+                        && leader_epoch == st.leader_epoch
+                        && partition_epoch > st.partition_epoch =>
+                {
+                    tracing::info!(partition = %self.tp, ?isr, partition_epoch, "ISR updated");
+                    st.isr = isr;
+                    st.partition_epoch = partition_epoch;
+                }
+                Ok(_) => {}
+                Err(code) => {
+                    tracing::warn!(partition = %self.tp, code, isr = ?sent.new_isr, "ISR change refused");
+                }
+            }
+        }
+        self.maybe_advance_high_watermark();
+        self.offsets.send_modify(|_| {});
+    }
+
+    // ---------------------------------------------------------------
+    // Follower side
+    // ---------------------------------------------------------------
+
+    /// Checks, under the caller's state guard, that this broker still
+    /// follows `leader` at `leader_epoch`.
+    fn check_following(&self, st: &PartitionState, leader: i32, leader_epoch: i32) -> Result<(), ReplicaError> {
+        if st.leader != leader || st.leader_epoch != leader_epoch || leader == self.node_id {
+            return Err(ReplicaError::NotLeaderOrFollower);
+        }
+        Ok(())
+    }
+
+    /// Where a follower of `leader` at `leader_epoch` fetches from: (log
+    /// end offset, epoch of its last batch or -1, log start offset).
+    pub fn fetch_position(&self, leader: i32, leader_epoch: i32) -> Result<(i64, i32, i64), ReplicaError> {
+        let st = self.state.read().expect("partition lock");
+        self.check_following(&st, leader, leader_epoch)?;
+        let log = self.log.lock().expect("log lock");
+        Ok((log.log_end_offset(), log.latest_epoch().unwrap_or(-1), log.log_start_offset()))
+    }
+
+    /// Appends what the leader sent and adopts its high watermark (capped
+    /// at our log end) and log start offset. Returns the new log end offset.
+    pub fn append_as_follower(
+        &self,
+        leader: i32,
+        leader_epoch: i32,
+        records: &[u8],
+        leader_hw: i64,
+        leader_log_start: i64,
+        now_ms: i64,
+    ) -> Result<i64, ReplicaError> {
+        let result = {
+            let st = self.state.read().expect("partition lock");
+            self.check_following(&st, leader, leader_epoch)?;
+            let mut log = self.log.lock().expect("log lock");
+            let appended = if records.is_empty() { Ok(0) } else { log.append_as_follower(records, now_ms) };
+            let leo = log.log_end_offset();
+            let hw = leader_hw.min(leo);
+            if hw >= log.log_start_offset() && hw != log.high_watermark() {
+                log.set_high_watermark(hw);
+            }
+            if leader_log_start > log.log_start_offset() && leader_log_start <= log.high_watermark() {
+                log.increment_log_start_offset(leader_log_start)?;
+            }
+            appended.map(|_| leo)
+        };
+        self.publish_offsets();
+        Ok(result?)
+    }
+
+    /// Where this follower must truncate to after the leader reported its
+    /// log diverging at (`epoch`, `end_offset`) (Kafka's
+    /// `getOffsetTruncationState`).
+    pub fn divergence_truncation_offset(&self, epoch: i32, end_offset: i64) -> i64 {
+        let log = self.log.lock().expect("log lock");
+        let leo = log.log_end_offset();
+        if end_offset < 0 {
+            return log.high_watermark().min(leo);
+        }
+        if epoch < 0 {
+            return end_offset.min(leo);
+        }
+        match log.end_offset_for_epoch(epoch) {
+            Some((local_epoch, local_end)) if local_epoch == epoch => local_end.min(end_offset).min(leo),
+            // We never had the leader's epoch: everything after our largest
+            // earlier epoch's end is suspect.
+            Some((_, local_end)) => local_end.min(leo),
+            None => end_offset.min(leo),
+        }
+    }
+
+    /// Truncates this follower's log to `offset` (diverged or ahead of an
+    /// unclean leader).
+    pub fn truncate_as_follower(&self, leader: i32, leader_epoch: i32, offset: i64) -> Result<(), ReplicaError> {
+        {
+            let st = self.state.read().expect("partition lock");
+            self.check_following(&st, leader, leader_epoch)?;
+            let mut log = self.log.lock().expect("log lock");
+            if offset < log.log_end_offset() {
+                tracing::info!(partition = %self.tp, from = log.log_end_offset(), to = offset, "truncating follower log");
+                log.truncate_to(offset)?;
+            }
+        }
+        self.publish_offsets();
+        Ok(())
+    }
+
+    /// Empties this follower's log and restarts it at the leader's log
+    /// start offset (it fell behind the leader's retention).
+    pub fn restart_as_follower_at(&self, leader: i32, leader_epoch: i32, offset: i64) -> Result<(), ReplicaError> {
+        {
+            let st = self.state.read().expect("partition lock");
+            self.check_following(&st, leader, leader_epoch)?;
+            let mut log = self.log.lock().expect("log lock");
+            tracing::info!(partition = %self.tp, from = log.log_end_offset(), start = offset, "restarting follower log at the leader's start");
+            log.truncate_fully_and_start_at(offset)?;
+        }
+        self.publish_offsets();
+        Ok(())
+    }
+}
+
+fn check_epoch(requested: i32, current: i32) -> Result<(), ReplicaError> {
+    if requested < 0 {
+        return Ok(());
+    }
+    if requested < current {
+        Err(ReplicaError::FencedLeaderEpoch { request: requested, current })
+    } else if requested > current {
+        Err(ReplicaError::UnknownLeaderEpoch { request: requested, current })
+    } else {
+        Ok(())
     }
 }

@@ -1,20 +1,31 @@
 //! `ReplicaManager`: the partitions this broker hosts. It follows the
 //! metadata image: partitions whose replicas include this node get a log
-//! and a role, deleted topics lose theirs, topic config changes reach the
-//! logs. Request handlers look partitions up here.
+//! and a role (leader, or follower fetching from the leader), deleted
+//! topics lose theirs, topic config changes reach the logs. It sends the
+//! leaders' ISR changes to the controller and expires lagging followers.
+//! Request handlers look partitions up here.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::metadata::{Change, ConfigResourceType, MetadataImage, MetadataListener, PartitionRegistration, TopicImage};
+use crate::controller::ops::IsrChange;
+use crate::controller::ControllerChannel;
+use crate::metadata::{
+    Change, ConfigResourceType, MetadataCache, MetadataImage, MetadataListener, PartitionRegistration, TopicImage,
+};
 use crate::storage::log_manager::LogManager;
+use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
 
-use super::partition::{Partition, PartitionState};
+use super::fetcher::{FetcherConfig, FetcherContext, ReplicaFetcherManager};
+use super::partition::{IsrRequest, Partition, PartitionState};
 use super::ReplicaError;
 
 /// Told when this broker starts or stops leading a partition (the group
@@ -30,18 +41,122 @@ pub struct ReplicaManager {
     log_manager: Arc<LogManager>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     initialized: AtomicBool,
+    fetchers: ReplicaFetcherManager,
+    isr_tx: mpsc::UnboundedSender<IsrRequest>,
+    isr_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrRequest>>>,
+    /// `replica.lag.time.max.ms`.
+    lag_max_ms: i64,
+}
+
+/// What replication needs from the running broker.
+pub struct ReplicationContext {
+    pub metadata: Arc<MetadataCache>,
+    pub controller: Arc<ControllerChannel>,
+    pub broker_epoch: Arc<AtomicI64>,
+    pub shutdown: CancellationToken,
 }
 
 impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, log_manager: Arc<LogManager>) -> Arc<Self> {
+        let (isr_tx, isr_rx) = mpsc::unbounded_channel();
         Arc::new(ReplicaManager {
             node_id: config.node_id,
             leadership_listeners: RwLock::new(Vec::new()),
+            fetchers: ReplicaFetcherManager::new(config.node_id, FetcherConfig::from_broker(&config)),
+            lag_max_ms: config.long("replica.lag.time.max.ms").max(0),
             config,
             log_manager,
             partitions: RwLock::new(HashMap::new()),
             initialized: AtomicBool::new(false),
+            isr_tx,
+            isr_rx: Mutex::new(Some(isr_rx)),
         })
+    }
+
+    /// Starts replication once the broker is registered and caught up:
+    /// follower fetchers, the ISR-change sender and ISR expiration.
+    pub fn start_replication(self: &Arc<Self>, ctx: ReplicationContext) {
+        self.fetchers.start(FetcherContext {
+            replica_manager: Arc::downgrade(self),
+            metadata: ctx.metadata,
+            broker_epoch: ctx.broker_epoch.clone(),
+            shutdown: ctx.shutdown.clone(),
+        });
+        if let Some(rx) = self.isr_rx.lock().expect("isr receiver lock").take() {
+            tokio::spawn(self.clone().send_isr_changes(rx, ctx.controller, ctx.broker_epoch, ctx.shutdown.clone()));
+        }
+        let this = self.clone();
+        let shutdown = ctx.shutdown;
+        tokio::spawn(async move {
+            // Kafka checks every half lag window ("isr-expiration").
+            let every = Duration::from_millis((this.lag_max_ms / 2).max(50) as u64);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let now = now_ms();
+                for p in this.all() {
+                    p.maybe_shrink_isr(now);
+                }
+            }
+            this.fetchers.shutdown();
+        });
+    }
+
+    /// Sends leaders' ISR changes to the controller, batching what queued
+    /// up meanwhile, and hands each partition the controller's answer.
+    async fn send_isr_changes(
+        self: Arc<Self>,
+        mut rx: mpsc::UnboundedReceiver<IsrRequest>,
+        controller: Arc<ControllerChannel>,
+        broker_epoch: Arc<AtomicI64>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = rx.recv() => match r { Some(r) => r, None => break },
+            };
+            let mut batch = vec![first];
+            while let Ok(r) = rx.try_recv() {
+                batch.push(r);
+            }
+            let changes = batch
+                .iter()
+                .map(|r| IsrChange {
+                    topic_id: r.topic_id,
+                    partition: r.tp.partition,
+                    leader_epoch: r.change.leader_epoch,
+                    partition_epoch: r.change.partition_epoch,
+                    new_isr: r.change.new_isr.clone(),
+                })
+                .collect();
+            let epoch = broker_epoch.load(Ordering::Acquire);
+            match controller.alter_partition(self.node_id, epoch, changes).await {
+                Ok(results) => {
+                    for (r, result) in batch.iter().zip(results) {
+                        if let Some(p) = self.get(&r.tp).filter(|p| p.topic_id == r.topic_id) {
+                            p.on_isr_response(&r.change, result.map_err(|e| e.kafka_code()));
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "AlterPartition failed; the leaders will retry");
+                    for r in &batch {
+                        if let Some(p) = self.get(&r.tp) {
+                            p.on_isr_response(&r.change, Err(e.kafka_code()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The partitions this broker fetches as a follower, with their leader.
+    pub fn followed_partitions(&self) -> Vec<(TopicPartition, i32)> {
+        self.fetchers.fetched_partitions()
     }
 
     pub fn add_leadership_listener(&self, l: Arc<dyn LeadershipListener>) {
@@ -104,34 +219,60 @@ impl ReplicaManager {
             replicas: reg.replicas.clone(),
             isr: reg.isr.clone(),
         };
-        let leads = state.leader == self.node_id;
+        let existing = match self.get(&tp) {
+            Some(p) if p.topic_id == topic.id => Some(p),
+            Some(_) => {
+                self.remove_partition(&tp);
+                None
+            }
+            None => None,
+        };
+        let p = match existing {
+            Some(p) => {
+                if p.state() == state {
+                    return;
+                }
+                p
+            }
+            None => match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
+                Ok(log) => {
+                    let p = Partition::new(tp.clone(), topic.id, self.node_id, log, self.isr_tx.clone(), self.lag_max_ms);
+                    self.partitions.write().expect("partitions lock").insert(tp.clone(), p.clone());
+                    p
+                }
+                Err(e) => {
+                    tracing::error!(partition = %tp, error = %e, "cannot create or load log");
+                    return;
+                }
+            },
+        };
+        let was_leader = p.is_leader();
         let epoch = state.leader_epoch;
-        if let Some(p) = self.get(&tp) {
-            if p.topic_id == topic.id {
-                let old = p.state();
-                if old != state {
-                    p.update_state(state);
-                    if (old.leader == self.node_id) != leads || old.leader_epoch != epoch {
-                        self.notify_leadership(&tp, leads, epoch);
-                    }
-                }
-                return;
+        if state.leader == self.node_id {
+            self.fetchers.remove_partition(&tp);
+            match p.make_leader(state, now_ms()) {
+                Ok(true) => self.notify_leadership(&tp, true, epoch),
+                Ok(false) => {}
+                Err(e) => tracing::error!(partition = %tp, error = %e, "cannot become leader"),
             }
-            self.remove_partition(&tp);
-        }
-        match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
-            Ok(log) => {
-                let p = Partition::new(tp.clone(), topic.id, self.node_id, log, state);
-                self.partitions.write().expect("partitions lock").insert(tp.clone(), p);
-                if leads {
-                    self.notify_leadership(&tp, true, epoch);
+        } else {
+            let leader = state.leader;
+            let changed = p.make_follower(state);
+            if leader >= 0 {
+                if changed {
+                    self.fetchers.add_partition(&tp, topic.id, leader, epoch);
                 }
+            } else {
+                self.fetchers.remove_partition(&tp);
             }
-            Err(e) => tracing::error!(partition = %tp, error = %e, "cannot create or load log"),
+            if was_leader {
+                self.notify_leadership(&tp, false, epoch);
+            }
         }
     }
 
     fn remove_partition(&self, tp: &TopicPartition) {
+        self.fetchers.remove_partition(tp);
         let removed = self.partitions.write().expect("partitions lock").remove(tp);
         if let Some(p) = removed {
             if p.is_leader() {

@@ -92,6 +92,9 @@ pub enum StorageError {
     LogDir(String),
     #[error("corrupt checkpoint or metadata file {0}")]
     CorruptFile(String),
+    /// A follower was sent batches that do not continue its log.
+    #[error("unexpected append offset {first} for {partition}: log end offset is {log_end}")]
+    UnexpectedAppendOffset { partition: String, first: i64, log_end: i64 },
 }
 
 impl StorageError {
@@ -103,7 +106,10 @@ impl StorageError {
     pub fn kafka_code(&self) -> i16 {
         use kafka_protocol::ResponseError as E;
         match self {
-            StorageError::Io { .. } | StorageError::LogDir(_) | StorageError::CorruptFile(_) => {
+            StorageError::Io { .. }
+            | StorageError::LogDir(_)
+            | StorageError::CorruptFile(_)
+            | StorageError::UnexpectedAppendOffset { .. } => {
                 E::KafkaStorageError.code()
             }
             StorageError::Corrupt(_) | StorageError::CorruptRecords(_) => E::CorruptMessage.code(),

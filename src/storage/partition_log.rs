@@ -480,6 +480,67 @@ impl PartitionLog {
         })
     }
 
+    /// Appends what a leader sent a follower: whole batches kept byte for
+    /// byte, with the leader's offsets and partition leader epochs (Kafka's
+    /// `appendAsFollower`). A trailing partial batch (a fetch cut at its
+    /// size limit) is ignored; a batch that fails its CRC stops the append
+    /// with an error after the good batches before it are written. Offsets
+    /// must continue the log: the first batch may not start below the log
+    /// end offset. Returns the number of batches appended.
+    pub fn append_as_follower(&mut self, records: &[u8], now: i64) -> Result<usize> {
+        let mut appended = 0;
+        for item in BatchIter::new(records, true) {
+            let view = match item {
+                Ok((_, v)) => v,
+                Err(BatchError::Truncated { .. }) => break,
+                Err(e) => return Err(StorageError::Corrupt(e)),
+            };
+            let end = self.log_end_offset();
+            if view.base_offset() < end || view.last_offset() < view.base_offset() {
+                return Err(StorageError::UnexpectedAppendOffset {
+                    partition: self.tp.to_string(),
+                    first: view.base_offset(),
+                    log_end: end,
+                });
+            }
+            let bytes = view.bytes();
+            self.maybe_roll(bytes.len(), view.last_offset(), view.max_timestamp(), now)?;
+            self.active_mut().append(&bytes[..HEADER_SIZE], &bytes[HEADER_SIZE..])?;
+            let h = view.header();
+            self.after_append(&h, h.partition_leader_epoch)?;
+            appended += 1;
+        }
+        Ok(appended)
+    }
+
+    /// A new leader records where its epoch starts before it appends
+    /// anything (Kafka's `maybeAssignEpochStartOffset` on becoming leader),
+    /// so followers and OffsetForLeaderEpoch see the epoch at once.
+    pub fn assign_epoch_start_offset(&mut self, leader_epoch: i32) -> Result<()> {
+        let end = self.log_end_offset();
+        self.leader_epoch_cache.assign(leader_epoch, end)
+    }
+
+    /// Where `epoch` starts in this log, if the epoch cache has it.
+    pub fn epoch_start_offset(&self, epoch: i32) -> Option<i64> {
+        self.leader_epoch_cache.entries().iter().find(|(e, _)| *e == epoch).map(|(_, o)| *o)
+    }
+
+    /// The latest leader epoch in the log, if any (a follower's
+    /// `last_fetched_epoch`).
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.leader_epoch_cache.latest_epoch()
+    }
+
+    /// Kafka's `endOffsetForEpoch`: the largest epoch <= `epoch` this log
+    /// knows and where it ends, or `None` when undefined.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, i64)> {
+        match self.leader_epoch_cache.end_offset_for(epoch, self.log_end_offset()) {
+            (-1, _) | (_, -1) => None,
+            found => Some(found),
+        }
+    }
+
     fn after_append(&mut self, h: &BatchHeader, leader_epoch: i32) -> Result<()> {
         self.producer_state.update(h);
         if leader_epoch >= 0 {

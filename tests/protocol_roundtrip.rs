@@ -9,6 +9,8 @@
 #[path = "roundtrip/admin.rs"]
 mod admin;
 mod common;
+#[path = "roundtrip/replication.rs"]
+mod replication;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -461,6 +463,9 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
                 tokio::spawn(admin::round_trip_list_partition_reassignments(addr, versions))
             }
             ApiKey::DescribeQuorum => tokio::spawn(admin::round_trip_describe_quorum(addr, versions)),
+            ApiKey::OffsetForLeaderEpoch => {
+                tokio::spawn(replication::round_trip_offset_for_leader_epoch(addr, versions))
+            }
             other => panic!(
                 "{other:?} v{}-{} is advertised but tests/protocol_roundtrip.rs has no round trip for it",
                 api.min, api.max

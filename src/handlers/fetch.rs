@@ -198,13 +198,27 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, fetcher: Fetcher) -> Vec<Partit
                     }
                 }
             };
-            let failed =
-                |e: ReplicaError| PartitionResult { error: e.kafka_code(), offsets: p.offsets(), records: Bytes::new(), diverging: None };
+            let failed = |e: ReplicaError| PartitionResult {
+                error: e.kafka_code(),
+                offsets: p.offsets(),
+                records: Bytes::new(),
+                diverging: None,
+            };
             let limit = w.max_bytes.min(remaining);
             let read = match fetcher {
                 Fetcher::Consumer => {
                     if let Err(e) = p.check_leader_epoch(w.current_leader_epoch) {
                         return failed(e);
+                    }
+                    if let Some(FollowerRead::Diverging { epoch, end_offset, offsets }) =
+                        p.diverging_epoch(w.last_fetched_epoch, w.fetch_offset)
+                    {
+                        return PartitionResult {
+                            error: 0,
+                            offsets,
+                            records: Bytes::new(),
+                            diverging: Some((epoch, end_offset)),
+                        };
                     }
                     p.read(w.fetch_offset, limit, first_with_data)
                 }

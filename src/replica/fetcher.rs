@@ -188,7 +188,12 @@ impl ReplicaFetcherManager {
             .values()
             .flat_map(|f| {
                 let leader = f.leader;
-                f.partitions.lock().expect("fetcher partitions lock").keys().map(|tp| (tp.clone(), leader)).collect::<Vec<_>>()
+                f.partitions
+                    .lock()
+                    .expect("fetcher partitions lock")
+                    .keys()
+                    .map(|tp| (tp.clone(), leader))
+                    .collect::<Vec<_>>()
             })
             .collect()
     }
@@ -344,8 +349,10 @@ impl FetcherRun {
 
     async fn connect(&self) -> Result<BrokerClient, String> {
         let image = self.ctx.metadata.image();
-        let broker =
-            image.brokers.get(&self.fetcher.leader).ok_or_else(|| format!("broker {} is unknown", self.fetcher.leader))?;
+        let broker = image
+            .brokers
+            .get(&self.fetcher.leader)
+            .ok_or_else(|| format!("broker {} is unknown", self.fetcher.leader))?;
         let e = broker.endpoint(&self.config.listener).ok_or("the leader has no endpoint")?;
         let addr = format!("{}:{}", e.host, e.port);
         let client_id = format!("broker-{}-fetcher-{}", self.node_id, self.fetcher.leader);
@@ -451,25 +458,19 @@ impl FetcherRun {
 
     async fn list_offset(&self, c: &mut BrokerClient, r: &Requested, timestamp: i64) -> Result<i64, String> {
         let req = ListOffsetsRequest::default().with_replica_id(BrokerId(self.node_id)).with_topics(vec![
-            ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(r.tp.topic.to_string()))).with_partitions(
-                vec![ListOffsetsPartition::default()
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_string(r.tp.topic.to_string())))
+                .with_partitions(vec![ListOffsetsPartition::default()
                     .with_partition_index(r.tp.partition)
                     .with_current_leader_epoch(r.leader_epoch)
-                    .with_timestamp(timestamp)],
-            ),
+                    .with_timestamp(timestamp)]),
         ]);
-        let resp: ListOffsetsResponse = tokio::time::timeout(
-            self.config.socket_timeout,
-            c.send(ApiKey::ListOffsets, LIST_OFFSETS_VERSION, &req),
-        )
-        .await
-        .map_err(|_| "ListOffsets timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-        let p = resp
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .ok_or("empty ListOffsets response")?;
+        let resp: ListOffsetsResponse =
+            tokio::time::timeout(self.config.socket_timeout, c.send(ApiKey::ListOffsets, LIST_OFFSETS_VERSION, &req))
+                .await
+                .map_err(|_| "ListOffsets timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+        let p = resp.topics.first().and_then(|t| t.partitions.first()).ok_or("empty ListOffsets response")?;
         if p.error_code != 0 {
             return Err(format!("ListOffsets error {}", p.error_code));
         }

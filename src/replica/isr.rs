@@ -46,7 +46,14 @@ impl RemoteReplica {
     /// `leader_leo`. A follower is caught up at this fetch if it asked for
     /// the leader's end; if it asked for at least what the leader had at its
     /// previous fetch, it was caught up as of that previous fetch.
-    pub fn on_fetch(&mut self, fetch_offset: i64, log_start_offset: i64, broker_epoch: i64, now_ms: i64, leader_leo: i64) {
+    pub fn on_fetch(
+        &mut self,
+        fetch_offset: i64,
+        log_start_offset: i64,
+        broker_epoch: i64,
+        now_ms: i64,
+        leader_leo: i64,
+    ) {
         if fetch_offset >= leader_leo {
             self.last_caught_up_ms = self.last_caught_up_ms.max(now_ms);
         } else if fetch_offset >= self.last_fetch_leader_leo {

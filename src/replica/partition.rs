@@ -73,13 +73,17 @@ pub struct FollowerFetch {
     pub min_one_batch: bool,
 }
 
-/// What a follower's fetch gets: records, or where its log diverged.
+/// What a fetch gets: records, or where the fetcher's log diverged.
 #[derive(Debug, Clone)]
 pub enum FollowerRead {
     Records(ReadResult),
     /// The follower's log diverges from ours: it must truncate to (at
     /// most) `end_offset` of `epoch` (Fetch v12+ `diverging_epoch`).
-    Diverging { epoch: i32, end_offset: i64, offsets: LogOffsets },
+    Diverging {
+        epoch: i32,
+        end_offset: i64,
+        offsets: LogOffsets,
+    },
 }
 
 /// An ISR change for the controller (sent by the replica manager).
@@ -263,7 +267,8 @@ impl Partition {
                 let mut log = self.log.lock().expect("log lock");
                 let enough = members.len() as i32 >= log.config().min_insync_replicas;
                 let leo = log.log_end_offset();
-                if let (true, Some(hw)) = (enough, isr::isr_high_watermark(self.node_id, &members, leo, &side.remotes)) {
+                if let (true, Some(hw)) = (enough, isr::isr_high_watermark(self.node_id, &members, leo, &side.remotes))
+                {
                     if hw > log.high_watermark() {
                         log.set_high_watermark(hw);
                     }
@@ -398,23 +403,35 @@ impl Partition {
                 return Err(ReplicaError::NotLeaderOrFollower);
             }
         }
-        if f.last_fetched_epoch >= 0 {
-            let log = self.log.lock().expect("log lock");
-            let (epoch, end_offset) = log.end_offset_for_epoch(f.last_fetched_epoch).unwrap_or((-1, -1));
-            if epoch < f.last_fetched_epoch || end_offset < f.fetch_offset {
-                let hw = log.high_watermark();
-                let offsets = LogOffsets {
-                    log_start_offset: log.log_start_offset(),
-                    high_watermark: hw,
-                    last_stable_offset: hw,
-                    log_end_offset: log.log_end_offset(),
-                };
-                return Ok(FollowerRead::Diverging { epoch, end_offset, offsets });
-            }
+        if let Some(diverging) = self.diverging_epoch(f.last_fetched_epoch, f.fetch_offset) {
+            return Ok(diverging);
         }
         let read = self.read_up_to(f.fetch_offset, f.max_bytes, f.min_one_batch, true)?;
         self.update_follower_fetch_state(f, read.offsets.log_end_offset, now_ms);
         Ok(FollowerRead::Records(read))
+    }
+
+    /// Kafka's check of a fetch's `last_fetched_epoch` (v12+, followers
+    /// and consumers alike): if our log does not have that epoch ending at
+    /// or after the fetch offset, the fetcher's log diverged from ours and
+    /// it is told where the epoch ends here.
+    pub fn diverging_epoch(&self, last_fetched_epoch: i32, fetch_offset: i64) -> Option<FollowerRead> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        let log = self.log.lock().expect("log lock");
+        let (epoch, end_offset) = log.end_offset_for_epoch(last_fetched_epoch).unwrap_or((-1, -1));
+        if epoch < last_fetched_epoch || end_offset < fetch_offset {
+            let hw = log.high_watermark();
+            let offsets = LogOffsets {
+                log_start_offset: log.log_start_offset(),
+                high_watermark: hw,
+                last_stable_offset: hw,
+                log_end_offset: log.log_end_offset(),
+            };
+            return Some(FollowerRead::Diverging { epoch, end_offset, offsets });
+        }
+        None
     }
 
     fn update_follower_fetch_state(&self, f: &FollowerFetch, leader_leo: i64, now_ms: i64) {

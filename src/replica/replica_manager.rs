@@ -236,7 +236,8 @@ impl ReplicaManager {
             }
             None => match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
                 Ok(log) => {
-                    let p = Partition::new(tp.clone(), topic.id, self.node_id, log, self.isr_tx.clone(), self.lag_max_ms);
+                    let p =
+                        Partition::new(tp.clone(), topic.id, self.node_id, log, self.isr_tx.clone(), self.lag_max_ms);
                     self.partitions.write().expect("partitions lock").insert(tp.clone(), p.clone());
                     p
                 }

@@ -38,6 +38,7 @@ async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Resul
         ApiKey::ListOffsets => handlers::list_offsets::handle(broker, req).await.map(Some),
         ApiKey::CreateTopics => handlers::create_topics::handle(broker, req).await.map(Some),
         ApiKey::DeleteRecords => handlers::delete_records::handle(broker, req).await.map(Some),
+        ApiKey::OffsetForLeaderEpoch => handlers::offset_for_leader_epoch::handle(broker, req).await.map(Some),
         ApiKey::DeleteTopics => handlers::delete_topics::handle(broker, req).await.map(Some),
         ApiKey::InitProducerId => handlers::init_producer_id::handle(broker, req).await.map(Some),
         ApiKey::AlterConfigs => handlers::alter_configs::handle_alter(broker, req).await.map(Some),

@@ -109,9 +109,7 @@ impl StorageError {
             StorageError::Io { .. }
             | StorageError::LogDir(_)
             | StorageError::CorruptFile(_)
-            | StorageError::UnexpectedAppendOffset { .. } => {
-                E::KafkaStorageError.code()
-            }
+            | StorageError::UnexpectedAppendOffset { .. } => E::KafkaStorageError.code(),
             StorageError::Corrupt(_) | StorageError::CorruptRecords(_) => E::CorruptMessage.code(),
             StorageError::InvalidRecord(_) => E::InvalidRecord.code(),
             StorageError::MessageTooLarge { .. } => E::MessageTooLarge.code(),

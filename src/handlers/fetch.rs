@@ -58,6 +58,42 @@ struct PartitionResult {
     records: Bytes,
     /// (epoch, end offset) when a follower's log diverged.
     diverging: Option<(i32, i64)>,
+    /// KIP-392: the replica the consumer should fetch from instead.
+    preferred_read_replica: Option<i32>,
+}
+
+impl PartitionResult {
+    /// An answer without records.
+    fn empty(error: i16, offsets: LogOffsets) -> Self {
+        PartitionResult { error, offsets, records: Bytes::new(), diverging: None, preferred_read_replica: None }
+    }
+}
+
+/// `replica.selector.class` as Kafka ships it.
+const RACK_AWARE_SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+/// KIP-392 read-replica selection for this request: on when the broker
+/// runs the rack-aware selector and a v11+ consumer names its rack.
+struct ReadReplicaSelector {
+    client_rack: Option<String>,
+    racks: std::collections::HashMap<i32, Option<String>>,
+}
+
+impl ReadReplicaSelector {
+    fn new(broker: &Broker, image: &crate::metadata::MetadataImage, v: i16, rack_id: &kafka_protocol::protocol::StrBytes) -> Self {
+        let enabled = v >= 11
+            && !rack_id.is_empty()
+            && broker.config.explicit("replica.selector.class").is_some_and(|c| c.trim() == RACK_AWARE_SELECTOR);
+        ReadReplicaSelector {
+            client_rack: enabled.then(|| rack_id.to_string()),
+            racks: if enabled { image.brokers.iter().map(|(id, b)| (*id, b.rack.clone())).collect() } else { Default::default() },
+        }
+    }
+
+    fn select(&self, p: &Partition, fetch_offset: i64) -> Option<i32> {
+        let rack = self.client_rack.as_deref()?;
+        p.preferred_read_replica(rack, fetch_offset, |id| self.racks.get(&id).cloned().flatten())
+    }
 }
 
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
@@ -86,7 +122,14 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             let target = match &name {
                 None => Err(ReplicaError::UnknownTopicId),
                 Some(n) => {
-                    broker.replica_manager.leader_partition(&image, &TopicPartition::new(n.as_str(), p.partition))
+                    let tp = TopicPartition::new(n.as_str(), p.partition);
+                    // KIP-392: from v11 consumers may read from followers
+                    // (up to the follower's high watermark).
+                    if matches!(fetcher, Fetcher::Consumer) && v >= 11 {
+                        broker.replica_manager.hosted_partition(&image, &tp)
+                    } else {
+                        broker.replica_manager.leader_partition(&image, &tp)
+                    }
                 }
             };
             wanted.push(Wanted {
@@ -108,10 +151,12 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let deadline = tokio::time::Instant::now() + Duration::from_millis(body.max_wait_ms.max(0) as u64);
     let min_bytes = body.min_bytes.max(0) as usize;
     let max_bytes = body.max_bytes.max(0) as usize;
-    let mut results = read_all(&wanted, max_bytes, fetcher);
+    let selector = ReadReplicaSelector::new(broker, &image, v, &body.rack_id);
+    let mut results = read_all(&wanted, max_bytes, fetcher, &selector);
     loop {
         let total: usize = results.iter().map(|r| r.records.len()).sum();
-        let any_error = results.iter().any(|r| r.error != 0 || r.diverging.is_some());
+        let any_error =
+            results.iter().any(|r| r.error != 0 || r.diverging.is_some() || r.preferred_read_replica.is_some());
         if total >= min_bytes || any_error || watches.is_empty() || tokio::time::Instant::now() >= deadline {
             break;
         }
@@ -119,10 +164,10 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         match tokio::time::timeout_at(deadline, changed).await {
             // A partition went away (deleted or moved): answer now.
             Ok((Err(_), _, _)) => {
-                results = read_all(&wanted, max_bytes, fetcher);
+                results = read_all(&wanted, max_bytes, fetcher, &selector);
                 break;
             }
-            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes, fetcher),
+            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes, fetcher, &selector),
             Err(_) => break,
         }
         if broker.shutdown.is_cancelled() {
@@ -151,6 +196,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             .with_last_stable_offset(r.offsets.last_stable_offset)
             .with_log_start_offset(r.offsets.log_start_offset)
             .with_records(Some(r.records));
+        if let (Some(replica), true) = (r.preferred_read_replica, v >= 11) {
+            pd.preferred_read_replica = kafka_protocol::messages::BrokerId(replica);
+        }
         if let (Some((epoch, end_offset)), true) = (r.diverging, v >= 12) {
             pd.diverging_epoch.epoch = epoch;
             pd.diverging_epoch.end_offset = end_offset;
@@ -180,7 +228,12 @@ fn unknown_offsets() -> LogOffsets {
     LogOffsets { log_start_offset: -1, high_watermark: -1, last_stable_offset: -1, log_end_offset: -1 }
 }
 
-fn read_all(wanted: &[Wanted], max_bytes: usize, fetcher: Fetcher) -> Vec<PartitionResult> {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    fetcher: Fetcher,
+    selector: &ReadReplicaSelector,
+) -> Vec<PartitionResult> {
     let mut remaining = max_bytes;
     let mut first_with_data = true;
     let now = now_ms();
@@ -190,34 +243,29 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, fetcher: Fetcher) -> Vec<Partit
             let p = match &w.target {
                 Ok(p) => p,
                 Err(e) => {
-                    return PartitionResult {
-                        error: e.kafka_code(),
-                        offsets: unknown_offsets(),
-                        records: Bytes::new(),
-                        diverging: None,
-                    }
+                    return PartitionResult::empty(e.kafka_code(), unknown_offsets())
                 }
             };
-            let failed = |e: ReplicaError| PartitionResult {
-                error: e.kafka_code(),
-                offsets: p.offsets(),
-                records: Bytes::new(),
-                diverging: None,
-            };
+            let failed = |e: ReplicaError| PartitionResult::empty(e.kafka_code(), p.offsets());
             let limit = w.max_bytes.min(remaining);
             let read = match fetcher {
                 Fetcher::Consumer => {
                     if let Err(e) = p.check_leader_epoch(w.current_leader_epoch) {
                         return failed(e);
                     }
+                    if let Some(replica) = selector.select(p, w.fetch_offset) {
+                        // Point the consumer at a replica in its rack; no read.
+                        return PartitionResult {
+                            preferred_read_replica: Some(replica),
+                            ..PartitionResult::empty(0, p.offsets())
+                        };
+                    }
                     if let Some(FollowerRead::Diverging { epoch, end_offset, offsets }) =
                         p.diverging_epoch(w.last_fetched_epoch, w.fetch_offset)
                     {
                         return PartitionResult {
-                            error: 0,
-                            offsets,
-                            records: Bytes::new(),
                             diverging: Some((epoch, end_offset)),
+                            ..PartitionResult::empty(0, offsets)
                         };
                     }
                     p.read(w.fetch_offset, limit, first_with_data)
@@ -237,10 +285,8 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, fetcher: Fetcher) -> Vec<Partit
                         Ok(FollowerRead::Records(r)) => Ok(r),
                         Ok(FollowerRead::Diverging { epoch, end_offset, offsets }) => {
                             return PartitionResult {
-                                error: 0,
-                                offsets,
-                                records: Bytes::new(),
                                 diverging: Some((epoch, end_offset)),
+                                ..PartitionResult::empty(0, offsets)
                             }
                         }
                         Err(e) => Err(e),
@@ -253,7 +299,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, fetcher: Fetcher) -> Vec<Partit
                         first_with_data = false;
                         remaining = remaining.saturating_sub(r.records.len());
                     }
-                    PartitionResult { error: 0, offsets: r.offsets, records: r.records, diverging: None }
+                    PartitionResult { records: r.records, ..PartitionResult::empty(0, r.offsets) }
                 }
                 Err(e) => failed(e),
             }

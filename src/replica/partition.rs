@@ -400,7 +400,13 @@ impl Partition {
             }
             check_epoch(f.current_leader_epoch, st.leader_epoch)?;
             if !st.replicas.contains(&f.replica_id) || f.replica_id == self.node_id {
-                return Err(ReplicaError::NotLeaderOrFollower);
+                // As Kafka: with a leader epoch the follower is told to
+                // retry (the assignment may be catching up), else refused.
+                return Err(if f.current_leader_epoch >= 0 {
+                    ReplicaError::UnknownLeaderEpoch { request: f.current_leader_epoch, current: st.leader_epoch }
+                } else {
+                    ReplicaError::NotLeaderOrFollower
+                });
             }
         }
         if let Some(diverging) = self.diverging_epoch(f.last_fetched_epoch, f.fetch_offset) {
@@ -469,6 +475,31 @@ impl Partition {
             self.send_isr_request(change);
         }
         self.maybe_advance_high_watermark();
+    }
+
+    /// KIP-392's `RackAwareReplicaSelector` on the leader: the replica a
+    /// consumer in `client_rack` should fetch `fetch_offset` from, if not
+    /// this leader. Candidates are the ISR followers holding that offset;
+    /// in the client's rack the leader wins, else the most caught-up one.
+    pub fn preferred_read_replica(&self, client_rack: &str, fetch_offset: i64, rack_of: impl Fn(i32) -> Option<String>) -> Option<i32> {
+        if client_rack.is_empty() {
+            return None;
+        }
+        let st = self.state.read().expect("partition lock");
+        if st.leader != self.node_id || rack_of(self.node_id).as_deref() == Some(client_rack) {
+            return None;
+        }
+        let side = self.leader_side.lock().expect("leader side lock");
+        let now = crate::storage::segment::now_ms();
+        st.isr
+            .iter()
+            .filter(|r| **r != self.node_id)
+            .filter_map(|r| side.remotes.get(r).map(|s| (*r, s)))
+            .filter(|(_, s)| s.log_end_offset >= fetch_offset && s.log_start_offset <= fetch_offset)
+            .filter(|(r, _)| rack_of(*r).as_deref() == Some(client_rack))
+            // Most caught up: largest log end, then most recently caught up.
+            .max_by_key(|(_, s)| (s.log_end_offset, -(now - s.last_caught_up_ms)))
+            .map(|(r, _)| r)
     }
 
     /// Removes followers that have not caught up within

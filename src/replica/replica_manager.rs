@@ -198,6 +198,15 @@ impl ReplicaManager {
         }
     }
 
+    /// The partition if this broker hosts it in any role (KIP-392:
+    /// consumers may read from followers), else the error a client sees.
+    pub fn hosted_partition(&self, image: &MetadataImage, tp: &TopicPartition) -> Result<Arc<Partition>, ReplicaError> {
+        match self.get(tp) {
+            Some(p) => Ok(p),
+            None => self.leader_partition(image, tp),
+        }
+    }
+
     pub fn all(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().expect("partitions lock").values().cloned().collect()
     }

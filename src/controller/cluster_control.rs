@@ -53,6 +53,7 @@ pub fn plan_register(
     sessions: &Sessions,
     reg: &BrokerRegistration,
     now: Instant,
+    unclean_default: bool,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let mut records = Vec::new();
     if let Some(existing) = image.brokers.get(&reg.broker_id) {
@@ -61,7 +62,7 @@ pub fn plan_register(
         }
         if !existing.fenced {
             // A restarted incarnation: its old leaderships move first.
-            records.extend(fence(image, reg.broker_id));
+            records.extend(fence(image, reg.broker_id, unclean_default));
         }
     }
     records.push(MetadataRecord::RegisterBroker {
@@ -76,9 +77,9 @@ pub fn plan_register(
 }
 
 /// Fences `broker` and moves its leaderships (ISR shrink, elections).
-pub fn fence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+pub fn fence(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
-    let mut records = leader_and_isr_updates(image, Some(broker), None);
+    let mut records = leader_and_isr_updates(image, Some(broker), None, unclean_default);
     records.push(MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
         broker_epoch: b.epoch,
@@ -89,7 +90,7 @@ pub fn fence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
 }
 
 /// Unfences `broker` and lets it lead partitions left without a leader.
-pub fn unfence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+pub fn unfence(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
     let mut records = vec![MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
@@ -97,12 +98,12 @@ pub fn unfence(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
         fenced: Some(false),
         in_controlled_shutdown: None,
     }];
-    records.extend(leader_and_isr_updates(image, None, Some(broker)));
+    records.extend(leader_and_isr_updates(image, None, Some(broker), unclean_default));
     records
 }
 
 /// Controlled shutdown: leaderships move away, the broker leaves ISRs.
-pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32) -> Vec<MetadataRecord> {
+pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
     let mut records = vec![MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
@@ -110,7 +111,7 @@ pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32) -> Vec<Meta
         fenced: None,
         in_controlled_shutdown: Some(true),
     }];
-    records.extend(leader_and_isr_updates(image, Some(broker), None));
+    records.extend(leader_and_isr_updates(image, Some(broker), None, unclean_default));
     records
 }
 
@@ -171,7 +172,7 @@ mod tests {
     #[test]
     fn fencing_moves_leadership_within_the_isr() {
         let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1), (vec![2, 3, 1], vec![2, 3], 2)]);
-        let recs = fence(&img, 1);
+        let recs = fence(&img, 1, false);
         apply(&mut img, &recs);
         let t = img.topic_by_name("t").unwrap();
         let p0 = &t.partitions[&0];
@@ -186,12 +187,12 @@ mod tests {
     #[test]
     fn last_isr_member_fenced_leaves_the_partition_offline_until_it_returns() {
         let (mut img, _) = image_with(&[1, 2], &[(vec![1, 2], vec![1], 1)]);
-        let recs = fence(&img, 1);
+        let recs = fence(&img, 1, false);
         apply(&mut img, &recs);
         let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
         assert_eq!(p.leader, -1);
         assert_eq!(p.isr, vec![1], "the last ISR member stays recorded");
-        let recs = unfence(&img, 1);
+        let recs = unfence(&img, 1, false);
         apply(&mut img, &recs);
         let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
         assert_eq!(p.leader, 1);
@@ -210,7 +211,7 @@ mod tests {
                 value: Some("true".into()),
             },
         );
-        let recs = fence(&img, 1);
+        let recs = fence(&img, 1, false);
         apply(&mut img, &recs);
         let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
         assert_eq!(p.leader, 2);
@@ -230,8 +231,8 @@ mod tests {
             rack: None,
             cluster_id: None,
         };
-        assert!(matches!(plan_register(&img, &sessions, &reg, now), Err(ControllerError::DuplicateBrokerRegistration)));
+        assert!(matches!(plan_register(&img, &sessions, &reg, now, false), Err(ControllerError::DuplicateBrokerRegistration)));
         let later = now + Duration::from_secs(10);
-        assert!(plan_register(&img, &sessions, &reg, later).is_ok());
+        assert!(plan_register(&img, &sessions, &reg, later, false).is_ok());
     }
 }

@@ -268,7 +268,7 @@ impl QuorumController {
         for broker in expired {
             tracing::warn!(broker, "broker session expired; fencing");
             let image = self.current_image().await?;
-            let records = cluster_control::fence(&image, broker);
+            let records = cluster_control::fence(&image, broker, self.unclean_default(&image));
             self.propose(records).await?;
         }
         Ok(())
@@ -360,9 +360,10 @@ impl QuorumController {
             }
         }
         let now = Instant::now();
+        let unclean = self.unclean_default(&image);
         let records = {
             let sessions = self.sessions.lock().expect("session lock");
-            cluster_control::plan_register(&image, &sessions, &reg, now).map_err(fail)?
+            cluster_control::plan_register(&image, &sessions, &reg, now, unclean).map_err(fail)?
         };
         let index = self.propose(records).await.map_err(fail)?;
         self.sessions.lock().expect("session lock").touch(reg.broker_id, now);
@@ -395,18 +396,18 @@ impl QuorumController {
         let mut should_shutdown = false;
         if hb.want_shutdown {
             if !b.in_controlled_shutdown && !b.fenced {
-                records = cluster_control::begin_controlled_shutdown(&image, hb.broker_id);
+                records = cluster_control::begin_controlled_shutdown(&image, hb.broker_id, self.unclean_default(&image));
             } else if cluster_control::leaderships(&image, hb.broker_id) == 0 {
                 should_shutdown = true;
                 if !b.fenced {
-                    records = cluster_control::fence(&image, hb.broker_id);
+                    records = cluster_control::fence(&image, hb.broker_id, self.unclean_default(&image));
                 }
             }
         } else if hb.want_fence && !b.fenced {
-            records = cluster_control::fence(&image, hb.broker_id);
+            records = cluster_control::fence(&image, hb.broker_id, self.unclean_default(&image));
         } else if b.fenced && caught_up && !hb.want_fence {
             tracing::info!(broker = hb.broker_id, "unfencing broker");
-            records = cluster_control::unfence(&image, hb.broker_id);
+            records = cluster_control::unfence(&image, hb.broker_id, self.unclean_default(&image));
         }
         if let Err(e) = self.propose(records).await {
             return reply(e.kafka_code(), b.fenced, caught_up, false);
@@ -617,6 +618,12 @@ impl QuorumController {
                 .execute(ControllerOp::ElectLeaders { election: ElectionType::Preferred, partitions: Some(wanted) })
                 .await;
         }
+    }
+
+    /// `unclean.leader.election.enable` at cluster level: the dynamic
+    /// cluster default, else this controller's static config.
+    fn unclean_default(&self, image: &MetadataImage) -> bool {
+        image.broker_config(&self.config).bool("unclean.leader.election.enable")
     }
 
     pub async fn shutdown(&self) {

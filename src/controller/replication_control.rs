@@ -296,7 +296,15 @@ pub fn is_active(image: &MetadataImage, broker: i32) -> bool {
 /// shutting down) it leaves every ISR (unless it is the last member) and
 /// its leaderships move; when `add` comes back, leaderless partitions it
 /// can lead get it.
-pub fn leader_and_isr_updates(image: &MetadataImage, remove: Option<i32>, add: Option<i32>) -> Vec<MetadataRecord> {
+/// `unclean_default` is `unclean.leader.election.enable` at cluster level
+/// (dynamic default, else the controller's static config); a topic's own
+/// setting overrides it.
+pub fn leader_and_isr_updates(
+    image: &MetadataImage,
+    remove: Option<i32>,
+    add: Option<i32>,
+    unclean_default: bool,
+) -> Vec<MetadataRecord> {
     let acceptable = |r: i32| Some(r) != remove && (Some(r) == add || is_active(image, r));
     let mut out = Vec::new();
     let mut topics: Vec<_> = image.topics.values().collect();
@@ -305,7 +313,7 @@ pub fn leader_and_isr_updates(image: &MetadataImage, remove: Option<i32>, add: O
         let unclean = image
             .topic_configs(&t.name)
             .get("unclean.leader.election.enable")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+            .map_or(unclean_default, |v| v.trim().eq_ignore_ascii_case("true"));
         let election = if unclean { Election::Unclean } else { Election::Online };
         for (p, reg) in &t.partitions {
             let concerned = match (remove, add) {

@@ -17,6 +17,7 @@
 //! One member of the three-consumer scenarios is killed with SIGKILL: it
 //! runs in a child process (this test binary, running the ignored
 //! `victim_consumer` test) that writes its events to a file.
+#![allow(clippy::await_holding_lock)] // see `serial`
 
 mod common;
 
@@ -68,7 +69,9 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
 }
 
-/// The scenarios measure rebalance times: one at a time.
+/// The scenarios measure rebalance times: one at a time. The guard is
+/// held across awaits on purpose: each test has its own runtime, and the
+/// lock only orders whole tests.
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -374,27 +377,24 @@ fn run_consumer(spec: &ConsumerSpec, sink: Sink, stop: &AtomicBool, limit: Durat
             status = Some((generation, partitions.clone()));
             sink(Event::Status { generation, partitions });
         }
-        match polled {
-            Some(Ok(m)) => {
-                let (partition, offset) = (m.partition(), m.offset());
-                if let Some(expected) = expected.remove(&partition) {
-                    sink(Event::Start { generation, partition, offset, expected });
+        // Transient errors (a broker restarting) are retried by the client.
+        if let Some(Ok(m)) = polled {
+            let (partition, offset) = (m.partition(), m.offset());
+            if let Some(expected) = expected.remove(&partition) {
+                sink(Event::Start { generation, partition, offset, expected });
+            }
+            sink(Event::Record { generation, partition, offset });
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&spec.topic, partition, Offset::Offset(offset + 1)).unwrap();
+            match consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => {
+                    retry.remove(&partition);
                 }
-                sink(Event::Record { generation, partition, offset });
-                let mut tpl = TopicPartitionList::new();
-                tpl.add_partition_offset(&spec.topic, partition, Offset::Offset(offset + 1)).unwrap();
-                match consumer.commit(&tpl, CommitMode::Sync) {
-                    Ok(()) => {
-                        retry.remove(&partition);
-                    }
-                    Err(e) => {
-                        retry.insert(partition, offset + 1);
-                        sink(Event::CommitFailed { partition, offset: offset + 1, error: e.to_string() });
-                    }
+                Err(e) => {
+                    retry.insert(partition, offset + 1);
+                    sink(Event::CommitFailed { partition, offset: offset + 1, error: e.to_string() });
                 }
             }
-            // Transient errors (a broker restarting) are retried by the client.
-            Some(Err(_)) | None => {}
         }
     }
     drop(consumer);

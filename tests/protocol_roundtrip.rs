@@ -2254,11 +2254,10 @@ async fn offset_fetch(
     offset_fetch_groups(c, v, &[(group, topics)]).await
 }
 
-async fn offset_fetch_groups(
-    c: &mut BrokerClient,
-    v: i16,
-    groups: &[(&str, Option<&[(&str, &[i32])]>)],
-) -> OffsetFetchResponse {
+/// A group and the partitions asked for (None: all), by topic.
+type GroupQuery<'a> = (&'a str, Option<&'a [(&'a str, &'a [i32])]>);
+
+async fn offset_fetch_groups(c: &mut BrokerClient, v: i16, groups: &[GroupQuery<'_>]) -> OffsetFetchResponse {
     let mut req = OffsetFetchRequest::default();
     if v >= 8 {
         req.groups = groups

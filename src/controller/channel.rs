@@ -11,7 +11,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::config_control::ConfigChange;
-use super::ops::{ControllerOp, ElectionOutcome, ElectionType, IsrChange, OpResult};
+use super::ops::{ControllerOp, ElectionOutcome, ElectionType, IsrAfterChange, IsrChange, OpResult, PartitionGrowth};
 use super::rpc::{
     BrokerHeartbeat, BrokerRegistration, ControllerRequest, ControllerResponse, HeartbeatReply, MetadataDelta,
     QuorumDescription, RpcClient,
@@ -150,7 +150,7 @@ impl ControllerChannel {
 
     pub async fn create_partitions(
         &self,
-        topics: Vec<(String, i32, Option<Vec<Vec<i32>>>)>,
+        topics: Vec<PartitionGrowth>,
         validate_only: bool,
     ) -> Vec<Result<(), ControllerError>> {
         let n = topics.len();
@@ -193,13 +193,12 @@ impl ControllerChannel {
     }
 
     /// AlterPartition: per change, the new (leader epoch, partition epoch, ISR).
-    #[allow(clippy::type_complexity)]
     pub async fn alter_partition(
         &self,
         broker_id: i32,
         broker_epoch: i64,
         changes: Vec<IsrChange>,
-    ) -> Result<Vec<Result<(i32, i32, Vec<i32>), ControllerError>>, ControllerError> {
+    ) -> Result<Vec<Result<IsrAfterChange, ControllerError>>, ControllerError> {
         match self.op(ControllerOp::AlterPartition { broker_id, broker_epoch, changes }).await? {
             OpResult::AlterPartition(r) => {
                 r.map(|v| v.into_iter().map(|x| x.map_err(Into::into)).collect()).map_err(Into::into)

@@ -55,6 +55,14 @@ pub struct IsrChange {
     pub new_isr: Vec<i32>,
 }
 
+/// CreatePartitions for one topic: (topic, new total count, manual
+/// assignment of the new partitions).
+pub type PartitionGrowth = (String, i32, Option<Vec<Vec<i32>>>);
+
+/// A partition's registration after an ISR change: (leader epoch,
+/// partition epoch, ISR).
+pub type IsrAfterChange = (i32, i32, Vec<i32>);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ControllerOp {
     CreateTopics {
@@ -65,8 +73,7 @@ pub enum ControllerOp {
         topics: Vec<TopicRef>,
     },
     CreatePartitions {
-        /// (topic, new total count, manual assignment of the new partitions)
-        topics: Vec<(String, i32, Option<Vec<Vec<i32>>>)>,
+        topics: Vec<PartitionGrowth>,
         validate_only: bool,
     },
     AlterConfigs {
@@ -97,7 +104,7 @@ pub enum OpResult {
     ProducerIds(Result<i64, OpError>),
     ElectLeaders(Result<Vec<ElectionOutcome>, OpError>),
     /// Per change: the partition's registration after it, or the error.
-    AlterPartition(Result<Vec<Result<(i32, i32, Vec<i32>), OpError>>, OpError>),
+    AlterPartition(Result<Vec<Result<IsrAfterChange, OpError>>, OpError>),
     /// The whole operation failed (no active controller, timeout...).
     Failed(OpError),
 }

@@ -66,8 +66,7 @@ fn place_unaware(
 ) -> Vec<Vec<i32>> {
     let n = ids.len();
     let mut out = Vec::with_capacity(partitions.max(0) as usize);
-    let mut current = first_partition.max(0) as usize;
-    for _ in 0..partitions.max(0) {
+    for current in (first_partition.max(0) as usize..).take(partitions.max(0) as usize) {
         if current > 0 && current % n == 0 {
             shift += 1;
         }
@@ -77,7 +76,6 @@ fn place_unaware(
             replicas.push(ids[replica_index(first, shift, j, n)]);
         }
         out.push(replicas);
-        current += 1;
     }
     out
 }
@@ -123,8 +121,7 @@ fn place_rack_aware(
         r.len()
     };
     let mut out = Vec::with_capacity(partitions.max(0) as usize);
-    let mut current = first_partition.max(0) as usize;
-    for _ in 0..partitions.max(0) {
+    for current in (first_partition.max(0) as usize..).take(partitions.max(0) as usize) {
         if current > 0 && current % n == 0 {
             shift += 1;
         }
@@ -156,7 +153,6 @@ fn place_rack_aware(
             }
         }
         out.push(replicas);
-        current += 1;
     }
     out
 }

@@ -35,9 +35,12 @@ fn check_resource(resource_type: i8, name: &str) -> Result<ConfigResourceType, (
 
 type Outcome = Result<(), (i16, String)>;
 
+/// A validated change, or the error already decided for it.
+type Planned = Result<(ConfigResourceType, String, ConfigChange), (i16, String)>;
+
 async fn apply(
     broker: &Broker,
-    planned: Vec<Result<(ConfigResourceType, String, ConfigChange), (i16, String)>>,
+    planned: Vec<Planned>,
     validate_only: bool,
 ) -> Vec<Outcome> {
     let valid: Vec<_> = planned.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();

@@ -16,11 +16,14 @@ use crate::wire::WireError;
 
 use super::{respond, str_bytes};
 
-type Fetched = Vec<((String, i32), Option<CommittedOffset>)>;
+type Fetched = crate::coordinator::group::FetchedOffsets;
+
+/// One topic's committed offsets by partition.
+type TopicOffsets = (String, Vec<(i32, Option<CommittedOffset>)>);
 
 /// Groups the fetched offsets by topic, keeping first-seen topic order.
-fn by_topic(fetched: Fetched) -> Vec<(String, Vec<(i32, Option<CommittedOffset>)>)> {
-    let mut out: Vec<(String, Vec<(i32, Option<CommittedOffset>)>)> = Vec::new();
+fn by_topic(fetched: Fetched) -> Vec<TopicOffsets> {
+    let mut out: Vec<TopicOffsets> = Vec::new();
     for ((topic, p), o) in fetched {
         match out.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, v)) => v.push((p, o)),

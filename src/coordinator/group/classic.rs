@@ -383,6 +383,7 @@ impl ClassicGroup {
         }
     }
 
+    #[allow(clippy::too_many_arguments)] // the JoinGroup fields, as Kafka passes them
     pub fn update_member_and_rebalance(
         &mut self,
         id: &str,

@@ -143,6 +143,10 @@ pub struct GroupDescription {
 /// Group listing entry: (group id, protocol type, state).
 pub type GroupOverview = (String, String, String);
 
+/// OffsetFetch's answer: each (topic, partition) with its committed
+/// offset, if any.
+pub type FetchedOffsets = Vec<((String, i32), Option<CommittedOffset>)>;
+
 pub struct GroupCoordinator {
     config: GroupConfig,
     timeouts: GroupTimeouts,
@@ -841,7 +845,7 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         partitions: Option<Vec<(String, i32)>>,
-    ) -> Result<Vec<((String, i32), Option<CommittedOffset>)>, i16> {
+    ) -> Result<FetchedOffsets, i16> {
         self.validate(group_id, true)?;
         let group = self.lookup(group_id, false)?.map(|(_, g)| g);
         let g = group.as_ref().map(|g| g.lock().expect("group lock"));

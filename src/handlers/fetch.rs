@@ -24,9 +24,10 @@ use crate::replica::{Partition, ReplicaError};
 use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
 use crate::wire::request::ApiRequest;
+use crate::wire::response::ResponseFrame;
 use crate::wire::WireError;
 
-use super::{respond, str_bytes};
+use super::str_bytes;
 
 /// One requested partition, resolved.
 struct Wanted {
@@ -96,7 +97,7 @@ impl ReadReplicaSelector {
     }
 }
 
-pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
+pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<ResponseFrame, WireError> {
     let body: FetchRequest = req.decode()?;
     let v = req.version;
     let image = broker.metadata.image();
@@ -188,6 +189,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             r
         })
         .collect();
+    let payloads: Vec<Bytes> = results.iter().map(|r| r.records.clone()).filter(|r| !r.is_empty()).collect();
     for (w, r) in wanted.iter().zip(results) {
         let mut pd = PartitionData::default()
             .with_partition_index(w.partition_index)
@@ -218,7 +220,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         topic_responses[w.topic_index].partitions.push(pd);
     }
     resp.responses = topic_responses;
-    respond(req, &resp)
+    crate::wire::response::encode_with_payloads(req.api_key, req.version, req.correlation_id(), &resp, &payloads)
 }
 
 const NOT_LEADER_OR_FOLLOWER: i16 = 6;

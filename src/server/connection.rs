@@ -58,7 +58,16 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, lis
         };
         match dispatch::handle(&broker, &ctx, frame).await {
             Ok(Some(response)) => {
-                if let Err(e) = writer.write_all(&response).await {
+                // Small chunks gather in the buffer; large record sets go
+                // to the socket directly (BufWriter passes them through).
+                let mut failed = None;
+                for chunk in &response.chunks {
+                    if let Err(e) = writer.write_all(chunk).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if let Some(e) = failed {
                     tracing::debug!(%peer, error = %e, "write failed");
                     break;
                 }

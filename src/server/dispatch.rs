@@ -9,6 +9,7 @@ use kafka_protocol::messages::ApiKey;
 use crate::broker::Broker;
 use crate::handlers;
 use crate::wire::request::{self, ApiRequest, Parsed};
+use crate::wire::response::ResponseFrame;
 use crate::wire::WireError;
 
 /// Where a request came from.
@@ -19,14 +20,18 @@ pub struct RequestContext {
 }
 
 /// Handles one frame: `Ok(None)` when no response is due (acks=0).
-pub async fn handle(broker: &Broker, ctx: &RequestContext, frame: Bytes) -> Result<Option<Bytes>, WireError> {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, frame: Bytes) -> Result<Option<ResponseFrame>, WireError> {
     let req = match request::parse(frame)? {
         Parsed::ApiVersionsFallback { correlation_id } => {
-            return handlers::api_versions::fallback(correlation_id).map(Some)
+            return handlers::api_versions::fallback(correlation_id).map(|b| Some(b.into()))
         }
         Parsed::Request(r) => r,
     };
-    route(broker, ctx, &req).await
+    if req.api_key == ApiKey::Fetch {
+        // Record sets leave uncopied (see `encode_with_payloads`).
+        return handlers::fetch::handle(broker, &req).await.map(Some);
+    }
+    Ok(route(broker, ctx, &req).await?.map(ResponseFrame::from))
 }
 
 async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Option<Bytes>, WireError> {
@@ -34,7 +39,6 @@ async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Resul
         ApiKey::ApiVersions => handlers::api_versions::handle(req).map(Some),
         ApiKey::Metadata => handlers::metadata::handle(broker, ctx, req).await.map(Some),
         ApiKey::Produce => handlers::produce::handle(broker, req).await,
-        ApiKey::Fetch => handlers::fetch::handle(broker, req).await.map(Some),
         ApiKey::ListOffsets => handlers::list_offsets::handle(broker, req).await.map(Some),
         ApiKey::CreateTopics => handlers::create_topics::handle(broker, req).await.map(Some),
         ApiKey::DeleteRecords => handlers::delete_records::handle(broker, req).await.map(Some),

@@ -7,12 +7,11 @@
 //! past the last offset in the segment (or `base_offset` when empty).
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::wire::batch::{self, BatchView, HEADER_SIZE, LOG_OVERHEAD};
 
@@ -69,18 +68,38 @@ pub fn write_all_vectored_at(file: &File, parts: &[&[u8]], mut offset: u64) -> s
 
 /// Reads exactly `len` bytes at `position` (fewer if the file is shorter).
 pub fn read_at(file: &File, position: u64, len: usize) -> std::io::Result<Bytes> {
-    let mut buf = BytesMut::zeroed(len);
+    use std::os::fd::AsRawFd;
+    // Read straight into uninitialised capacity: zero-filling first would
+    // touch every page of a large fetch once more for nothing.
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
     let mut filled = 0;
     while filled < len {
-        match file.read_at(&mut buf[filled..], position + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        let spare = &mut buf.spare_capacity_mut()[..len - filled];
+        // SAFETY: `spare` is valid for writes of `spare.len()` bytes;
+        // pread writes at most that many and reports how many it wrote.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                spare.as_mut_ptr() as *mut libc::c_void,
+                spare.len(),
+                (position + filled as u64) as libc::off_t,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
         }
+        if n == 0 {
+            break;
+        }
+        filled += n as usize;
+        // SAFETY: the first `filled` bytes were written by pread above.
+        unsafe { buf.set_len(filled) };
     }
-    buf.truncate(filled);
-    Ok(buf.freeze())
+    Ok(Bytes::from(buf))
 }
 
 /// Removes the `.log`, `.index` and `.timeindex` files of a segment.

@@ -93,9 +93,13 @@ PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.
 DATA_DIR="$WORK_DIR/data"
 mkdir -p "$DATA_DIR"
 log "starting weir on 127.0.0.1:$PORT (data in $DATA_DIR)"
+# group.initial.rebalance.delay.ms=0 (as Kafka's own integration tests): a
+# new group's first rebalance does not wait 3 s (and 3 s more per member
+# joining meanwhile); the consumer group tests form a dozen groups.
 "$WEIR_BIN" serve \
     --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
     --override "log.dirs=$DATA_DIR" \
+    --override "group.initial.rebalance.delay.ms=0" \
     >"$WORK_DIR/broker.log" 2>&1 &
 BROKER_PID=$!
 

@@ -19,7 +19,9 @@ def _shared_broker(tmp_path_factory):
     if os.environ.get("WEIR_BOOTSTRAP"):
         yield os.environ["WEIR_BOOTSTRAP"], os.environ.get("WEIR_LOG_DIR")
         return
-    broker = Broker(tmp_path_factory.mktemp("shared") / "data").start()
+    # As compat/run.sh: no initial rebalance delay for new groups.
+    broker = Broker(tmp_path_factory.mktemp("shared") / "data",
+                    overrides={"group.initial.rebalance.delay.ms": 0}).start()
     try:
         yield broker.bootstrap, str(broker.data_dir)
     finally:

@@ -38,6 +38,9 @@ pub struct Broker {
     /// The epoch of this broker's current registration (-1 before).
     pub broker_epoch: Arc<AtomicI64>,
     pub fenced: AtomicBool,
+    /// Set when controlled shutdown begins: periodic heartbeats stop, so
+    /// none can unfence the broker after the controller fenced it.
+    pub in_controlled_shutdown: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,7 @@ impl Broker {
             incarnation_id: Uuid::new_v4(),
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
+            in_controlled_shutdown: AtomicBool::new(false),
         })
     }
 

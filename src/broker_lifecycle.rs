@@ -108,6 +108,9 @@ pub fn spawn_heartbeats(broker: Arc<Broker>, listeners: Vec<Endpoint>) {
                 _ = broker.shutdown.cancelled() => break,
                 _ = tick.tick() => {}
             }
+            if broker.in_controlled_shutdown.load(Ordering::Acquire) {
+                break;
+            }
             let hb = BrokerHeartbeat {
                 broker_id: broker.config.node_id,
                 broker_epoch: broker.broker_epoch(),
@@ -144,6 +147,7 @@ pub fn spawn_heartbeats(broker: Arc<Broker>, listeners: Vec<Endpoint>) {
 /// Controlled shutdown: ask the controller to move this broker's
 /// leaderships away, and wait (bounded) until it says we may stop.
 pub async fn controlled_shutdown(broker: &Broker, timeout: Duration) {
+    broker.in_controlled_shutdown.store(true, Ordering::Release);
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         let hb = BrokerHeartbeat {

@@ -59,17 +59,16 @@ async fn serve(cfg: weir::config::BrokerConfig) -> anyhow::Result<()> {
     for (name, addr) in &server.addrs {
         println!("weir listening on {name} {addr}");
     }
-    let token = server.shutdown.clone();
-    tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutting down");
-        token.cancel();
-    });
-    server.run_until_shutdown().await;
+    // A signal starts the clean stop (controlled shutdown first, while every
+    // listener and the controller role still serve); cancelling the shared
+    // token first would close the CONTROLLER listener under the quorum.
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = term.recv() => tracing::info!("shutting down"),
+        _ = server.shutdown.cancelled() => {}
+    }
+    server.shutdown().await;
     Ok(())
 }

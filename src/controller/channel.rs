@@ -81,9 +81,17 @@ impl ControllerChannel {
         loop {
             if let Some(local) = &self.local {
                 if local.is_leader() {
-                    match local.handle(req.clone()).await {
-                        ControllerResponse::NotController { .. } => {}
-                        resp => return Ok(resp),
+                    // Bounded like a remote call: a leader that lost its
+                    // quorum never commits, and openraft keeps it leading.
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    match tokio::time::timeout(left, local.handle(req.clone())).await {
+                        Err(_) => {
+                            return Err(ControllerError::Unavailable(
+                                "the active controller did not answer in time".into(),
+                            ))
+                        }
+                        Ok(ControllerResponse::NotController { .. }) => {}
+                        Ok(resp) => return Ok(resp),
                     }
                 }
             }

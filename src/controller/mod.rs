@@ -250,16 +250,7 @@ impl QuorumController {
                 tracing::info!(node_id = self.node_id, term, "became the active controller");
             }
         }
-        let mut records = Vec::new();
-        if image.cluster_id.is_empty() {
-            let id = self.local_cluster_id.clone().unwrap_or_else(|| {
-                crate::storage::checkpoint::uuid_to_base64(crate::storage::checkpoint::random_kafka_uuid())
-            });
-            records.push(MetadataRecord::ClusterId { cluster_id: id });
-        }
-        if !image.features.contains_key("metadata.version") {
-            records.push(MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: METADATA_VERSION });
-        }
+        let records = self.bootstrap_records(&image);
         if !records.is_empty() {
             self.propose(records).await?;
             return Ok(());
@@ -272,6 +263,22 @@ impl QuorumController {
             self.propose(records).await?;
         }
         Ok(())
+    }
+
+    /// The records a newly formed quorum still lacks (Kafka writes its
+    /// bootstrap records when a controller activates, before anything else).
+    fn bootstrap_records(&self, image: &MetadataImage) -> Vec<MetadataRecord> {
+        let mut records = Vec::new();
+        if image.cluster_id.is_empty() {
+            let id = self.local_cluster_id.clone().unwrap_or_else(|| {
+                crate::storage::checkpoint::uuid_to_base64(crate::storage::checkpoint::random_kafka_uuid())
+            });
+            records.push(MetadataRecord::ClusterId { cluster_id: id });
+        }
+        if !image.features.contains_key("metadata.version") {
+            records.push(MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: METADATA_VERSION });
+        }
+        records
     }
 
     /// The image after every committed entry is applied (linearizable).
@@ -350,7 +357,13 @@ impl QuorumController {
     async fn register(&self, reg: BrokerRegistration) -> Result<i64, (i16, String)> {
         let fail = |e: ControllerError| (e.kafka_code(), e.to_string());
         let _guard = self.op_lock.lock().await;
-        let image = self.current_image().await.map_err(fail)?;
+        let mut image = self.current_image().await.map_err(fail)?;
+        // A broker must learn the cluster id before it serves: bootstrap first.
+        let bootstrap = self.bootstrap_records(&image);
+        if !bootstrap.is_empty() {
+            self.propose(bootstrap).await.map_err(fail)?;
+            image = self.current_image().await.map_err(fail)?;
+        }
         if let (Some(theirs), false) = (&reg.cluster_id, image.cluster_id.is_empty()) {
             if *theirs != image.cluster_id {
                 return Err((

@@ -3,6 +3,8 @@
 //! data directories, and helpers that wait on conditions with timeouts.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

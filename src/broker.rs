@@ -20,6 +20,7 @@ use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordin
 use crate::coordinator::producer_id_manager::ProducerIdManager;
 use crate::metadata::{MetadataCache, MetadataImage};
 use crate::replica::ReplicaManager;
+use crate::storage::cleaner::{CleanerConfig, LogCleaner};
 use crate::storage::log_manager::LogManager;
 use crate::storage::segment::now_ms;
 
@@ -41,6 +42,8 @@ pub struct Broker {
     /// Set when controlled shutdown begins: periodic heartbeats stop, so
     /// none can unfence the broker after the controller fenced it.
     pub in_controlled_shutdown: AtomicBool,
+    /// The log cleaner threads, from `spawn_background_tasks` to `close`.
+    pub log_cleaner: std::sync::Mutex<Option<LogCleaner>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +107,7 @@ impl Broker {
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
             in_controlled_shutdown: AtomicBool::new(false),
+            log_cleaner: std::sync::Mutex::new(None),
         })
     }
 
@@ -181,8 +185,16 @@ impl Broker {
 
     /// Periodic storage duties: `flush.ms`, offset checkpoints
     /// (`log.flush.offset.checkpoint.interval.ms`) and retention
-    /// (`log.retention.check.interval.ms`).
+    /// (`log.retention.check.interval.ms`); and the log cleaner's threads
+    /// (`log.cleaner.enable`), which read the dynamic broker configs live.
     pub fn spawn_background_tasks(self: &Arc<Self>) {
+        if CleanerConfig::from_broker(&self.config).enable {
+            let (metadata, config) = (self.metadata.clone(), self.config.clone());
+            let cleaner = LogCleaner::start(self.log_manager.clone(), move || {
+                CleanerConfig::from_broker(&metadata.image().broker_config(&config))
+            });
+            *self.log_cleaner.lock().expect("log cleaner") = Some(cleaner);
+        }
         self.group_coordinator.spawn_timers(self.shutdown.clone());
         self.replica_manager.start_replication(crate::replica::replica_manager::ReplicationContext {
             metadata: self.metadata.clone(),
@@ -235,8 +247,13 @@ impl Broker {
         });
     }
 
-    /// Clean shutdown of storage: flush, checkpoints, marker.
+    /// Clean shutdown of storage: stop the cleaner, then flush,
+    /// checkpoints, marker.
     pub async fn close(&self) {
+        let cleaner = self.log_cleaner.lock().expect("log cleaner").take();
+        if let Some(cleaner) = cleaner {
+            let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
+        }
         let lm = self.log_manager.clone();
         match tokio::task::spawn_blocking(move || lm.shutdown()).await {
             Ok(Ok(())) => tracing::info!("log manager shut down cleanly"),

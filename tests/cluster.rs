@@ -336,7 +336,17 @@ async fn fenced_broker_partitions_follow_the_election_rules() {
     let clean = wait_topic_online(&c, &all, "clean", 1).await;
     let unclean = wait_topic_online(&c, &all, "unclean", 1).await;
     assert_eq!((solo[0].leader, solo[1].leader, clean[0].leader, unclean[0].leader), (victim, other, victim, victim));
-    assert_eq!(sorted(clean[0].isr.clone()), sorted(vec![victim, other, voter]), "new partitions start fully in sync");
+    c.wait_metadata("the replicated partitions fully in sync", &all, WAIT, |m| {
+        let cl = partition_views(m, "clean")?;
+        let u = partition_views(m, "unclean")?;
+        let full = sorted(vec![victim, other, voter]);
+        if sorted(cl[0].isr.clone()) == full && sorted(u[0].isr.clone()) == full {
+            Ok(())
+        } else {
+            Err(format!("{cl:?} {u:?}"))
+        }
+    })
+    .await;
 
     // The other replicas die first: the ISRs shrink to the victim.
     let mut alive = all.clone();

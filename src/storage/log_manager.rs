@@ -2,7 +2,9 @@
 //! Locks each directory, keeps `meta.properties`, loads (recovering after
 //! an unclean stop) all partition logs at start-up, creates and deletes
 //! logs, writes the per-directory offset checkpoints, and on shutdown
-//! closes every log and leaves the clean-shutdown marker.
+//! closes every log and leaves the clean-shutdown marker. It also holds the
+//! log cleaner's checkpoints (`cleaner-offset-checkpoint`), which the
+//! cleaner advances and which tell loading which logs may have offset gaps.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -15,6 +17,7 @@ use uuid::Uuid;
 use crate::config::LogConfig;
 
 use super::checkpoint::{self, MetaProperties};
+use super::cleaner::checkpoints::CleanerCheckpoints;
 use super::flusher::Flusher;
 use super::partition_log::{LoadHints, PartitionLog};
 use super::{Result, StorageError, TopicPartition};
@@ -33,6 +36,7 @@ pub struct LogManager {
     cluster_id: Mutex<Option<String>>,
     /// Names of internal directories (the metadata log) not to load.
     reserved: Vec<String>,
+    cleaner_checkpoints: Arc<CleanerCheckpoints>,
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
@@ -89,11 +93,19 @@ impl LogManager {
         // meta.properties is written once the cluster id is known (from
         // the metadata log); an existing one must agree with it then.
         let flusher = Flusher::start();
+        let cleaner_checkpoints = Arc::new(CleanerCheckpoints::load(dirs));
         let mut logs = HashMap::new();
         for dir in dirs {
-            let loaded = Self::load_dir(dir, &reserved, &config_for, &flusher)?;
+            let loaded = Self::load_dir(dir, &reserved, &config_for, &flusher, &cleaner_checkpoints)?;
             logs.extend(loaded);
         }
+        // Entries of logs that are no longer there go (Kafka keeps only
+        // loaded logs in the file too).
+        let in_dir = |dir: &Path, tp: &TopicPartition| {
+            logs.get(tp)
+                .is_some_and(|(_, l): &(Uuid, SharedLog)| l.lock().expect("log lock").dir().parent() == Some(dir))
+        };
+        cleaner_checkpoints.retain(in_dir)?;
         Ok(LogManager {
             dirs: dirs.to_vec(),
             locks: Mutex::new(locks),
@@ -102,6 +114,7 @@ impl LogManager {
             node_id,
             cluster_id: Mutex::new(cluster_id),
             reserved,
+            cleaner_checkpoints,
         })
     }
 
@@ -110,6 +123,7 @@ impl LogManager {
         reserved: &[String],
         config_for: &(impl Fn(&str) -> Arc<LogConfig> + Sync),
         flusher: &Arc<Flusher>,
+        cleaner_checkpoints: &CleanerCheckpoints,
     ) -> Result<HashMap<TopicPartition, (Uuid, SharedLog)>> {
         let marker = dir.join(checkpoint::CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
@@ -152,6 +166,7 @@ impl LogManager {
                         recovery_point: recovery.get(tp).copied(),
                         log_start_offset: starts.get(tp).copied(),
                         high_watermark: hws.get(tp).copied(),
+                        offset_gaps_possible: cleaner_checkpoints.get(dir, tp).is_some(),
                     };
                     let topic_id = match checkpoint::read_partition_metadata(path) {
                         Ok(Some(id)) => id,
@@ -224,6 +239,11 @@ impl LogManager {
         &self.flusher
     }
 
+    /// The log cleaner's per-directory checkpoints.
+    pub fn cleaner_checkpoints(&self) -> &Arc<CleanerCheckpoints> {
+        &self.cleaner_checkpoints
+    }
+
     pub fn get(&self, tp: &TopicPartition) -> Option<(Uuid, SharedLog)> {
         self.logs.read().expect("logs lock").get(tp).cloned()
     }
@@ -269,6 +289,9 @@ impl LogManager {
     /// Removes a partition's log and its files.
     pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
         let removed = self.logs.write().expect("logs lock").remove(tp);
+        if removed.is_some() {
+            self.cleaner_checkpoints.remove(tp)?;
+        }
         if let Some((_, log)) = removed {
             let dir = log.lock().expect("log lock").dir().to_path_buf();
             match std::fs::remove_dir_all(&dir) {

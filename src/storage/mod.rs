@@ -10,6 +10,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod cleaner;
 pub mod flusher;
 pub mod index;
 pub mod leader_epoch_cache;

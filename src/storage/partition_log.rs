@@ -97,6 +97,12 @@ pub struct PartitionLog {
     last_flush_ms: i64,
     roll_jitter_ms: i64,
     flusher: Arc<Flusher>,
+    /// Bumped by every truncation: the log cleaner, which reads segments
+    /// without the lock, checks it before swapping cleaned segments in.
+    truncations: u64,
+    /// The lowest offset truncated to since the cleaner last asked: its
+    /// checkpoint must not stay above it (Kafka's `maybeTruncateCheckpoint`).
+    lowest_truncation: Option<i64>,
 }
 
 fn segment_config(config: &LogConfig) -> SegmentConfig {
@@ -168,16 +174,17 @@ impl PartitionLog {
         hints: LoadHints,
     ) -> Result<Self> {
         let io = |e| StorageError::io(dir.display().to_string(), e);
+        // An interrupted cleaner swap is completed or rolled back first.
+        let swaps = super::cleaner::swap::recover_leftovers(dir)?;
+        if swaps != Default::default() {
+            tracing::info!(partition = %tp, ?swaps, "recovered files of an interrupted log cleaning");
+        }
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let entry = entry.map_err(io)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(segment::DELETED_SUFFIX)
-                || name.ends_with(segment::CLEANED_SUFFIX)
-                || name.ends_with(segment::SWAP_SUFFIX)
-                || name.ends_with(".tmp")
-            {
-                // Leftovers of an interrupted delete, clean or checkpoint.
+            if name.ends_with(".tmp") {
+                // Leftover of an interrupted checkpoint write.
                 let _ = std::fs::remove_file(entry.path());
                 continue;
             }
@@ -188,7 +195,9 @@ impl PartitionLog {
             }
         }
         bases.sort_unstable();
-        let seg_cfg = segment_config(&config);
+        let mut seg_cfg = segment_config(&config);
+        // Offset gaps are no damage in a log that was ever compacted.
+        seg_cfg.dense_offsets &= !hints.offset_gaps_possible;
         let recovery_point = hints.recovery_point.unwrap_or(0);
         let mut segments = BTreeMap::new();
         let mut recovered_any = false;
@@ -237,6 +246,8 @@ impl PartitionLog {
             last_flush_ms: segment::now_ms(),
             roll_jitter_ms: 0,
             flusher,
+            truncations: 0,
+            lowest_truncation: None,
         };
         log.high_watermark = hints.high_watermark.unwrap_or(log_end).clamp(log_start_offset, log_end);
         log.leader_epoch_cache.truncate_from_end(log_end)?;
@@ -324,6 +335,22 @@ impl PartitionLog {
     }
     pub fn producer_state(&self) -> &ProducerStateManager {
         &self.producer_state
+    }
+    /// The segment starting at `base_offset`, if any.
+    pub fn segment(&self, base_offset: i64) -> Option<&LogSegment> {
+        self.segments.get(&base_offset)
+    }
+    /// How many truncations the log has seen since it was loaded.
+    pub fn truncation_count(&self) -> u64 {
+        self.truncations
+    }
+    /// The lowest offset the log was truncated to since the last call.
+    pub fn take_lowest_truncation(&mut self) -> Option<i64> {
+        self.lowest_truncation.take()
+    }
+    fn note_truncation(&mut self, offset: i64) {
+        self.truncations += 1;
+        self.lowest_truncation = Some(self.lowest_truncation.map_or(offset, |o| o.min(offset)));
     }
     fn active(&self) -> &LogSegment {
         self.segments.values().next_back().expect("a log always has an active segment")
@@ -557,10 +584,17 @@ impl PartitionLog {
     /// longer fits the segment's 32-bit relative offsets.
     fn maybe_roll(&mut self, batch_size: usize, last_offset: i64, max_timestamp: i64, now: i64) -> Result<()> {
         let cfg = self.config.clone();
+        // Kafka's `maxSegmentMs`: a compacted log also rolls within
+        // max.compaction.lag.ms, as the active segment is never cleaned.
+        let segment_ms = if cfg.cleanup_policy.compact && cfg.max_compaction_lag_ms > 0 {
+            cfg.segment_ms.min(cfg.max_compaction_lag_ms)
+        } else {
+            cfg.segment_ms
+        };
         let active = self.active();
         let roll = active.size() + batch_size as u64 > cfg.segment_bytes
             || (active.size() > 0
-                && active.time_waited_for_roll(now, max_timestamp) > cfg.segment_ms - self.roll_jitter_ms)
+                && active.time_waited_for_roll(now, max_timestamp) > segment_ms - self.roll_jitter_ms)
             || active.offset_index.is_full()
             || active.time_index.is_full()
             || last_offset - active.base_offset() > i32::MAX as i64;
@@ -833,6 +867,7 @@ impl PartitionLog {
         if offset >= self.log_end_offset() {
             return Ok(());
         }
+        self.note_truncation(offset);
         let first_base = *self.segments.keys().next().expect("active segment");
         if offset <= first_base {
             return self.truncate_fully_and_start_at(offset.max(self.log_start_offset));
@@ -851,6 +886,7 @@ impl PartitionLog {
 
     /// Deletes every segment and starts an empty log at `offset`.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        self.note_truncation(offset);
         let all: Vec<i64> = self.segments.keys().copied().collect();
         for base in all {
             if let Some(seg) = self.segments.remove(&base) {
@@ -874,6 +910,27 @@ impl PartitionLog {
         self.producer_state.delete_snapshots_after(offset);
         self.rebuild_producer_state()?;
         self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// Puts the cleaner's segment at `new_base` (its files already renamed
+    /// into place by `cleaner::swap::commit`) in place of the segments at
+    /// `old` (whose files are gone to `.deleted`). Offsets, producer state,
+    /// epochs and the recovery point are untouched: cleaning only drops
+    /// records below the high watermark and keeps the rest at their offsets.
+    /// Never replaces the active segment.
+    pub fn replace_with_cleaned(&mut self, old: &[i64], new_base: i64) -> Result<()> {
+        let active = self.active().base_offset();
+        debug_assert!(old.iter().all(|b| *b < active) && new_base < active);
+        let mut cfg = segment_config(&self.config);
+        cfg.dense_offsets = false;
+        let (seg, _) = LogSegment::open(&self.dir, new_base, &cfg, false)?;
+        for base in old {
+            if *base != active {
+                self.segments.remove(base);
+            }
+        }
+        self.segments.insert(new_base, seg);
         Ok(())
     }
 
@@ -901,6 +958,9 @@ impl PartitionLog {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadHints {
     pub clean_shutdown: bool,
+    /// The log may have offset gaps (it has a cleaner checkpoint entry):
+    /// recovery must not cut it at a gap, whatever the topic config says.
+    pub offset_gaps_possible: bool,
     pub recovery_point: Option<i64>,
     pub log_start_offset: Option<i64>,
     pub high_watermark: Option<i64>,

@@ -227,3 +227,40 @@ async fn dynamic_broker_default_reaches_topics() {
     assert_eq!(incremental_alter(&bs, 4, "", "log.retention.ms", "3600000").await, 0);
     broker.stop().await;
 }
+
+/// `flush.messages=1`: every acknowledged record is already on disk (the
+/// recovery point has passed it) when its acknowledgement arrives; the
+/// fsyncs are grouped, never run under the log lock per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_messages_acknowledges_only_durable_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = TestBroker::start_in(dir.path(), &[]).await;
+    let bs = broker.bootstrap();
+    create(&bs, "durable", &[("flush.messages", "1")]).await;
+    let partition = {
+        let b = broker.server.as_ref().unwrap().broker.as_ref().unwrap();
+        let tp = weir::storage::TopicPartition::new("durable", 0);
+        let rm = b.replica_manager.clone();
+        wait_until("the partition is hosted", TIMEOUT, || {
+            let rm = rm.clone();
+            let tp = tp.clone();
+            async move { rm.get(&tp).is_some() }
+        })
+        .await;
+        rm.get(&tp).unwrap()
+    };
+    for acks in ["1", "all"] {
+        let p: FutureProducer =
+            ClientConfig::new().set("bootstrap.servers", &bs).set("linger.ms", "0").set("acks", acks).create().unwrap();
+        // Concurrent sends, so appends share group commits.
+        let values: Vec<String> = (0..200).map(|i| format!("v{i}")).collect();
+        let sends: Vec<_> =
+            values.iter().map(|v| p.send(FutureRecord::<(), _>::to("durable").partition(0).payload(v), TIMEOUT)).collect();
+        for s in sends {
+            let d = s.await.expect("delivered");
+            let durable = partition.log().lock().unwrap().recovery_point();
+            assert!(durable > d.offset, "acks={acks}: offset {} acknowledged before it was flushed ({durable})", d.offset);
+        }
+    }
+    broker.stop().await;
+}

@@ -29,6 +29,9 @@ struct Outcome {
     log_start_offset: i64,
     /// For acks=-1: wait until the high watermark passes this offset.
     wait_for: Option<(std::sync::Arc<Partition>, i64)>,
+    /// `flush.messages` reached: wait until the log is durable up to here
+    /// (the group commit queued by the append).
+    durable_at: Option<(std::sync::Arc<Partition>, i64)>,
     leader_hint: Option<(i32, i32)>,
 }
 
@@ -41,6 +44,7 @@ impl Outcome {
             log_append_time: -1,
             log_start_offset: -1,
             wait_for: None,
+            durable_at: None,
             leader_hint: None,
         }
     }
@@ -82,8 +86,21 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
         return Ok(None);
     }
 
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
+    // Kafka flushes inside the append when `flush.messages` is reached; the
+    // group commit does it for many appends at once, and the answer waits.
+    for (_, parts) in results.iter_mut() {
+        for (_, o) in parts.iter_mut() {
+            if let Some((partition, required)) = o.durable_at.take() {
+                if let Err(e) = partition.wait_durable(required, deadline).await {
+                    o.error = e.kafka_code();
+                    o.message = Some(e.to_string());
+                    o.wait_for = None;
+                }
+            }
+        }
+    }
     if acks == -1 {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
         for (_, parts) in results.iter_mut() {
             for (_, o) in parts.iter_mut() {
                 if let Some((partition, required)) = o.wait_for.take() {
@@ -181,6 +198,7 @@ fn produce_one(
             log_append_time: info.log_append_time,
             log_start_offset: info.log_start_offset,
             wait_for: (acks == -1).then(|| (p.clone(), info.last_offset + 1)),
+            durable_at: info.awaits_flush.then(|| (p.clone(), info.last_offset + 1)),
             leader_hint: None,
         },
         Err(e) => {

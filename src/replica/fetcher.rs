@@ -223,6 +223,9 @@ struct FetcherRun {
 
 enum Next {
     Done,
+    /// Appended; `flush.messages` queued a group commit up to this offset,
+    /// which must finish before the next fetch tells the leader we hold it.
+    AwaitFlush(i64),
     OutOfRange,
     Backoff,
 }
@@ -290,6 +293,7 @@ impl FetcherRun {
                 self.nap().await;
                 continue;
             }
+            let mut flushes = Vec::new();
             for topic in &resp.responses {
                 for pd in &topic.partitions {
                     let Some(r) = requested
@@ -300,6 +304,7 @@ impl FetcherRun {
                     };
                     match self.process(r, pd) {
                         Next::Done => {}
+                        Next::AwaitFlush(offset) => flushes.push((r.partition.clone(), offset)),
                         Next::Backoff => self.delay(&r.tp),
                         Next::OutOfRange => {
                             let c = client.as_mut().expect("connected");
@@ -309,6 +314,14 @@ impl FetcherRun {
                             }
                         }
                     }
+                }
+            }
+            // As Kafka's follower flushes within its append, the next fetch
+            // (our acknowledgement) waits for the group commits queued here.
+            let deadline = Instant::now() + self.config.socket_timeout;
+            for (p, offset) in flushes {
+                if let Err(e) = p.wait_durable(offset, deadline).await {
+                    tracing::warn!(partition = %p.tp, error = %e, "follower flush did not complete");
                 }
             }
         }
@@ -419,15 +432,15 @@ impl FetcherRun {
                 partition = %r.tp, leader, epoch = diverging.epoch, end_offset = diverging.end_offset, truncate_to = to,
                 "leader reports a diverging epoch"
             );
-            r.partition.truncate_as_follower(leader, r.leader_epoch, to)
+            r.partition.truncate_as_follower(leader, r.leader_epoch, to).map(|()| Next::Done)
         } else {
             let records = pd.records.as_deref().unwrap_or_default();
             r.partition
                 .append_as_follower(leader, r.leader_epoch, records, pd.high_watermark, pd.log_start_offset, now_ms())
-                .map(|_| ())
+                .map(|(leo, awaits_flush)| if awaits_flush { Next::AwaitFlush(leo) } else { Next::Done })
         };
         match result {
-            Ok(()) => Next::Done,
+            Ok(next) => next,
             // Leadership moved while the fetch was in flight: the
             // metadata update re-homes the partition.
             Err(ReplicaError::NotLeaderOrFollower) => Next::Done,

@@ -589,7 +589,8 @@ impl Partition {
     }
 
     /// Appends what the leader sent and adopts its high watermark (capped
-    /// at our log end) and log start offset. Returns the new log end offset.
+    /// at our log end) and log start offset. Returns the new log end offset
+    /// and whether the append queued a group commit to wait for.
     pub fn append_as_follower(
         &self,
         leader: i32,
@@ -598,12 +599,12 @@ impl Partition {
         leader_hw: i64,
         leader_log_start: i64,
         now_ms: i64,
-    ) -> Result<i64, ReplicaError> {
+    ) -> Result<(i64, bool), ReplicaError> {
         let result = {
             let st = self.state.read().expect("partition lock");
             self.check_following(&st, leader, leader_epoch)?;
             let mut log = self.log.lock().expect("log lock");
-            let appended = if records.is_empty() { Ok(0) } else { log.append_as_follower(records, now_ms) };
+            let appended = if records.is_empty() { Ok((0, false)) } else { log.append_as_follower(records, now_ms) };
             let leo = log.log_end_offset();
             let hw = leader_hw.min(leo);
             if hw >= log.log_start_offset() && hw != log.high_watermark() {
@@ -612,10 +613,26 @@ impl Partition {
             if leader_log_start > log.log_start_offset() && leader_log_start <= log.high_watermark() {
                 log.increment_log_start_offset(leader_log_start)?;
             }
-            appended.map(|_| leo)
+            appended.map(|(_, awaits_flush)| (leo, awaits_flush))
         };
         self.publish_offsets();
         Ok(result?)
+    }
+
+    /// Waits until everything below `offset` is on disk (a group commit
+    /// queued by an append that reached `flush.messages`).
+    pub async fn wait_durable(&self, offset: i64, deadline: tokio::time::Instant) -> Result<(), ReplicaError> {
+        let mut rx = self.log.lock().expect("log lock").subscribe_durable();
+        loop {
+            if *rx.borrow_and_update() >= offset {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return Err(ReplicaError::NotLeaderOrFollower),
+                Err(_) => return Err(ReplicaError::RequestTimedOut),
+            }
+        }
     }
 
     /// Where this follower must truncate to after the leader reported its

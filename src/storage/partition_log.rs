@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::config::{LogConfig, TimestampType};
@@ -44,6 +45,9 @@ pub struct LogAppendInfo {
     /// A retried idempotent batch: nothing was written.
     pub duplicate: bool,
     pub records_count: i32,
+    /// The append reached `flush.messages`: it is durable once the
+    /// recovery point passes `last_offset` (a group commit is queued).
+    pub awaits_flush: bool,
 }
 
 /// A byte range of one segment to serve, found under the log lock and read
@@ -97,6 +101,11 @@ pub struct PartitionLog {
     last_flush_ms: i64,
     roll_jitter_ms: i64,
     flusher: Arc<Flusher>,
+    /// Publishes the recovery point as fsyncs complete: producers waiting
+    /// on a group commit (`flush.messages`) watch it.
+    durable_tx: Arc<watch::Sender<i64>>,
+    /// Set by an append that reached `flush.messages` and queued a flush.
+    flush_queued: bool,
     /// Bumped by every truncation: the log cleaner, which reads segments
     /// without the lock, checks it before swapping cleaned segments in.
     truncations: u64,
@@ -246,9 +255,12 @@ impl PartitionLog {
             last_flush_ms: segment::now_ms(),
             roll_jitter_ms: 0,
             flusher,
+            durable_tx: Arc::new(watch::channel(0).0),
+            flush_queued: false,
             truncations: 0,
             lowest_truncation: None,
         };
+        log.durable_tx.send_replace(log.recovery_point.load(Ordering::Acquire));
         log.high_watermark = hints.high_watermark.unwrap_or(log_end).clamp(log_start_offset, log_end);
         log.leader_epoch_cache.truncate_from_end(log_end)?;
         log.rebuild_producer_state()?;
@@ -445,6 +457,7 @@ impl PartitionLog {
 
     /// Appends a client's batch as leader at `leader_epoch`.
     pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
+        self.flush_queued = false;
         let h = self.validate_client_batch(records, now)?;
         if let Some(dup) = self.producer_state.check_client_batch(&h)? {
             return Ok(LogAppendInfo {
@@ -454,6 +467,7 @@ impl PartitionLog {
                 log_start_offset: self.log_start_offset,
                 duplicate: true,
                 records_count: h.records_count,
+                awaits_flush: false,
             });
         }
         let base_offset = self.log_end_offset();
@@ -480,12 +494,14 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             duplicate: false,
             records_count: h.records_count,
+            awaits_flush: std::mem::take(&mut self.flush_queued),
         })
     }
 
     /// Appends batches the broker built itself (internal topics) with
     /// offsets assigned here; the batches need not be client-valid.
     pub fn append_internal(&mut self, batch_bytes: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
+        self.flush_queued = false;
         let view = BatchView::parse_valid(batch_bytes).map_err(batch_error)?;
         let h = view.header();
         let base_offset = self.log_end_offset();
@@ -504,6 +520,7 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             duplicate: false,
             records_count: h.records_count,
+            awaits_flush: std::mem::take(&mut self.flush_queued),
         })
     }
 
@@ -513,8 +530,10 @@ impl PartitionLog {
     /// size limit) is ignored; a batch that fails its CRC stops the append
     /// with an error after the good batches before it are written. Offsets
     /// must continue the log: the first batch may not start below the log
-    /// end offset. Returns the number of batches appended.
-    pub fn append_as_follower(&mut self, records: &[u8], now: i64) -> Result<usize> {
+    /// end offset. Returns the number of batches appended, and whether a
+    /// group commit was queued (`flush.messages`).
+    pub fn append_as_follower(&mut self, records: &[u8], now: i64) -> Result<(usize, bool)> {
+        self.flush_queued = false;
         let mut appended = 0;
         for item in BatchIter::new(records, true) {
             let view = match item {
@@ -537,7 +556,7 @@ impl PartitionLog {
             self.after_append(&h, h.partition_leader_epoch)?;
             appended += 1;
         }
-        Ok(appended)
+        Ok((appended, std::mem::take(&mut self.flush_queued)))
     }
 
     /// A new leader records where its epoch starts before it appends
@@ -575,9 +594,41 @@ impl PartitionLog {
         }
         self.unflushed_messages += h.records_count.max(0) as i64;
         if self.unflushed_messages >= self.config.flush_messages {
-            self.flush()?;
+            self.queue_flush();
         }
         Ok(())
+    }
+
+    /// Group commit: queues an fsync of the active segment on the flusher
+    /// instead of running it under the log lock. Appends arriving while an
+    /// fsync runs share the next one (the flusher drains its queue before
+    /// syncing). The recovery point moves, and waiters wake, when it is
+    /// done.
+    fn queue_flush(&mut self) {
+        let end = self.log_end_offset();
+        let (rp, tx, tp) = (self.recovery_point.clone(), self.durable_tx.clone(), self.tp.clone());
+        self.flusher.submit(FlushJob {
+            files: vec![self.active().file().clone()],
+            done: Box::new(move |res| match res {
+                Ok(()) => {
+                    let now = rp.fetch_max(end, Ordering::AcqRel).max(end);
+                    tx.send_if_modified(|v| {
+                        let changed = *v < now;
+                        *v = (*v).max(now);
+                        changed
+                    });
+                }
+                Err(e) => tracing::error!(partition = %tp, error = %e, "fsync failed"),
+            }),
+        });
+        self.unflushed_messages = 0;
+        self.last_flush_ms = segment::now_ms();
+        self.flush_queued = true;
+    }
+
+    /// The recovery point as fsyncs complete (for group-commit waiters).
+    pub fn subscribe_durable(&self) -> watch::Receiver<i64> {
+        self.durable_tx.subscribe()
     }
 
     /// Kafka's `shouldRoll`: size, time, full indexes, or an offset that no
@@ -645,7 +696,12 @@ impl PartitionLog {
                 seg.flush()?;
             }
         }
-        self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        let now = self.recovery_point.fetch_max(end, Ordering::AcqRel).max(end);
+        self.durable_tx.send_if_modified(|v| {
+            let changed = *v < now;
+            *v = (*v).max(now);
+            changed
+        });
         self.unflushed_messages = 0;
         self.last_flush_ms = segment::now_ms();
         Ok(())

@@ -372,3 +372,28 @@ fn restore_dir(snapshot: &[(std::path::PathBuf, Vec<u8>)], dir: &Path) {
         std::fs::write(p, b).unwrap();
     }
 }
+
+/// `flush.messages`: the append that reaches it queues a group commit
+/// instead of fsyncing under the lock; the recovery point (and its watch)
+/// reach the end once the flusher has synced. Below the threshold nothing
+/// waits.
+#[test]
+fn flush_messages_queues_a_group_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = (*config(1 << 20)).clone();
+    cfg.flush_messages = 5;
+    let mut log = create(dir.path(), Arc::new(cfg));
+    let rx = log.subscribe_durable();
+    let first = log.append_as_leader(&client_batch(0, 3, 1_000), 0, 1_000).unwrap();
+    assert!(!first.awaits_flush, "3 of 5 messages: no flush yet");
+    let second = log.append_as_leader(&client_batch(3, 3, 1_000), 0, 1_000).unwrap();
+    assert!(second.awaits_flush, "6 >= 5 messages: a flush is queued");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while *rx.borrow() < second.last_offset + 1 {
+        assert!(std::time::Instant::now() < deadline, "the group commit never completed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(log.recovery_point(), 6);
+    let third = log.append_as_leader(&client_batch(6, 1, 1_000), 0, 1_000).unwrap();
+    assert!(!third.awaits_flush, "the counter restarted after the queued flush");
+}

@@ -275,6 +275,11 @@ impl LogManager {
     }
 
     fn pick_dir(&self, logs: &HashMap<TopicPartition, (Uuid, SharedLog)>) -> PathBuf {
+        // One directory (the usual case): no need to count, which costs a
+        // pass over every log per created partition.
+        if self.dirs.len() == 1 {
+            return self.dirs[0].clone();
+        }
         let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
         for (_, (_, log)) in logs.iter() {
             let dir = log.lock().expect("log lock").dir().parent().map(Path::to_path_buf).unwrap_or_default();

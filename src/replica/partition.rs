@@ -50,6 +50,13 @@ impl PartitionState {
     pub fn unassigned() -> Self {
         PartitionState { leader: -1, leader_epoch: -1, partition_epoch: -1, replicas: Vec::new(), isr: Vec::new() }
     }
+
+    /// `min.insync.replicas` as it applies to this partition: never more
+    /// than the replication factor (Kafka's effective min ISR), so an RF 1
+    /// topic with the broker default of 2 still takes acks=all.
+    pub fn effective_min_isr(&self, min_insync_replicas: i32) -> i32 {
+        min_insync_replicas.min(self.replicas.len().max(1) as i32)
+    }
 }
 
 /// The result of a read: bytes as stored, plus the offsets at read time.
@@ -243,7 +250,7 @@ impl Partition {
                 return Err(ReplicaError::NotLeaderOrFollower);
             }
             let mut log = self.log.lock().expect("log lock");
-            let min_isr = log.config().min_insync_replicas;
+            let min_isr = st.effective_min_isr(log.config().min_insync_replicas);
             if required_acks == -1 && (st.isr.len() as i32) < min_isr {
                 return Err(ReplicaError::NotEnoughReplicas { isr: st.isr.len(), min: min_isr });
             }
@@ -265,7 +272,7 @@ impl Partition {
                 let side = self.leader_side.lock().expect("leader side lock");
                 let members = isr::maximal_isr(&st.isr, side.pending.as_ref());
                 let mut log = self.log.lock().expect("log lock");
-                let enough = members.len() as i32 >= log.config().min_insync_replicas;
+                let enough = members.len() as i32 >= st.effective_min_isr(log.config().min_insync_replicas);
                 let leo = log.log_end_offset();
                 if let (true, Some(hw)) = (enough, isr::isr_high_watermark(self.node_id, &members, leo, &side.remotes))
                 {
@@ -316,7 +323,7 @@ impl Partition {
                 if st.leader != self.node_id {
                     return Err(ReplicaError::NotLeaderOrFollower);
                 }
-                let min_isr = self.log.lock().expect("log lock").config().min_insync_replicas;
+                let min_isr = st.effective_min_isr(self.log.lock().expect("log lock").config().min_insync_replicas);
                 if (st.isr.len() as i32) < min_isr {
                     return Err(ReplicaError::NotEnoughReplicasAfterAppend);
                 }
@@ -481,7 +488,12 @@ impl Partition {
     /// consumer in `client_rack` should fetch `fetch_offset` from, if not
     /// this leader. Candidates are the ISR followers holding that offset;
     /// in the client's rack the leader wins, else the most caught-up one.
-    pub fn preferred_read_replica(&self, client_rack: &str, fetch_offset: i64, rack_of: impl Fn(i32) -> Option<String>) -> Option<i32> {
+    pub fn preferred_read_replica(
+        &self,
+        client_rack: &str,
+        fetch_offset: i64,
+        rack_of: impl Fn(i32) -> Option<String>,
+    ) -> Option<i32> {
         if client_rack.is_empty() {
             return None;
         }

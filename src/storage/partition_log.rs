@@ -262,6 +262,7 @@ impl PartitionLog {
         };
         log.durable_tx.send_replace(log.recovery_point.load(Ordering::Acquire));
         log.high_watermark = hints.high_watermark.unwrap_or(log_end).clamp(log_start_offset, log_end);
+        log.leader_epoch_cache.truncate_from_start(log.log_start_offset)?;
         log.leader_epoch_cache.truncate_from_end(log_end)?;
         log.rebuild_producer_state()?;
         Ok(log)
@@ -564,7 +565,8 @@ impl PartitionLog {
     /// so followers and OffsetForLeaderEpoch see the epoch at once.
     pub fn assign_epoch_start_offset(&mut self, leader_epoch: i32) -> Result<()> {
         let end = self.log_end_offset();
-        self.leader_epoch_cache.assign(leader_epoch, end)
+        self.leader_epoch_cache.assign_deferred(leader_epoch, end);
+        Ok(())
     }
 
     /// Where `epoch` starts in this log, if the epoch cache has it.
@@ -994,7 +996,13 @@ impl PartitionLog {
         self.flush()?;
         let end = self.log_end_offset();
         self.active_mut().on_become_inactive()?;
-        self.producer_state.take_snapshot(end)?;
+        // Like Kafka, only when the log moved past the last snapshot: a
+        // restart then reads that snapshot and scans nothing. An empty log
+        // has nothing to scan either (and 10k idle partitions would cost
+        // 10k fsyncs per shutdown).
+        if end > self.log_start_offset && self.producer_state.latest_snapshot() != Some(end) {
+            self.producer_state.take_snapshot(end)?;
+        }
         Ok(())
     }
 

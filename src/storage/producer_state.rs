@@ -227,6 +227,11 @@ impl ProducerStateManager {
         self.snapshots.remove(&offset);
     }
 
+    /// The offset of the newest snapshot file, if any.
+    pub fn latest_snapshot(&self) -> Option<i64> {
+        self.snapshots.last().copied()
+    }
+
     /// Writes `<offset>.snapshot` (state as of the log end `offset`) and
     /// keeps only the newest few.
     pub fn take_snapshot(&mut self, offset: i64) -> Result<()> {

@@ -159,6 +159,71 @@ fn clean_restart_keeps_everything_and_producer_state() {
     assert_eq!(next.first_offset, 80);
 }
 
+/// A new leader's epoch is written to leader-epoch-checkpoint with its first
+/// append, not when it is assigned; a crash in between loses only an epoch
+/// with no records, and a crash after the append keeps it even where the
+/// records are below the recovery point (not rescanned).
+#[test]
+fn a_leader_epoch_is_durable_before_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(1 << 20);
+    let mut log = create(dir.path(), cfg.clone());
+    log.assign_epoch_start_offset(0).unwrap();
+    log.append_as_leader(&client_batch(0, 3, NOW), 0, NOW).unwrap();
+    log.assign_epoch_start_offset(4).unwrap();
+    assert_eq!(log.end_offset_for_epoch(4), Some((4, 3)));
+    drop(log); // crash: no close
+    let hints = LoadHints { recovery_point: Some(3), ..Default::default() };
+    let mut log = open(dir.path(), cfg.clone(), hints);
+    assert_eq!(log.leader_epoch_cache().entries(), &[(0, 0)], "an epoch without records is forgotten");
+    log.assign_epoch_start_offset(5).unwrap();
+    log.append_as_leader(&client_batch(3, 2, NOW), 5, NOW).unwrap();
+    // The roll snapshots producer state at 5, so the load below does not
+    // rescan these records' headers: the epoch must come from the file.
+    log.roll(NOW).unwrap();
+    log.flush().unwrap();
+    drop(log); // crash after the records became durable
+    let hints = LoadHints { recovery_point: Some(5), ..Default::default() };
+    let log = open(dir.path(), cfg, hints);
+    assert_eq!(log.leader_epoch_cache().entries(), &[(0, 0), (5, 3)]);
+    assert_eq!(log.end_offset_for_epoch(0), Some((0, 3)));
+}
+
+/// A clean shutdown writes a producer snapshot only when the log moved
+/// past the last one; a restart still finds the producers.
+#[test]
+fn close_snapshots_producer_state_only_when_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(1 << 20);
+    let snapshots = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".snapshot"))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut log = create(dir.path(), cfg.clone());
+    log.close().unwrap();
+    assert!(snapshots(dir.path()).is_empty(), "an empty log needs no snapshot");
+    log.append_as_leader(&idempotent_batch(7, 0, 0, 2), 0, NOW).unwrap();
+    log.close().unwrap();
+    assert_eq!(snapshots(dir.path()), vec!["00000000000000000002.snapshot"]);
+    let written = std::fs::metadata(dir.path().join("00000000000000000002.snapshot")).unwrap().modified().unwrap();
+    drop(log);
+    let hints = LoadHints { clean_shutdown: true, recovery_point: Some(2), ..Default::default() };
+    let mut log = open(dir.path(), cfg.clone(), hints);
+    log.close().unwrap();
+    let again = std::fs::metadata(dir.path().join("00000000000000000002.snapshot")).unwrap().modified().unwrap();
+    assert_eq!(written, again, "unchanged state is not rewritten");
+    drop(log);
+    let hints = LoadHints { clean_shutdown: true, recovery_point: Some(2), ..Default::default() };
+    let mut log = open(dir.path(), cfg, hints);
+    assert!(log.append_as_leader(&idempotent_batch(7, 0, 0, 2), 0, NOW).unwrap().duplicate);
+}
+
 #[test]
 fn unclean_restart_rebuilds_producer_state_from_the_log() {
     let dir = tempfile::tempdir().unwrap();

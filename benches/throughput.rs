@@ -1,17 +1,19 @@
 //! `cargo bench --bench throughput`: Weir's throughput and latency benchmark.
 //!
-//! Every measurement starts a fresh `weir serve` process (the binary Cargo
-//! built for this bench, i.e. release code) on an ephemeral loopback port
-//! with its own temporary `log.dirs`, drives it with librdkafka
-//! (rust-rdkafka) clients from this process, then kills the broker and
-//! removes the data. Dirty pages are synced before each run so writeback
-//! left over from earlier runs does not compete for the CPUs.
+//! Every measurement starts fresh `weir serve` processes (the binary Cargo
+//! built for this bench, i.e. release code): one broker on an ephemeral
+//! loopback port, or a 3-node cluster (below), each with its own temporary
+//! `log.dirs`; drives them with librdkafka (rust-rdkafka) clients from this
+//! process, then kills the brokers and removes the data. Dirty pages are
+//! synced before each run so writeback left over from earlier runs does
+//! not compete for the CPUs.
 //!
-//! Client and broker share the machine, so each result comes with how the
-//! CPUs were used over the measured window, in % of one core: the broker
-//! process and this process (client) from `/proc/<pid>/stat`, everything
-//! else that was busy ("other": kernel writeback, other processes) and
-//! iowait from `/proc/stat`; plus the broker's peak RSS (`VmHWM`).
+//! Clients and brokers share the machine, so each result comes with how
+//! the CPUs were used over the measured window, in % of one core: the
+//! broker processes and this process (client) from `/proc/<pid>/stat`,
+//! everything else that was busy ("other": kernel writeback, other
+//! processes) and iowait from `/proc/stat`; plus the broker's peak RSS
+//! (`VmHWM`).
 //!
 //! Scenarios (record sizes are value bytes; records have no key; 1 MB =
 //! 10^6 bytes, and only value bytes count towards MB/s):
@@ -24,6 +26,12 @@
 //!   queue. One record per partition is produced and acknowledged first
 //!   (connections and metadata are warm); the clock runs from the first
 //!   `send` to the last delivery callback. Reports records/s and MB/s.
+//! * `produce-1KiB-p16-acks1-fsync`: `produce-1KiB-p16-acks1` on a topic
+//!   with `flush.messages=1`: a record is acknowledged only once fsynced;
+//!   the broker groups the fsyncs of concurrent appends (group commit).
+//! * `produce-1KiB-p10000-acks1`: `produce-1KiB-p16-acks1`'s volume spread
+//!   round-robin over 10,000 partitions of one topic (goal: half the
+//!   16-partition throughput measured before, 658 MB/s).
 //! * `consume-1KiB-catchup-fetch<N>MiB`: 1 GiB of 1 KiB records is
 //!   produced to one partition and synced to disk (not measured); then a
 //!   fresh `BaseConsumer` is `assign()`ed at offset 0 and reads it all back
@@ -39,6 +47,31 @@
 //!   with `fetch.wait.max.ms=5` (Weir's fetch long-poll wakes on append, so
 //!   this only bounds idle polling) and records receive time minus send
 //!   time. Reports p50, p99, p99.9 and max in ms.
+//! * `cluster-produce-<size>-p<N>-acksall`, for 100 B and 1 KiB records, 1
+//!   and 16 partitions: `produce-*-acksall` (same producer settings,
+//!   warm-up and clock) against a 3-node cluster, with half the
+//!   single-node volumes (5M x 100 B or 1M x 1 KiB at scale 1; each byte
+//!   is written three times). The topic has replication factor 3 and
+//!   `min.insync.replicas=2`; an acks=all produce completes once every
+//!   in-sync replica has the records (followers fetch them from the
+//!   leader and the leader's high watermark passes them).
+//! * `cluster-latency-1KiB-50MBps`: `latency-1KiB-50MBps` against the
+//!   3-node cluster, with `acks=all`. The consumer reads from the leader,
+//!   which serves records only below the high watermark, so the latency
+//!   includes the followers' fetch round trips.
+//!
+//! Clusters: 3 `weir serve` processes on loopback, each a broker and a
+//! controller (a 3-voter metadata quorum) with its own ports and data
+//! directory; all are spawned before any is waited for, since a node
+//! reports its listener only once the quorum has formed and it has
+//! registered; clients bootstrap from all three. After creating the topic
+//! the bench waits until every partition has a leader and all 3 replicas
+//! in the ISR. After each run it compares the topic's log bytes on each
+//! node: in-sync replicas hold the same data, and a node holding next to
+//! nothing means the binary does not replicate (see `WEIR_BASELINE_BIN`).
+//! Broker CPU is the sum over the three processes, with each process
+//! (busiest first, i.e. usually the leader first with one partition) in
+//! parentheses; broker RSS is the largest of the three.
 //!
 //! Each scenario runs `WEIR_BENCH_RUNS` times per binary; the table shows
 //! the median with min and max. Environment:
@@ -47,31 +80,44 @@
 //! * `WEIR_BENCH_RUNS` (default 3) measurements per scenario and binary.
 //! * `WEIR_BENCH_FILTER=a,b` runs only scenarios whose name contains one of
 //!   the comma-separated substrings (a positional argument works too:
-//!   `cargo bench --bench throughput -- produce-100B`).
+//!   `cargo bench --bench throughput -- produce-100B`; `cluster` selects
+//!   the cluster scenarios).
 //! * `WEIR_BASELINE_BIN=/path/to/weir` also measures that binary (e.g. one
 //!   built from an older commit), interleaved run by run with the current
 //!   one (baseline, current, baseline, current, ...) so machine noise hits
-//!   both alike, and prints both plus the current/baseline ratio.
+//!   both alike, and prints both plus the current/baseline ratio. A
+//!   baseline that cannot form a replicating cluster is tried once; its
+//!   cluster scenarios then show `n/a` (not an error; for the current
+//!   binary it is one).
 //! * `WEIR_BENCH_QUIET_WAIT` (seconds, default 10; 0 disables): before
 //!   each measurement, wait up to this long for other work on the machine
 //!   to stop (busy CPU below 20% of a core); results taken while other work
-//!   ran anyway are flagged under the table.
+//!   ran anyway are flagged under the table, as are runs with iowait
+//!   above 20% (a busy disk).
+//! * `WEIR_BENCH_THREAD_CPU=1` adds a per-thread breakdown of each
+//!   process's CPU over the measured window (threads grouped by name,
+//!   busiest groups first) to the progress lines.
 //! * `WEIR_BENCH_PRODUCER_CONFIG` / `WEIR_BENCH_CONSUMER_CONFIG` =
 //!   `key=value,...`: librdkafka settings applied on top of the bench's own,
-//!   for experiments.
+//!   for experiments; likewise `WEIR_BENCH_BROKER_CONFIG` for broker
+//!   properties (`--override`s of every node).
 //!
-//! Progress goes to stderr; stdout gets the result table followed by one
+//! Progress goes to stderr (with the brokers' warnings once they are up,
+//! prefixed by node); stdout gets the result table followed by one
 //! machine-readable `BENCH name=... metric=... bin=... median=...` line per
 //! scenario, metric and binary. Goals are printed next to results; they are
 //! targets, not assertions; the exit status is non-zero only if a run
 //! failed outright (broker error, timeout). Run without `--bench` (as
 //! `cargo test --all-targets` does) the binary does nothing.
+//!
+//! The broker processes, `/proc` accounting and the table live in
+//! `benches/common/`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -85,6 +131,10 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
+
+use common::deploy::{ClusterUnavailable, Deployment};
+use common::procstat::{sync_disks, wait_for_quiet, CpuUsage, CpuWindow};
+use common::table::{thousands, Table};
 
 const MB: f64 = 1e6;
 const KIB: usize = 1024;
@@ -108,11 +158,26 @@ const LATENCY_WARMUP: Duration = Duration::from_secs(1);
 const LATENCY_SLICE: Duration = Duration::from_millis(1);
 /// The tailing consumer's `fetch.wait.max.ms`.
 const LATENCY_FETCH_WAIT_MS: &str = "5";
+/// Partitions of the many-partitions produce scenario.
+const MANY_PARTITIONS: i32 = 10_000;
+/// Nodes of the cluster scenarios (also the topic's replication factor).
+const CLUSTER_NODES: usize = 3;
+/// The cluster topic's `min.insync.replicas`.
+const CLUSTER_MIN_INSYNC: usize = 2;
+/// Cluster produce volumes relative to the single-node ones (every byte is
+/// written to three logs).
+const CLUSTER_VOLUME: f64 = 0.5;
+/// How long a new cluster topic may take to get leaders and a full ISR.
+const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// A node holding less than this fraction of the topic bytes of the
+/// fullest node after a cluster run has not been replicating at all.
+const MIN_REPLICATED_FRACTION: f64 = 0.1;
 /// Median "other" CPU (% of one core) above which a result is flagged as
 /// disturbed by other work on the machine.
 const NOISY_OTHER_CPU: f64 = 25.0;
-/// Busy CPU (% of one core) below which the machine counts as quiet.
-const QUIET_CPU: f64 = 20.0;
+/// iowait (% of one core) above which a run counts as having waited for a
+/// busy disk (its own writeback or other work's I/O).
+const NOISY_IOWAIT: f64 = 20.0;
 /// Hard limit on one measurement, so a stalled broker fails the run.
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -132,33 +197,39 @@ fn main() {
     }
     settings.describe(&scenarios);
 
+    let current = settings.targets.len() - 1;
+    // Baselines that could not form a cluster: their cluster scenarios are
+    // skipped from then on.
+    let mut no_cluster = vec![false; settings.targets.len()];
     let mut results = Vec::new();
     for sc in &scenarios {
-        let mut per_target: Vec<Vec<RunOutcome>> = vec![Vec::new(); settings.targets.len()];
-        let mut failures = vec![0usize; settings.targets.len()];
+        let mut per_target: Vec<TargetResult> = settings.targets.iter().map(|_| TargetResult::default()).collect();
         for run in 1..=settings.runs {
             for (ti, target) in settings.targets.iter().enumerate() {
+                let t = &mut per_target[ti];
+                if sc.is_cluster() && no_cluster[ti] {
+                    t.no_cluster = true;
+                    continue;
+                }
                 let label = format!("{} [{}] run {run}/{}", sc.name, target.label, settings.runs);
-                match run_once(sc, &target.bin, settings.quiet_wait) {
+                match run_once(sc, &target.bin, &settings) {
                     Ok(out) => {
                         eprintln!("{label}: {}", out.summary(sc));
-                        per_target[ti].push(out);
+                        t.runs.push(out);
+                    }
+                    Err(e) if ti != current && e.downcast_ref::<ClusterUnavailable>().is_some() => {
+                        eprintln!("{label}: {e:#}\n  (skipping this binary's cluster scenarios: n/a)");
+                        no_cluster[ti] = true;
+                        t.no_cluster = true;
                     }
                     Err(e) => {
                         eprintln!("{label}: FAILED: {e:#}");
-                        failures[ti] += 1;
+                        t.failed += 1;
                     }
                 }
             }
         }
-        results.push(ScenarioResult {
-            scenario: sc,
-            per_target: per_target
-                .into_iter()
-                .zip(failures)
-                .map(|(runs, failed)| TargetResult { runs, failed })
-                .collect(),
-        });
+        results.push(ScenarioResult { scenario: sc, per_target });
     }
     report(&settings, &results);
     // Goals are informational, but a run that failed outright is an error.
@@ -191,6 +262,10 @@ struct Settings {
     /// How long to wait for other work on the machine to stop before each
     /// measurement.
     quiet_wait: Duration,
+    /// Whether to break CPU use down by thread (`WEIR_BENCH_THREAD_CPU`).
+    thread_cpu: bool,
+    /// Broker properties for every node (`WEIR_BENCH_BROKER_CONFIG`).
+    broker_overrides: Vec<(String, String)>,
     /// In run order: the baseline (if any) first, the current binary last.
     targets: Vec<Target>,
     /// Holds the copies of the binaries.
@@ -203,6 +278,7 @@ impl Settings {
         assert!(scale > 0.0, "WEIR_BENCH_SCALE must be positive");
         let runs = env_parse("WEIR_BENCH_RUNS", 3usize).max(1);
         let quiet_wait = Duration::from_secs_f64(env_parse("WEIR_BENCH_QUIET_WAIT", 10.0f64).max(0.0));
+        let thread_cpu = env_parse("WEIR_BENCH_THREAD_CPU", 0u8) != 0;
         let filter = std::env::var("WEIR_BENCH_FILTER")
             .ok()
             .or_else(|| args.iter().find(|a| !a.starts_with("--")).cloned())
@@ -225,7 +301,8 @@ impl Settings {
                 Target { label, origin, bin }
             })
             .collect();
-        Settings { scale, runs, filters, quiet_wait, targets, _bin_dir: bin_dir }
+        let broker_overrides = env_overrides("WEIR_BENCH_BROKER_CONFIG");
+        Settings { scale, runs, filters, quiet_wait, thread_cpu, broker_overrides, targets, _bin_dir: bin_dir }
     }
 
     fn selects(&self, name: &str) -> bool {
@@ -251,6 +328,12 @@ impl Settings {
             eprintln!("  load average at start: {}", load.trim());
         }
     }
+}
+
+/// The `key=value,...` pairs in environment variable `name`.
+fn env_overrides(name: &str) -> Vec<(String, String)> {
+    let value = std::env::var(name).unwrap_or_default();
+    value.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.trim().into(), v.trim().into())).collect()
 }
 
 fn env_parse<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -282,6 +365,8 @@ enum Workload {
         records: u64,
         partitions: i32,
         acks: Acks,
+        /// Topic configs the benchmark topic is created with.
+        topic_configs: &'static [(&'static str, &'static str)],
     },
     CatchUp {
         record_size: usize,
@@ -293,6 +378,7 @@ enum Workload {
         record_size: usize,
         bytes_per_sec: f64,
         duration: Duration,
+        acks: Acks,
     },
 }
 
@@ -368,9 +454,17 @@ impl Metric {
 
 struct Scenario {
     name: String,
+    /// Broker processes: 1, or a cluster of `CLUSTER_NODES`.
+    nodes: usize,
     workload: Workload,
     /// The values every run of this scenario reports, in order.
     metrics: Vec<Metric>,
+}
+
+impl Scenario {
+    fn is_cluster(&self) -> bool {
+        self.nodes > 1
+    }
 }
 
 fn scaled(base: f64, scale: f64) -> u64 {
@@ -397,7 +491,14 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
                 };
                 out.push(Scenario {
                     name: format!("produce-{}-p{partitions}-acks{}", size_label(record_size), acks.config()),
-                    workload: Workload::Produce { record_size, records: scaled(base_records, scale), partitions, acks },
+                    nodes: 1,
+                    workload: Workload::Produce {
+                        record_size,
+                        records: scaled(base_records, scale),
+                        partitions,
+                        acks,
+                        topic_configs: &[],
+                    },
                     metrics: vec![
                         Metric::new("throughput", Unit::RecordsPerSec, rec_goal),
                         Metric::new("throughput", Unit::MegabytesPerSec, mb_goal),
@@ -406,9 +507,44 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
             }
         }
     }
+    // Durable produce: every record fsynced before it is acknowledged
+    // (flush.messages=1), through the group commit.
+    out.push(Scenario {
+        name: "produce-1KiB-p16-acks1-fsync".into(),
+        nodes: 1,
+        workload: Workload::Produce {
+            record_size: KIB,
+            records: scaled(PRODUCE_1KIB_RECORDS, scale),
+            partitions: 16,
+            acks: Acks::Leader,
+            topic_configs: &[("flush.messages", "1")],
+        },
+        metrics: vec![
+            Metric::new("throughput", Unit::RecordsPerSec, None),
+            Metric::new("throughput", Unit::MegabytesPerSec, Some(Goal::AtLeast(450.0))),
+        ],
+    });
+    // Many partitions on one node: the same volume spread over 10k
+    // partitions (goal: half the 16-partition throughput).
+    out.push(Scenario {
+        name: format!("produce-1KiB-p{MANY_PARTITIONS}-acks1"),
+        nodes: 1,
+        workload: Workload::Produce {
+            record_size: KIB,
+            records: scaled(PRODUCE_1KIB_RECORDS, scale),
+            partitions: MANY_PARTITIONS,
+            acks: Acks::Leader,
+            topic_configs: &[],
+        },
+        metrics: vec![
+            Metric::new("throughput", Unit::RecordsPerSec, None),
+            Metric::new("throughput", Unit::MegabytesPerSec, Some(Goal::AtLeast(329.0))),
+        ],
+    });
     for fetch_mib in CATCH_UP_FETCH_MIB {
         out.push(Scenario {
             name: format!("consume-1KiB-catchup-fetch{fetch_mib}MiB"),
+            nodes: 1,
             workload: Workload::CatchUp {
                 record_size: KIB,
                 records: scaled(CATCH_UP_BYTES / KIB as f64, scale),
@@ -420,21 +556,53 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
             ],
         });
     }
-    out.push(Scenario {
-        name: "latency-1KiB-50MBps".into(),
+    out.push(latency_scenario("latency-1KiB-50MBps", 1, Acks::Leader, 5.0, scale));
+    for (record_size, base_records) in [(KIB, PRODUCE_1KIB_RECORDS), (100, PRODUCE_100B_RECORDS)] {
+        for partitions in [1, 16] {
+            let (rec_goal, mb_goal) = match record_size {
+                100 => (Some(Goal::AtLeast(422_000.0)), None),
+                _ => (None, Some(Goal::AtLeast(300.0))),
+            };
+            out.push(Scenario {
+                name: format!("cluster-produce-{}-p{partitions}-acksall", size_label(record_size)),
+                nodes: CLUSTER_NODES,
+                workload: Workload::Produce {
+                    record_size,
+                    records: scaled(base_records * CLUSTER_VOLUME, scale),
+                    partitions,
+                    acks: Acks::All,
+                    topic_configs: &[],
+                },
+                metrics: vec![
+                    Metric::new("throughput", Unit::RecordsPerSec, rec_goal),
+                    Metric::new("throughput", Unit::MegabytesPerSec, mb_goal),
+                ],
+            });
+        }
+    }
+    out.push(latency_scenario("cluster-latency-1KiB-50MBps", CLUSTER_NODES, Acks::All, 10.0, scale));
+    out
+}
+
+/// End-to-end latency of 1 KiB records at `LATENCY_RATE_BYTES`, with a
+/// goal for p99 in ms.
+fn latency_scenario(name: &str, nodes: usize, acks: Acks, p99_goal_ms: f64, scale: f64) -> Scenario {
+    Scenario {
+        name: name.into(),
+        nodes,
         workload: Workload::Latency {
             record_size: KIB,
             bytes_per_sec: LATENCY_RATE_BYTES,
             duration: Duration::from_secs_f64((LATENCY_SECS * scale).max(1.0)),
+            acks,
         },
         metrics: vec![
             Metric::new("p50", Unit::Millis, None),
-            Metric::new("p99", Unit::Millis, Some(Goal::AtMost(5.0))),
+            Metric::new("p99", Unit::Millis, Some(Goal::AtMost(p99_goal_ms))),
             Metric::new("p99.9", Unit::Millis, None),
             Metric::new("max", Unit::Millis, None),
         ],
-    });
-    out
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -448,25 +616,40 @@ struct RunOutcome {
     values: Vec<f64>,
     /// CPU over the measured window.
     cpu: CpuUsage,
-    /// The broker's peak resident set (VmHWM) at the end of the run.
+    /// The largest broker peak resident set (VmHWM) at the end of the run.
     broker_rss_kib: Option<u64>,
     /// Free-form extra information for the progress line.
     detail: String,
 }
 
 impl RunOutcome {
+    fn new(values: Vec<f64>, cpu: CpuUsage, detail: String) -> RunOutcome {
+        RunOutcome { values, cpu, broker_rss_kib: None, detail }
+    }
+
     fn summary(&self, sc: &Scenario) -> String {
         let values: Vec<String> = sc.metrics.iter().zip(&self.values).map(|(m, v)| metric_value_label(m, *v)).collect();
-        format!(
-            "{}; CPU broker {:.0}% client {:.0}% other {:.0}% iowait {:.0}%; broker RSS {}{}",
+        let mut broker = format!("{:.0}%", self.cpu.broker);
+        if self.cpu.per_broker.len() > 1 {
+            let nodes: Vec<String> =
+                self.cpu.per_broker.iter().enumerate().map(|(i, c)| format!("n{} {c:.0}%", i + 1)).collect();
+            broker += &format!(" ({})", nodes.join(", "));
+        }
+        let mut line = format!(
+            "{}; CPU broker {broker} client {:.0}% other {:.0}% iowait {:.0}%; broker RSS {}",
             values.join(", "),
-            self.cpu.broker,
             self.cpu.client,
             self.cpu.other,
             self.cpu.iowait,
             rss_label(self.broker_rss_kib),
-            if self.detail.is_empty() { String::new() } else { format!("; {}", self.detail) }
-        )
+        );
+        for extra in [&self.detail, &self.cpu.threads] {
+            if !extra.is_empty() {
+                line += "; ";
+                line += extra;
+            }
+        }
+        line
     }
 }
 
@@ -481,65 +664,193 @@ fn rss_label(kib: Option<u64>) -> String {
     kib.map_or_else(|| "?".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
 }
 
-/// Starts a fresh broker from `bin`, runs the scenario once, stops it.
-fn run_once(sc: &Scenario, bin: &Path, quiet_wait: Duration) -> Result<RunOutcome> {
+/// The brokers of one measurement and what every workload needs with them.
+struct Run {
+    deploy: Deployment,
+    thread_cpu: bool,
+    /// When the measurement counts as stalled.
+    deadline: Instant,
+}
+
+impl Run {
+    fn bootstrap(&self) -> &str {
+        &self.deploy.bootstrap
+    }
+
+    /// Starts the measured window's CPU accounting.
+    fn cpu_window(&self) -> CpuWindow {
+        CpuWindow::start(&self.deploy.pids(), self.thread_cpu)
+    }
+
+    /// Creates the benchmark topic: on a cluster with one replica per node
+    /// and `min.insync.replicas`, then waits until every partition has a
+    /// leader and all replicas in sync. On a cluster, failing to do so
+    /// means there is no working cluster.
+    fn create_topic(&self, partitions: i32) -> Result<()> {
+        self.create_topic_with(partitions, &[])
+    }
+
+    /// [`Self::create_topic`] with extra topic configs.
+    fn create_topic_with(&self, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
+        self.setup_step(self.try_create_topic(partitions, configs))
+    }
+
+    /// `warm_up` (one acknowledged record per partition); on a cluster
+    /// within `TOPIC_READY_TIMEOUT`, or there is no working cluster.
+    fn warm_up(&self, producer: &BenchProducer, partitions: i32, record_size: usize) -> Result<()> {
+        let deadline = if self.deploy.is_cluster() {
+            self.deadline.min(Instant::now() + TOPIC_READY_TIMEOUT)
+        } else {
+            self.deadline
+        };
+        self.setup_step(warm_up(producer, TOPIC, partitions, record_size, deadline))
+    }
+
+    /// On a cluster, marks a failed setup step as [`ClusterUnavailable`].
+    fn setup_step<T>(&self, r: Result<T>) -> Result<T> {
+        if self.deploy.is_cluster() {
+            r.context(ClusterUnavailable)
+        } else {
+            r
+        }
+    }
+
+    fn try_create_topic(&self, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new().set("bootstrap.servers", self.bootstrap()).create().context("admin client")?;
+        let replicas = self.deploy.len();
+        let min_insync = CLUSTER_MIN_INSYNC.to_string();
+        let mut topic = NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(replicas as i32));
+        if self.deploy.is_cluster() {
+            topic = topic.set("min.insync.replicas", &min_insync);
+        }
+        for (k, v) in configs {
+            topic = topic.set(k, v);
+        }
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+        let results = futures::executor::block_on(admin.create_topics([&topic], &opts)).context("create_topics")?;
+        for r in results {
+            r.map_err(|(t, code)| anyhow!("create topic {t}: {code:?}"))?;
+        }
+        if self.deploy.is_cluster() {
+            wait_for_full_isr(&admin, partitions, replicas)?;
+        }
+        Ok(())
+    }
+
+    /// On a cluster, the topic's log bytes on each node, checked for
+    /// replication; "" for a single broker.
+    fn replication_summary(&self) -> Result<String> {
+        if !self.deploy.is_cluster() {
+            return Ok(String::new());
+        }
+        let bytes = self.deploy.topic_log_bytes(TOPIC);
+        let fullest = bytes.iter().copied().max().unwrap_or(0);
+        let gb: Vec<String> = bytes.iter().map(|b| format!("{:.2}", *b as f64 / 1e9)).collect();
+        let summary = format!("topic log GB per node {}", gb.join("/"));
+        if bytes.iter().any(|&b| (b as f64) < fullest as f64 * MIN_REPLICATED_FRACTION) {
+            return Err(anyhow!("{summary}: followers hold next to nothing, so the binary does not replicate")
+                .context(ClusterUnavailable));
+        }
+        let behind: Vec<String> =
+            bytes.iter().enumerate().filter(|(_, &b)| b < fullest).map(|(i, _)| format!("n{}", i + 1)).collect();
+        Ok(if behind.is_empty() { summary } else { format!("{summary} (behind: {})", behind.join(", ")) })
+    }
+}
+
+/// Waits until each of the topic's `partitions` has a leader and all
+/// `replicas` in its ISR.
+fn wait_for_full_isr(admin: &AdminClient<DefaultClientContext>, partitions: i32, replicas: usize) -> Result<()> {
+    let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+    loop {
+        let seen = match admin.inner().fetch_metadata(Some(TOPIC), Duration::from_secs(5)) {
+            Ok(md) => match md.topics().iter().find(|t| t.name() == TOPIC) {
+                Some(t) if t.error().is_none() && t.partitions().len() == partitions as usize => {
+                    let lagging: Vec<String> = t
+                        .partitions()
+                        .iter()
+                        .filter(|p| p.error().is_some() || p.leader() < 0 || p.isr().len() != replicas)
+                        .map(|p| format!("p{} leader {} isr {:?}", p.id(), p.leader(), p.isr()))
+                        .collect();
+                    if lagging.is_empty() {
+                        return Ok(());
+                    }
+                    lagging.join(", ")
+                }
+                Some(t) => format!("topic error {:?}, {} partitions", t.error(), t.partitions().len()),
+                None => "topic not in metadata".into(),
+            },
+            Err(e) => format!("metadata: {e}"),
+        };
+        if Instant::now() > deadline {
+            bail!("topic {TOPIC} not ready after {TOPIC_READY_TIMEOUT:?}: {seen}");
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts fresh brokers from `bin`, runs the scenario once, stops them.
+fn run_once(sc: &Scenario, bin: &std::path::Path, settings: &Settings) -> Result<RunOutcome> {
     // Start from clean page cache state: no writeback left over from
     // earlier runs (or anything else) competing for the CPUs.
     sync_disks();
-    wait_for_quiet(quiet_wait);
-    let broker = Broker::start(bin)?;
-    let deadline = Instant::now() + RUN_TIMEOUT;
+    wait_for_quiet(settings.quiet_wait);
+    let overrides = &settings.broker_overrides;
+    let deploy = if sc.is_cluster() {
+        Deployment::cluster(bin, sc.nodes, overrides)?
+    } else {
+        Deployment::single(bin, overrides)?
+    };
+    let run = Run { deploy, thread_cpu: settings.thread_cpu, deadline: Instant::now() + RUN_TIMEOUT };
     let mut out = match sc.workload {
-        Workload::Produce { record_size, records, partitions, acks } => {
-            bench_produce(&broker, record_size, records, partitions, acks, deadline)?
+        Workload::Produce { record_size, records, partitions, acks, topic_configs } => {
+            bench_produce(&run, record_size, records, partitions, acks, topic_configs)?
         }
         Workload::CatchUp { record_size, records, partition_fetch_bytes } => {
-            bench_catch_up(&broker, record_size, records, partition_fetch_bytes, deadline)?
+            bench_catch_up(&run, record_size, records, partition_fetch_bytes)?
         }
-        Workload::Latency { record_size, bytes_per_sec, duration } => {
-            bench_latency(&broker, record_size, bytes_per_sec, duration, deadline)?
+        Workload::Latency { record_size, bytes_per_sec, duration, acks } => {
+            bench_latency(&run, record_size, bytes_per_sec, duration, acks)?
         }
     };
-    out.broker_rss_kib = broker.peak_rss_kib();
+    out.broker_rss_kib = run.deploy.peak_rss_kib();
+    let replication = run.replication_summary()?;
+    if !replication.is_empty() {
+        out.detail = format!("{}; {replication}", out.detail);
+    }
     Ok(out)
 }
 
 /// Produce throughput: warm up, then time `records` sends to the last ack.
 fn bench_produce(
-    broker: &Broker,
+    run: &Run,
     record_size: usize,
     records: u64,
     partitions: i32,
     acks: Acks,
-    deadline: Instant,
+    topic_configs: &[(&str, &str)],
 ) -> Result<RunOutcome> {
-    create_topic(&broker.bootstrap, TOPIC, partitions)?;
-    let producer = throughput_producer(&broker.bootstrap, acks)?;
-    warm_up(&producer, TOPIC, partitions, record_size, deadline)?;
-    let cpu = CpuWindow::start(broker.pid());
-    let elapsed = produce_all(&producer, TOPIC, partitions, record_size, records, deadline)?;
+    run.create_topic_with(partitions, topic_configs)?;
+    let producer = throughput_producer(run.bootstrap(), acks)?;
+    run.warm_up(&producer, partitions, record_size)?;
+    let cpu = run.cpu_window();
+    let elapsed = produce_all(&producer, TOPIC, partitions, record_size, records, run.deadline)?;
     let cpu = cpu.finish();
     let secs = elapsed.as_secs_f64();
-    Ok(RunOutcome {
-        values: vec![records as f64 / secs, (records * record_size as u64) as f64 / MB / secs],
+    Ok(RunOutcome::new(
+        vec![records as f64 / secs, (records * record_size as u64) as f64 / MB / secs],
         cpu,
-        broker_rss_kib: None,
-        detail: format!("{} records in {secs:.2} s", thousands(records)),
-    })
+        format!("{} records in {secs:.2} s", thousands(records)),
+    ))
 }
 
 /// Consume catch-up: fill one partition, then read it all with a new consumer.
-fn bench_catch_up(
-    broker: &Broker,
-    record_size: usize,
-    records: u64,
-    partition_fetch_bytes: usize,
-    deadline: Instant,
-) -> Result<RunOutcome> {
-    create_topic(&broker.bootstrap, TOPIC, 1)?;
+fn bench_catch_up(run: &Run, record_size: usize, records: u64, partition_fetch_bytes: usize) -> Result<RunOutcome> {
+    let deadline = run.deadline;
+    run.create_topic(1)?;
     let fill = {
-        let producer = throughput_producer(&broker.bootstrap, Acks::Leader)?;
-        warm_up(&producer, TOPIC, 1, record_size, deadline)?;
+        let producer = throughput_producer(run.bootstrap(), Acks::Leader)?;
+        run.warm_up(&producer, 1, record_size)?;
         produce_all(&producer, TOPIC, 1, record_size, records, deadline)?
     };
     // The warm-up record is in the partition too.
@@ -548,13 +859,13 @@ fn bench_catch_up(
     // (the roll of the first 1 GiB segment fsyncs it) finish first.
     sync_disks();
 
-    let consumer = catch_up_consumer(&broker.bootstrap, partition_fetch_bytes)?;
+    let consumer = catch_up_consumer(run.bootstrap(), partition_fetch_bytes)?;
     // Bootstrap connection and metadata before the clock starts.
     consumer.fetch_metadata(Some(TOPIC), Duration::from_secs(10)).context("consumer metadata")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(TOPIC, 0, Offset::Offset(0))?;
 
-    let cpu = CpuWindow::start(broker.pid());
+    let cpu = run.cpu_window();
     let start = Instant::now();
     consumer.assign(&tpl).context("assign")?;
     let (mut received, mut bytes) = (0u64, 0u64);
@@ -570,34 +881,34 @@ fn bench_catch_up(
     }
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu.finish();
-    Ok(RunOutcome {
-        values: vec![bytes as f64 / MB / secs, received as f64 / secs],
+    Ok(RunOutcome::new(
+        vec![bytes as f64 / MB / secs, received as f64 / secs],
         cpu,
-        broker_rss_kib: None,
-        detail: format!(
+        format!(
             "{:.0} MB in {secs:.2} s; fill {:.0} MB/s",
             bytes as f64 / MB,
             (records * record_size as u64) as f64 / MB / fill.as_secs_f64()
         ),
-    })
+    ))
 }
 
 /// End-to-end latency at a fixed offered load.
 fn bench_latency(
-    broker: &Broker,
+    run: &Run,
     record_size: usize,
     bytes_per_sec: f64,
     duration: Duration,
-    deadline: Instant,
+    acks: Acks,
 ) -> Result<RunOutcome> {
     assert!(record_size >= 9, "latency records carry a 9-byte header");
-    create_topic(&broker.bootstrap, TOPIC, 1)?;
+    let deadline = run.deadline;
+    run.create_topic(1)?;
     let rate = bytes_per_sec / record_size as f64; // records per second
     let total = ((LATENCY_WARMUP + duration).as_secs_f64() * rate).round() as u64;
 
     // The consumer tails from offset 0 in its own thread until it has seen
     // all `total` records, collecting latencies of the flagged ones.
-    let consumer = tailing_consumer(&broker.bootstrap)?;
+    let consumer = tailing_consumer(run.bootstrap())?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(TOPIC, 0, Offset::Offset(0))?;
     consumer.assign(&tpl).context("assign")?;
@@ -626,10 +937,10 @@ fn bench_latency(
         Ok(latencies)
     });
 
-    let producer = latency_producer(&broker.bootstrap)?;
+    let producer = latency_producer(run.bootstrap(), acks)?;
     let tracker = producer.context();
     let mut value = payload(record_size);
-    let cpu = CpuWindow::start(broker.pid());
+    let cpu = run.cpu_window();
     let start = Instant::now();
     let mut sent = 0u64;
     let mut slice = 0u32;
@@ -661,21 +972,20 @@ fn bench_latency(
     }
     latencies.sort_unstable();
     let ms = |ns: u64| ns as f64 / 1e6;
-    Ok(RunOutcome {
-        values: vec![
+    Ok(RunOutcome::new(
+        vec![
             ms(percentile(&latencies, 0.50)),
             ms(percentile(&latencies, 0.99)),
             ms(percentile(&latencies, 0.999)),
             ms(*latencies.last().unwrap()),
         ],
         cpu,
-        broker_rss_kib: None,
-        detail: format!(
+        format!(
             "{} samples, offered {:.1} MB/s",
             thousands(latencies.len() as u64),
             (sent * record_size as u64) as f64 / MB / send_secs
         ),
-    })
+    ))
 }
 
 /// A flag that is raised when this guard is dropped.
@@ -772,28 +1082,14 @@ impl ProducerContext for BenchContext {
 type BenchProducer = BaseProducer<BenchContext>;
 type BenchConsumer = BaseConsumer<BenchContext>;
 
-fn create_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", bootstrap).create().context("admin client")?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = futures::executor::block_on(admin.create_topics([&topic], &opts)).context("create_topics")?;
-    for r in results {
-        r.map_err(|(t, code)| anyhow!("create topic {t}: {code:?}"))?;
-    }
-    Ok(())
-}
-
 /// Creates a client from `config` plus the `key=value,...` overrides in
 /// environment variable `overrides_var` (for experiments).
 fn create_client<T>(mut config: ClientConfig, overrides_var: &str) -> Result<T>
 where
     T: rdkafka::config::FromClientConfigAndContext<BenchContext>,
 {
-    for kv in std::env::var(overrides_var).unwrap_or_default().split(',') {
-        if let Some((k, v)) = kv.split_once('=') {
-            config.set(k.trim(), v.trim());
-        }
+    for (k, v) in env_overrides(overrides_var) {
+        config.set(k, v);
     }
     config.create_with_context(BenchContext::default()).with_context(|| format!("client with {config:?}"))
 }
@@ -818,11 +1114,11 @@ fn throughput_producer(bootstrap: &str, acks: Acks) -> Result<BenchProducer> {
 }
 
 /// The latency producer: small batches, sent after at most 1 ms.
-fn latency_producer(bootstrap: &str) -> Result<BenchProducer> {
+fn latency_producer(bootstrap: &str, acks: Acks) -> Result<BenchProducer> {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
-        .set("acks", "1")
+        .set("acks", acks.config())
         .set("linger.ms", "1")
         .set("compression.type", "none")
         .set("enable.idempotence", "false")
@@ -949,203 +1245,19 @@ fn produce_all(
 }
 
 // ---------------------------------------------------------------------------
-// The broker process
+// Reporting
 // ---------------------------------------------------------------------------
 
-/// A `weir serve` process on an ephemeral port with a temporary data
-/// directory; killed (SIGKILL) and the directory removed on drop.
-struct Broker {
-    child: Child,
-    bootstrap: String,
-    // Dropped after `Drop::drop` has killed the process.
-    _dir: tempfile::TempDir,
-}
-
-impl Broker {
-    fn start(bin: &Path) -> Result<Broker> {
-        let dir = tempfile::Builder::new().prefix("weir-bench-").tempdir().context("temp dir")?;
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--override")
-            .arg("listeners=PLAINTEXT://127.0.0.1:0")
-            .arg("--override")
-            .arg(format!("log.dirs={}", dir.path().display()))
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("spawn {}", bin.display()))?;
-        // Read stdout on a thread until the listening line, then keep
-        // draining it so the broker never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(rest) = line.trim().strip_prefix("weir listening on PLAINTEXT ") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(rest.to_string());
-                    }
-                }
-            }
-        });
-        let mut broker = Broker { child, bootstrap: String::new(), _dir: dir };
-        broker.bootstrap = rx
-            .recv_timeout(Duration::from_secs(30))
-            .map_err(|_| anyhow!("{} did not report a PLAINTEXT listener", bin.display()))?;
-        Ok(broker)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Peak resident set size (VmHWM) in KiB.
-    fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Waits up to `max_wait` for the machine to be nearly idle (below
-/// `QUIET_CPU`), so that a measurement does not start in the middle of
-/// someone else's build. No clients or broker are running at this point.
-fn wait_for_quiet(max_wait: Duration) {
-    if max_wait.is_zero() {
-        return;
-    }
-    let start = Instant::now();
-    let hz = clock_ticks_per_sec();
-    loop {
-        let sample = Duration::from_millis(500);
-        let before = system_ticks();
-        thread::sleep(sample);
-        let busy = match (before, system_ticks()) {
-            (Some(b), Some(a)) => a.0.saturating_sub(b.0) as f64 / hz / sample.as_secs_f64() * 100.0,
-            _ => return,
-        };
-        if busy <= QUIET_CPU {
-            if start.elapsed() > Duration::from_secs(1) {
-                eprintln!("  (waited {:.0} s for other work to stop)", start.elapsed().as_secs_f64());
-            }
-            return;
-        }
-        if start.elapsed() >= max_wait {
-            eprintln!("  (machine still {busy:.0}% busy after {max_wait:?}; measuring anyway)");
-            return;
-        }
-    }
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    // SAFETY: sysconf only reads a system constant.
-    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
-}
-
-/// Flushes all dirty pages to disk (`sync(2)`), outside measured windows.
-fn sync_disks() {
-    // SAFETY: sync() takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-}
-
-/// CPU time (user + system) of a process in clock ticks, from /proc.
-fn cpu_ticks(pid: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are
-    // fields 14 and 15 of the whole line, i.e. 11 and 12 here.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Busy (everything but idle and iowait) and iowait ticks of the whole
-/// machine, from the first line of /proc/stat.
-fn system_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
-    // user nice system idle iowait irq softirq steal (guest time is
-    // already included in user).
-    let (idle, iowait) = (*v.get(3)?, *v.get(4)?);
-    let total: u64 = v.iter().take(8).sum();
-    Some((total - idle - iowait, iowait))
-}
-
-/// CPU use over a measured window, each in % of one core (so up to 100% x
-/// cores in total).
-#[derive(Clone, Copy)]
-struct CpuUsage {
-    broker: f64,
-    /// This bench process: the librdkafka clients and the driving threads.
-    client: f64,
-    /// Busy time of the machine not charged to either process: mostly
-    /// kernel threads (writeback, softirq) and anything else running.
-    other: f64,
-    /// Time idle with I/O outstanding.
-    iowait: f64,
+#[derive(Default)]
+struct TargetResult {
+    runs: Vec<RunOutcome>,
+    failed: usize,
+    /// A cluster scenario this binary cannot run (no working cluster).
+    no_cluster: bool,
 }
 
 /// Picks one figure out of a `CpuUsage`.
 type CpuField = fn(&CpuUsage) -> f64;
-
-/// Snapshot of CPU counters at the start of a measured window.
-struct CpuWindow {
-    broker_pid: String,
-    broker: Option<u64>,
-    client: Option<u64>,
-    system: Option<(u64, u64)>,
-    start: Instant,
-}
-
-impl CpuWindow {
-    fn start(broker_pid: u32) -> CpuWindow {
-        let broker_pid = broker_pid.to_string();
-        CpuWindow {
-            broker: cpu_ticks(&broker_pid),
-            client: cpu_ticks("self"),
-            system: system_ticks(),
-            broker_pid,
-            start: Instant::now(),
-        }
-    }
-
-    /// CPU used since `start`.
-    fn finish(&self) -> CpuUsage {
-        let secs = self.start.elapsed().as_secs_f64();
-        let hz = clock_ticks_per_sec();
-        let pct = |then: Option<u64>, now: Option<u64>| match (then, now) {
-            (Some(t), Some(n)) => n.saturating_sub(t) as f64 / hz / secs * 100.0,
-            _ => f64::NAN,
-        };
-        let broker = pct(self.broker, cpu_ticks(&self.broker_pid));
-        let client = pct(self.client, cpu_ticks("self"));
-        let now = system_ticks();
-        let busy = pct(self.system.map(|s| s.0), now.map(|s| s.0));
-        let iowait = pct(self.system.map(|s| s.1), now.map(|s| s.1));
-        CpuUsage { broker, client, other: (busy - broker - client).max(0.0), iowait }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Reporting
-// ---------------------------------------------------------------------------
-
-struct TargetResult {
-    runs: Vec<RunOutcome>,
-    failed: usize,
-}
 
 struct ScenarioResult<'a> {
     scenario: &'a Scenario,
@@ -1175,6 +1287,11 @@ impl Stats {
 }
 
 impl TargetResult {
+    /// Nothing to show because the binary formed no working cluster.
+    fn unavailable(&self) -> bool {
+        self.no_cluster && self.runs.is_empty()
+    }
+
     fn metric(&self, i: usize) -> Option<Stats> {
         Stats::of(self.runs.iter().map(|r| r.values[i]))
     }
@@ -1182,6 +1299,38 @@ impl TargetResult {
     /// Median of one CPU figure over the runs.
     fn cpu(&self, f: CpuField) -> Option<f64> {
         Stats::of(self.runs.iter().map(|r| f(&r.cpu))).map(|s| s.median)
+    }
+
+    /// Medians of the per-broker CPU figures by rank: the busiest broker
+    /// of each run first, and so on (with one partition the leader is
+    /// usually the busiest, whichever node it is).
+    fn broker_cpu_ranked(&self) -> Vec<f64> {
+        let ranked: Vec<Vec<f64>> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let mut v = r.cpu.per_broker.clone();
+                v.sort_by(|a, b| b.total_cmp(a));
+                v
+            })
+            .collect();
+        let n = ranked.iter().map(Vec::len).min().unwrap_or(0);
+        (0..n).filter_map(|i| Stats::of(ranked.iter().map(|v| v[i])).map(|s| s.median)).collect()
+    }
+
+    /// "150% (85+33+32)" on a cluster: the sum, then each broker by rank.
+    fn broker_cpu_label(&self) -> String {
+        if self.unavailable() {
+            return "n/a".into();
+        }
+        let Some(sum) = self.cpu(|c| c.broker) else { return "?".into() };
+        let ranked = self.broker_cpu_ranked();
+        if ranked.len() > 1 {
+            let parts: Vec<String> = ranked.iter().map(|c| format!("{c:.0}")).collect();
+            format!("{sum:.0}% ({})", parts.join("+"))
+        } else {
+            format!("{sum:.0}%")
+        }
     }
 
     fn peak_rss_kib(&self) -> Option<u64> {
@@ -1219,6 +1368,13 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                         row.push(m.unit.format(s.min));
                         row.push(m.unit.format(s.max));
                     }
+                    None if failed == 0 && r.per_target[ti].unavailable() => {
+                        row.push("n/a".into());
+                        row.push(String::new());
+                        if !baseline {
+                            row.push(String::new());
+                        }
+                    }
                     None => {
                         row.push(format!("FAILED x{failed}"));
                         row.push(String::new());
@@ -1249,12 +1405,18 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
             if first {
                 let join =
                     |f: &dyn Fn(&TargetResult) -> String| r.per_target.iter().map(f).collect::<Vec<_>>().join(" / ");
-                let pct = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.0}%"));
-                row.push(join(&|t| pct(t.cpu(|c| c.broker))));
-                row.push(join(&|t| pct(t.cpu(|c| c.client))));
-                row.push(join(&|t| pct(t.cpu(|c| c.other))));
-                row.push(join(&|t| pct(t.cpu(|c| c.iowait))));
-                row.push(join(&|t| rss_label(t.peak_rss_kib())));
+                let pct = |t: &TargetResult, f: CpuField| {
+                    if t.unavailable() {
+                        "n/a".into()
+                    } else {
+                        t.cpu(f).map_or("?".into(), |v| format!("{v:.0}%"))
+                    }
+                };
+                row.push(join(&|t| t.broker_cpu_label()));
+                row.push(join(&|t| pct(t, |c| c.client)));
+                row.push(join(&|t| pct(t, |c| c.other)));
+                row.push(join(&|t| pct(t, |c| c.iowait)));
+                row.push(join(&|t| if t.unavailable() { "n/a".into() } else { rss_label(t.peak_rss_kib()) }));
             } else {
                 row.extend(std::iter::repeat_n(String::new(), 5));
             }
@@ -1283,6 +1445,13 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
         "CPU = median % of one core over the measured window (client = this bench process, \
          other = rest of the machine's busy time); RSS = broker peak (VmHWM)"
     );
+    if results.iter().any(|r| r.scenario.is_cluster()) {
+        println!(
+            "cluster-*: {CLUSTER_NODES} brokers (broker+controller each), replication factor {CLUSTER_NODES}, \
+             min.insync.replicas={CLUSTER_MIN_INSYNC}; broker CPU = sum over the brokers (each broker, \
+             busiest first); RSS = largest broker; n/a = binary formed no working cluster"
+        );
+    }
     println!();
     table.print();
     println!();
@@ -1304,6 +1473,23 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                 busy.join(", ")
             );
         }
+        let io_bound: Vec<String> = settings
+            .targets
+            .iter()
+            .zip(&r.per_target)
+            .filter_map(|(target, t)| {
+                let n = t.runs.iter().filter(|o| o.cpu.iowait > NOISY_IOWAIT).count();
+                (n > 0).then(|| format!("{} {n} of {}", target.label, t.runs.len()))
+            })
+            .collect();
+        if !io_bound.is_empty() {
+            println!(
+                "note: {}: iowait above {NOISY_IOWAIT:.0}% in run(s): {} (disk busy with writeback or other \
+                 work); treat as noisy",
+                r.scenario.name,
+                io_bound.join(", ")
+            );
+        }
     }
     println!();
 
@@ -1313,14 +1499,18 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
             let t = &r.per_target[ti];
             for (mi, m) in sc.metrics.iter().enumerate() {
                 let mut line = format!(
-                    "BENCH name={} metric={}_{} bin={} runs={} failed={}",
+                    "BENCH name={} metric={}_{} bin={} nodes={} runs={} failed={}",
                     sc.name,
                     m.name,
                     m.unit.key(),
                     target.label,
+                    sc.nodes,
                     t.runs.len(),
                     t.failed
                 );
+                if t.no_cluster {
+                    line += " unavailable=no_cluster";
+                }
                 if let Some(s) = t.metric(mi) {
                     line += &format!(" median={:.3} min={:.3} max={:.3}", s.median, s.min, s.max);
                 }
@@ -1350,6 +1540,11 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                         line += &format!(" {key}={v:.0}");
                     }
                 }
+                let ranked = t.broker_cpu_ranked();
+                if ranked.len() > 1 {
+                    let v: Vec<String> = ranked.iter().map(|c| format!("{c:.0}")).collect();
+                    line += &format!(" broker_cpu_pct_ranked={}", v.join("/"));
+                }
                 if let Some(k) = t.peak_rss_kib() {
                     line += &format!(" broker_rss_kib={k}");
                 }
@@ -1357,62 +1552,4 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
             }
         }
     }
-}
-
-/// A plain text table: columns padded to width, numbers right-aligned.
-struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(header: &[&str]) -> Table {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
-    }
-
-    fn row(&mut self, row: Vec<String>) {
-        debug_assert_eq!(row.len(), self.header.len());
-        self.rows.push(row);
-    }
-
-    fn print(&self) {
-        let widths: Vec<usize> = (0..self.header.len())
-            .map(|c| std::iter::once(&self.header).chain(&self.rows).map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        // A column is right-aligned when its cells look numeric.
-        let numeric: Vec<bool> = (0..self.header.len())
-            .map(|c| self.rows.iter().any(|r| r[c].chars().next().is_some_and(|ch| ch.is_ascii_digit())))
-            .collect();
-        let pad = |c: usize, s: &str| {
-            let w = widths[c];
-            if numeric[c] {
-                format!("{s:>w$}")
-            } else {
-                format!("{s:<w$}")
-            }
-        };
-        let line = |cells: &[String]| {
-            let parts: Vec<String> = cells.iter().enumerate().map(|(c, s)| pad(c, s)).collect();
-            println!("{}", parts.join(" | ").trim_end());
-        };
-        line(&self.header);
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        println!("{}", rule.join("-|-"));
-        for r in &self.rows {
-            line(r);
-        }
-    }
-}
-
-/// 1234567 -> "1,234,567".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }

@@ -231,7 +231,10 @@ mod tests {
             rack: None,
             cluster_id: None,
         };
-        assert!(matches!(plan_register(&img, &sessions, &reg, now, false), Err(ControllerError::DuplicateBrokerRegistration)));
+        assert!(matches!(
+            plan_register(&img, &sessions, &reg, now, false),
+            Err(ControllerError::DuplicateBrokerRegistration)
+        ));
         let later = now + Duration::from_secs(10);
         assert!(plan_register(&img, &sessions, &reg, later, false).is_ok());
     }

@@ -409,7 +409,8 @@ impl QuorumController {
         let mut should_shutdown = false;
         if hb.want_shutdown {
             if !b.in_controlled_shutdown && !b.fenced {
-                records = cluster_control::begin_controlled_shutdown(&image, hb.broker_id, self.unclean_default(&image));
+                records =
+                    cluster_control::begin_controlled_shutdown(&image, hb.broker_id, self.unclean_default(&image));
             } else if cluster_control::leaderships(&image, hb.broker_id) == 0 {
                 should_shutdown = true;
                 if !b.fenced {
@@ -466,6 +467,13 @@ impl QuorumController {
                 let duplicates: HashSet<String> =
                     topics.iter().filter(|t| !seen.insert(t.name.clone())).map(|t| t.name.clone()).collect();
                 let mut results = Vec::with_capacity(topics.len());
+                // Every valid topic of the request goes into one entry:
+                // each is planned against the image with the ones before
+                // it applied, and the quorum commits them in one round
+                // instead of one per topic.
+                let mut image = self.current_image().await?;
+                let view = image.broker_config(&self.config);
+                let mut batch = Vec::new();
                 for t in &topics {
                     if duplicates.contains(&t.name) {
                         results.push(Err(OpError::from(ControllerError::InvalidRequest(format!(
@@ -474,17 +482,19 @@ impl QuorumController {
                         )))));
                         continue;
                     }
-                    let image = self.current_image().await?;
-                    let view = image.broker_config(&self.config);
                     match replication_control::plan_create_topic(&image, &view, t) {
                         Ok((records, created)) => {
-                            if !validate_only {
-                                self.propose(records).await?;
+                            for r in &records {
+                                image.apply(image.offset, r);
                             }
+                            batch.extend(records);
                             results.push(Ok(created));
                         }
                         Err(e) => results.push(Err(OpError::from(e))),
                     }
+                }
+                if !validate_only && !batch.is_empty() {
+                    self.propose(batch).await?;
                 }
                 OpResult::CreateTopics(results)
             }

@@ -252,11 +252,15 @@ impl LogManager {
         self.logs.read().expect("logs lock").iter().map(|(tp, (id, log))| (tp.clone(), *id, log.clone())).collect()
     }
 
-    /// Returns the log for `tp`, creating it in the least loaded directory.
-    /// A log left from an older topic with the same name is replaced.
+    /// Returns the log for `tp` with `config` (the topic's, from the
+    /// metadata), creating it in the least loaded directory. A log loaded
+    /// at start-up (with the broker defaults, before the metadata was
+    /// known) takes `config` now. A log left from an older topic with the
+    /// same name is replaced.
     pub fn get_or_create(&self, tp: &TopicPartition, topic_id: Uuid, config: Arc<LogConfig>) -> Result<SharedLog> {
         if let Some((id, log)) = self.get(tp) {
             if id == topic_id {
+                log.lock().expect("log lock").set_config(config);
                 return Ok(log);
             }
             tracing::info!(partition = %tp, "replacing log of a deleted topic with the same name");

@@ -17,7 +17,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, RwLock};
 
-use crate::metadata::{Change, MetadataCache, MetadataImage, MetadataRecord};
+use crate::metadata::{Change, MetadataCache, MetadataImage, MetadataPublisher, MetadataRecord};
 use crate::storage::checkpoint;
 
 use super::{Entry, LogId, TypeConfig};
@@ -58,7 +58,7 @@ pub enum FollowerData {
 pub struct StateMachineStore {
     inner: Arc<RwLock<Inner>>,
     applied: Arc<watch::Sender<i64>>,
-    publish_to: Option<Arc<MetadataCache>>,
+    publish_to: Option<MetadataPublisher>,
     snapshot_path: PathBuf,
 }
 
@@ -107,7 +107,7 @@ impl StateMachineStore {
                 snapshot_idx: 0,
             })),
             applied: Arc::new(applied),
-            publish_to,
+            publish_to: publish_to.map(MetadataPublisher::start),
             snapshot_path,
         })
     }
@@ -119,9 +119,9 @@ impl StateMachineStore {
 
     /// Publishes the current image to the local broker (at start-up).
     pub async fn publish_current(&self) {
-        if let Some(cache) = &self.publish_to {
+        if let Some(publisher) = &self.publish_to {
             let image = Arc::new(self.inner.read().await.image.clone());
-            cache.publish(image, &[]);
+            publisher.publish(image, Vec::new());
         }
     }
 
@@ -218,8 +218,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
             (Arc::new(inner.image.clone()), changes, inner.image.offset)
         };
-        if let Some(cache) = &self.publish_to {
-            cache.publish(image, &changes);
+        if let Some(publisher) = &self.publish_to {
+            publisher.publish(image, changes);
         }
         self.applied.send_replace(last);
         Ok(out)
@@ -262,8 +262,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             Arc::new(inner.image.clone())
         };
         let offset = published.offset;
-        if let Some(cache) = &self.publish_to {
-            cache.publish(published, &changes);
+        if let Some(publisher) = &self.publish_to {
+            publisher.publish(published, changes);
         }
         self.applied.send_replace(offset);
         Ok(())

@@ -1061,7 +1061,13 @@ impl GroupCoordinator {
             let mut offsets: HashMap<String, HashMap<(String, i32), CommittedOffset>> = HashMap::new();
             let (start, end) = {
                 let l = log.lock().expect("log lock");
-                (l.log_start_offset(), l.high_watermark())
+                // To the log end, not the high watermark: a new leader's
+                // log is the partition's truth, and a follower learns the
+                // high watermark only from its next fetch, so a commit
+                // acknowledged just before the old coordinator died may
+                // still be above it here (Kafka's loader reads to the log
+                // end too).
+                (l.log_start_offset(), l.log_end_offset())
             };
             let mut offset = start;
             while offset < end {

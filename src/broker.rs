@@ -66,6 +66,9 @@ pub struct BrokerStorage {
     pub group_coordinator: Arc<GroupCoordinator>,
 }
 
+/// How long an admin request waits for its change to reach this broker.
+const ADMIN_VISIBILITY_WAIT: Duration = Duration::from_secs(30);
+
 impl BrokerStorage {
     /// Opens the log directories (blocking: recovery may scan segments).
     pub fn open(config: &Arc<BrokerConfig>) -> Result<Self, StartError> {
@@ -87,6 +90,23 @@ impl BrokerStorage {
 }
 
 impl Broker {
+    /// Waits (at most `ADMIN_VISIBILITY_WAIT`) until this broker has
+    /// applied the metadata log as far as the quorum has committed it.
+    /// Admin handlers call it after a controller operation so the client
+    /// that asked finds its change here at once: Weir publishes metadata to
+    /// the broker asynchronously, and creating thousands of logs takes a
+    /// while. Timing out is not an error; the change is committed and
+    /// becomes visible later (clients retry as with Kafka).
+    pub async fn await_committed_metadata(&self) {
+        let wait = async {
+            let Ok(q) = self.controller.describe_quorum().await else { return };
+            let target = q.high_watermark - 1;
+            let mut rx = self.metadata.subscribe();
+            let _ = rx.wait_for(|applied| *applied >= target).await;
+        };
+        let _ = tokio::time::timeout(ADMIN_VISIBILITY_WAIT, wait).await;
+    }
+
     pub fn new(
         config: Arc<BrokerConfig>,
         storage: BrokerStorage,

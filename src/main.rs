@@ -40,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve { config, overrides } => {
             let cfg =
                 weir::config::BrokerConfig::load(config.as_deref(), &overrides).context("invalid configuration")?;
+            raise_open_files_limit();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(serve(cfg))
         }
@@ -50,6 +51,23 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as the JVM does
+/// for Kafka: every segment holds a file descriptor, so thousands of
+/// partitions need more than the usual soft limit of 1024.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let old = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                tracing::debug!(from = old, to = limit.rlim_max, "raised the open files limit");
+            }
         }
     }
 }

@@ -38,13 +38,10 @@ type Outcome = Result<(), (i16, String)>;
 /// A validated change, or the error already decided for it.
 type Planned = Result<(ConfigResourceType, String, ConfigChange), (i16, String)>;
 
-async fn apply(
-    broker: &Broker,
-    planned: Vec<Planned>,
-    validate_only: bool,
-) -> Vec<Outcome> {
+async fn apply(broker: &Broker, planned: Vec<Planned>, validate_only: bool) -> Vec<Outcome> {
     let valid: Vec<_> = planned.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
     let mut results = broker.controller.alter_configs(valid, validate_only).await.into_iter();
+    broker.await_committed_metadata().await;
     planned
         .into_iter()
         .map(|p| match p {

@@ -34,6 +34,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         })
         .collect();
     let mut results = broker.controller.create_partitions(topics, body.validate_only).await.into_iter();
+    broker.await_committed_metadata().await;
     let mut resp = CreatePartitionsResponse::default();
     for t in &body.topics {
         let mut out = CreatePartitionsTopicResult::default().with_name(t.name.clone());

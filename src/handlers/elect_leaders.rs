@@ -30,7 +30,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         .topic_partitions
         .as_ref()
         .map(|ts| ts.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.0.to_string(), *p))).collect());
-    match broker.controller.elect_leaders(election, partitions).await {
+    let outcome = broker.controller.elect_leaders(election, partitions).await;
+    broker.await_committed_metadata().await;
+    match outcome {
         Err(e) => {
             if v >= 1 {
                 resp.error_code = e.kafka_code();

@@ -81,13 +81,22 @@ struct ReadReplicaSelector {
 }
 
 impl ReadReplicaSelector {
-    fn new(broker: &Broker, image: &crate::metadata::MetadataImage, v: i16, rack_id: &kafka_protocol::protocol::StrBytes) -> Self {
+    fn new(
+        broker: &Broker,
+        image: &crate::metadata::MetadataImage,
+        v: i16,
+        rack_id: &kafka_protocol::protocol::StrBytes,
+    ) -> Self {
         let enabled = v >= 11
             && !rack_id.is_empty()
             && broker.config.explicit("replica.selector.class").is_some_and(|c| c.trim() == RACK_AWARE_SELECTOR);
         ReadReplicaSelector {
             client_rack: enabled.then(|| rack_id.to_string()),
-            racks: if enabled { image.brokers.iter().map(|(id, b)| (*id, b.rack.clone())).collect() } else { Default::default() },
+            racks: if enabled {
+                image.brokers.iter().map(|(id, b)| (*id, b.rack.clone())).collect()
+            } else {
+                Default::default()
+            },
         }
     }
 
@@ -244,9 +253,7 @@ fn read_all(
         .map(|w| {
             let p = match &w.target {
                 Ok(p) => p,
-                Err(e) => {
-                    return PartitionResult::empty(e.kafka_code(), unknown_offsets())
-                }
+                Err(e) => return PartitionResult::empty(e.kafka_code(), unknown_offsets()),
             };
             let failed = |e: ReplicaError| PartitionResult::empty(e.kafka_code(), p.offsets());
             let limit = w.max_bytes.min(remaining);

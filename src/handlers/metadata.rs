@@ -168,6 +168,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
                     Err(e) => tracing::debug!(topic = %name, error = %e, "auto-create failed"),
                 }
             }
+            broker.await_committed_metadata().await;
             image = broker.metadata.image();
         }
     }

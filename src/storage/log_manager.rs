@@ -155,35 +155,28 @@ impl LogManager {
         let loaded: Mutex<HashMap<TopicPartition, (Uuid, SharedLog)>> = Mutex::new(HashMap::new());
         let first_error: Mutex<Option<StorageError>> = Mutex::new(None);
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((tp, path)) = todo.get(i) else { break };
-                    let hints = LoadHints {
-                        clean_shutdown: clean,
-                        recovery_point: recovery.get(tp).copied(),
-                        log_start_offset: starts.get(tp).copied(),
-                        high_watermark: hws.get(tp).copied(),
-                        offset_gaps_possible: cleaner_checkpoints.get(dir, tp).is_some(),
-                    };
-                    let topic_id = match checkpoint::read_partition_metadata(path) {
-                        Ok(Some(id)) => id,
-                        Ok(None) | Err(_) => {
-                            tracing::warn!(dir = %path.display(), "partition directory without valid partition.metadata; skipping");
-                            continue;
-                        }
-                    };
-                    match PartitionLog::load(path, tp.clone(), config_for(&tp.topic), flusher.clone(), hints) {
-                        Ok(log) => {
-                            loaded.lock().expect("load lock").insert(tp.clone(), (topic_id, Arc::new(Mutex::new(log))));
-                        }
-                        Err(e) => {
-                            first_error.lock().expect("load lock").get_or_insert(e);
-                        }
-                    }
-                });
+        for_each_in_parallel(&todo, threads, |(tp, path)| {
+            let hints = LoadHints {
+                clean_shutdown: clean,
+                recovery_point: recovery.get(tp).copied(),
+                log_start_offset: starts.get(tp).copied(),
+                high_watermark: hws.get(tp).copied(),
+                offset_gaps_possible: cleaner_checkpoints.get(dir, tp).is_some(),
+            };
+            let topic_id = match checkpoint::read_partition_metadata(path) {
+                Ok(Some(id)) => id,
+                Ok(None) | Err(_) => {
+                    tracing::warn!(dir = %path.display(), "partition directory without valid partition.metadata; skipping");
+                    return;
+                }
+            };
+            match PartitionLog::load(path, tp.clone(), config_for(&tp.topic), flusher.clone(), hints) {
+                Ok(log) => {
+                    loaded.lock().expect("load lock").insert(tp.clone(), (topic_id, Arc::new(Mutex::new(log))));
+                }
+                Err(e) => {
+                    first_error.lock().expect("load lock").get_or_insert(e);
+                }
             }
         });
         if let Some(e) = first_error.into_inner().expect("load lock") {
@@ -356,13 +349,16 @@ impl LogManager {
 
     /// Clean shutdown: close every log, checkpoint, leave the marker.
     pub fn shutdown(&self) -> Result<()> {
-        let mut failed = false;
-        for (tp, _, log) in self.all() {
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        // Closing is mostly waiting for fsyncs, so threads help even on few
+        // cores (Kafka closes logs on its recovery threads too).
+        for_each_in_parallel(&self.all(), SHUTDOWN_THREADS, |(tp, _, log)| {
             if let Err(e) = log.lock().expect("log lock").close() {
                 tracing::error!(partition = %tp, error = %e, "closing log");
-                failed = true;
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
             }
-        }
+        });
+        let failed = failed.into_inner();
         self.flusher.shutdown();
         self.checkpoint()?;
         if !failed {
@@ -381,4 +377,21 @@ impl LogManager {
     pub fn reserved(&self) -> &[String] {
         &self.reserved
     }
+}
+
+/// Threads closing logs at shutdown.
+const SHUTDOWN_THREADS: usize = 8;
+
+/// Runs `f` on every item, spread over `threads` scoped threads.
+fn for_each_in_parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads.min(items.len()).max(1) {
+            s.spawn(|| {
+                while let Some(item) = items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    f(item);
+                }
+            });
+        }
+    });
 }

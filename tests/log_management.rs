@@ -254,12 +254,18 @@ async fn flush_messages_acknowledges_only_durable_records() {
             ClientConfig::new().set("bootstrap.servers", &bs).set("linger.ms", "0").set("acks", acks).create().unwrap();
         // Concurrent sends, so appends share group commits.
         let values: Vec<String> = (0..200).map(|i| format!("v{i}")).collect();
-        let sends: Vec<_> =
-            values.iter().map(|v| p.send(FutureRecord::<(), _>::to("durable").partition(0).payload(v), TIMEOUT)).collect();
+        let sends: Vec<_> = values
+            .iter()
+            .map(|v| p.send(FutureRecord::<(), _>::to("durable").partition(0).payload(v), TIMEOUT))
+            .collect();
         for s in sends {
             let d = s.await.expect("delivered");
             let durable = partition.log().lock().unwrap().recovery_point();
-            assert!(durable > d.offset, "acks={acks}: offset {} acknowledged before it was flushed ({durable})", d.offset);
+            assert!(
+                durable > d.offset,
+                "acks={acks}: offset {} acknowledged before it was flushed ({durable})",
+                d.offset
+            );
         }
     }
     broker.stop().await;

@@ -81,10 +81,8 @@ fn run_group(jobs: Vec<FlushJob>) {
         }
     }
     for job in jobs {
-        let failed = job
-            .files
-            .iter()
-            .find_map(|f| synced.iter().find(|(s, _)| Arc::ptr_eq(s, f)).and_then(|(_, e)| *e));
+        let failed =
+            job.files.iter().find_map(|f| synced.iter().find(|(s, _)| Arc::ptr_eq(s, f)).and_then(|(_, e)| *e));
         (job.done)(match failed {
             Some(kind) => Err(std::io::Error::new(kind, "fsync failed")),
             None => Ok(()),

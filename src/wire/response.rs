@@ -159,8 +159,9 @@ mod tests {
         let big = Bytes::from(vec![7u8; 100_000]);
         let small = Bytes::from_static(b"tiny records");
         let part = |i, r: &Bytes| PartitionData::default().with_partition_index(i).with_records(Some(r.clone()));
-        let resp = FetchResponse::default().with_responses(vec![FetchableTopicResponse::default()
-            .with_partitions(vec![part(0, &big), part(1, &small), part(2, &big)])]);
+        let resp = FetchResponse::default().with_responses(vec![
+            FetchableTopicResponse::default().with_partitions(vec![part(0, &big), part(1, &small), part(2, &big)])
+        ]);
         for v in [4, 12, 16] {
             let flat = encode(ApiKey::Fetch, v, 9, &resp).unwrap();
             let frame = encode_with_payloads(ApiKey::Fetch, v, 9, &resp, &[big.clone(), small.clone()]).unwrap();

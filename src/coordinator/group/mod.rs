@@ -841,11 +841,7 @@ impl GroupCoordinator {
 
     /// OffsetFetch: committed offsets of the group (all when `partitions`
     /// is None). Unknown groups and partitions have no offset, no error.
-    pub fn fetch_offsets(
-        &self,
-        group_id: &str,
-        partitions: Option<Vec<(String, i32)>>,
-    ) -> Result<FetchedOffsets, i16> {
+    pub fn fetch_offsets(&self, group_id: &str, partitions: Option<Vec<(String, i32)>>) -> Result<FetchedOffsets, i16> {
         self.validate(group_id, true)?;
         let group = self.lookup(group_id, false)?.map(|(_, g)| g);
         let g = group.as_ref().map(|g| g.lock().expect("group lock"));

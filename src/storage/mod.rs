@@ -18,6 +18,7 @@ pub mod log_manager;
 pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
+pub mod segment_file;
 
 use std::fmt;
 use std::sync::Arc;

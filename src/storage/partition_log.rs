@@ -215,6 +215,11 @@ impl PartitionLog {
             // Segments wholly below the recovery point were fsynced.
             let needs_recovery = !hints.clean_shutdown && next_base.is_none_or(|nb| nb > recovery_point);
             let (seg, truncated) = LogSegment::open(dir, base, &seg_cfg, needs_recovery)?;
+            if next_base.is_some() {
+                // Not the active segment: its handle joins the capped idle
+                // ones now, so loading many segments never holds them all.
+                seg.make_idle();
+            }
             recovered_any |= needs_recovery;
             segments.insert(base, seg);
             if truncated > 0 {
@@ -295,7 +300,7 @@ impl PartitionLog {
             };
             while pos < seg.size() {
                 let hdr =
-                    read_at(seg.file(), pos, HEADER_SIZE).map_err(|e| StorageError::io("producer state scan", e))?;
+                    read_at(&*seg.file()?, pos, HEADER_SIZE).map_err(|e| StorageError::io("producer state scan", e))?;
                 let Some(h) = BatchHeader::parse(&hdr) else {
                     break;
                 };
@@ -610,7 +615,13 @@ impl PartitionLog {
         let end = self.log_end_offset();
         let (rp, tx, tp) = (self.recovery_point.clone(), self.durable_tx.clone(), self.tp.clone());
         self.flusher.submit(FlushJob {
-            files: vec![self.active().file().clone()],
+            files: match self.active().file() {
+                Ok(f) => vec![f],
+                Err(e) => {
+                    tracing::error!(partition = %self.tp, error = %e, "cannot open the active segment to flush");
+                    return;
+                }
+            },
             done: Box::new(move |res| match res {
                 Ok(()) => {
                     let now = rp.fetch_max(end, Ordering::AcqRel).max(end);
@@ -665,7 +676,7 @@ impl PartitionLog {
             return Ok(());
         }
         self.active_mut().on_become_inactive()?;
-        let old_file = self.active().file().clone();
+        let old_file = self.active().file()?;
         self.producer_state.take_snapshot(new_base)?;
         let seg = LogSegment::create(&self.dir, new_base, &segment_config(&self.config))?;
         self.segments.insert(new_base, seg);
@@ -748,12 +759,7 @@ impl PartitionLog {
             if len == 0 {
                 return Ok(None);
             }
-            return Ok(Some(ReadPlan {
-                file: seg.file().clone(),
-                position: b.position,
-                len,
-                max_offset: limits.max_offset,
-            }));
+            return Ok(Some(ReadPlan { file: seg.file()?, position: b.position, len, max_offset: limits.max_offset }));
         }
         Ok(None)
     }
@@ -768,7 +774,7 @@ impl PartitionLog {
             let Some(b) = seg.find_batch_by_timestamp(timestamp, self.log_start_offset)? else {
                 continue;
             };
-            let bytes = read_at(seg.file(), b.position, b.size as usize)
+            let bytes = read_at(&*seg.file()?, b.position, b.size as usize)
                 .map_err(|e| StorageError::io("timestamp lookup", e))?;
             let view = BatchView::parse(&bytes).map_err(StorageError::Corrupt)?;
             let epoch = view.partition_leader_epoch();
@@ -802,7 +808,7 @@ impl PartitionLog {
         let Some(b) = seg.find_batch(batch_last_offset, seg.size())? else {
             return Ok(None);
         };
-        let bytes = read_at(seg.file(), b.position, b.size as usize)
+        let bytes = read_at(&*seg.file()?, b.position, b.size as usize)
             .map_err(|e| StorageError::io("max timestamp lookup", e))?;
         let view = BatchView::parse(&bytes).map_err(StorageError::Corrupt)?;
         let epoch = view.partition_leader_epoch();
@@ -826,7 +832,7 @@ impl PartitionLog {
         let Some(b) = seg.find_batch(offset, seg.size())? else {
             return Ok(-1);
         };
-        let hdr = read_at(seg.file(), b.position, HEADER_SIZE).map_err(|e| StorageError::io("epoch lookup", e))?;
+        let hdr = read_at(&*seg.file()?, b.position, HEADER_SIZE).map_err(|e| StorageError::io("epoch lookup", e))?;
         Ok(BatchHeader::parse(&hdr).map_or(-1, |h| h.partition_leader_epoch))
     }
 
@@ -983,6 +989,7 @@ impl PartitionLog {
         let mut cfg = segment_config(&self.config);
         cfg.dense_offsets = false;
         let (seg, _) = LogSegment::open(&self.dir, new_base, &cfg, false)?;
+        seg.make_idle();
         for base in old {
             if *base != active {
                 self.segments.remove(base);

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::wire::batch::{self, BatchView, HEADER_SIZE, LOG_OVERHEAD};
 
 use super::index::{OffsetIndex, TimeIndex};
+use super::segment_file::SegmentFile;
 use super::{segment_file_name, Result, StorageError};
 
 pub const LOG_SUFFIX: &str = ".log";
@@ -129,7 +130,7 @@ pub struct BatchPosition {
 pub struct LogSegment {
     base_offset: i64,
     dir: PathBuf,
-    file: Arc<File>,
+    file: SegmentFile,
     size: u64,
     next_offset: i64,
     pub offset_index: OffsetIndex,
@@ -173,7 +174,7 @@ impl LogSegment {
         let mut seg = LogSegment {
             base_offset,
             dir: dir.to_path_buf(),
-            file: Arc::new(file),
+            file: SegmentFile::new(path, file),
             size: 0,
             next_offset: base_offset,
             offset_index: OffsetIndex::new(
@@ -218,7 +219,7 @@ impl LogSegment {
         let mut seg = LogSegment {
             base_offset,
             dir: dir.to_path_buf(),
-            file: Arc::new(file),
+            file: SegmentFile::new(path.clone(), file),
             size: file_len,
             next_offset: base_offset,
             offset_index: OffsetIndex::new(
@@ -312,7 +313,7 @@ impl LogSegment {
     /// truncates at the first bad byte, and rebuilds both indexes. Returns
     /// the number of bytes cut.
     pub fn recover(&mut self) -> Result<u64> {
-        let file_len = self.file.metadata().map_err(|e| self.io(e))?.len();
+        let file_len = self.handle()?.metadata().map_err(|e| self.io(e))?.len();
         self.offset_index.reset()?;
         self.time_index.reset()?;
         self.max_timestamp = -1;
@@ -338,7 +339,7 @@ impl LogSegment {
             };
             if refill {
                 let want = size_known.unwrap_or(CHUNK).max(CHUNK).min((file_len - pos) as usize);
-                buf = read_at(&self.file, pos, want).map_err(|e| self.io(e))?;
+                buf = read_at(&*self.handle()?, pos, want).map_err(|e| self.io(e))?;
                 buf_start = pos;
                 if buf.len() < LOG_OVERHEAD {
                     break;
@@ -370,7 +371,7 @@ impl LogSegment {
         }
         let truncated = file_len - pos;
         if truncated > 0 {
-            self.file.set_len(pos).map_err(|e| self.io(e))?;
+            self.handle()?.set_len(pos).map_err(|e| self.io(e))?;
         }
         self.size = pos;
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
@@ -402,7 +403,7 @@ impl LogSegment {
     pub fn append(&mut self, header: &[u8], rest: &[u8]) -> Result<()> {
         debug_assert_eq!(header.len(), HEADER_SIZE);
         let position = self.size;
-        write_all_vectored_at(&self.file, &[header, rest], position).map_err(|e| self.io(e))?;
+        write_all_vectored_at(&*self.handle()?, &[header, rest], position).map_err(|e| self.io(e))?;
         // Index from the header alone (the view never reads records).
         let mut hdr = [0u8; HEADER_SIZE];
         hdr.copy_from_slice(header);
@@ -441,7 +442,7 @@ impl LogSegment {
         if position + HEADER_SIZE as u64 > limit {
             return Ok(None);
         }
-        let hdr = read_at(&self.file, position, HEADER_SIZE).map_err(|e| self.io(e))?;
+        let hdr = read_at(&*self.handle()?, position, HEADER_SIZE).map_err(|e| self.io(e))?;
         if hdr.len() < HEADER_SIZE {
             return Ok(None);
         }
@@ -504,7 +505,7 @@ impl LogSegment {
             None => self.size,
         };
         let removed = self.size - new_size;
-        self.file.set_len(new_size).map_err(|e| self.io(e))?;
+        self.handle()?.set_len(new_size).map_err(|e| self.io(e))?;
         self.size = new_size;
         self.offset_index.truncate_to_offset(offset)?;
         self.time_index.truncate_to_offset(offset)?;
@@ -536,7 +537,7 @@ impl LogSegment {
     /// fsyncs the log and writes pending index entries.
     pub fn flush(&mut self) -> Result<()> {
         if self.unflushed {
-            self.file.sync_data().map_err(|e| self.io(e))?;
+            self.handle()?.sync_data().map_err(|e| self.io(e))?;
             self.unflushed = false;
         }
         self.persist_indexes()
@@ -553,6 +554,7 @@ impl LogSegment {
         if self.max_timestamp >= 0 {
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         }
+        self.make_idle();
         self.persist_indexes()
     }
 
@@ -563,6 +565,7 @@ impl LogSegment {
     /// Moves the segment's files to `dir` after its directory was renamed.
     pub fn set_dir(&mut self, dir: &Path) {
         self.dir = dir.to_path_buf();
+        self.file.set_path(Self::log_path(dir, self.base_offset));
         self.offset_index.set_path(dir.join(segment_file_name(self.base_offset, INDEX_SUFFIX)));
         self.time_index.set_path(dir.join(segment_file_name(self.base_offset, TIME_INDEX_SUFFIX)));
     }
@@ -579,8 +582,30 @@ impl LogSegment {
     pub fn is_empty(&self) -> bool {
         self.size == 0
     }
-    pub fn file(&self) -> &Arc<File> {
-        &self.file
+    /// The `.log` file's handle, reopened if it was closed while the
+    /// segment was idle; call with the log locked.
+    pub fn file(&self) -> Result<Arc<File>> {
+        self.handle()
+    }
+
+    fn handle(&self) -> Result<Arc<File>> {
+        self.file.get().map_err(|e| self.io(e))
+    }
+
+    /// Whether the `.log` handle is open now (it closes while idle).
+    pub fn file_is_open(&self) -> bool {
+        self.file.is_open()
+    }
+
+    /// Identifies this segment's file in the process (see [`SegmentFile`]).
+    pub fn file_id(&self) -> u64 {
+        self.file.id()
+    }
+
+    /// The segment is no longer the active one: its handle may be closed
+    /// while idle and reopened on demand.
+    pub fn make_idle(&self) {
+        self.file.make_idle();
     }
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp

@@ -280,9 +280,9 @@ impl Cleaner {
         {
             let mut l = log.lock().expect("log lock");
             let unchanged = l.truncation_count() == snap.truncations
-                && group.iter().all(|g| {
-                    l.segment(g.base_offset).is_some_and(|s| Arc::ptr_eq(s.file(), &g.file) && s.size() == g.size)
-                });
+                && group
+                    .iter()
+                    .all(|g| l.segment(g.base_offset).is_some_and(|s| s.file_id() == g.file_id && s.size() == g.size));
             if !unchanged {
                 drop(l);
                 delete_cleaned_files(dir, new_base);

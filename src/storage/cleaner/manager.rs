@@ -22,7 +22,7 @@ use crate::config::LogConfig;
 use crate::storage::index::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::segment::read_at;
-use crate::storage::TopicPartition;
+use crate::storage::{Result, TopicPartition};
 use crate::wire::batch::{BatchHeader, HEADER_SIZE};
 
 /// One segment as the cleaner saw it.
@@ -36,6 +36,9 @@ pub struct SegmentSnapshot {
     pub offset_index_bytes: u64,
     pub time_index_bytes: u64,
     pub file: Arc<File>,
+    /// Which file this was (`LogSegment::file_id`): the swap checks the
+    /// segment was not replaced meanwhile.
+    pub file_id: u64,
 }
 
 /// A log as the cleaner saw it at one instant.
@@ -57,27 +60,31 @@ pub struct LogSnapshot {
 }
 
 impl LogSnapshot {
-    /// Copies what the cleaner needs; call with the log locked.
-    pub fn take(log: &PartitionLog) -> Self {
+    /// Copies what the cleaner needs; call with the log locked. Fails if
+    /// a segment's file cannot be (re)opened.
+    pub fn take(log: &PartitionLog) -> Result<Self> {
         let segments = log
             .segments()
-            .map(|s| SegmentSnapshot {
-                base_offset: s.base_offset(),
-                size: s.size(),
-                next_offset: s.next_offset(),
-                largest_timestamp: s.largest_timestamp(),
-                offset_index_bytes: (s.offset_index.len() * OFFSET_ENTRY_SIZE) as u64,
-                time_index_bytes: (s.time_index.entries().len() * TIME_ENTRY_SIZE) as u64,
-                file: s.file().clone(),
+            .map(|s| {
+                Ok(SegmentSnapshot {
+                    base_offset: s.base_offset(),
+                    size: s.size(),
+                    next_offset: s.next_offset(),
+                    largest_timestamp: s.largest_timestamp(),
+                    offset_index_bytes: (s.offset_index.len() * OFFSET_ENTRY_SIZE) as u64,
+                    time_index_bytes: (s.time_index.entries().len() * TIME_ENTRY_SIZE) as u64,
+                    file: s.file()?,
+                    file_id: s.file_id(),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let active_producers = log
             .producer_state()
             .producers()
             .iter()
             .map(|(pid, e)| (*pid, (e.batches.back().map(|b| b.last_offset), e.epoch)))
             .collect();
-        LogSnapshot {
+        Ok(LogSnapshot {
             tp: log.topic_partition().clone(),
             dir: log.dir().to_path_buf(),
             config: log.config().clone(),
@@ -87,7 +94,7 @@ impl LogSnapshot {
             high_watermark: log.high_watermark(),
             truncations: log.truncation_count(),
             active_producers,
-        }
+        })
     }
 
     pub fn active(&self) -> &SegmentSnapshot {
@@ -283,6 +290,7 @@ mod tests {
             offset_index_bytes: 8,
             time_index_bytes: 12,
             file: Arc::new(f),
+            file_id: 0,
         }
     }
 

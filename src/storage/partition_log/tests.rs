@@ -116,6 +116,59 @@ fn read_stops_at_max_offset_and_honours_min_one_batch() {
     assert_eq!(BatchIter::new(&one, true).count(), 1);
 }
 
+/// Rolled segments' handles close once more idle handles than the cap are
+/// open (process-wide); reads, truncation and appends reopen them by path
+/// and see exactly the same bytes.
+#[test]
+fn segment_files_closed_while_idle_reopen_on_demand() {
+    use crate::storage::segment_file::{SegmentFile, MAX_IDLE_SEGMENT_FILES};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(4096);
+    let mut log = create(dir.path(), cfg.clone());
+    for i in 0..100 {
+        log.append_as_leader(&client_batch(i * 5, 5, NOW), 0, NOW).unwrap();
+    }
+    assert!(log.segment_count() >= 3, "segments: {}", log.segment_count());
+    // Newer idle handles elsewhere in the process push the log's out.
+    let other = tempfile::tempdir().unwrap();
+    let fillers: Vec<SegmentFile> = (0..MAX_IDLE_SEGMENT_FILES)
+        .map(|i| {
+            let path = other.path().join(format!("{i}.log"));
+            let f = SegmentFile::new(path.clone(), std::fs::File::create(&path).unwrap());
+            f.make_idle();
+            f
+        })
+        .collect();
+    let first = log.segments().next().unwrap();
+    assert!(!first.file_is_open(), "the oldest rolled segment's handle was closed");
+    assert!(log.segments().last().unwrap().file_is_open(), "the active segment keeps its handle");
+    let values = read_values(&log, 0);
+    assert_eq!(values.len(), 500);
+    assert!(values.iter().enumerate().all(|(i, (o, v))| *o == i as i64 && *v == format!("value-{i}")));
+    // Truncating into a rolled segment whose handle is closed again.
+    drop(fillers);
+    let fillers: Vec<SegmentFile> = (0..MAX_IDLE_SEGMENT_FILES)
+        .map(|i| {
+            let path = other.path().join(format!("b{i}.log"));
+            let f = SegmentFile::new(path.clone(), std::fs::File::create(&path).unwrap());
+            f.make_idle();
+            f
+        })
+        .collect();
+    assert!(!log.segments().next().unwrap().file_is_open());
+    log.truncate_to(10).unwrap();
+    assert_eq!(log.log_end_offset(), 10);
+    log.append_as_leader(&client_batch(10, 3, NOW), 0, NOW).unwrap();
+    let values = read_values(&log, 0);
+    assert_eq!(values.len(), 13);
+    assert!(values.iter().enumerate().all(|(i, (o, v))| *o == i as i64 && *v == format!("value-{i}")));
+    drop(fillers);
+    // And the files on disk hold the same log after an unclean restart.
+    drop(log);
+    let log = open(dir.path(), cfg, LoadHints::default());
+    assert_eq!(read_values(&log, 0), values);
+}
+
 #[test]
 fn rolls_segments_by_size_and_reads_across_them() {
     let dir = tempfile::tempdir().unwrap();

@@ -84,22 +84,21 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use common::client::{now_ns, BenchContext};
 use common::procstat::{fd_soft_limit, open_fds, peak_rss_kib, rss_kib, sync_disks, wait_for_quiet, CpuWindow};
 use common::table::{thousands, Table};
 
@@ -243,7 +242,7 @@ fn steps(broker: &mut Broker, layout: &Layout, report: &mut Report) -> Result<()
 
     // 1. Create the topics.
     {
-        let admin: AdminClient<Ctx> = client_config(&bootstrap).create_with_context(Ctx::default())?;
+        let admin: AdminClient<BenchContext> = client_config(&bootstrap).create_with_context(BenchContext::default())?;
         let cpu = CpuWindow::start(&[pid], true);
         let create = create_topics(&admin, layout)?;
         report.seconds(
@@ -376,73 +375,6 @@ fn record_value(topic: &str, partition: i32, round: i64) -> Vec<u8> {
 // Clients
 // ---------------------------------------------------------------------------
 
-/// Client context for all clients of the bench: counts producer
-/// deliveries and shows librdkafka's warnings and errors on stderr.
-#[derive(Default)]
-struct Ctx {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
-    /// When the latest delivery callback ran.
-    last_delivery: Mutex<Option<Instant>>,
-}
-
-impl Ctx {
-    fn completed(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
-    }
-
-    fn last_delivery(&self) -> Option<Instant> {
-        self.last_delivery.lock().ok().and_then(|t| *t)
-    }
-
-    /// Fails if any delivery failed.
-    fn check(&self) -> Result<()> {
-        match self.failed.load(Ordering::Relaxed) {
-            0 => Ok(()),
-            n => {
-                let first = self.first_error.lock().map(|e| e.clone()).unwrap_or_default();
-                bail!("{n} deliveries failed, first: {}", first.as_deref().unwrap_or("?"))
-            }
-        }
-    }
-}
-
-impl ClientContext for Ctx {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-            eprintln!("librdkafka {level:?} {fac}: {message}");
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        eprintln!("librdkafka error: {error}: {reason}");
-    }
-}
-
-impl ConsumerContext for Ctx {}
-
-impl ProducerContext for Ctx {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Ok(mut at) = self.last_delivery.lock() {
-            *at = Some(Instant::now());
-        }
-        match result {
-            Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Err((e, _)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut first) = self.first_error.lock() {
-                    first.get_or_insert_with(|| e.to_string());
-                }
-            }
-        }
-    }
-}
-
 fn client_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap);
@@ -451,7 +383,7 @@ fn client_config(bootstrap: &str) -> ClientConfig {
 
 /// Creates the layout's topics, `TOPICS_PER_REQUEST` per CreateTopics
 /// request, one request at a time; returns the time until the last answer.
-fn create_topics(admin: &AdminClient<Ctx>, layout: &Layout) -> Result<Duration> {
+fn create_topics(admin: &AdminClient<BenchContext>, layout: &Layout) -> Result<Duration> {
     let opts = AdminOptions::new()
         .operation_timeout(Some(CREATE_OPERATION_TIMEOUT))
         .request_timeout(Some(CREATE_REQUEST_TIMEOUT));
@@ -479,7 +411,7 @@ fn create_topics(admin: &AdminClient<Ctx>, layout: &Layout) -> Result<Duration> 
 }
 
 /// Polls metadata until every partition of the layout has a leader.
-fn wait_for_leaders(admin: &AdminClient<Ctx>, layout: &Layout, deadline: Instant) -> Result<()> {
+fn wait_for_leaders(admin: &AdminClient<BenchContext>, layout: &Layout, deadline: Instant) -> Result<()> {
     let names: HashSet<&str> = layout.topics.iter().map(|(name, _)| name.as_str()).collect();
     loop {
         let timeout = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
@@ -511,7 +443,7 @@ fn wait_for_leaders(admin: &AdminClient<Ctx>, layout: &Layout, deadline: Instant
 /// delivery callback, and how the CPUs were used meanwhile (`broker_pid`
 /// is the broker's process).
 fn produce_round(bootstrap: &str, layout: &Layout, round: i64, broker_pid: u32) -> Result<(Duration, String)> {
-    let producer: BaseProducer<Ctx> = client_config(bootstrap)
+    let producer: BaseProducer<BenchContext> = client_config(bootstrap)
         .set("acks", "1")
         .set("linger.ms", "5")
         .set("compression.type", "none")
@@ -520,10 +452,11 @@ fn produce_round(bootstrap: &str, layout: &Layout, round: i64, broker_pid: u32) 
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
         .set("message.timeout.ms", PRODUCE_TIMEOUT.as_millis().to_string())
-        .create_with_context(Ctx::default())
+        .create_with_context(BenchContext::default())
         .context("producer")?;
     let cpu = CpuWindow::start(&[broker_pid], true);
     let start = Instant::now();
+    let start_ns = now_ns();
     let deadline = start + PRODUCE_TIMEOUT;
     for (i, (topic, partition)) in layout.partitions().enumerate() {
         let value = record_value(topic, partition, round);
@@ -549,14 +482,15 @@ fn produce_round(bootstrap: &str, layout: &Layout, round: i64, broker_pid: u32) 
     }
     // While the producer's threads still exist, for the per-thread view.
     let cpu = cpu_summary(&cpu);
-    let took = ctx.last_delivery().map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+    let took =
+        ctx.last_delivery_ns().map_or_else(|| start.elapsed(), |at| Duration::from_nanos(at.saturating_sub(start_ns)));
     ctx.check().with_context(|| format!("produce round {round}"))?;
     Ok((took, cpu))
 }
 
 /// Enqueues `record`, serving delivery callbacks while the client queue is
 /// full.
-fn send(producer: &BaseProducer<Ctx>, mut record: BaseRecord<'_, (), [u8]>, deadline: Instant) -> Result<()> {
+fn send(producer: &BaseProducer<BenchContext>, mut record: BaseRecord<'_, (), [u8]>, deadline: Instant) -> Result<()> {
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -587,8 +521,8 @@ fn check_offsets(bootstrap: &str, layout: &Layout, rounds: i64) -> Result<()> {
     let sample = random_sample(layout);
     // No group.id: this client never asks for a group coordinator, so the
     // broker creates no __consumer_offsets.
-    let consumer: BaseConsumer<Ctx> =
-        client_config(bootstrap).create_with_context(Ctx::default()).context("ListOffsets client")?;
+    let consumer: BaseConsumer<BenchContext> =
+        client_config(bootstrap).create_with_context(BenchContext::default()).context("ListOffsets client")?;
     let mut retried = 0;
     for &(topic, partition) in &sample {
         let mut first = true;
@@ -633,13 +567,13 @@ fn read_back(bootstrap: &str, layout: &Layout, rounds: i64) -> Result<()> {
     let start = Instant::now();
     let deadline = start + VERIFY_TIMEOUT;
     let sample = random_sample(layout);
-    let consumer: BaseConsumer<Ctx> = client_config(bootstrap)
+    let consumer: BaseConsumer<BenchContext> = client_config(bootstrap)
         // Needed for assign(); nothing is committed.
         .set("group.id", "weir-bench-partitions")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false")
-        .create_with_context(Ctx::default())
+        .create_with_context(BenchContext::default())
         .context("consumer")?;
     let mut assignment = TopicPartitionList::new();
     for &(topic, partition) in &sample {

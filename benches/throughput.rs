@@ -116,22 +116,23 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use common::client::{now_ns, BenchContext};
 use common::deploy::{ClusterUnavailable, Deployment};
 use common::procstat::{sync_disks, wait_for_quiet, CpuUsage, CpuWindow};
 use common::table::{thousands, Table};
@@ -1010,73 +1011,11 @@ fn percentile(v: &[u64], q: f64) -> u64 {
 
 /// Nanoseconds since a process-wide monotonic origin; producer and consumer
 /// threads share it, so their stamps are directly comparable.
-fn now_ns() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
 fn check_deadline(deadline: Instant, what: impl FnOnce() -> String) -> Result<()> {
     if Instant::now() > deadline {
         bail!("timed out after {RUN_TIMEOUT:?}: {}", what());
     }
     Ok(())
-}
-
-/// Client context for all benchmark clients: counts producer deliveries
-/// (and when the last one arrived) and surfaces librdkafka warnings and
-/// errors on stderr instead of the (absent) `log` backend.
-#[derive(Default)]
-struct BenchContext {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    /// `now_ns()` at the most recent delivery callback.
-    last_delivery_ns: AtomicU64,
-    first_error: Mutex<Option<String>>,
-}
-
-impl BenchContext {
-    fn completed(&self) -> u64 {
-        self.delivered.load(Ordering::Relaxed) + self.failed.load(Ordering::Relaxed)
-    }
-
-    /// Fails if any delivery failed.
-    fn check(&self) -> Result<()> {
-        match self.failed.load(Ordering::Relaxed) {
-            0 => Ok(()),
-            n => bail!("{n} deliveries failed, first: {}", self.first_error.lock().unwrap().as_deref().unwrap_or("?")),
-        }
-    }
-}
-
-impl ClientContext for BenchContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
-            eprintln!("librdkafka {level:?} {fac}: {message}");
-        }
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        eprintln!("librdkafka error: {error}: {reason}");
-    }
-}
-
-impl ConsumerContext for BenchContext {}
-
-impl ProducerContext for BenchContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Err((e, _)) => {
-                self.failed.fetch_add(1, Ordering::Relaxed);
-                self.first_error.lock().unwrap().get_or_insert_with(|| e.to_string());
-            }
-        }
-        self.last_delivery_ns.store(now_ns(), Ordering::Relaxed);
-    }
 }
 
 type BenchProducer = BaseProducer<BenchContext>;
@@ -1240,7 +1179,7 @@ fn produce_all(
     }
     wait_for_deliveries(producer, target, deadline)?;
     tracker.check()?;
-    let end = tracker.last_delivery_ns.load(Ordering::Relaxed);
+    let end = tracker.last_delivery_ns().unwrap_or_else(now_ns);
     Ok(Duration::from_nanos(end.saturating_sub(start)))
 }
 

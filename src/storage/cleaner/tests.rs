@@ -505,7 +505,7 @@ fn throughput(name: &str, codec: crate::wire::batch::Compression, hot_only: bool
 
 /// `cargo test --release --lib -- --ignored --nocapture compaction_throughput`
 #[test]
-#[ignore]
+#[ignore = "figures; run with --release --ignored --nocapture"]
 fn compaction_throughput() {
     use crate::wire::batch::Compression;
     throughput("uncompressed, latest records at the end", Compression::None, true);

@@ -67,7 +67,7 @@ pub struct BrokerStorage {
 }
 
 /// How long an admin request waits for its change to reach this broker.
-const ADMIN_VISIBILITY_WAIT: Duration = Duration::from_secs(30);
+const ADMIN_VISIBILITY_WAIT: Duration = Duration::from_secs(20);
 
 impl BrokerStorage {
     /// Opens the log directories (blocking: recovery may scan segments).
@@ -90,21 +90,28 @@ impl BrokerStorage {
 }
 
 impl Broker {
-    /// Waits (at most `ADMIN_VISIBILITY_WAIT`) until this broker has
-    /// applied the metadata log as far as the quorum has committed it.
-    /// Admin handlers call it after a controller operation so the client
-    /// that asked finds its change here at once: Weir publishes metadata to
-    /// the broker asynchronously, and creating thousands of logs takes a
-    /// while. Timing out is not an error; the change is committed and
-    /// becomes visible later (clients retry as with Kafka).
-    pub async fn await_committed_metadata(&self) {
+    /// Waits until this broker has applied the metadata log as far as the
+    /// quorum has committed it, for at most the request's `timeout_ms`
+    /// (none or <= 0: `ADMIN_VISIBILITY_WAIT`), never past
+    /// `ADMIN_VISIBILITY_WAIT`, which stays below clients' request timeout.
+    /// Admin handlers call it after a controller operation committed
+    /// something, so the client that asked finds its change here at once:
+    /// Weir publishes metadata to the broker asynchronously, and creating
+    /// thousands of logs takes a while. Timing out is not an error; the
+    /// change is committed and becomes visible later (clients retry, as
+    /// with Kafka).
+    pub async fn await_committed_metadata(&self, timeout_ms: Option<i32>) {
+        let limit = match timeout_ms {
+            Some(ms) if ms > 0 => Duration::from_millis(ms as u64).min(ADMIN_VISIBILITY_WAIT),
+            _ => ADMIN_VISIBILITY_WAIT,
+        };
         let wait = async {
             let Ok(q) = self.controller.describe_quorum().await else { return };
             let target = q.high_watermark - 1;
             let mut rx = self.metadata.subscribe();
             let _ = rx.wait_for(|applied| *applied >= target).await;
         };
-        let _ = tokio::time::timeout(ADMIN_VISIBILITY_WAIT, wait).await;
+        let _ = tokio::time::timeout(limit, wait).await;
     }
 
     pub fn new(

@@ -56,20 +56,27 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Raises the soft limit on open files to the hard limit, as the JVM does
-/// for Kafka: every segment holds a file descriptor, so thousands of
-/// partitions need more than the usual soft limit of 1024.
+/// for Kafka (every partition's active segment holds a file descriptor, so
+/// thousands of partitions need more than the usual soft limit of 1024),
+/// and lets rolled segments keep up to half of it open.
 fn raise_open_files_limit() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
             let old = limit.rlim_cur;
-            limit.rlim_cur = limit.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                tracing::debug!(from = old, to = limit.rlim_max, "raised the open files limit");
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                tracing::debug!(from = old, to = raised.rlim_cur, "raised the open files limit");
+                limit = raised;
             }
         }
     }
+    let soft = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
+    weir::storage::segment_file::set_idle_file_limit(soft / 2);
 }
 
 async fn serve(cfg: weir::config::BrokerConfig) -> anyhow::Result<()> {

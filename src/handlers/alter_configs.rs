@@ -40,8 +40,11 @@ type Planned = Result<(ConfigResourceType, String, ConfigChange), (i16, String)>
 
 async fn apply(broker: &Broker, planned: Vec<Planned>, validate_only: bool) -> Vec<Outcome> {
     let valid: Vec<_> = planned.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
-    let mut results = broker.controller.alter_configs(valid, validate_only).await.into_iter();
-    broker.await_committed_metadata().await;
+    let results = broker.controller.alter_configs(valid, validate_only).await;
+    if !validate_only && results.iter().any(Result::is_ok) {
+        broker.await_committed_metadata(None).await;
+    }
+    let mut results = results.into_iter();
     planned
         .into_iter()
         .map(|p| match p {

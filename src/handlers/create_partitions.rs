@@ -33,8 +33,11 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             (t.name.0.to_string(), t.count, assignment)
         })
         .collect();
-    let mut results = broker.controller.create_partitions(topics, body.validate_only).await.into_iter();
-    broker.await_committed_metadata().await;
+    let results = broker.controller.create_partitions(topics, body.validate_only).await;
+    if !body.validate_only && results.iter().any(Result::is_ok) {
+        broker.await_committed_metadata(Some(body.timeout_ms)).await;
+    }
+    let mut results = results.into_iter();
     let mut resp = CreatePartitionsResponse::default();
     for t in &body.topics {
         let mut out = CreatePartitionsTopicResult::default().with_name(t.name.clone());

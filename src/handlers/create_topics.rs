@@ -52,8 +52,11 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         });
     }
     let valid: Vec<NewTopic> = planned.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
-    let mut created = broker.controller.create_topics(valid, body.validate_only).await.into_iter();
-    broker.await_committed_metadata().await;
+    let created = broker.controller.create_topics(valid, body.validate_only).await;
+    if !body.validate_only && created.iter().any(Result::is_ok) {
+        broker.await_committed_metadata(Some(body.timeout_ms)).await;
+    }
+    let mut created = created.into_iter();
     let mut resp = CreateTopicsResponse::default();
     for (t, p) in body.topics.iter().zip(planned) {
         let outcome = match p {

@@ -29,7 +29,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         body.topic_names.iter().map(|n| TopicRef::Name(n.0.to_string())).collect()
     };
     let results = broker.controller.delete_topics(refs.clone()).await;
-    broker.await_committed_metadata().await;
+    if results.iter().any(Result::is_ok) {
+        broker.await_committed_metadata(Some(body.timeout_ms)).await;
+    }
     let mut resp = DeleteTopicsResponse::default();
     for (r, result) in refs.into_iter().zip(results) {
         let (name, id) = match &r {

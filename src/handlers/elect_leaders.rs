@@ -31,7 +31,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         .as_ref()
         .map(|ts| ts.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.topic.0.to_string(), *p))).collect());
     let outcome = broker.controller.elect_leaders(election, partitions).await;
-    broker.await_committed_metadata().await;
+    if outcome.is_ok() {
+        broker.await_committed_metadata(Some(body.timeout_ms)).await;
+    }
     match outcome {
         Err(e) => {
             if v >= 1 {

@@ -26,6 +26,9 @@ use super::{
     TOPIC_AUTHORIZED_OPERATIONS,
 };
 
+/// How long a Metadata request that auto-created topics waits to see them.
+const AUTO_CREATE_VISIBILITY_WAIT_MS: i32 = 5_000;
+
 /// Replicas of a partition that are not on a live broker.
 pub fn offline_replicas(image: &MetadataImage, p: &PartitionRegistration) -> Vec<i32> {
     p.replicas.iter().copied().filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced)).collect()
@@ -162,13 +165,21 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
                     })
                 })
                 .collect();
+            let mut created = false;
             for (name, r) in missing.iter().zip(broker.controller.create_topics(new, false).await) {
                 match r {
-                    Ok(_) => tracing::info!(topic = %name, "auto-created topic"),
+                    Ok(_) => {
+                        created = true;
+                        tracing::info!(topic = %name, "auto-created topic");
+                    }
                     Err(e) => tracing::debug!(topic = %name, error = %e, "auto-create failed"),
                 }
             }
-            broker.await_committed_metadata().await;
+            if created {
+                // Briefly, so this answer can already name the new topic;
+                // a client that still misses it asks again, as with Kafka.
+                broker.await_committed_metadata(Some(AUTO_CREATE_VISIBILITY_WAIT_MS)).await;
+            }
             image = broker.metadata.image();
         }
     }

@@ -1,6 +1,7 @@
 //! Broker-only nodes follow the metadata log: they fetch committed records
 //! from the quorum (long-polling), apply them to their own image with the
-//! same `MetadataImage::apply`, and publish each new image.
+//! same `MetadataImage::apply`, and publish each new image (through a
+//! [`MetadataPublisher`], as combined nodes do).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,13 +10,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::controller::ControllerChannel;
 
-use super::{MetadataCache, MetadataImage};
+use super::{MetadataCache, MetadataImage, MetadataPublisher};
 
 const FETCH_WAIT_MS: u64 = 500;
 
 pub fn spawn(channel: Arc<ControllerChannel>, cache: Arc<MetadataCache>, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut image = (*cache.image()).clone();
+        // Listeners run on the publisher's thread, not on this task.
+        let publisher = MetadataPublisher::start(cache);
         loop {
             let fetched = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -53,7 +56,7 @@ pub fn spawn(channel: Arc<ControllerChannel>, cache: Arc<MetadataCache>, shutdow
                 }
                 image.offset = *offset;
             }
-            cache.publish(Arc::new(image.clone()), &changes);
+            publisher.publish(Arc::new(image.clone()), changes);
         }
     });
 }

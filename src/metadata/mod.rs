@@ -132,7 +132,15 @@ impl MetadataPublisher {
                         image = newer;
                         changes.extend(more);
                     }
-                    cache.publish(image, &changes);
+                    let published =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.publish(image, &changes)));
+                    if published.is_err() {
+                        // The broker could no longer follow the metadata log
+                        // while still heartbeating as if it did: stop, as
+                        // Kafka's fault handler does.
+                        tracing::error!("applying metadata failed; exiting");
+                        std::process::exit(1);
+                    }
                 }
             })
             .expect("spawn the metadata publisher thread");

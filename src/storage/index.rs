@@ -153,10 +153,6 @@ impl OffsetIndex {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    pub fn set_path(&mut self, path: PathBuf) {
-        self.path = path;
-    }
 }
 
 /// Time index: timestamp -> relative offset. Invariant: timestamps and
@@ -266,10 +262,6 @@ impl TimeIndex {
         self.entries.clear();
         self.persisted = 0;
         rewrite(&self.path, &[])
-    }
-
-    pub fn set_path(&mut self, path: PathBuf) {
-        self.path = path;
     }
 }
 

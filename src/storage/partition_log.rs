@@ -214,7 +214,7 @@ impl PartitionLog {
             let next_base = bases.get(i + 1).copied();
             // Segments wholly below the recovery point were fsynced.
             let needs_recovery = !hints.clean_shutdown && next_base.is_none_or(|nb| nb > recovery_point);
-            let (seg, truncated) = LogSegment::open(dir, base, &seg_cfg, needs_recovery)?;
+            let (mut seg, truncated) = LogSegment::open(dir, base, &seg_cfg, needs_recovery)?;
             if next_base.is_some() {
                 // Not the active segment: its handle joins the capped idle
                 // ones now, so loading many segments never holds them all.
@@ -238,6 +238,11 @@ impl PartitionLog {
         if segments.is_empty() {
             let base = checkpointed_start.max(0);
             segments.insert(base, LogSegment::create(dir, base, &seg_cfg)?);
+        }
+        // The last segment is the active one, even where recovery deleted
+        // the ones after it.
+        if let Some(last) = segments.values_mut().next_back() {
+            last.make_active()?;
         }
         let first_base = *segments.keys().next().expect("non-empty");
         let log_end = segments.values().next_back().expect("non-empty").next_offset();
@@ -943,6 +948,8 @@ impl PartitionLog {
             }
         }
         if let Some(seg) = self.segments.values_mut().next_back() {
+            // It may have been rolled before: it is the active one again.
+            seg.make_active()?;
             seg.truncate_to(offset)?;
         }
         self.after_truncation(offset)
@@ -983,12 +990,23 @@ impl PartitionLog {
     /// epochs and the recovery point are untouched: cleaning only drops
     /// records below the high watermark and keeps the rest at their offsets.
     /// Never replaces the active segment.
+    /// Pins the handles of the segments at `bases` open (see
+    /// `LogSegment::make_active`).
+    pub fn pin_segments(&mut self, bases: &[i64]) -> Result<()> {
+        for base in bases {
+            if let Some(seg) = self.segments.get_mut(base) {
+                seg.make_active()?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn replace_with_cleaned(&mut self, old: &[i64], new_base: i64) -> Result<()> {
         let active = self.active().base_offset();
         debug_assert!(old.iter().all(|b| *b < active) && new_base < active);
         let mut cfg = segment_config(&self.config);
         cfg.dense_offsets = false;
-        let (seg, _) = LogSegment::open(&self.dir, new_base, &cfg, false)?;
+        let (mut seg, _) = LogSegment::open(&self.dir, new_base, &cfg, false)?;
         seg.make_idle();
         for base in old {
             if *base != active {

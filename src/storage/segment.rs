@@ -562,14 +562,6 @@ impl LogSegment {
     pub fn delete_files(&self) -> Result<()> {
         delete_segment_files(&self.dir, self.base_offset)
     }
-    /// Moves the segment's files to `dir` after its directory was renamed.
-    pub fn set_dir(&mut self, dir: &Path) {
-        self.dir = dir.to_path_buf();
-        self.file.set_path(Self::log_path(dir, self.base_offset));
-        self.offset_index.set_path(dir.join(segment_file_name(self.base_offset, INDEX_SUFFIX)));
-        self.time_index.set_path(dir.join(segment_file_name(self.base_offset, TIME_INDEX_SUFFIX)));
-    }
-
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
@@ -593,6 +585,7 @@ impl LogSegment {
     }
 
     /// Whether the `.log` handle is open now (it closes while idle).
+    #[cfg(test)]
     pub fn file_is_open(&self) -> bool {
         self.file.is_open()
     }
@@ -604,8 +597,14 @@ impl LogSegment {
 
     /// The segment is no longer the active one: its handle may be closed
     /// while idle and reopened on demand.
-    pub fn make_idle(&self) {
+    pub fn make_idle(&mut self) {
         self.file.make_idle();
+    }
+
+    /// The segment is the active one again (or must stay open for a
+    /// while): its handle is pinned open.
+    pub fn make_active(&mut self) -> Result<()> {
+        self.file.make_active().map_err(|e| self.io(e))
     }
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp

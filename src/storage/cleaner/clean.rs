@@ -54,6 +54,10 @@ pub struct CleanerStats {
     pub elapsed_secs: f64,
 }
 
+fn open_snapshot_file(seg: &SegmentSnapshot) -> Result<std::sync::Arc<File>> {
+    seg.file.get().map_err(|e| StorageError::io("cleaner open", e))
+}
+
 /// Reads whole batches of one segment file sequentially, in chunks.
 struct BatchReader<'a> {
     file: &'a File,
@@ -134,6 +138,18 @@ impl Cleaner {
         let started = Instant::now();
         let snap = &ltc.snapshot;
         let mut stats = CleanerStats::default();
+        // Open every segment this round may read while the log still has
+        // it: one deleted since the snapshot (retention, truncation) means
+        // the log changed, not that it cannot be cleaned.
+        for seg in snap.segments_in(i64::MIN, ltc.first_uncleanable_offset) {
+            match seg.file.get() {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(CleanOutcome::Aborted("segment deleted during cleaning"));
+                }
+                Err(e) => return Err(StorageError::io("cleaner open", e)),
+            }
+        }
         if !self.build_offset_map(ltc, &mut stats)? {
             return Ok(CleanOutcome::Aborted("shutdown"));
         }
@@ -189,7 +205,8 @@ impl Cleaner {
     /// Adds one segment's keys at or after `start`; `Some(true)` if the map
     /// filled up, `None` if stopped.
     fn map_segment(&mut self, seg: &SegmentSnapshot, start: i64, stats: &mut CleanerStats) -> Result<Option<bool>> {
-        let mut reader = BatchReader::new(&seg.file, seg.size, self.io_buffer_size);
+        let file = open_snapshot_file(seg)?;
+        let mut reader = BatchReader::new(&file, seg.size, self.io_buffer_size);
         while let Some((_, bytes)) = reader.next()? {
             if self.stop.is_stopped() {
                 return Ok(None);
@@ -243,7 +260,8 @@ impl Cleaner {
             self.io_buffer_size,
         )?;
         for seg in group {
-            let mut reader = BatchReader::new(&seg.file, seg.size, self.io_buffer_size);
+            let file = open_snapshot_file(seg)?;
+            let mut reader = BatchReader::new(&file, seg.size, self.io_buffer_size);
             while let Some((_, bytes)) = reader.next()? {
                 if self.stop.is_stopped() {
                     return Ok(Some("shutdown"));
@@ -268,7 +286,11 @@ impl Cleaner {
                 }
             }
         }
-        let modified = group.last().and_then(|s| s.file.metadata().ok()).and_then(|m| m.modified().ok());
+        let modified = group
+            .last()
+            .and_then(|s| s.file.get().ok())
+            .and_then(|f| f.metadata().ok())
+            .and_then(|m| m.modified().ok());
         writer.finish(modified)?;
 
         // Swap, if the log is still what the group was read from.
@@ -288,6 +310,11 @@ impl Cleaner {
                 delete_cleaned_files(dir, new_base);
                 return Ok(Some("log changed during cleaning"));
             }
+            // Until the swap is done the old segments must keep reading
+            // their own files: pin their handles open, so none is reopened
+            // by a path that may by then name the cleaned file (or nothing,
+            // if the swap fails half-way).
+            l.pin_segments(&old)?;
             swap::commit(dir, new_base, &old)?;
             l.replace_with_cleaned(&old, new_base)?;
         }

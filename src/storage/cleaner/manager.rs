@@ -16,13 +16,14 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::config::LogConfig;
 use crate::storage::index::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::segment::read_at;
-use crate::storage::{Result, TopicPartition};
+use crate::storage::segment::LogSegment;
+use crate::storage::TopicPartition;
 use crate::wire::batch::{BatchHeader, HEADER_SIZE};
 
 /// One segment as the cleaner saw it.
@@ -35,10 +36,45 @@ pub struct SegmentSnapshot {
     pub largest_timestamp: i64,
     pub offset_index_bytes: u64,
     pub time_index_bytes: u64,
-    pub file: Arc<File>,
+    pub file: SnapshotFile,
     /// Which file this was (`LogSegment::file_id`): the swap checks the
     /// segment was not replaced meanwhile.
     pub file_id: u64,
+}
+
+/// A segment's file as a snapshot refers to it, opened by path only when
+/// the cleaner reads it: every pass snapshots every compacted log, and
+/// opening all their segments each time would churn the process's capped
+/// idle handles (`segment_file`). Opening outside the log's lock is safe:
+/// only the cleaner itself renames segment files in place, a deleted one
+/// fails to open, and the swap checks under the lock that each segment is
+/// still the same file (`file_id`) at the same size.
+#[derive(Debug, Clone)]
+pub struct SnapshotFile {
+    path: PathBuf,
+    file: Arc<OnceLock<Arc<File>>>,
+}
+
+impl SnapshotFile {
+    pub fn at(path: PathBuf) -> Self {
+        SnapshotFile { path, file: Arc::new(OnceLock::new()) }
+    }
+
+    /// Wraps an already open file (tests).
+    #[cfg(test)]
+    pub fn open(file: File) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(Arc::new(file));
+        SnapshotFile { path: PathBuf::new(), file: Arc::new(cell) }
+    }
+
+    pub fn get(&self) -> std::io::Result<Arc<File>> {
+        if let Some(f) = self.file.get() {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(File::open(&self.path)?);
+        Ok(self.file.get_or_init(|| f).clone())
+    }
 }
 
 /// A log as the cleaner saw it at one instant.
@@ -60,31 +96,28 @@ pub struct LogSnapshot {
 }
 
 impl LogSnapshot {
-    /// Copies what the cleaner needs; call with the log locked. Fails if
-    /// a segment's file cannot be (re)opened.
-    pub fn take(log: &PartitionLog) -> Result<Self> {
+    /// Copies what the cleaner needs; call with the log locked.
+    pub fn take(log: &PartitionLog) -> Self {
         let segments = log
             .segments()
-            .map(|s| {
-                Ok(SegmentSnapshot {
-                    base_offset: s.base_offset(),
-                    size: s.size(),
-                    next_offset: s.next_offset(),
-                    largest_timestamp: s.largest_timestamp(),
-                    offset_index_bytes: (s.offset_index.len() * OFFSET_ENTRY_SIZE) as u64,
-                    time_index_bytes: (s.time_index.entries().len() * TIME_ENTRY_SIZE) as u64,
-                    file: s.file()?,
-                    file_id: s.file_id(),
-                })
+            .map(|s| SegmentSnapshot {
+                base_offset: s.base_offset(),
+                size: s.size(),
+                next_offset: s.next_offset(),
+                largest_timestamp: s.largest_timestamp(),
+                offset_index_bytes: (s.offset_index.len() * OFFSET_ENTRY_SIZE) as u64,
+                time_index_bytes: (s.time_index.entries().len() * TIME_ENTRY_SIZE) as u64,
+                file: SnapshotFile::at(LogSegment::log_path(log.dir(), s.base_offset())),
+                file_id: s.file_id(),
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         let active_producers = log
             .producer_state()
             .producers()
             .iter()
             .map(|(pid, e)| (*pid, (e.batches.back().map(|b| b.last_offset), e.epoch)))
             .collect();
-        Ok(LogSnapshot {
+        LogSnapshot {
             tp: log.topic_partition().clone(),
             dir: log.dir().to_path_buf(),
             config: log.config().clone(),
@@ -94,7 +127,7 @@ impl LogSnapshot {
             high_watermark: log.high_watermark(),
             truncations: log.truncation_count(),
             active_producers,
-        })
+        }
     }
 
     pub fn active(&self) -> &SegmentSnapshot {
@@ -131,7 +164,8 @@ pub fn first_batch_timestamp(seg: &SegmentSnapshot) -> i64 {
     if seg.size < HEADER_SIZE as u64 {
         return -1;
     }
-    read_at(&seg.file, 0, HEADER_SIZE).ok().and_then(|h| BatchHeader::parse(&h)).map_or(-1, |h| h.max_timestamp)
+    let Ok(file) = seg.file.get() else { return -1 };
+    read_at(&file, 0, HEADER_SIZE).ok().and_then(|h| BatchHeader::parse(&h)).map_or(-1, |h| h.max_timestamp)
 }
 
 /// Kafka's `OffsetsToClean`.
@@ -289,7 +323,7 @@ mod tests {
             largest_timestamp: largest_ts,
             offset_index_bytes: 8,
             time_index_bytes: 12,
-            file: Arc::new(f),
+            file: SnapshotFile::open(f),
             file_id: 0,
         }
     }
@@ -370,7 +404,7 @@ mod tests {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&bytes).unwrap();
         let mut first = seg(0, bytes.len() as u64, 1_000);
-        first.file = Arc::new(f);
+        first.file = SnapshotFile::open(f);
         let log = snapshot(vec![first, seg(100, 10, 2_000)], 400, |c| {
             c.max_compaction_lag_ms = 5_000;
             c.min_cleanable_dirty_ratio = 0.99;

@@ -283,13 +283,7 @@ impl Shared {
                 if !l.config().cleanup_policy.compact {
                     continue;
                 }
-                match LogSnapshot::take(&l) {
-                    Ok(snapshot) => (snapshot, truncated_to),
-                    Err(e) => {
-                        tracing::error!(partition = %tp, error = %e, "cannot read the log to clean it");
-                        continue;
-                    }
-                }
+                (LogSnapshot::take(&l), truncated_to)
             };
             let log_dir = snapshot.dir.parent().unwrap_or(Path::new("")).to_path_buf();
             if let Some(offset) = truncated_to {

@@ -101,7 +101,7 @@ fn cleaner() -> Cleaner {
 
 /// One round from `checkpoint`; returns the new checkpoint (None if aborted).
 fn clean_once(c: &mut Cleaner, log: &SharedLog, checkpoint: Option<i64>, now: i64) -> Option<i64> {
-    let snapshot = LogSnapshot::take(&log.lock().unwrap()).unwrap();
+    let snapshot = LogSnapshot::take(&log.lock().unwrap());
     let o = cleanable_offsets(&snapshot, checkpoint, now);
     let ltc = LogToClean::new(snapshot, o.first_dirty_offset, o.first_uncleanable_dirty_offset, false);
     match c.clean(&ltc, log, &|| true, now).unwrap() {
@@ -240,7 +240,7 @@ fn tombstones_stay_until_the_delete_horizon_then_go() {
 fn a_round_is_abandoned_when_the_log_is_truncated_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let (log, written) = build_log(dir.path());
-    let snapshot = LogSnapshot::take(&log.lock().unwrap()).unwrap();
+    let snapshot = LogSnapshot::take(&log.lock().unwrap());
     let o = cleanable_offsets(&snapshot, None, NOW);
     let ltc = LogToClean::new(snapshot, o.first_dirty_offset, o.first_uncleanable_dirty_offset, false);
     // A follower truncation after the snapshot: the map would name records
@@ -262,7 +262,7 @@ fn a_round_is_abandoned_when_the_log_is_truncated_meanwhile() {
     // Segments deleted by retention meanwhile abandon it too.
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = build_log(dir.path());
-    let snapshot = LogSnapshot::take(&log.lock().unwrap()).unwrap();
+    let snapshot = LogSnapshot::take(&log.lock().unwrap());
     let ltc = LogToClean::new(snapshot, 0, 200, false);
     log.lock().unwrap().increment_log_start_offset(80).unwrap();
     assert!(matches!(cleaner().clean(&ltc, &log, &|| true, NOW).unwrap(), CleanOutcome::Aborted(_)));

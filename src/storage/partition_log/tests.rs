@@ -116,12 +116,25 @@ fn read_stops_at_max_offset_and_honours_min_one_batch() {
     assert_eq!(BatchIter::new(&one, true).count(), 1);
 }
 
+/// Opens as many idle segment handles as the cap allows, so every older
+/// idle handle in the process is closed.
+fn flood_idle_handles(dir: &Path, prefix: &str) -> Vec<crate::storage::segment_file::SegmentFile> {
+    use crate::storage::segment_file::{SegmentFile, MAX_IDLE_SEGMENT_FILES};
+    (0..MAX_IDLE_SEGMENT_FILES)
+        .map(|i| {
+            let path = dir.join(format!("{prefix}{i}.log"));
+            let mut f = SegmentFile::new(path.clone(), std::fs::File::create(&path).unwrap());
+            f.make_idle();
+            f
+        })
+        .collect()
+}
+
 /// Rolled segments' handles close once more idle handles than the cap are
 /// open (process-wide); reads, truncation and appends reopen them by path
 /// and see exactly the same bytes.
 #[test]
 fn segment_files_closed_while_idle_reopen_on_demand() {
-    use crate::storage::segment_file::{SegmentFile, MAX_IDLE_SEGMENT_FILES};
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(4096);
     let mut log = create(dir.path(), cfg.clone());
@@ -131,14 +144,7 @@ fn segment_files_closed_while_idle_reopen_on_demand() {
     assert!(log.segment_count() >= 3, "segments: {}", log.segment_count());
     // Newer idle handles elsewhere in the process push the log's out.
     let other = tempfile::tempdir().unwrap();
-    let fillers: Vec<SegmentFile> = (0..MAX_IDLE_SEGMENT_FILES)
-        .map(|i| {
-            let path = other.path().join(format!("{i}.log"));
-            let f = SegmentFile::new(path.clone(), std::fs::File::create(&path).unwrap());
-            f.make_idle();
-            f
-        })
-        .collect();
+    let fillers = flood_idle_handles(other.path(), "");
     let first = log.segments().next().unwrap();
     assert!(!first.file_is_open(), "the oldest rolled segment's handle was closed");
     assert!(log.segments().last().unwrap().file_is_open(), "the active segment keeps its handle");
@@ -147,17 +153,15 @@ fn segment_files_closed_while_idle_reopen_on_demand() {
     assert!(values.iter().enumerate().all(|(i, (o, v))| *o == i as i64 && *v == format!("value-{i}")));
     // Truncating into a rolled segment whose handle is closed again.
     drop(fillers);
-    let fillers: Vec<SegmentFile> = (0..MAX_IDLE_SEGMENT_FILES)
-        .map(|i| {
-            let path = other.path().join(format!("b{i}.log"));
-            let f = SegmentFile::new(path.clone(), std::fs::File::create(&path).unwrap());
-            f.make_idle();
-            f
-        })
-        .collect();
+    let fillers = flood_idle_handles(other.path(), "b");
     assert!(!log.segments().next().unwrap().file_is_open());
     log.truncate_to(10).unwrap();
     assert_eq!(log.log_end_offset(), 10);
+    // The rolled segment the truncation made active again is pinned open.
+    assert_eq!(log.segment_count(), 1);
+    drop(fillers);
+    let fillers = flood_idle_handles(other.path(), "c");
+    assert!(log.segments().last().unwrap().file_is_open(), "the active segment keeps its handle");
     log.append_as_leader(&client_batch(10, 3, NOW), 0, NOW).unwrap();
     let values = read_values(&log, 0);
     assert_eq!(values.len(), 13);

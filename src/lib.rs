@@ -12,6 +12,7 @@ pub mod controller;
 pub mod coordinator;
 pub mod handlers;
 pub mod metadata;
+pub mod record;
 pub mod replica;
 pub mod server;
 pub mod storage;

@@ -27,8 +27,8 @@ use kafka_protocol::messages::{
     ProduceResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use weir::record::records::{BatchBuilder, Record};
 use weir::wire::client::{decode_response, BrokerClient};
-use weir::wire::records::{BatchBuilder, Record};
 
 const NONE: i16 = 0;
 const CORRUPT_MESSAGE: i16 = 2;

@@ -211,7 +211,7 @@ async fn idempotent_producer() {
     assert_records(&consume(&bs, "idem", 0, 2000), &a);
     // The batches carry a producer id and sequences.
     let log = std::fs::read(dir.path().join("idem-0").join("00000000000000000000.log")).unwrap();
-    let first = weir::wire::batch::BatchView::parse_valid(&log).unwrap();
+    let first = weir::record::batch::BatchView::parse_valid(&log).unwrap();
     assert!(first.producer_id() >= 0);
     assert_eq!(first.base_sequence(), 0);
     broker.stop().await;

@@ -20,8 +20,8 @@ use weir::coordinator::record_schemas::{
     encode_group_metadata_value, encode_key, encode_offset_commit_value, GroupMetadataValue, GroupRecordKey,
     MemberMetadata, OffsetCommitValue,
 };
+use weir::record::records::{BatchBuilder, Record};
 use weir::tools::dump_log::{run, DumpLogArgs};
-use weir::wire::records::{BatchBuilder, Record};
 
 const TOPIC: &str = "dump";
 const SEGMENT: &str = "00000000000000000000.log";
@@ -569,6 +569,6 @@ fn offsets_decoder_renders_group_records() {
 /// The value size of record `i` of a batch built by BatchBuilder (read
 /// back with Weir's own decoder).
 fn records_value_size(batch: &[u8], i: usize) -> usize {
-    let view = weir::wire::batch::BatchView::parse_valid(batch).unwrap();
-    weir::wire::records::decode_records(&view).unwrap()[i].value.as_ref().unwrap().len()
+    let view = weir::record::batch::BatchView::parse_valid(batch).unwrap();
+    weir::record::records::decode_records(&view).unwrap()[i].value.as_ref().unwrap().len()
 }

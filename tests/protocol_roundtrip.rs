@@ -64,9 +64,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
-use weir::wire::batch::BatchIter;
+use weir::record::batch::BatchIter;
+use weir::record::records::{decode_records, BatchBuilder, Record};
 use weir::wire::client::{decode_response, BrokerClient};
-use weir::wire::records::{decode_records, BatchBuilder, Record};
 use weir::wire::versions::{PRODUCE_MIN_DECODED, SUPPORTED_APIS};
 
 // Kafka error codes used below (org.apache.kafka.common.protocol.Errors).

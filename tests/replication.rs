@@ -54,8 +54,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use weir::wire::batch::BatchIter;
-use weir::wire::records::decode_records;
+use weir::record::batch::BatchIter;
+use weir::record::records::decode_records;
 
 // ---------------------------------------------------------------------------
 // Replica logs as stored

@@ -6,16 +6,18 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, BrokerId, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::record::batch::{BatchHeader, Compression};
 use crate::replica::{Partition, ReplicaError};
 use crate::storage::segment::now_ms;
-use crate::storage::TopicPartition;
-use crate::wire::batch::{BatchHeader, Compression};
+use crate::storage::{StorageError, TopicPartition};
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -33,6 +35,8 @@ struct Outcome {
     /// (the group commit queued by the append).
     durable_at: Option<(std::sync::Arc<Partition>, i64)>,
     leader_hint: Option<(i32, i32)>,
+    /// KIP-467: the index and reason of each record that failed.
+    record_errors: Vec<(i32, String)>,
 }
 
 impl Outcome {
@@ -46,6 +50,7 @@ impl Outcome {
             wait_for: None,
             durable_at: None,
             leader_hint: None,
+            record_errors: Vec::new(),
         }
     }
 }
@@ -127,6 +132,15 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
             }
             if req.version >= 8 {
                 p.error_message = o.message.map(str_bytes);
+                p.record_errors = o
+                    .record_errors
+                    .into_iter()
+                    .map(|(index, message)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(index)
+                            .with_batch_index_error_message(Some(str_bytes(message)))
+                    })
+                    .collect();
             }
             if req.version >= 10 {
                 if let Some((leader, epoch)) = o.leader_hint {
@@ -200,10 +214,15 @@ fn produce_one(
             wait_for: (acks == -1).then(|| (p.clone(), info.last_offset + 1)),
             durable_at: info.awaits_flush.then(|| (p.clone(), info.last_offset + 1)),
             leader_hint: None,
+            record_errors: Vec::new(),
         },
         Err(e) => {
             tracing::debug!(partition = %tp, error = %e, "produce failed");
-            Outcome::error(e.kafka_code(), Some(e.to_string()))
+            let mut o = Outcome::error(e.kafka_code(), Some(e.to_string()));
+            if let ReplicaError::Storage(StorageError::RecordValidation { record_errors, .. }) = e {
+                o.record_errors = record_errors;
+            }
+            o
         }
     }
 }

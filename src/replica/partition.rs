@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::storage::log_manager::SharedLog;
-use crate::storage::partition_log::{LogAppendInfo, ReadLimits};
+use crate::storage::log_validator;
+use crate::storage::partition_log::{LogAppendInfo, PartitionLog, ReadLimits};
 use crate::storage::{StorageError, TopicPartition};
 
 use super::isr::{self, PendingIsr, RemoteReplica};
@@ -244,17 +245,32 @@ impl Partition {
         required_acks: i16,
         now: i64,
     ) -> Result<LogAppendInfo, ReplicaError> {
-        let info = {
-            let st = self.state.read().expect("partition lock");
+        let check = |st: &PartitionState, log: &PartitionLog| {
             if st.leader != self.node_id {
                 return Err(ReplicaError::NotLeaderOrFollower);
             }
-            let mut log = self.log.lock().expect("log lock");
             let min_isr = st.effective_min_isr(log.config().min_insync_replicas);
             if required_acks == -1 && (st.isr.len() as i32) < min_isr {
                 return Err(ReplicaError::NotEnoughReplicas { isr: st.isr.len(), min: min_isr });
             }
-            log.append_as_leader(records, st.leader_epoch, now)?
+            Ok(())
+        };
+        // Leadership and the ISR are checked first, as Kafka does; every
+        // record is then read and checked before the log lock is taken for
+        // the append (decompression must not stall fetches and followers),
+        // and the checks are repeated under the lock.
+        let config = {
+            let st = self.state.read().expect("partition lock");
+            let log = self.log.lock().expect("log lock");
+            check(&st, &log)?;
+            log.config().clone()
+        };
+        let batch = log_validator::validate_client_batch(records, &config, &self.tp, now)?;
+        let info = {
+            let st = self.state.read().expect("partition lock");
+            let mut log = self.log.lock().expect("log lock");
+            check(&st, &log)?;
+            log.append_validated(&batch, st.leader_epoch, now)?
         };
         if !info.duplicate {
             self.maybe_advance_high_watermark();

@@ -15,6 +15,7 @@ pub mod flusher;
 pub mod index;
 pub mod leader_epoch_cache;
 pub mod log_manager;
+pub mod log_validator;
 pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::wire::batch::BatchError;
+use crate::record::batch::BatchError;
 
 /// A topic name and partition index, Kafka's `TopicPartition`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,6 +75,14 @@ pub enum StorageError {
     Corrupt(BatchError),
     #[error("corrupt records: {0}")]
     CorruptRecords(String),
+    /// The records of a batch cannot be read (structure, decompression).
+    #[error("{0}")]
+    Records(crate::record::RecordError),
+    /// Records that read well but break the topic's rules (keys on a
+    /// compacted topic, timestamps), with the index and reason of each
+    /// (KIP-467's `record_errors`).
+    #[error("{message}")]
+    RecordValidation { timestamp: bool, message: String, record_errors: Vec<(i32, String)> },
     #[error("invalid record: {0}")]
     InvalidRecord(String),
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
@@ -114,6 +123,16 @@ impl StorageError {
             | StorageError::UnexpectedAppendOffset { .. } => E::KafkaStorageError.code(),
             StorageError::Corrupt(_) | StorageError::CorruptRecords(_) => E::CorruptMessage.code(),
             StorageError::InvalidRecord(_) => E::InvalidRecord.code(),
+            StorageError::Records(e) => {
+                use crate::record::RecordError as R;
+                match e {
+                    R::Decompress(_) | R::Batch(_) => E::CorruptMessage.code(),
+                    R::TooLarge { .. } => E::MessageTooLarge.code(),
+                    _ => E::InvalidRecord.code(),
+                }
+            }
+            StorageError::RecordValidation { timestamp: true, .. } => E::InvalidTimestamp.code(),
+            StorageError::RecordValidation { timestamp: false, .. } => E::InvalidRecord.code(),
             StorageError::MessageTooLarge { .. } => E::MessageTooLarge.code(),
             StorageError::RecordListTooLarge { .. } => E::RecordListTooLarge.code(),
             StorageError::InvalidTimestamp(_) => E::InvalidTimestamp.code(),

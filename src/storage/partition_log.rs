@@ -1,8 +1,8 @@
 //! `PartitionLog` (Kafka's `UnifiedLog`): the segments of one partition,
 //! its log start and end offsets, producer state and leader-epoch cache.
 //!
-//! Produce path: [`PartitionLog::append_as_leader`] validates the single
-//! batch from its header and CRC (records are never decoded), checks the
+//! Produce path: `log_validator` checks the batch and every record in it
+//! (before the log lock); [`PartitionLog::append_validated`] checks the
 //! producer's sequence, patches base offset and partition leader epoch into
 //! a copy of the 61-byte header and writes header + untouched records with
 //! one `pwritev`. Fetch path: [`PartitionLog::read_plan`] finds the file
@@ -23,13 +23,14 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::config::{LogConfig, TimestampType};
-use crate::wire::batch::{self, BatchError, BatchHeader, BatchIter, BatchView, HEADER_SIZE};
-use crate::wire::records;
+use crate::config::LogConfig;
+use crate::record::batch::{self, BatchError, BatchHeader, BatchIter, BatchView, HEADER_SIZE};
+use crate::record::iter::{self, RecordIter};
 
 use super::checkpoint;
 use super::flusher::{FlushJob, Flusher};
 use super::leader_epoch_cache::LeaderEpochCache;
+use super::log_validator::{self, batch_error, ValidatedBatch};
 use super::producer_state::ProducerStateManager;
 use super::segment::{self, read_at, LogSegment, SegmentConfig};
 use super::{Result, StorageError, TopicPartition};
@@ -119,44 +120,6 @@ fn segment_config(config: &LogConfig) -> SegmentConfig {
         index_interval_bytes: config.index_interval_bytes,
         max_index_bytes: config.segment_index_bytes,
         dense_offsets: !config.cleanup_policy.compact,
-    }
-}
-
-/// Kafka's framing checks on the first batch of a produce request, in its
-/// order (`ByteBufferLogInputStream` + `ProduceRequest.validateRecords`):
-/// a length below the smallest legacy record is corrupt; a batch cut short
-/// is no batch at all, and a batch that is not magic 2 is refused, both
-/// INVALID_RECORD.
-fn check_first_batch_framing(records: &[u8]) -> Result<()> {
-    const HEADER_UP_TO_MAGIC: usize = batch::OFFSET_MAGIC + 1;
-    const LEGACY_RECORD_OVERHEAD_V0: i32 = 14;
-    let no_batch =
-        || StorageError::InvalidRecord("Produce requests must have at least one record batch per partition".into());
-    if records.len() < HEADER_UP_TO_MAGIC {
-        return Err(no_batch());
-    }
-    let length =
-        i32::from_be_bytes(records[batch::OFFSET_LENGTH..batch::OFFSET_LENGTH + 4].try_into().expect("4 bytes"));
-    if length < LEGACY_RECORD_OVERHEAD_V0 {
-        return Err(StorageError::Corrupt(BatchError::InvalidLength(length)));
-    }
-    if batch::LOG_OVERHEAD + length as usize > records.len() {
-        return Err(no_batch());
-    }
-    let magic = records[batch::OFFSET_MAGIC] as i8;
-    if magic != 2 {
-        return Err(batch_error(BatchError::UnsupportedMagic(magic)));
-    }
-    Ok(())
-}
-
-/// Maps a batch parse failure to Kafka's error for a produce request.
-fn batch_error(e: BatchError) -> StorageError {
-    match e {
-        BatchError::UnsupportedMagic(m) => StorageError::InvalidRecord(format!(
-            "Produce requests are only allowed to contain record batches with magic version 2 (got {m})"
-        )),
-        other => StorageError::Corrupt(other),
     }
 }
 
@@ -382,95 +345,25 @@ impl PartitionLog {
         self.segments.values_mut().next_back().expect("a log always has an active segment")
     }
 
-    /// Validates a client's batch without touching the log (Kafka's
-    /// `LogValidator.validateBatch` for magic v2, header-level).
-    fn validate_client_batch(&self, records: &[u8], now: i64) -> Result<BatchHeader> {
-        check_first_batch_framing(records)?;
-        let view = BatchView::parse_valid(records).map_err(batch_error)?;
-        if view.size() != records.len() {
-            return Err(StorageError::InvalidRecord(
-                "Produce requests are only allowed to contain exactly one record batch per partition".into(),
-            ));
-        }
-        let h = view.header();
-        if h.last_offset_delta < 0 {
-            return Err(StorageError::InvalidRecord(format!(
-                "Batch has an invalid offset range: [{}, {}]",
-                h.base_offset,
-                h.last_offset()
-            )));
-        }
-        if h.records_count <= 0 {
-            return Err(StorageError::InvalidRecord(format!(
-                "Invalid reported count for record batch: {}",
-                h.records_count
-            )));
-        }
-        if h.records_count as i64 != h.last_offset_delta as i64 + 1 {
-            return Err(StorageError::InvalidRecord(format!(
-                "Inconsistent batch offset range [0, {}] and count of records {}",
-                h.last_offset_delta, h.records_count
-            )));
-        }
-        if h.is_control() {
-            return Err(StorageError::InvalidRecord("Clients are not allowed to write control records".into()));
-        }
-        if h.has_producer_id() && h.base_sequence < 0 {
-            return Err(StorageError::InvalidRecord(format!(
-                "Invalid sequence number {} in record batch with producerId {}",
-                h.base_sequence, h.producer_id
-            )));
-        }
-        if batch::Compression::from_id(h.compression_id()).is_none() {
-            return Err(StorageError::Corrupt(BatchError::UnknownCompression(h.compression_id())));
-        }
-        if view.size() > self.config.max_message_bytes.max(0) as usize {
-            return Err(StorageError::MessageTooLarge {
-                size: view.size(),
-                max: self.config.max_message_bytes as usize,
-            });
-        }
-        if view.size() as u64 > self.config.segment_bytes {
-            return Err(StorageError::RecordListTooLarge {
-                size: view.size(),
-                max: self.config.segment_bytes as usize,
-            });
-        }
-        if self.config.message_timestamp_type == TimestampType::CreateTime {
-            if h.is_log_append_time() {
-                return Err(StorageError::InvalidTimestamp(
-                    "Producer should not set timestamp type to LogAppendTime".into(),
-                ));
-            }
-            let cfg = &self.config;
-            if h.max_timestamp.saturating_sub(now) > cfg.message_timestamp_after_max_ms
-                || now.saturating_sub(h.base_timestamp) > cfg.message_timestamp_before_max_ms
-            {
-                return Err(StorageError::InvalidTimestamp(format!(
-                    "Timestamp {} of a record is out of range: must be within [{}, {}]",
-                    h.max_timestamp,
-                    now.saturating_sub(cfg.message_timestamp_before_max_ms),
-                    now.saturating_add(cfg.message_timestamp_after_max_ms)
-                )));
-            }
-        }
-        if self.config.cleanup_policy.compact {
-            let recs = records::decode_records(&view).map_err(|e| StorageError::CorruptRecords(e.to_string()))?;
-            if recs.iter().any(|r| r.key.is_none()) {
-                return Err(StorageError::InvalidRecord(format!(
-                    "Compacted topic cannot accept message without key in topic partition {}.",
-                    self.tp
-                )));
-            }
-        }
-        Ok(h)
+    /// Validates and appends a client's batch as leader at `leader_epoch`.
+    pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
+        let batch = log_validator::validate_client_batch(records, &self.config, &self.tp, now)?;
+        self.append_validated(&batch, leader_epoch, now)
     }
 
-    /// Appends a client's batch as leader at `leader_epoch`.
-    pub fn append_as_leader(&mut self, records: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
+    /// Appends a batch that passed [`log_validator::validate_client_batch`]
+    /// (run outside the log lock): checks the producer's sequence, then
+    /// writes the validated header, with base offset and partition leader
+    /// epoch set, in front of the untouched records.
+    pub fn append_validated(
+        &mut self,
+        batch: &ValidatedBatch<'_>,
+        leader_epoch: i32,
+        now: i64,
+    ) -> Result<LogAppendInfo> {
         self.flush_queued = false;
-        let h = self.validate_client_batch(records, now)?;
-        if let Some(dup) = self.producer_state.check_client_batch(&h)? {
+        let h = &batch.h;
+        if let Some(dup) = self.producer_state.check_client_batch(h)? {
             return Ok(LogAppendInfo {
                 first_offset: dup.first_offset,
                 last_offset: dup.last_offset,
@@ -482,26 +375,18 @@ impl PartitionLog {
             });
         }
         let base_offset = self.log_end_offset();
-        let mut header = [0u8; HEADER_SIZE];
-        header.copy_from_slice(&records[..HEADER_SIZE]);
+        let mut header = batch.header;
         batch::patch::set_base_offset(&mut header, base_offset);
         batch::patch::set_partition_leader_epoch(&mut header, leader_epoch);
-        let rest = &records[HEADER_SIZE..];
-        let log_append_time = if self.config.message_timestamp_type == TimestampType::LogAppendTime {
-            set_log_append_time(&mut header, rest, now);
-            now
-        } else {
-            -1
-        };
-        let max_timestamp = if log_append_time >= 0 { now } else { h.max_timestamp };
-        self.maybe_roll(records.len(), base_offset + h.last_offset_delta as i64, max_timestamp, now)?;
-        self.active_mut().append(&header, rest)?;
+        let size = batch.bytes.len();
+        self.maybe_roll(size, base_offset + h.last_offset_delta as i64, batch.max_timestamp(), now)?;
+        self.active_mut().append(&header, batch.records())?;
         let final_header = BatchHeader::parse(&header).expect("full header");
         self.after_append(&final_header, leader_epoch)?;
         Ok(LogAppendInfo {
             first_offset: base_offset,
             last_offset: final_header.last_offset(),
-            log_append_time,
+            log_append_time: batch.log_append_time,
             log_start_offset: self.log_start_offset,
             duplicate: false,
             records_count: h.records_count,
@@ -783,10 +668,12 @@ impl PartitionLog {
                 .map_err(|e| StorageError::io("timestamp lookup", e))?;
             let view = BatchView::parse(&bytes).map_err(StorageError::Corrupt)?;
             let epoch = view.partition_leader_epoch();
-            let recs = records::decode_records(&view).map_err(|e| StorageError::InvalidRecord(e.to_string()))?;
-            for r in recs {
-                if r.timestamp >= timestamp && r.offset >= self.log_start_offset {
-                    return Ok(Some((r.offset, r.timestamp, epoch)));
+            let payload = iter::payload_owned(&view)?;
+            for r in RecordIter::of(&view, &payload)? {
+                let r = r?;
+                let (offset, ts) = (r.offset(&view), r.timestamp(&view));
+                if ts >= timestamp && offset >= self.log_start_offset {
+                    return Ok(Some((offset, ts, epoch)));
                 }
             }
         }
@@ -820,11 +707,16 @@ impl PartitionLog {
         let offset = if view.is_log_append_time() {
             view.base_offset()
         } else {
-            records::decode_records(&view)
-                .map_err(|e| StorageError::CorruptRecords(e.to_string()))?
-                .iter()
-                .find(|r| r.timestamp == ts)
-                .map_or(batch_last_offset, |r| r.offset)
+            let payload = iter::payload_owned(&view)?;
+            let mut found = batch_last_offset;
+            for r in RecordIter::of(&view, &payload)? {
+                let r = r?;
+                if r.timestamp(&view) == ts {
+                    found = r.offset(&view);
+                    break;
+                }
+            }
+            found
         };
         Ok(Some((ts, offset, epoch)))
     }
@@ -1053,17 +945,6 @@ pub struct LoadHints {
     pub recovery_point: Option<i64>,
     pub log_start_offset: Option<i64>,
     pub high_watermark: Option<i64>,
-}
-
-/// Marks a batch LogAppendTime without copying its records: the CRC is
-/// computed over the patched header tail and then the untouched records.
-fn set_log_append_time(header: &mut [u8; HEADER_SIZE], rest: &[u8], now: i64) {
-    let attributes =
-        i16::from_be_bytes([header[batch::OFFSET_ATTRIBUTES], header[batch::OFFSET_ATTRIBUTES + 1]]) | 0x08;
-    header[batch::OFFSET_ATTRIBUTES..batch::OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-    header[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&now.to_be_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[batch::OFFSET_ATTRIBUTES..]), rest);
-    header[batch::OFFSET_CRC..batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
-use crate::wire::batch::BatchHeader;
+use crate::record::batch::BatchHeader;
 
 use super::{segment_file_name, Result, StorageError};
 
@@ -327,8 +327,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Option<Vec<ProducerStateEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::batch::{patch, BatchView};
-    use crate::wire::records::{BatchBuilder, Record};
+    use crate::record::batch::{patch, BatchView};
+    use crate::record::records::{BatchBuilder, Record};
 
     fn batch(pid: i64, epoch: i16, seq: i32, n: usize, base_offset: i64) -> Vec<u8> {
         let mut b = BatchBuilder::new(0, 1).producer(pid, epoch, seq);

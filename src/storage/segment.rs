@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::wire::batch::{self, BatchView, HEADER_SIZE, LOG_OVERHEAD};
+use crate::record::batch::{self, BatchView, HEADER_SIZE, LOG_OVERHEAD};
 
 use super::index::{OffsetIndex, TimeIndex};
 use super::segment_file::SegmentFile;
@@ -640,8 +640,8 @@ impl LogSegment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::batch::patch;
-    use crate::wire::records::{BatchBuilder, Record};
+    use crate::record::batch::patch;
+    use crate::record::records::{BatchBuilder, Record};
 
     fn cfg() -> SegmentConfig {
         SegmentConfig { index_interval_bytes: 100, max_index_bytes: 1 << 20, dense_offsets: true }

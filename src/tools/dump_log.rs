@@ -45,8 +45,9 @@ use crate::coordinator::record_schemas::{
     self, decode_transaction_log_key, decode_transaction_log_value_versioned, read_version,
     unsupported_group_record_type_name, SchemaError, TransactionState,
 };
-use crate::wire::batch::{BatchHeader, Compression, HEADER_SIZE, LOG_OVERHEAD};
-use crate::wire::records::{decompress, Cursor};
+use crate::record::batch::{BatchHeader, Compression, HEADER_SIZE, LOG_OVERHEAD};
+use crate::record::compression::decompress;
+use crate::record::iter::RecordIter;
 
 /// Kafka's default `--max-message-size` (5 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 5 * 1024 * 1024;
@@ -405,9 +406,9 @@ fn timestamp_type(h: &BatchHeader) -> &'static str {
     }
 }
 
-/// Decodes the records of a v2 batch (`bytes` = the whole batch) the way
-/// Kafka's record iterator does, returning those decoded before the first
-/// problem along with the problem.
+/// Decodes the records of a v2 batch (`bytes` = the whole batch) with the
+/// record iterator, returning those decoded before the first problem along
+/// with the problem.
 fn decode_records(h: &BatchHeader, bytes: &[u8]) -> (Vec<DecodedRecord>, Option<String>) {
     let mut records = Vec::new();
     let raw = &bytes[HEADER_SIZE.min(bytes.len())..];
@@ -418,71 +419,28 @@ fn decode_records(h: &BatchHeader, bytes: &[u8]) -> (Vec<DecodedRecord>, Option<
         Ok(p) => p,
         Err(e) => return (records, Some(e.to_string())),
     };
-    if h.records_count < 0 {
-        return (records, Some(format!("Found invalid record count {} in magic v2 batch", h.records_count)));
-    }
-    let mut c = Cursor::new(&payload);
-    for _ in 0..h.records_count {
-        if c.remaining() == 0 {
-            let problem =
-                format!("Batch declares {} records but its data ends after {}", h.records_count, records.len());
-            return (records, Some(problem));
+    let iter = match RecordIter::new(&payload, h.records_count) {
+        Ok(iter) => iter,
+        Err(e) => return (records, Some(e.to_string())),
+    };
+    for r in iter {
+        match r {
+            Ok(r) => records.push(DecodedRecord {
+                offset: h.base_offset.wrapping_add(r.offset_delta as i64),
+                timestamp: if h.is_log_append_time() {
+                    h.max_timestamp
+                } else {
+                    h.base_timestamp.wrapping_add(r.timestamp_delta)
+                },
+                sequence: if h.base_sequence == -1 { -1 } else { increment_sequence(h.base_sequence, r.offset_delta) },
+                key: r.key.map(<[u8]>::to_vec),
+                value: r.value.map(<[u8]>::to_vec),
+                header_keys: r.headers().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect(),
+            }),
+            Err(e) => return (records, Some(e.to_string())),
         }
-        match decode_record(h, &mut c) {
-            Ok(r) => records.push(r),
-            Err(e) => return (records, Some(e)),
-        }
-    }
-    if c.remaining() > 0 {
-        return (records, Some("Incorrect declared batch size, records still remaining in file".to_string()));
     }
     (records, None)
-}
-
-fn decode_record(h: &BatchHeader, c: &mut Cursor<'_>) -> Result<DecodedRecord, String> {
-    let invalid = |e: crate::wire::records::RecordError| format!("Invalid record: {e}");
-    let size = c.varint().map_err(invalid)?;
-    if size < 0 || size as usize > c.remaining() {
-        return Err(format!(
-            "Invalid record size: expected {size} bytes in record payload, but instead the buffer has only {} remaining bytes.",
-            c.remaining()
-        ));
-    }
-    let body = c.take(size as usize).map_err(invalid)?;
-    let mut r = Cursor::new(body);
-    let _attributes = r.u8().map_err(invalid)?;
-    let timestamp_delta = r.varlong().map_err(invalid)?;
-    let offset_delta = r.varint().map_err(invalid)?;
-    let key = r.nullable_bytes().map_err(invalid)?.map(<[u8]>::to_vec);
-    let value = r.nullable_bytes().map_err(invalid)?.map(<[u8]>::to_vec);
-    let header_count = r.varint().map_err(invalid)?;
-    if header_count < 0 || header_count as usize > r.remaining() {
-        return Err(format!("Found invalid number of record headers {header_count}"));
-    }
-    let mut header_keys = Vec::with_capacity(header_count as usize);
-    for _ in 0..header_count {
-        let k = r.nullable_bytes().map_err(invalid)?.ok_or_else(|| "Invalid negative header key size".to_string())?;
-        header_keys.push(String::from_utf8_lossy(k).into_owned());
-        let _value = r.nullable_bytes().map_err(invalid)?;
-    }
-    if r.remaining() != 0 {
-        return Err(format!(
-            "Invalid record size: expected to read {size} bytes in record payload, but instead read {}",
-            size as usize - r.remaining()
-        ));
-    }
-    Ok(DecodedRecord {
-        offset: h.base_offset.wrapping_add(offset_delta as i64),
-        timestamp: if h.is_log_append_time() {
-            h.max_timestamp
-        } else {
-            h.base_timestamp.wrapping_add(timestamp_delta)
-        },
-        sequence: if h.base_sequence == -1 { -1 } else { increment_sequence(h.base_sequence, offset_delta) },
-        key,
-        value,
-        header_keys,
-    })
 }
 
 /// The text after the record metadata for a control record
@@ -1262,9 +1220,9 @@ mod tests {
         encode_key, encode_offset_commit_value, encode_transaction_log_key, encode_transaction_log_value,
         GroupRecordKey, OffsetCommitValue, TransactionLogKey, TransactionLogValue, TransactionPartitions,
     };
+    use crate::record::batch::patch;
+    use crate::record::records::{BatchBuilder, Record};
     use crate::storage::producer_state::{encode_snapshot, BatchMetadata, ProducerStateEntry};
-    use crate::wire::batch::patch;
-    use crate::wire::records::{BatchBuilder, Record};
 
     fn run_on(args: &DumpLogArgs) -> (String, String) {
         let mut out = Vec::new();

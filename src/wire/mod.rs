@@ -1,11 +1,9 @@
 //! Kafka protocol glue with no broker state: frames, headers, typed bodies,
 //! the advertised version table, and record batch views.
 
-pub mod batch;
 pub mod client;
 pub mod frame;
 pub mod guard;
-pub mod records;
 pub mod request;
 pub mod response;
 pub mod versions;

@@ -18,13 +18,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::config::{BrokerConfig, LogConfig};
+use crate::record::batch::BatchIter;
+use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::storage::checkpoint;
 use crate::storage::flusher::Flusher;
 use crate::storage::partition_log::{LoadHints, PartitionLog, ReadLimits};
 use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
-use crate::wire::batch::BatchIter;
-use crate::wire::records::{decode_records, BatchBuilder, Record};
 
 use super::{Entry, LogId, TypeConfig};
 

@@ -23,12 +23,12 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::config::BrokerConfig;
+use crate::record::batch::BatchIter;
+use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::replica::{ReplicaError, ReplicaManager};
 use crate::storage::partition_log::ReadLimits;
 use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
-use crate::wire::batch::BatchIter;
-use crate::wire::records::{decode_records, BatchBuilder, Record};
 
 use super::record_schemas::{self as schema, GroupRecordKey};
 use classic::{ClassicGroup, CommittedOffset, Effect, GroupState, GroupTimeouts, JoinResult, LoadedMember, SyncResult};

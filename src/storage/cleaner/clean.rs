@@ -17,12 +17,11 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use crate::record::batch::{self, BatchView, LOG_OVERHEAD};
 use crate::storage::log_manager::SharedLog;
 use crate::storage::segment::read_at;
 use crate::storage::{Result, StorageError};
-use crate::wire::batch::{self, BatchView, LOG_OVERHEAD};
 
-use super::codec;
 use super::filter::{self, FilterContext, FilterStats, Filtered, TxnState};
 use super::manager::{group_segments_by_size, LogToClean, SegmentSnapshot};
 use super::offset_map::OffsetMap;
@@ -30,6 +29,7 @@ use super::swap;
 use super::throttler::Throttler;
 use super::writer::{delete_cleaned_files, CleanedSegmentWriter};
 use super::StopSignal;
+use crate::record::iter::{payload_owned, RecordError, RecordIter};
 
 /// How a round ended.
 #[derive(Debug)]
@@ -218,10 +218,10 @@ impl Cleaner {
                 continue;
             }
             if !view.is_control() {
-                let payload = codec::payload(&view).map_err(|e| StorageError::CorruptRecords(e.to_string()))?;
-                let records = codec::parse_records(&payload, view.records_count())
-                    .map_err(|e| StorageError::CorruptRecords(e.to_string()))?;
-                for r in &records {
+                let corrupt = |e: RecordError| StorageError::CorruptRecords(e.to_string());
+                let payload = payload_owned(&view).map_err(corrupt)?;
+                for r in RecordIter::of(&view, &payload).map_err(corrupt)? {
+                    let r = r.map_err(corrupt)?;
                     stats.map_messages_read += 1;
                     let offset = view.base_offset() + r.offset_delta as i64;
                     if let Some(key) = r.key {

@@ -21,10 +21,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::wire::batch::{self, BatchView, Compression, HEADER_SIZE, LOG_OVERHEAD};
-use crate::wire::records::RecordError;
+use crate::record::batch::{self, BatchView, Compression, HEADER_SIZE, LOG_OVERHEAD};
+use crate::record::compression;
+use crate::record::iter::{payload_owned, RecordError, RecordIter, RecordView};
 
-use super::codec::{self, RawRecord};
+use super::codec;
 use super::offset_map::OffsetMap;
 
 const NO_TIMESTAMP: i64 = -1;
@@ -69,7 +70,7 @@ impl TxnState {
 
     /// A control batch: true when the marker itself may go (a COMMIT whose
     /// transaction left no data in what was read, or an empty batch).
-    fn on_control_batch_read(&mut self, view: &BatchView<'_>, records: &[RawRecord<'_>]) -> bool {
+    fn on_control_batch_read(&mut self, view: &BatchView<'_>, records: &[RecordView<'_>]) -> bool {
         let Some(first) = records.first() else {
             return true;
         };
@@ -116,7 +117,7 @@ fn retain_record(
     ctx: &FilterContext<'_>,
     view: &BatchView<'_>,
     offset: i64,
-    r: &RawRecord<'_>,
+    r: &RecordView<'_>,
     stats: &mut FilterStats,
 ) -> bool {
     if offset > ctx.map.latest_offset() {
@@ -139,8 +140,8 @@ pub fn filter_batch(
     stats: &mut FilterStats,
 ) -> Result<Filtered, RecordError> {
     stats.bytes_read += view.size() as u64;
-    let payload = codec::payload(view)?;
-    let records = codec::parse_records(&payload, view.records_count())?;
+    let payload = payload_owned(view)?;
+    let records = RecordIter::of(view, &payload)?.collect::<Result<Vec<_>, _>>()?;
 
     // checkBatchRetention
     let can_discard_batch =
@@ -172,7 +173,7 @@ pub fn filter_batch(
 
     // filterBatch
     let base = view.base_offset();
-    let mut kept: Vec<(i64, &RawRecord<'_>)> = Vec::with_capacity(records.len());
+    let mut kept: Vec<(i64, &RecordView<'_>)> = Vec::with_capacity(records.len());
     let mut contains_tombstones = false;
     for r in &records {
         stats.messages_read += 1;
@@ -218,10 +219,10 @@ pub fn filter_batch(
 
 /// Kafka's `MemoryRecords.buildRetainedRecordsInto`: the kept records in a
 /// batch like the original, with `horizon` (or none when -1).
-fn rebuild(view: &BatchView<'_>, kept: &[(i64, &RawRecord<'_>)], horizon: i64) -> std::io::Result<Vec<u8>> {
+fn rebuild(view: &BatchView<'_>, kept: &[(i64, &RecordView<'_>)], horizon: i64) -> std::io::Result<Vec<u8>> {
     let log_append_time = view.is_log_append_time();
     let original_base_ts = view.base_timestamp();
-    let timestamp_of = |r: &RawRecord<'_>| {
+    let timestamp_of = |r: &RecordView<'_>| {
         if log_append_time {
             view.max_timestamp()
         } else {
@@ -242,7 +243,7 @@ fn rebuild(view: &BatchView<'_>, kept: &[(i64, &RawRecord<'_>)], horizon: i64) -
     let codec_used = view.compression().unwrap_or(Compression::None);
     let body = match codec_used {
         Compression::None => raw,
-        c => codec::compress(c, &raw)?,
+        c => compression::compress(c, &raw)?,
     };
     let mut attributes =
         codec_used.id() | (view.attributes() & (TIMESTAMP_TYPE_FLAG | TRANSACTIONAL_FLAG | CONTROL_FLAG));
@@ -292,7 +293,7 @@ pub(super) fn write_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::records::{decode_records, BatchBuilder, Record};
+    use crate::record::records::{decode_records, BatchBuilder, Record};
 
     fn batch(base: i64, records: &[(&str, Option<&str>)]) -> Vec<u8> {
         let mut b = BatchBuilder::new(base, 10_000);
@@ -401,7 +402,7 @@ mod tests {
     fn compressed_batches_are_rebuilt_with_their_codec() {
         let raw = batch(0, &[("a", Some("old")), ("a", Some("new")), ("b", Some("v"))]);
         let view = BatchView::parse_valid(&raw).unwrap();
-        let body = codec::compress(Compression::Zstd, view.records_bytes()).unwrap();
+        let body = compression::compress(Compression::Zstd, view.records_bytes()).unwrap();
         let attributes = Compression::Zstd.id();
         let compressed = write_batch(&view, attributes, view.base_timestamp(), view.max_timestamp(), 3, &body);
         let map = map_of(&[("a", 1), ("b", 2)], 2);

@@ -19,12 +19,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crate::config::LogConfig;
+use crate::record::batch::{BatchHeader, HEADER_SIZE};
 use crate::storage::index::{OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE};
 use crate::storage::partition_log::PartitionLog;
 use crate::storage::segment::read_at;
 use crate::storage::segment::LogSegment;
 use crate::storage::TopicPartition;
-use crate::wire::batch::{BatchHeader, HEADER_SIZE};
 
 /// One segment as the cleaner saw it.
 #[derive(Debug, Clone)]
@@ -398,8 +398,8 @@ mod tests {
     #[test]
     fn max_compaction_lag_forces_cleaning() {
         use std::io::Write;
-        let mut b = crate::wire::records::BatchBuilder::new(0, 1_000);
-        b.push(crate::wire::records::Record::new(Some(b"k".to_vec()), Some(b"v".to_vec()), 1_000));
+        let mut b = crate::record::records::BatchBuilder::new(0, 1_000);
+        b.push(crate::record::records::Record::new(Some(b"k".to_vec()), Some(b"v".to_vec()), 1_000));
         let bytes = b.build();
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(&bytes).unwrap();

@@ -20,11 +20,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::record::batch::{BatchHeader, HEADER_SIZE};
 use crate::storage::segment::{
     read_at, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::storage::{segment_file_name, Result, StorageError};
-use crate::wire::batch::{BatchHeader, HEADER_SIZE};
 
 const SEGMENT_SUFFIXES: [&str; 3] = [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX];
 /// Kafka's transaction index: never written by Weir, but handled if present.
@@ -104,7 +104,7 @@ fn next_offset_of(path: &Path, base: i64) -> Result<i64> {
     while pos + HEADER_SIZE as u64 <= len {
         let hdr = read_at(&file, pos, HEADER_SIZE).map_err(|e| io(path, e))?;
         let Some(h) = BatchHeader::parse(&hdr) else { break };
-        if h.batch_length < (HEADER_SIZE - crate::wire::batch::LOG_OVERHEAD) as i32 || pos + h.size() as u64 > len {
+        if h.batch_length < (HEADER_SIZE - crate::record::batch::LOG_OVERHEAD) as i32 || pos + h.size() as u64 > len {
             break;
         }
         next = h.last_offset() + 1;

@@ -8,13 +8,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{BrokerConfig, LogConfig};
+use crate::record::batch::BatchIter;
+use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::storage::flusher::Flusher;
 use crate::storage::log_manager::SharedLog;
 use crate::storage::partition_log::{LoadHints, PartitionLog, ReadLimits};
 use crate::storage::segment::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::storage::{segment_file_name, TopicPartition};
-use crate::wire::batch::BatchIter;
-use crate::wire::records::{decode_records, BatchBuilder, Record};
 
 use super::clean::{CleanOutcome, Cleaner};
 use super::manager::{cleanable_offsets, LogSnapshot, LogToClean};
@@ -428,8 +428,8 @@ fn compacted_logs_roll_within_max_compaction_lag() {
 /// the end and most batches go whole. Otherwise half the keys are written
 /// once, spread over the log, so every batch keeps a few records and is
 /// rebuilt (and, with a codec, recompressed).
-fn throughput(name: &str, codec: crate::wire::batch::Compression, hot_only: bool) {
-    use crate::wire::batch::BatchView;
+fn throughput(name: &str, codec: crate::record::batch::Compression, hot_only: bool) {
+    use crate::record::batch::BatchView;
     let dir = tempfile::tempdir().unwrap();
     let log = create(dir.path(), config(|c| c.segment_bytes = 64 << 20));
     const KEYS: usize = 10_000;
@@ -463,10 +463,10 @@ fn throughput(name: &str, codec: crate::wire::batch::Compression, hot_only: bool
         }
         let plain = b.build();
         let bytes = match codec {
-            crate::wire::batch::Compression::None => plain.to_vec(),
+            crate::record::batch::Compression::None => plain.to_vec(),
             c => {
                 let view = BatchView::parse_valid(&plain).unwrap();
-                let body = super::codec::compress(c, view.records_bytes()).unwrap();
+                let body = crate::record::compression::compress(c, view.records_bytes()).unwrap();
                 super::filter::write_batch(
                     &view,
                     c.id(),
@@ -507,7 +507,7 @@ fn throughput(name: &str, codec: crate::wire::batch::Compression, hot_only: bool
 #[test]
 #[ignore = "figures; run with --release --ignored --nocapture"]
 fn compaction_throughput() {
-    use crate::wire::batch::Compression;
+    use crate::record::batch::Compression;
     throughput("uncompressed, latest records at the end", Compression::None, true);
     throughput("uncompressed, every batch rebuilt", Compression::None, false);
     throughput("lz4, every batch rebuilt and recompressed", Compression::Lz4, false);

@@ -9,10 +9,10 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::record::batch::BatchHeader;
 use crate::storage::index::{OffsetIndex, TimeIndex};
 use crate::storage::segment::{CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::storage::{segment_file_name, Result, StorageError};
-use crate::wire::batch::BatchHeader;
 
 /// `<base><suffix>.cleaned` in `dir`.
 pub fn cleaned_path(dir: &Path, base_offset: i64, suffix: &str) -> PathBuf {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::{BrokerConfig, LogConfig, TimestampType};
+use crate::record::records::{BatchBuilder, Record};
 use crate::storage::index::OFFSET_ENTRY_SIZE;
-use crate::wire::records::{BatchBuilder, Record};
 
 fn config(segment_bytes: u64) -> Arc<LogConfig> {
     let mut c = LogConfig::resolve(&BrokerConfig::default(), &BTreeMap::new());
@@ -63,7 +63,7 @@ fn read_values(log: &PartitionLog, from: i64) -> Vec<(i64, String)> {
         assert!(!bytes.is_empty());
         for item in BatchIter::new(&bytes, true) {
             let (_, view) = item.unwrap();
-            for r in records::decode_records(&view).unwrap() {
+            for r in crate::record::records::decode_records(&view).unwrap() {
                 if r.offset >= offset {
                     out.push((r.offset, String::from_utf8(r.value.unwrap()).unwrap()));
                 }
@@ -313,7 +313,7 @@ fn validation_errors_map_to_kafka_codes() {
     // A batch cut short is no batch at all: INVALID_RECORD, as in Kafka.
     assert_eq!(log.append_as_leader(&good[..good.len() - 3], 0, NOW).unwrap_err().kafka_code(), 87);
     let mut magic1 = good.clone();
-    magic1[crate::wire::batch::OFFSET_MAGIC] = 1;
+    magic1[crate::record::batch::OFFSET_MAGIC] = 1;
     assert_eq!(log.append_as_leader(&magic1, 0, NOW).unwrap_err().kafka_code(), 87);
     // A timestamp two hours in the future breaks message.timestamp.after.max.ms.
     let future = client_batch(0, 1, NOW + 2 * 3_600_000);
@@ -432,8 +432,8 @@ fn recovery_after_bit_flips_in_the_last_batch() {
             let end = check_recovered(dir.path(), &written);
             // The partition leader epoch is the one field neither the CRC
             // nor offset density covers (as in Kafka); its records are intact.
-            let in_epoch_field = (at - last_pos as usize) >= crate::wire::batch::OFFSET_LEADER_EPOCH
-                && (at - last_pos as usize) < crate::wire::batch::OFFSET_MAGIC;
+            let in_epoch_field = (at - last_pos as usize) >= crate::record::batch::OFFSET_LEADER_EPOCH
+                && (at - last_pos as usize) < crate::record::batch::OFFSET_MAGIC;
             assert!(end < written.len() as i64 || in_epoch_field, "flip at {at} bit {bit} went unnoticed");
         }
     }

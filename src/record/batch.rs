@@ -409,7 +409,7 @@ pub mod patch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::records::{BatchBuilder, Record};
+    use crate::record::records::{BatchBuilder, Record};
 
     fn sample() -> Vec<u8> {
         let mut b = BatchBuilder::new(0, 1_000);

@@ -10,7 +10,10 @@
 //!   flushes whenever it has nothing more queued, so a response never
 //!   waits for a later request's handling (an ApiVersions answer does not
 //!   sit behind a long-polling Fetch pipelined after it); under load,
-//!   responses already queued still leave in one write.
+//!   responses already queued still leave in one write. (Responses used
+//!   to be flushed only when no further request had been read ahead, which
+//!   held a ready answer back until every request pipelined after it was
+//!   handled.)
 //!
 //! The connection is closed when it has done no I/O for longer than
 //! `connections.max.idle.ms` (Kafka's Selector idle expiry: a request

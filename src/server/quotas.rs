@@ -105,7 +105,7 @@ impl ConnectionQuotas {
                         .ok_or_else(|| format!("max.connections.per.ip.overrides: {host} has no address"))?
                 }
             };
-            per_ip_overrides.insert(ip, *count);
+            per_ip_overrides.insert(ip.to_canonical(), *count);
         }
         let listeners = config.broker_listeners();
         let inter_broker = config.inter_broker_listener_name();
@@ -134,6 +134,9 @@ impl ConnectionQuotas {
     /// then refuses it if its address is at its per-ip limit. The slot is
     /// given back when the returned value is dropped.
     pub async fn admit(self: &Arc<Self>, listener: &str, ip: IpAddr) -> Result<ConnectionSlot, TooManyConnections> {
+        // An IPv4 client of a listener bound to `::` is the IPv4 address
+        // (as Java reports it), so its limits and overrides apply.
+        let ip = ip.to_canonical();
         loop {
             let released = self.released.notified();
             tokio::pin!(released);

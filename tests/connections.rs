@@ -4,7 +4,8 @@
 //! its overrides) closes the extra connection at once; `max.connections`
 //! makes a new client wait for a free slot, except on the protected
 //! inter-broker listener, whose connections close the least recently used
-//! connection of the other listeners instead (KIP-402).
+//! connection of the other listeners instead (KIP-402); the limits change
+//! live through IncrementalAlterConfigs.
 
 mod common;
 
@@ -14,10 +15,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse, FetchRequest,
-    FetchResponse, ProduceRequest, ProduceResponse, RequestHeader, TopicName,
+    FetchResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::AsyncWriteExt;
@@ -423,5 +426,72 @@ async fn inter_broker_listener_is_exempt_and_closes_the_lru_connection() {
         Read::Frame(f) => assert_eq!(correlation_id(&f), 1),
         other => panic!("the waiting client once the inter-broker connection closed: {other:?}"),
     }
+    broker.stop().await;
+}
+
+/// Sets one dynamic config of broker `resource` ("" for all brokers) on
+/// `c`, expecting success.
+async fn set_broker_config(c: &mut Conn, resource: &str, key: &str, value: &str) {
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(4)
+        .with_resource_name(s(resource))
+        .with_configs(vec![AlterableConfig::default()
+            .with_name(s(key))
+            .with_config_operation(0)
+            .with_value(Some(s(value)))])]);
+    c.write(&encode_request(ApiKey::IncrementalAlterConfigs, 1, 9_100, &req)).await;
+    let f = c.expect_frame("IncrementalAlterConfigs").await;
+    let resp: IncrementalAlterConfigsResponse =
+        decode_response(ApiKey::IncrementalAlterConfigs, 1, f).expect("decode IncrementalAlterConfigs");
+    assert_eq!(resp.responses[0].error_code, 0, "{key}={value}: {:?}", resp.responses[0].error_message);
+}
+
+/// `max.connections` is a dynamic broker config, as in Kafka: raising it
+/// admits the client waiting for a slot; lowering it closes the least
+/// recently used connections down to the new limit.
+#[tokio::test]
+async fn max_connections_changes_apply_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut broker = start(dir.path(), &[("max.connections", "2")]).await;
+    let mut admin = Conn::connect(broker.addr()).await;
+    admin.assert_served("the admin connection").await;
+    let mut b = Conn::connect(broker.addr()).await;
+    b.assert_served("second connection").await;
+    let mut waiting = Conn::connect(broker.addr()).await;
+    match waiting.try_api_versions(Duration::from_secs(1)).await {
+        Read::Nothing => {}
+        other => panic!("a third connection over max.connections=2 must wait, got {other:?}"),
+    }
+
+    // As the cluster-wide default first, then for this broker (node 1).
+    set_broker_config(&mut admin, "", "max.connections", "3").await;
+    match waiting.read(PROMPTLY).await {
+        Read::Frame(f) => assert_eq!(correlation_id(&f), 1),
+        other => panic!("the waiting client once max.connections rose to 3: {other:?}"),
+    }
+
+    // The admin connection is the most recently active while its request
+    // is handled: the other two are closed.
+    set_broker_config(&mut admin, "1", "max.connections", "1").await;
+    b.assert_closed(PROMPTLY, "a least recently used connection after max.connections fell to 1").await;
+    waiting.assert_closed(PROMPTLY, "the other least recently used connection").await;
+    admin.assert_served("the most recently used connection").await;
+    broker.stop().await;
+}
+
+/// `max.connections.per.ip` changes apply to new connections; the open
+/// ones stay (Kafka checks the limit only when it accepts).
+#[tokio::test]
+async fn max_connections_per_ip_changes_apply_to_new_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut broker = start(dir.path(), &[]).await;
+    let mut admin = Conn::connect(broker.addr()).await;
+    let mut b = Conn::connect(broker.addr()).await;
+    b.assert_served("second connection").await;
+    set_broker_config(&mut admin, "1", "max.connections.per.ip", "2").await;
+    Conn::connect(broker.addr()).await.assert_closed(PROMPTLY, "a third connection once the limit is 2").await;
+    b.assert_served("an open connection stays").await;
+    set_broker_config(&mut admin, "1", "max.connections.per.ip.overrides", "127.0.0.1:3").await;
+    Conn::connect(broker.addr()).await.assert_served("a third connection once 127.0.0.1 may have 3").await;
     broker.stop().await;
 }

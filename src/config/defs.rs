@@ -250,6 +250,8 @@ pub fn is_dynamic_broker_config(name: &str) -> bool {
         "log.cleaner.io.buffer.load.factor",
         "log.cleaner.backoff.ms",
         "max.connections",
+        "max.connections.per.ip",
+        "max.connections.per.ip.overrides",
         "num.io.threads",
         "num.network.threads",
         "num.replica.fetchers",

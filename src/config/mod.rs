@@ -63,7 +63,7 @@ fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
 /// Parses `max.connections.per.ip.overrides`: `host:count,...` (Kafka's
 /// map syntax; an IPv6 address keeps its colons, the count follows the
 /// last one).
-fn parse_per_ip_overrides(value: &str) -> Result<Vec<(String, usize)>, ConfigError> {
+pub fn parse_per_ip_overrides(value: &str) -> Result<Vec<(String, usize)>, ConfigError> {
     let mut out = Vec::new();
     for entry in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let bad = || {

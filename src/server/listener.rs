@@ -112,7 +112,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
     let broker = Broker::new(config.clone(), storage, channel, shutdown.clone());
 
     // Before registering, so a bad override host fails the start cleanly.
-    let quotas = Arc::new(ConnectionQuotas::new(&config).map_err(StartError::Config)?);
+    let quotas = Arc::new(ConnectionQuotas::new(config.clone()).map_err(StartError::Config)?);
     let mut bound = Vec::new();
     for l in config.broker_listeners() {
         let (listener, local) = bind(l.bind_addr()).await?;
@@ -136,6 +136,9 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
     }
     // Only now may metadata drive the logs (create, load, delete).
     broker.metadata.mark_caught_up();
+    // Dynamic connection limits: from now on, and as they are now.
+    broker.metadata.add_listener(quotas.clone());
+    quotas.apply_image(&broker.metadata.image());
     tracing::info!(node_id = config.node_id, broker_epoch = epoch, ?endpoints, "broker registered and caught up");
     broker_lifecycle::spawn_heartbeats(broker.clone(), endpoints);
     broker.spawn_background_tasks();

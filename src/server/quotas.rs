@@ -6,7 +6,10 @@
 //! inter-broker listener (when the broker has more than one listener, that
 //! listener is exempt from `max.connections`; when its connections push the
 //! total over the limit, the least recently active connection of another
-//! listener is closed). Also owns each connection's activity clock, which
+//! listener is closed). The three limits are dynamic broker configs, as in
+//! Kafka: a raised `max.connections` admits waiting clients, a lowered one
+//! closes least recently used connections down to it, per-ip changes apply
+//! to new connections. Also owns each connection's activity clock, which
 //! the connection uses for `connections.max.idle.ms` and the LRU close uses
 //! to pick its victim.
 
@@ -19,7 +22,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::BrokerConfig;
+use crate::config::{parse_per_ip_overrides, BrokerConfig};
+use crate::metadata::{Change, ConfigResourceType, MetadataImage, MetadataListener};
 
 /// When a connection last did I/O, as nanoseconds since `base`.
 #[derive(Debug)]
@@ -53,41 +57,23 @@ struct Conn {
     close: CancellationToken,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    per_ip: HashMap<IpAddr, usize>,
-    total: usize,
-    next_id: u64,
-    open: HashMap<u64, Conn>,
-}
-
-/// A refused connection: its address already has `max` connections.
-#[derive(Debug)]
-pub struct TooManyConnections {
-    pub ip: IpAddr,
-    pub max: usize,
-}
-
-#[derive(Debug)]
-pub struct ConnectionQuotas {
+/// The limits in force.
+#[derive(Debug, PartialEq)]
+struct Limits {
     max_connections: usize,
     per_ip_default: usize,
     per_ip_overrides: HashMap<IpAddr, usize>,
-    /// The inter-broker listener, when it is protected (KIP-402: only if
-    /// the broker has other listeners too).
-    protected_listener: Option<String>,
-    counts: Mutex<Counts>,
-    /// Wakes acceptors waiting for a slot when a connection closes.
-    released: Notify,
 }
 
-impl ConnectionQuotas {
-    /// Limits from `config`; override hosts are resolved here, as Kafka
-    /// resolves them when its socket server starts (the first address,
-    /// IPv4 preferred as the JVM does).
-    pub fn new(config: &BrokerConfig) -> Result<Self, String> {
+impl Limits {
+    /// From a configuration view (static, or with the dynamic layers);
+    /// override hosts are resolved here, as Kafka resolves them when they
+    /// are configured (the first address, IPv4 preferred as the JVM does).
+    fn from_config(config: &BrokerConfig) -> Result<Limits, String> {
+        let overrides = config.value("max.connections.per.ip.overrides").unwrap_or_default();
+        let overrides = parse_per_ip_overrides(&overrides).map_err(|e| e.to_string())?;
         let mut per_ip_overrides = HashMap::new();
-        for (host, count) in &config.max_connections_per_ip_overrides {
+        for (host, count) in &overrides {
             let host_only = host.trim_start_matches('[').trim_end_matches(']');
             let ip = match host_only.parse::<IpAddr>() {
                 Ok(ip) => ip,
@@ -107,18 +93,99 @@ impl ConnectionQuotas {
             };
             per_ip_overrides.insert(ip.to_canonical(), *count);
         }
+        Ok(Limits {
+            max_connections: config.int("max.connections").max(0) as usize,
+            per_ip_default: config.int("max.connections.per.ip").max(0) as usize,
+            per_ip_overrides,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Counts {
+    limits: Limits,
+    /// The metadata offset the limits were last taken from.
+    limits_offset: i64,
+    per_ip: HashMap<IpAddr, usize>,
+    total: usize,
+    next_id: u64,
+    open: HashMap<u64, Conn>,
+}
+
+/// A refused connection: its address already has `max` connections.
+#[derive(Debug)]
+pub struct TooManyConnections {
+    pub ip: IpAddr,
+    pub max: usize,
+}
+
+#[derive(Debug)]
+pub struct ConnectionQuotas {
+    /// The static configuration, under the dynamic layers of each image.
+    config: Arc<BrokerConfig>,
+    /// The inter-broker listener, when it is protected (KIP-402: only if
+    /// the broker has other listeners too).
+    protected_listener: Option<String>,
+    counts: Mutex<Counts>,
+    /// Wakes acceptors waiting for a slot when a connection closes or the
+    /// limit rises.
+    released: Notify,
+}
+
+impl ConnectionQuotas {
+    /// Limits from the static `config` (an unresolvable override host
+    /// fails the start); [`ConnectionQuotas::apply_image`] layers the
+    /// dynamic configs on top.
+    pub fn new(config: Arc<BrokerConfig>) -> Result<Self, String> {
+        let limits = Limits::from_config(&config)?;
         let listeners = config.broker_listeners();
         let inter_broker = config.inter_broker_listener_name();
         let protected_listener =
             (listeners.len() > 1 && listeners.iter().any(|l| l.name == inter_broker)).then_some(inter_broker);
         Ok(ConnectionQuotas {
-            max_connections: config.max_connections,
-            per_ip_default: config.max_connections_per_ip,
-            per_ip_overrides,
+            config,
             protected_listener,
-            counts: Mutex::new(Counts::default()),
+            counts: Mutex::new(Counts {
+                limits,
+                limits_offset: -1,
+                per_ip: HashMap::new(),
+                total: 0,
+                next_id: 0,
+                open: HashMap::new(),
+            }),
             released: Notify::new(),
         })
+    }
+
+    /// Takes the limits from `image`'s dynamic broker configs over the
+    /// static ones (older images than the one applied are ignored).
+    pub fn apply_image(&self, image: &MetadataImage) {
+        let view = image.broker_config(&self.config);
+        let limits = match Limits::from_config(&view) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "connection limits unchanged");
+                return;
+            }
+        };
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if image.offset < counts.limits_offset {
+            return;
+        }
+        counts.limits_offset = image.offset;
+        if counts.limits == limits {
+            return;
+        }
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_connections_per_ip = limits.per_ip_default,
+            overrides = ?limits.per_ip_overrides,
+            "connection limits updated"
+        );
+        counts.limits = limits;
+        self.close_excess(&mut counts);
+        drop(counts);
+        self.released.notify_waiters();
     }
 
     fn is_protected(&self, listener: &str) -> bool {
@@ -126,7 +193,7 @@ impl ConnectionQuotas {
     }
 
     fn slot_available(&self, counts: &Counts, listener: &str) -> bool {
-        self.is_protected(listener) || counts.total < self.max_connections
+        self.is_protected(listener) || counts.total < counts.limits.max_connections
     }
 
     /// Counts a new connection from `ip` on `listener`, first waiting (as
@@ -154,7 +221,7 @@ impl ConnectionQuotas {
         if !self.slot_available(&counts, listener) {
             return None;
         }
-        let max = self.per_ip_overrides.get(&ip).copied().unwrap_or(self.per_ip_default);
+        let max = counts.limits.per_ip_overrides.get(&ip).copied().unwrap_or(counts.limits.per_ip_default);
         let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
         if from_ip >= max {
             return Some(Err(TooManyConnections { ip, max }));
@@ -172,13 +239,13 @@ impl ConnectionQuotas {
         Some(Ok(ConnectionSlot { quotas: self.clone(), id, ip, activity, close }))
     }
 
-    /// KIP-402: while connections of the protected listener keep the total
-    /// over `max.connections`, close the least recently active connection
-    /// of the other listeners (Kafka closes one per poll of each processor
-    /// until the total is back within the limit).
+    /// KIP-402: while the total is over `max.connections` (connections of
+    /// the protected listener, or a lowered limit), close the least
+    /// recently active connection of the other listeners (Kafka closes one
+    /// per poll of each processor until the total is back within it).
     fn close_excess(&self, counts: &mut Counts) {
         let closing = counts.open.values().filter(|c| c.close.is_cancelled()).count();
-        let mut excess = counts.total.saturating_sub(closing).saturating_sub(self.max_connections);
+        let mut excess = counts.total.saturating_sub(closing).saturating_sub(counts.limits.max_connections);
         while excess > 0 {
             let victim = counts
                 .open
@@ -232,5 +299,19 @@ impl ConnectionSlot {
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.quotas.release(self.id, self.ip);
+    }
+}
+
+impl MetadataListener for ConnectionQuotas {
+    fn on_metadata_update(&self, image: &Arc<MetadataImage>, changes: &[Change]) {
+        let node = self.config.node_id.to_string();
+        // An empty change list is the whole image (catching up).
+        let ours = changes.is_empty()
+            || changes.iter().any(
+                |c| matches!(c, Change::Config(ConfigResourceType::Broker, name) if name.is_empty() || *name == node),
+            );
+        if ours {
+            self.apply_image(image);
+        }
     }
 }

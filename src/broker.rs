@@ -56,6 +56,8 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
     #[error("{0}")]
     Registration(String),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// The broker role's storage and local services, before it serves.

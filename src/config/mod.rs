@@ -60,6 +60,30 @@ fn parse_listeners(value: &str) -> Result<Vec<Listener>, ConfigError> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Listener::parse).collect()
 }
 
+/// Parses `max.connections.per.ip.overrides`: `host:count,...` (Kafka's
+/// map syntax; an IPv6 address keeps its colons, the count follows the
+/// last one).
+pub fn parse_per_ip_overrides(value: &str) -> Result<Vec<(String, usize)>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "Invalid max.connections.per.ip.overrides entry {entry:?}: expected host:count"
+            ))
+        };
+        let (host, count) = entry.rsplit_once(':').ok_or_else(bad)?;
+        let host = host.trim();
+        let count: i32 = count.trim().parse().map_err(|_| bad())?;
+        let valid_host = !host.is_empty()
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !valid_host || count < 0 {
+            return Err(bad());
+        }
+        out.push((host.to_string(), count as usize));
+    }
+    Ok(out)
+}
+
 /// `process.roles`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessRoles {
@@ -114,6 +138,12 @@ pub struct BrokerConfig {
     pub message_max_bytes: i32,
     pub socket_request_max_bytes: usize,
     pub max_connections: usize,
+    /// `max.connections.per.ip` and its per-host overrides (host as
+    /// written, resolved when the listeners start).
+    pub max_connections_per_ip: usize,
+    pub max_connections_per_ip_overrides: Vec<(String, usize)>,
+    /// `connections.max.idle.ms`; `None` (negative) disables idle closing.
+    pub connections_max_idle: Option<std::time::Duration>,
     pub log_retention_check_interval_ms: u64,
     pub log_flush_offset_checkpoint_interval_ms: u64,
     pub log_flush_scheduler_interval_ms: i64,
@@ -173,6 +203,9 @@ impl BrokerConfig {
             message_max_bytes: 0,
             socket_request_max_bytes: 0,
             max_connections: 0,
+            max_connections_per_ip: 0,
+            max_connections_per_ip_overrides: Vec::new(),
+            connections_max_idle: None,
             log_retention_check_interval_ms: 0,
             log_flush_offset_checkpoint_interval_ms: 0,
             log_flush_scheduler_interval_ms: 0,
@@ -266,6 +299,15 @@ impl BrokerConfig {
         cfg.message_max_bytes = cfg.int("message.max.bytes");
         cfg.socket_request_max_bytes = cfg.int("socket.request.max.bytes") as usize;
         cfg.max_connections = cfg.int("max.connections") as usize;
+        cfg.max_connections_per_ip = cfg.int("max.connections.per.ip") as usize;
+        cfg.max_connections_per_ip_overrides = parse_per_ip_overrides(&cfg.string("max.connections.per.ip.overrides"))?;
+        if cfg.max_connections_per_ip == 0 && cfg.max_connections_per_ip_overrides.is_empty() {
+            return Err(ConfigError::Invalid(
+                "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set".into(),
+            ));
+        }
+        let idle = cfg.long("connections.max.idle.ms");
+        cfg.connections_max_idle = (idle >= 0).then(|| std::time::Duration::from_millis(idle as u64));
         cfg.log_retention_check_interval_ms = cfg.long("log.retention.check.interval.ms") as u64;
         cfg.log_flush_offset_checkpoint_interval_ms = cfg.int("log.flush.offset.checkpoint.interval.ms") as u64;
         cfg.log_flush_scheduler_interval_ms = cfg.long("log.flush.scheduler.interval.ms");
@@ -416,6 +458,27 @@ mod tests {
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.message_max_bytes, 1048588);
         assert_eq!(c.socket_request_max_bytes, 104857600);
+    }
+
+    #[test]
+    fn per_ip_connection_limits() {
+        let c = BrokerConfig::from_props(props(&[
+            ("max.connections.per.ip", "0"),
+            ("max.connections.per.ip.overrides", "127.0.0.1:2, host-a:5,::1:3"),
+            ("connections.max.idle.ms", "-1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.max_connections_per_ip, 0);
+        assert_eq!(
+            c.max_connections_per_ip_overrides,
+            vec![("127.0.0.1".to_string(), 2), ("host-a".to_string(), 5), ("::1".to_string(), 3)]
+        );
+        assert_eq!(c.connections_max_idle, None);
+        assert_eq!(BrokerConfig::default().connections_max_idle, Some(std::time::Duration::from_secs(600)));
+        // As Kafka: zero per ip needs overrides; entries need a count.
+        assert!(BrokerConfig::from_props(props(&[("max.connections.per.ip", "0")])).is_err());
+        assert!(BrokerConfig::from_props(props(&[("max.connections.per.ip.overrides", "host-a")])).is_err());
+        assert!(BrokerConfig::from_props(props(&[("max.connections.per.ip.overrides", "host-a:x")])).is_err());
     }
 
     #[test]

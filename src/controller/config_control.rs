@@ -197,6 +197,15 @@ fn validate(
             }
             // The resulting topic defaults must be valid topic configs.
             let view = static_config.with_dynamic(configs.clone(), BTreeMap::new());
+            // And the connection limits valid limits (as KafkaConfig checks them).
+            let overrides = view.value("max.connections.per.ip.overrides").unwrap_or_default();
+            let overrides = crate::config::parse_per_ip_overrides(&overrides)
+                .map_err(|e| ControllerError::InvalidConfig(e.to_string()))?;
+            if view.int("max.connections.per.ip") == 0 && overrides.is_empty() {
+                return Err(ControllerError::InvalidConfig(
+                    "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set".into(),
+                ));
+            }
             LogConfig::validate_overrides(&view, &BTreeMap::new()).map_err(ControllerError::InvalidConfig)
         }
     }

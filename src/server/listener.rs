@@ -1,14 +1,14 @@
 //! Node start-up and listeners: the controller role (metadata quorum and
 //! its CONTROLLER listener) and the broker role (client listeners, accept
-//! loops up to `max.connections`). Ports given as 0 are bound to a free
-//! port, and the real port is what the broker advertises.
+//! loops admitting connections through the connection quotas, see
+//! `quotas`). Ports given as 0 are bound to a free port, and the real port
+//! is what the broker advertises.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +20,7 @@ use crate::metadata::Endpoint;
 use crate::storage::flusher::Flusher;
 
 use super::connection;
+use super::quotas::ConnectionQuotas;
 
 /// A started node: its bound addresses and the handle to stop it.
 pub struct RunningServer {
@@ -110,6 +111,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
     }
     let broker = Broker::new(config.clone(), storage, channel, shutdown.clone());
 
+    // Before registering, so a bad override host fails the start cleanly.
+    let quotas = Arc::new(ConnectionQuotas::new(config.clone()).map_err(StartError::Config)?);
     let mut bound = Vec::new();
     for l in config.broker_listeners() {
         let (listener, local) = bind(l.bind_addr()).await?;
@@ -133,6 +136,9 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
     }
     // Only now may metadata drive the logs (create, load, delete).
     broker.metadata.mark_caught_up();
+    // Dynamic connection limits: from now on, and as they are now.
+    broker.metadata.add_listener(quotas.clone());
+    quotas.apply_image(&broker.metadata.image());
     tracing::info!(node_id = config.node_id, broker_epoch = epoch, ?endpoints, "broker registered and caught up");
     broker_lifecycle::spawn_heartbeats(broker.clone(), endpoints);
     broker.spawn_background_tasks();
@@ -140,39 +146,50 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
     // this broker, so no client ever sees it missing from its own metadata.
     broker_lifecycle::wait_unfenced(&broker).await?;
 
-    let permits = Arc::new(Semaphore::new(config.max_connections.min(Semaphore::MAX_PERMITS)));
     let mut addrs = Vec::new();
     for (name, addr, listener) in bound {
         tracing::info!(listener = %name, %addr, "listening");
         addrs.push((name.clone(), addr));
-        tasks.spawn(accept_loop(broker.clone(), name, listener, permits.clone()));
+        tasks.spawn(accept_loop(broker.clone(), name, listener, quotas.clone()));
     }
     Ok(RunningServer { broker: Some(broker), quorum, addrs, controller_addr, shutdown, tasks })
 }
 
-async fn accept_loop(broker: Arc<Broker>, listener_name: String, listener: TcpListener, permits: Arc<Semaphore>) {
+/// Accepts, then admits through the quotas: like Kafka's acceptor, it
+/// waits (accepting nothing more on this listener) while `max.connections`
+/// is reached, and closes a connection over its address's limit at once.
+async fn accept_loop(broker: Arc<Broker>, listener_name: String, listener: TcpListener, quotas: Arc<ConnectionQuotas>) {
     let mut connections = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            _ = broker.shutdown.cancelled() => break,
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
         let accepted = tokio::select! {
             _ = broker.shutdown.cancelled() => break,
             a = listener.accept() => a,
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                let broker = broker.clone();
-                let name = listener_name.clone();
-                connections.spawn(async move {
-                    connection::serve(broker, stream, peer, name).await;
-                    drop(permit);
-                });
-            }
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let admitted = tokio::select! {
+            _ = broker.shutdown.cancelled() => break,
+            a = quotas.admit(&listener_name, peer.ip()) => a,
+        };
+        match admitted {
+            Ok(slot) => {
+                let broker = broker.clone();
+                let name = listener_name.clone();
+                connections.spawn(connection::serve(broker, stream, peer, name, slot));
+            }
+            Err(refused) => {
+                tracing::info!(
+                    ip = %refused.ip,
+                    max = refused.max,
+                    "rejected connection: the address already has its maximum number of connections"
+                );
+                drop(stream);
             }
         }
         // Reap finished connection tasks.

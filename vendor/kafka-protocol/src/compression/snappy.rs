@@ -81,6 +81,7 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
             let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            check_decompressed_len(actual_len, compressed.len())?;
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -104,6 +105,7 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
 
             let uncompressed_block_length = decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
+            check_decompressed_len(uncompressed_block_length, compressed_block.len())?;
             let uncompressed_block_start = uncompressed.len();
             uncompressed.resize(
                 uncompressed_block_start.saturating_add(uncompressed_block_length),
@@ -120,6 +122,18 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
 
         f(&mut uncompressed.into())
     }
+}
+
+/// Weir patch: refuses a snappy header that claims more output than its
+/// block can produce, before that many bytes are allocated. The format's
+/// best ratio is a 3-byte copy element yielding 64 bytes (under 22 per
+/// input byte); the decoder would reject such a header anyway, after the
+/// allocation.
+fn check_decompressed_len(claimed: usize, compressed_len: usize) -> Result<()> {
+    if claimed > compressed_len.saturating_mul(22) {
+        anyhow::bail!("snappy header claims {claimed} bytes from a {compressed_len}-byte block");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 pub mod batch;
 pub mod client;
 pub mod frame;
-pub mod guard;
 pub mod records;
 pub mod request;
 pub mod response;

@@ -234,11 +234,6 @@ fn legacy_unsupported(req: &ApiRequest) -> Result<Bytes, WireError> {
     let mut patched = BytesMut::with_capacity(req.body.len() + 2);
     patched.put_i16(-1);
     patched.extend_from_slice(&req.body);
-    crate::wire::guard::check_request(ApiKey::Produce, 3, &patched).map_err(|e| WireError::Malformed {
-        api: "Produce",
-        version: req.version,
-        reason: e.to_string(),
-    })?;
     let mut buf = patched.freeze();
     let body = ProduceRequest::decode(&mut buf, 3).map_err(|e| WireError::Malformed {
         api: "Produce",

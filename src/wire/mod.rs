@@ -1,9 +1,8 @@
 //! Kafka protocol glue with no broker state: frames, headers, typed bodies,
-//! the advertised version table, and record batch views.
+//! the advertised version table. Record batches live in `crate::record`.
 
 pub mod client;
 pub mod frame;
-pub mod guard;
 pub mod request;
 pub mod response;
 pub mod versions;

@@ -2,15 +2,23 @@
 //!
 //! Order of checks for each frame: enough bytes for key/version/correlation
 //! id; key known and version advertised (else the connection closes, except
-//! ApiVersions which answers in v0 layout); the untrusted-length guard; then
-//! the `kafka-protocol` decoders. Decoding works on `Bytes`, so record
-//! batches inside Produce stay slices of the frame, never copies.
+//! ApiVersions which answers in v0 layout); then the `kafka-protocol`
+//! decoders, header here and body in the handler that owns the API. Every
+//! handler decodes its body before acting on it, so a malformed body closes
+//! the connection without side effects, as in Kafka.
+//!
+//! Lengths read from the wire are safe to decode because the crate is
+//! patched (vendor/kafka-protocol/WEIR-PATCH.md): no length reaches an
+//! allocator unchecked against the bytes present, so the codec itself is
+//! the only reader of a body; tests/decode_fuzz.rs holds it to that.
+//! Decoding works on `Bytes`, so record batches inside Produce stay slices
+//! of the frame, never copies.
 
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 
-use super::{guard, versions, WireError};
+use super::{versions, WireError};
 
 /// A request whose header is decoded and whose version is advertised; the
 /// body is decoded by the handler that owns the API.
@@ -32,10 +40,18 @@ impl ApiRequest {
     }
 
     /// Decodes the body as `T`. Bytes after the request are ignored, as
-    /// Kafka ignores them (see `guard::check_request`).
+    /// Kafka ignores them: every librdkafka 2.x sends an "all topics"
+    /// Metadata v9+ request with a 4-byte placeholder where a 1-byte null
+    /// array belongs, and Kafka reads the leading fields and ignores the
+    /// rest.
     pub fn decode<T: Decodable>(&self) -> Result<T, WireError> {
         let mut body = self.body.clone();
-        T::decode(&mut body, self.version).map_err(|e| self.malformed(e.to_string()))
+        T::decode(&mut body, self.version).map_err(|e| {
+            // The head of a refused body is what a client quirk report needs.
+            let shown = &self.body[..self.body.len().min(64)];
+            tracing::debug!(api = api_name(self.api_key), version = self.version, body = ?shown, error = %e, "request body refused");
+            self.malformed(e.to_string())
+        })
     }
 
     fn malformed(&self, reason: String) -> WireError {
@@ -90,15 +106,6 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, WireError> {
         version: header_version,
         reason: e.to_string(),
     })?;
-    // Produce v0-2 bodies are never decoded (see versions::PRODUCE_MIN_DECODED).
-    let decodable = !(api_key == ApiKey::Produce && raw.version < versions::PRODUCE_MIN_DECODED);
-    if decodable {
-        guard::check_request(api_key, raw.version, &frame).map_err(|e| {
-            let shown = &frame[..frame.len().min(64)];
-            tracing::debug!(api = api_name(api_key), version = raw.version, body = ?shown, "request refused by the length guard");
-            WireError::Malformed { api: api_name(api_key), version: raw.version, reason: e.to_string() }
-        })?;
-    }
     Ok(Parsed::Request(ApiRequest { api_key, version: raw.version, header, body: frame }))
 }
 

@@ -226,6 +226,8 @@ type GroupConsumer = BaseConsumer<GroupContext>;
 /// The consumer's generation and member id as librdkafka knows them.
 fn group_identity<C: ConsumerContext>(c: &BaseConsumer<C>) -> (i32, String) {
     use rdkafka::bindings as rd;
+    // SAFETY: the consumer's native handle outlives this call; the group
+    // metadata it returns is checked for null, read, and destroyed once.
     unsafe {
         let md = rd::rd_kafka_consumer_group_metadata(c.client().native_ptr());
         if md.is_null() {

@@ -210,7 +210,7 @@ impl BrokerConfig {
             log_flush_offset_checkpoint_interval_ms: 0,
             log_flush_scheduler_interval_ms: 0,
         };
-        cfg.node_id = match (cfg.explicit.get("node.id"), cfg.explicit.get("broker.id")) {
+        cfg.node_id = match (cfg.explicit("node.id"), cfg.explicit("broker.id")) {
             (Some(n), Some(b)) if n.trim() != b.trim() => {
                 return Err(ConfigError::Invalid(format!(
                     "node.id ({n}) and broker.id ({b}) must be equal when both are set"
@@ -241,7 +241,7 @@ impl BrokerConfig {
             return Err(ConfigError::Invalid("listeners must name at least one listener".into()));
         }
         let controller_listener = cfg.controller_listener().cloned();
-        cfg.voters = match cfg.explicit.get("controller.quorum.voters") {
+        cfg.voters = match cfg.explicit("controller.quorum.voters") {
             Some(v) => parse_voters(v)?,
             None => Default::default(),
         };
@@ -265,7 +265,7 @@ impl BrokerConfig {
             ));
         }
         if !cfg.roles.controller && cfg.voters.is_empty() {
-            if let Some(b) = cfg.explicit.get("controller.quorum.bootstrap.servers") {
+            if let Some(b) = cfg.explicit("controller.quorum.bootstrap.servers").map(str::to_string) {
                 // Ids are unknown: number them so the channel can try each.
                 for (i, addr) in b.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
                     cfg.voters.insert(u64::MAX - i as u64, addr.to_string());
@@ -280,18 +280,18 @@ impl BrokerConfig {
         if cfg.roles.broker && cfg.broker_listeners().is_empty() {
             return Err(ConfigError::Invalid("a broker needs a listener that is not a controller listener".into()));
         }
-        cfg.advertised_listeners = match cfg.explicit.get("advertised.listeners") {
+        cfg.advertised_listeners = match cfg.explicit("advertised.listeners") {
             Some(v) => parse_listeners(v)?,
             None => cfg.broker_listeners(),
         };
-        let dirs = cfg.explicit.get("log.dirs").cloned().unwrap_or_else(|| cfg.string("log.dir"));
+        let dirs = cfg.explicit("log.dirs").map(str::to_string).unwrap_or_else(|| cfg.string("log.dir"));
         cfg.log_dirs = dirs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect();
         if cfg.log_dirs.is_empty() {
             return Err(ConfigError::Invalid("log.dirs must name at least one directory".into()));
         }
         cfg.metadata_log_dir =
-            cfg.explicit.get("metadata.log.dir").map(PathBuf::from).unwrap_or_else(|| cfg.log_dirs[0].clone());
-        cfg.rack = cfg.explicit.get("broker.rack").cloned();
+            cfg.explicit("metadata.log.dir").map(PathBuf::from).unwrap_or_else(|| cfg.log_dirs[0].clone());
+        cfg.rack = cfg.explicit("broker.rack").map(str::to_string);
         cfg.num_partitions = cfg.int("num.partitions");
         cfg.default_replication_factor = cfg.int("default.replication.factor").clamp(1, i16::MAX as i32) as i16;
         cfg.auto_create_topics_enable = cfg.bool("auto.create.topics.enable");
@@ -341,8 +341,10 @@ impl BrokerConfig {
         listeners.first().map(|l| l.name.clone()).unwrap_or_else(|| "PLAINTEXT".into())
     }
 
-    /// The value set in the file or by an override, if any.
+    /// The value set in the file or by an override, if any. `name` must be
+    /// a defined broker config (as `checked_def` checks).
     pub fn explicit(&self, name: &str) -> Option<&str> {
+        checked_def(name, "explicit", ANY_TYPE);
         self.explicit.get(name).map(String::as_str)
     }
 
@@ -361,6 +363,11 @@ impl BrokerConfig {
     /// A set value through the layers, most specific first: dynamic for
     /// this broker, dynamic cluster default, static (file/overrides).
     pub fn layered(&self, name: &str) -> Option<(&str, ConfigSource)> {
+        checked_def(name, "layered", ANY_TYPE);
+        self.layered_unchecked(name)
+    }
+
+    fn layered_unchecked(&self, name: &str) -> Option<(&str, ConfigSource)> {
         if let Some(v) = self.dynamic_broker.get(name) {
             return Some((v, ConfigSource::DynamicBrokerConfig));
         }
@@ -372,22 +379,38 @@ impl BrokerConfig {
 
     /// The effective value: layered, else the default (None when null).
     pub fn value(&self, name: &str) -> Option<String> {
-        self.layered(name)
+        self.typed_value(name, "value", ANY_TYPE)
+    }
+
+    /// The effective value of `name`, read by `accessor`, which expects one
+    /// of the types `allowed` (empty: any type).
+    fn typed_value(&self, name: &str, accessor: &str, allowed: &[ConfigType]) -> Option<String> {
+        let def = checked_def(name, accessor, allowed);
+        self.layered_unchecked(name)
             .map(|(v, _)| v.to_string())
-            .or_else(|| defs::broker_def(name).and_then(|d| d.default.map(str::to_string)))
+            .or_else(|| def.and_then(|d| d.default.map(str::to_string)))
     }
 
     fn string(&self, name: &str) -> String {
-        self.value(name).unwrap_or_default()
+        self.typed_value(name, "string", ANY_TYPE).unwrap_or_default()
     }
+    /// An `Int` or `Short` config.
     pub fn int(&self, name: &str) -> i32 {
-        self.value(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        self.typed_value(name, "int", &[ConfigType::Int, ConfigType::Short])
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     }
+    /// A `Long` config.
     pub fn long(&self, name: &str) -> i64 {
-        self.value(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        self.typed_value(name, "long", &[ConfigType::Long]).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
     }
+    /// A `Double` config; `fallback` if it has no value.
+    pub fn double(&self, name: &str, fallback: f64) -> f64 {
+        self.typed_value(name, "double", &[ConfigType::Double]).and_then(|v| v.trim().parse().ok()).unwrap_or(fallback)
+    }
+    /// A `Boolean` config.
     pub fn bool(&self, name: &str) -> bool {
-        self.value(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        self.typed_value(name, "bool", &[ConfigType::Boolean]).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
 
     /// Every broker config with value, source and synonyms (all layers
@@ -437,6 +460,42 @@ impl Default for BrokerConfig {
     /// `weir serve` with no arguments.
     fn default() -> Self {
         Self::from_props(BTreeMap::new()).expect("defaults are valid")
+    }
+}
+
+/// For [`checked_def`]: the accessor reads a config of any type.
+const ANY_TYPE: &[ConfigType] = &[];
+
+/// The definition of broker config `name`, read through `accessor`, which
+/// expects one of the types `allowed` (empty: any). An undefined name or a
+/// type mismatch is a bug at the call site (a misspelled key would
+/// otherwise read as 0/false/empty): it panics in debug and test builds,
+/// and in release is logged once (per key and accessor) and the accessor
+/// returns its fallback. `tests::every_config_key_in_the_source_is_defined`
+/// checks the literal keys in the source statically.
+fn checked_def(name: &str, accessor: &str, allowed: &[ConfigType]) -> Option<&'static ConfigDef> {
+    let def = defs::broker_def(name);
+    let problem = match def {
+        None => Some(format!("undefined broker config {name:?} read with {accessor}()")),
+        Some(d) if !allowed.is_empty() && !allowed.contains(&d.ty) => {
+            Some(format!("broker config {name:?} of type {:?} read with {accessor}()", d.ty))
+        }
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        report_config_misuse(problem);
+    }
+    def
+}
+
+/// Panics in debug builds; logs each distinct problem once in release.
+pub(crate) fn report_config_misuse(problem: String) {
+    debug_assert!(false, "{problem}");
+    static REPORTED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = REPORTED.lock().unwrap_or_else(|e| e.into_inner()).insert(problem.clone());
+    if first {
+        tracing::error!("{problem}; using the fallback value");
     }
 }
 
@@ -510,5 +569,168 @@ mod tests {
         let l = Listener::parse("internal://[::1]:19092").unwrap();
         assert_eq!(l.name, "INTERNAL");
         assert_eq!(l.bind_addr(), "[::1]:19092");
+    }
+
+    /// Where a scanned accessor looks its key up.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Scope {
+        Broker,
+        Topic,
+    }
+
+    /// Every `accessor("literal")` call in `text` (a file at `path`
+    /// relative to the crate): (line, accessor, key, scope, allowed types;
+    /// empty = any). Simple parsing: the accessor name must not be the tail
+    /// of a longer identifier, and the key runs to the next quote.
+    fn config_keys_in(path: &str, text: &str) -> Vec<(usize, &'static str, String, Scope, &'static [ConfigType])> {
+        use ConfigType::*;
+        let in_config = path.starts_with("src/config/");
+        let in_topic = path == "src/config/topic.rs";
+        let mut found = Vec::new();
+        for (accessor, scope, allowed) in [
+            ("int", Scope::Broker, &[Int, Short][..]),
+            ("long", Scope::Broker, &[Long][..]),
+            ("bool", Scope::Broker, &[Boolean][..]),
+            ("double", Scope::Broker, &[Double][..]),
+            // Private to BrokerConfig, so only src/config can call it (the
+            // coordinator's record readers have their own `string`).
+            ("string", Scope::Broker, &[][..]),
+            ("value", Scope::Broker, &[][..]),
+            ("explicit", Scope::Broker, &[][..]),
+            ("layered", Scope::Broker, &[][..]),
+            // Topic config closures of LogConfig::resolve, and topic
+            // overrides read from the metadata image.
+            ("get", Scope::Topic, &[][..]),
+            ("boolean", Scope::Topic, &[Boolean][..]),
+        ] {
+            if accessor == "string" && !in_config {
+                continue;
+            }
+            let pattern = format!("{accessor}(\"");
+            let mut from = 0;
+            while let Some(at) = text[from..].find(&pattern).map(|i| i + from) {
+                from = at + pattern.len();
+                let before = text[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let Some(len) = text[from..].find('"') else { continue };
+                let key = text[from..from + len].to_string();
+                let line = text[..at].matches('\n').count() + 1;
+                let (scope, allowed) = if in_topic {
+                    // LogConfig::resolve's int/long/double/boolean/get
+                    // closures read topic configs.
+                    let topic_types: &'static [ConfigType] = match accessor {
+                        "int" => &[Int],
+                        "long" => &[Long],
+                        "double" => &[Double],
+                        "boolean" => &[Boolean],
+                        _ => &[],
+                    };
+                    (Scope::Topic, topic_types)
+                } else if accessor == "get" {
+                    // Elsewhere `get` is a map lookup: only a topic config
+                    // map (`topic_configs(...)` just before) is checked.
+                    let window = &text[at.saturating_sub(120)..at];
+                    if !window.contains("topic_configs(") {
+                        continue;
+                    }
+                    (Scope::Topic, &[][..])
+                } else if accessor == "boolean" {
+                    continue;
+                } else {
+                    (scope, allowed)
+                };
+                found.push((line, accessor, key, scope, allowed));
+            }
+        }
+        found
+    }
+
+    /// What is wrong with each call in `calls`, as "path:line: problem".
+    fn undefined_or_mistyped(
+        path: &str,
+        calls: &[(usize, &'static str, String, Scope, &'static [ConfigType])],
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (line, accessor, key, scope, allowed) in calls {
+            let ty = match scope {
+                Scope::Broker => defs::broker_def(key).map(|d| d.ty),
+                Scope::Topic => defs::topic_def(key).map(|d| d.def.ty),
+            };
+            match ty {
+                None => problems.push(format!("{path}:{line}: {accessor}({key:?}): no {scope:?} config of that name")),
+                Some(ty) if !allowed.is_empty() && !allowed.contains(&ty) => problems
+                    .push(format!("{path}:{line}: {accessor}({key:?}): the config is {ty:?}, expected {allowed:?}")),
+                Some(_) => {}
+            }
+        }
+        problems
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// Statically, every literal key passed to a config accessor anywhere
+    /// in src/ is defined in defs.rs with a type the accessor can read.
+    #[test]
+    fn every_config_key_in_the_source_is_defined() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        files.sort();
+        let (mut calls, mut problems) = (0, Vec::new());
+        for file in &files {
+            let rel = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let text = std::fs::read_to_string(file).unwrap();
+            let found = config_keys_in(&rel, &text);
+            calls += found.len();
+            problems.extend(undefined_or_mistyped(&rel, &found));
+        }
+        assert!(problems.is_empty(), "config accessors with undefined or mistyped keys:\n{}", problems.join("\n"));
+        // The scan must actually see the call sites (about 90 today).
+        assert!(calls >= 80, "only {calls} config accessor calls found; is the scan broken?");
+    }
+
+    /// The scan catches a misspelled key, a wrong type, and an undefined
+    /// topic config, and ignores identifiers that merely end in an accessor
+    /// name.
+    #[test]
+    fn the_config_key_scan_catches_mistakes() {
+        let text =
+            "c.int(\"num.partition\"); c.bool(\"num.partitions\"); c.long(\"log.retention.check.interval.ms\");\n\
+                    image.topic_configs(&t).get(\"unclean.leader.elect\"); print(\"no.such\"); r.string(\"x\");";
+        let found = config_keys_in("src/x.rs", text);
+        assert_eq!(found.len(), 4, "{found:?}");
+        let problems = undefined_or_mistyped("src/x.rs", &found);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("num.partition\""), "{problems:?}");
+        assert!(problems[1].contains("Int"), "{problems:?}");
+        assert!(problems[2].contains("unclean.leader.elect"), "{problems:?}");
+        let topic = config_keys_in("src/config/topic.rs", "int(\"retention.ms\"); long(\"retention.ms\")");
+        assert_eq!(undefined_or_mistyped("src/config/topic.rs", &topic).len(), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "undefined broker config \"num.partition\"")]
+    fn an_undefined_key_panics_in_debug_builds() {
+        // Through a variable, so the source scan does not flag this call.
+        let misspelled = "num.partition";
+        BrokerConfig::default().int(misspelled);
+    }
+
+    #[test]
+    #[should_panic(expected = "read with long()")]
+    fn a_mistyped_read_panics_in_debug_builds() {
+        let an_int = "num.partitions";
+        BrokerConfig::default().long(an_int);
     }
 }

@@ -90,16 +90,43 @@ fn effective(
     (def.def.default.map(str::to_string), ConfigSource::DefaultConfig)
 }
 
+/// The definition of topic config `name`, read through `accessor`, which
+/// expects one of the types `allowed` (empty: any). An undefined name or a
+/// type mismatch panics in debug builds and is logged once in release (as
+/// [`super::report_config_misuse`]); the reader then falls back.
+fn checked_topic_def(name: &str, accessor: &str, allowed: &[ConfigType]) -> Option<&'static defs::TopicConfigDef> {
+    let def = defs::topic_def(name);
+    let problem = match def {
+        None => Some(format!("undefined topic config {name:?} read with {accessor}()")),
+        Some(d) if !allowed.is_empty() && !allowed.contains(&d.def.ty) => {
+            Some(format!("topic config {name:?} of type {:?} read with {accessor}()", d.def.ty))
+        }
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        super::report_config_misuse(problem);
+    }
+    def
+}
+
 impl LogConfig {
     /// Resolves the topic's effective configuration.
     pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
-        let get = |name: &str| -> String {
-            let def = defs::topic_def(name).expect("known topic config");
-            effective(broker, overrides, def).0.unwrap_or_default()
+        // Each reader checks that the key is a topic config of its type
+        // (see `checked_topic_def`).
+        let read = |name: &str, accessor: &str, allowed: &[ConfigType]| -> String {
+            match checked_topic_def(name, accessor, allowed) {
+                Some(def) => effective(broker, overrides, def).0.unwrap_or_default(),
+                None => String::new(),
+            }
         };
-        let long = |name: &str| get(name).trim().parse::<i64>().unwrap_or(i64::MAX);
-        let int = |name: &str| get(name).trim().parse::<i32>().unwrap_or(i32::MAX);
-        let boolean = |name: &str| get(name).trim().eq_ignore_ascii_case("true");
+        let get = |name: &str| read(name, "get", &[]);
+        let long = |name: &str| read(name, "long", &[ConfigType::Long]).trim().parse::<i64>().unwrap_or(i64::MAX);
+        let int = |name: &str| read(name, "int", &[ConfigType::Int]).trim().parse::<i32>().unwrap_or(i32::MAX);
+        let boolean = |name: &str| read(name, "boolean", &[ConfigType::Boolean]).trim().eq_ignore_ascii_case("true");
+        let double = |name: &str, fallback: f64| {
+            read(name, "double", &[ConfigType::Double]).trim().parse::<f64>().unwrap_or(fallback)
+        };
         let policy = get("cleanup.policy");
         let items: Vec<&str> = policy.split(',').map(str::trim).collect();
         LogConfig {
@@ -117,7 +144,7 @@ impl LogConfig {
             min_compaction_lag_ms: long("min.compaction.lag.ms"),
             max_compaction_lag_ms: long("max.compaction.lag.ms"),
             file_delete_delay_ms: long("file.delete.delay.ms"),
-            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").trim().parse().unwrap_or(0.5),
+            min_cleanable_dirty_ratio: double("min.cleanable.dirty.ratio", 0.5),
             cleanup_policy: CleanupPolicy { delete: items.contains(&"delete"), compact: items.contains(&"compact") },
             unclean_leader_election_enable: boolean("unclean.leader.election.enable"),
             min_insync_replicas: int("min.insync.replicas"),

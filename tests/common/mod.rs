@@ -113,6 +113,7 @@ impl BrokerProcess {
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) only sends a signal to our own, not yet reaped child.
             unsafe {
                 libc::kill(c.id() as i32, libc::SIGTERM);
             }

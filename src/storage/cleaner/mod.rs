@@ -72,14 +72,13 @@ pub struct CleanerConfig {
 
 impl CleanerConfig {
     pub fn from_broker(c: &BrokerConfig) -> Self {
-        let double = |name: &str, default: f64| c.value(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
         CleanerConfig {
             enable: c.bool("log.cleaner.enable"),
             threads: c.int("log.cleaner.threads").max(0) as usize,
             dedupe_buffer_size: c.long("log.cleaner.dedupe.buffer.size").max(0) as u64,
-            dedupe_buffer_load_factor: double("log.cleaner.io.buffer.load.factor", 0.9),
+            dedupe_buffer_load_factor: c.double("log.cleaner.io.buffer.load.factor", 0.9),
             io_buffer_size: c.int("log.cleaner.io.buffer.size").max(0) as usize,
-            io_max_bytes_per_second: double("log.cleaner.io.max.bytes.per.second", f64::MAX),
+            io_max_bytes_per_second: c.double("log.cleaner.io.max.bytes.per.second", f64::MAX),
             backoff_ms: c.long("log.cleaner.backoff.ms").max(0) as u64,
         }
     }

@@ -93,21 +93,25 @@ impl Counting {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         Self::note(layout.size());
-        System.alloc(layout)
+        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
+        unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         Self::note(layout.size());
-        System.alloc_zeroed(layout)
+        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
+        unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         Self::note(new_size);
-        System.realloc(ptr, layout, new_size)
+        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
     }
 }
 

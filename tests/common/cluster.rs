@@ -471,6 +471,30 @@ impl Node {
     pub fn pause(&mut self) {
         self.signal(libc::SIGSTOP);
         self.paused = true;
+        self.wait_stopped();
+    }
+
+    /// Waits until every thread of the process is in the stopped state.
+    /// kill(2) returns once SIGSTOP is queued; the group stop starts only
+    /// when one thread of the target runs to take it, so on a busy machine
+    /// the other threads keep running (fetching, answering) for some
+    /// milliseconds after kill returns.
+    fn wait_stopped(&self) {
+        let pid = self.pid().unwrap_or_else(|| panic!("node {} is not running", self.id));
+        let all_stopped = || -> bool {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+            tasks.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
+                    .is_some_and(|state| state == 'T' || state == 't')
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !all_stopped() {
+            assert!(std::time::Instant::now() < deadline, "node {} did not stop within 10 s of SIGSTOP", self.id);
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// SIGCONT after `pause`.

@@ -25,9 +25,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
+use weir::record::records::{BatchBuilder, Record};
 use weir::wire::client::decode_response;
 use weir::wire::frame;
-use weir::wire::records::{BatchBuilder, Record};
 
 /// How long anything that should happen promptly may take (a loaded CI
 /// machine included); never the thing a test measures.

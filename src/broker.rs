@@ -22,7 +22,7 @@ use crate::metadata::{MetadataCache, MetadataImage};
 use crate::replica::ReplicaManager;
 use crate::storage::cleaner::{CleanerConfig, LogCleaner};
 use crate::storage::log_manager::LogManager;
-use crate::storage::segment::now_ms;
+use crate::util::clock::now_ms;
 
 pub struct Broker {
     pub config: Arc<BrokerConfig>,

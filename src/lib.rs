@@ -17,4 +17,5 @@ pub mod replica;
 pub mod server;
 pub mod storage;
 pub mod tools;
+pub mod util;
 pub mod wire;

@@ -21,8 +21,8 @@ use crate::metadata::{
     Change, ConfigResourceType, MetadataCache, MetadataImage, MetadataListener, PartitionRegistration, TopicImage,
 };
 use crate::storage::log_manager::LogManager;
-use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
+use crate::util::clock::now_ms;
 
 use super::fetcher::{FetcherConfig, FetcherContext, ReplicaFetcherManager};
 use super::partition::{IsrRequest, Partition, PartitionState};

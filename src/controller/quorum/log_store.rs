@@ -23,8 +23,8 @@ use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::storage::checkpoint;
 use crate::storage::flusher::Flusher;
 use crate::storage::partition_log::{LoadHints, PartitionLog, ReadLimits};
-use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
+use crate::util::clock::now_ms;
 
 use super::{Entry, LogId, TypeConfig};
 

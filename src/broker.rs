@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::controller::quorum::log_store::METADATA_TOPIC;
-use crate::controller::{ControllerChannel, ControllerError, NewTopic};
+use crate::controller_client::ops::NewTopic;
+use crate::controller_client::{ControllerChannel, ControllerError};
 use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordinator, GROUP_METADATA_TOPIC};
 use crate::coordinator::producer_id_manager::ProducerIdManager;
-use crate::metadata::{MetadataCache, MetadataImage};
+use crate::metadata::{MetadataCache, MetadataImage, METADATA_TOPIC};
 use crate::replica::ReplicaManager;
 use crate::storage::cleaner::{CleanerConfig, LogCleaner};
 use crate::storage::log_manager::LogManager;
@@ -51,7 +51,7 @@ pub enum StartError {
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
     #[error("controller: {0}")]
-    Controller(#[from] crate::controller::ControllerError),
+    Controller(#[from] ControllerError),
     #[error("cannot bind listener {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("{0}")]

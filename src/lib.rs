@@ -9,6 +9,7 @@ pub mod broker;
 pub mod broker_lifecycle;
 pub mod config;
 pub mod controller;
+pub mod controller_client;
 pub mod coordinator;
 pub mod handlers;
 pub mod metadata;

@@ -14,8 +14,8 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::controller::replication_control::validate_topic_name;
-use crate::controller::NewTopic;
+use crate::controller_client::ops::NewTopic;
+use crate::controller_client::topic::validate_topic_name;
 use crate::metadata::{MetadataImage, PartitionRegistration, TopicImage};
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;

@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::controller::ops::IsrChange;
-use crate::controller::ControllerChannel;
+use crate::controller_client::ops::IsrChange;
+use crate::controller_client::ControllerChannel;
 use crate::metadata::{
     Change, ConfigResourceType, MetadataCache, MetadataImage, MetadataListener, PartitionRegistration, TopicImage,
 };

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::broker::{Broker, BrokerStorage, StartError};
 use crate::broker_lifecycle;
 use crate::config::BrokerConfig;
-use crate::controller::{rpc, ControllerChannel, ControllerServer, QuorumController};
+use crate::controller::{listener as controller_listener, ControllerServer, QuorumController};
+use crate::controller_client::{ControllerChannel, LocalController};
 use crate::metadata::Endpoint;
 use crate::storage::flusher::Flusher;
 
@@ -99,15 +100,16 @@ pub async fn start(config: BrokerConfig) -> Result<RunningServer, StartError> {
         let (listener, local) = bind(l.bind_addr()).await?;
         tracing::info!(addr = %local, "controller listener");
         controller_addr = Some(local);
-        tasks.spawn(rpc::serve(listener, Arc::new(ControllerServer(q.clone())), shutdown.clone()));
+        tasks.spawn(controller_listener::serve(listener, Arc::new(ControllerServer(q.clone())), shutdown.clone()));
     }
-    let channel = ControllerChannel::new(quorum.clone(), config.voters.clone());
+    let local = quorum.clone().map(|q| q as Arc<dyn LocalController>);
+    let channel = ControllerChannel::new(local, config.voters.clone());
 
     let Some(storage) = storage else {
         return Ok(RunningServer { broker: None, quorum, addrs: Vec::new(), controller_addr, shutdown, tasks });
     };
     if quorum.is_none() {
-        crate::metadata::follower::spawn(channel.clone(), storage.metadata.clone(), shutdown.clone());
+        crate::controller_client::metadata_follower::spawn(channel.clone(), storage.metadata.clone(), shutdown.clone());
     }
     let broker = Broker::new(config.clone(), storage, channel, shutdown.clone());
 

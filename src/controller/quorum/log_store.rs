@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::config::{BrokerConfig, LogConfig};
+use crate::metadata::METADATA_TOPIC;
 use crate::record::batch::BatchIter;
 use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::storage::checkpoint;
@@ -28,7 +29,6 @@ use crate::util::clock::now_ms;
 
 use super::{Entry, LogId, TypeConfig};
 
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
 const QUORUM_STATE: &str = "quorum-state";
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

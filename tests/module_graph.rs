@@ -351,12 +351,20 @@ fn check(graph: &Graph, layers: &[&[&str]], what: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for (from, tos) in graph {
         let Some(&lf) = layer_of.get(from.as_str()) else {
-            problems.push(format!("{what}: module `{from}` is in no layer; add it to the layering"));
+            let p = format!("{what}: module `{from}` is in no layer; add it to the layering");
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
             continue;
         };
         for to in tos {
             match layer_of.get(to.as_str()) {
-                None => problems.push(format!("{what}: module `{to}` is in no layer; add it to the layering")),
+                None => {
+                    let p = format!("{what}: module `{to}` is in no layer; add it to the layering");
+                    if !problems.contains(&p) {
+                        problems.push(p);
+                    }
+                }
                 Some(&lt) if lt >= lf => problems.push(format!(
                     "{what}: `{from}` (layer {lf}) imports `{to}` (layer {lt}): {}",
                     if lt == lf { "same layer" } else { "upward" }

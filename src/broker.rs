@@ -1,7 +1,11 @@
-//! `Broker`: everything a request handler can reach, and the broker role's
-//! duties (storage housekeeping, internal topics).
+//! `Broker`: the read-only context every request handler reaches (the
+//! collaborators Kafka hands to `KafkaApis`): configuration, metadata, the controller channel, and the broker's subsystems, plus the
+//! internal-topic helpers handlers share. It starts nothing: the
+//! composition root (`node::compose_and_start`) builds it and starts each
+//! subsystem's own background tasks (the log manager's, replication, group
+//! timers, heartbeats).
 //!
-//! Start-up order (see `server::listener::start`): open log directories
+//! Start-up order (see `node::compose_and_start`): open log directories
 //! (recovering after an unclean stop) -> start or reach the metadata quorum
 //! -> register with the active controller -> catch up with the metadata log
 //! (only then are logs reconciled with it) -> serve -> heartbeat.
@@ -14,15 +18,13 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::controller::quorum::log_store::METADATA_TOPIC;
-use crate::controller::{ControllerChannel, ControllerError, NewTopic};
+use crate::controller_client::ops::NewTopic;
+use crate::controller_client::{ControllerChannel, ControllerError};
 use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordinator, GROUP_METADATA_TOPIC};
 use crate::coordinator::producer_id_manager::ProducerIdManager;
-use crate::metadata::{MetadataCache, MetadataImage};
+use crate::metadata::{MetadataCache, MetadataImage, METADATA_TOPIC};
 use crate::replica::ReplicaManager;
-use crate::storage::cleaner::{CleanerConfig, LogCleaner};
 use crate::storage::log_manager::LogManager;
-use crate::storage::segment::now_ms;
 
 pub struct Broker {
     pub config: Arc<BrokerConfig>,
@@ -42,8 +44,6 @@ pub struct Broker {
     /// Set when controlled shutdown begins: periodic heartbeats stop, so
     /// none can unfence the broker after the controller fenced it.
     pub in_controlled_shutdown: AtomicBool,
-    /// The log cleaner threads, from `spawn_background_tasks` to `close`.
-    pub log_cleaner: std::sync::Mutex<Option<LogCleaner>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +51,7 @@ pub enum StartError {
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
     #[error("controller: {0}")]
-    Controller(#[from] crate::controller::ControllerError),
+    Controller(#[from] ControllerError),
     #[error("cannot bind listener {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("{0}")]
@@ -136,7 +136,6 @@ impl Broker {
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
             in_controlled_shutdown: AtomicBool::new(false),
-            log_cleaner: std::sync::Mutex::new(None),
         })
     }
 
@@ -209,85 +208,6 @@ impl Broker {
             if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
                 return Err("the offsets topic is not visible yet".into());
             }
-        }
-    }
-
-    /// Periodic storage duties: `flush.ms`, offset checkpoints
-    /// (`log.flush.offset.checkpoint.interval.ms`) and retention
-    /// (`log.retention.check.interval.ms`); and the log cleaner's threads
-    /// (`log.cleaner.enable`), which read the dynamic broker configs live.
-    pub fn spawn_background_tasks(self: &Arc<Self>) {
-        if CleanerConfig::from_broker(&self.config).enable {
-            let (metadata, config) = (self.metadata.clone(), self.config.clone());
-            let cleaner = LogCleaner::start(self.log_manager.clone(), move || {
-                CleanerConfig::from_broker(&metadata.image().broker_config(&config))
-            });
-            *self.log_cleaner.lock().expect("log cleaner") = Some(cleaner);
-        }
-        self.group_coordinator.spawn_timers(self.shutdown.clone());
-        self.replica_manager.start_replication(crate::replica::replica_manager::ReplicationContext {
-            metadata: self.metadata.clone(),
-            controller: self.controller.clone(),
-            broker_epoch: self.broker_epoch.clone(),
-            shutdown: self.shutdown.clone(),
-        });
-        let broker = self.clone();
-        tokio::spawn(async move {
-            let checkpoint_every =
-                Duration::from_millis(broker.config.log_flush_offset_checkpoint_interval_ms.max(1000));
-            let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms.max(1));
-            let tick_every = retention_every.min(Duration::from_millis(1000));
-            let mut tick = tokio::time::interval(tick_every);
-            let mut last_checkpoint = tokio::time::Instant::now();
-            let mut last_retention = tokio::time::Instant::now();
-            loop {
-                tokio::select! {
-                    _ = broker.shutdown.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                let b = broker.clone();
-                let checkpoint_due = last_checkpoint.elapsed() >= checkpoint_every;
-                let retention_due = last_retention.elapsed() >= retention_every;
-                let _ = tokio::task::spawn_blocking(move || {
-                    let now = now_ms();
-                    b.log_manager.flush_due(now);
-                    if retention_due {
-                        b.log_manager.delete_old_segments(now);
-                        // Deleted segments may let clients see a new log start
-                        // offset right away.
-                        for p in b.replica_manager.all() {
-                            p.maybe_advance_high_watermark();
-                        }
-                    }
-                    if checkpoint_due {
-                        if let Err(e) = b.log_manager.checkpoint() {
-                            tracing::error!(error = %e, "writing checkpoints");
-                        }
-                    }
-                })
-                .await;
-                if checkpoint_due {
-                    last_checkpoint = tokio::time::Instant::now();
-                }
-                if retention_due {
-                    last_retention = tokio::time::Instant::now();
-                }
-            }
-        });
-    }
-
-    /// Clean shutdown of storage: stop the cleaner, then flush,
-    /// checkpoints, marker.
-    pub async fn close(&self) {
-        let cleaner = self.log_cleaner.lock().expect("log cleaner").take();
-        if let Some(cleaner) = cleaner {
-            let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
-        }
-        let lm = self.log_manager.clone();
-        match tokio::task::spawn_blocking(move || lm.shutdown()).await {
-            Ok(Ok(())) => tracing::info!("log manager shut down cleanly"),
-            Ok(Err(e)) => tracing::error!(error = %e, "log manager shutdown"),
-            Err(e) => tracing::error!(error = %e, "log manager shutdown task"),
         }
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::broker::{Broker, StartError};
-use crate::controller::rpc::{BrokerHeartbeat, BrokerRegistration};
-use crate::controller::ControllerError;
+use crate::controller_client::rpc::{BrokerHeartbeat, BrokerRegistration};
+use crate::controller_client::ControllerError;
 use crate::metadata::Endpoint;
 
 /// Registers this broker. A live broker with the same id makes the

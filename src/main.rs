@@ -80,7 +80,7 @@ fn raise_open_files_limit() {
 }
 
 async fn serve(cfg: weir::config::BrokerConfig) -> anyhow::Result<()> {
-    let server = weir::server::start(cfg).await.context("cannot start broker")?;
+    let server = weir::node::compose_and_start(cfg).await.context("cannot start broker")?;
     for (name, addr) in &server.addrs {
         println!("weir listening on {name} {addr}");
     }

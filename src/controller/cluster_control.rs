@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::controller_client::rpc::BrokerRegistration;
+use crate::controller_client::ControllerError;
 use crate::metadata::{MetadataImage, MetadataRecord};
 
 use super::replication_control::leader_and_isr_updates;
-use super::rpc::BrokerRegistration;
-use super::ControllerError;
 
 /// Last heartbeat per broker, as seen by this (active) controller.
 #[derive(Debug, Default)]

@@ -5,39 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::config::{defs, BrokerConfig, LogConfig};
+use crate::controller_client::ops::{AlterOp, ConfigChange};
+use crate::controller_client::ControllerError;
 use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
-
-use super::ControllerError;
-
-/// IncrementalAlterConfigs operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum AlterOp {
-    Set,
-    Delete,
-    Append,
-    Subtract,
-}
-
-impl AlterOp {
-    pub fn from_code(code: i8) -> Option<Self> {
-        Some(match code {
-            0 => AlterOp::Set,
-            1 => AlterOp::Delete,
-            2 => AlterOp::Append,
-            3 => AlterOp::Subtract,
-            _ => return None,
-        })
-    }
-}
-
-/// How a resource's dynamic configs change.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum ConfigChange {
-    /// IncrementalAlterConfigs: one operation per key.
-    Incremental(Vec<(String, AlterOp, Option<String>)>),
-    /// AlterConfigs: the given set replaces every dynamic config.
-    Replace(Vec<(String, Option<String>)>),
-}
 
 fn is_list(resource: ConfigResourceType, name: &str) -> bool {
     let ty = match resource {

@@ -3,123 +3,49 @@
 //! every cluster change against the current image, turns it into metadata
 //! records, and commits them through Raft; every node applies committed
 //! records with the same `MetadataImage::apply` (also when loading a
-//! snapshot). Brokers reach the active controller through a
-//! [`ControllerChannel`], whichever node they are on.
+//! snapshot). Brokers reach the active controller through the
+//! `ControllerChannel` of `controller_client`, whichever node they are on;
+//! this module implements [`LocalController`] for it and serves the
+//! controller listener (`listener`). The operation types it plans with and
+//! its error type are `controller_client`'s too, shared with brokers.
+//!
+//! Only the composition root (`node`) depends on this module.
 
-pub mod channel;
 pub mod cluster_control;
 pub mod config_control;
-pub mod ops;
+pub mod listener;
 pub mod placement;
 pub mod quorum;
 pub mod replication_control;
-pub mod rpc;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
-use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::controller_client::ops::{
+    ControllerOp, ElectionOutcome, ElectionType, OpError, OpResult, TopicRef, PRODUCER_ID_BLOCK_SIZE,
+};
+use crate::controller_client::rpc::{
+    BrokerHeartbeat, BrokerRegistration, ControllerRequest, ControllerResponse, HeartbeatReply, MetadataDelta,
+    QuorumDescription,
+};
+use crate::controller_client::{ControllerError, LocalController, Voters};
 use crate::metadata::{MetadataCache, MetadataImage, MetadataRecord};
 use crate::storage::flusher::Flusher;
 use crate::storage::StorageError;
 
-pub use channel::ControllerChannel;
 use cluster_control::Sessions;
-use ops::{ControllerOp, ElectionOutcome, ElectionType, OpError, OpResult};
 use quorum::log_store::LogStore;
 use quorum::state_machine::{FollowerData, StateMachineStore};
 use quorum::{MetadataBatch, Raft};
-pub use replication_control::{CreatedTopic, NewTopic};
-use rpc::{
-    BrokerHeartbeat, BrokerRegistration, ControllerRequest, ControllerResponse, HeartbeatReply, MetadataDelta,
-    QuorumDescription,
-};
 
-/// Producer ids are handed to brokers in blocks, as Kafka does.
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 /// The metadata.version this controller finalizes (Kafka 4.0-IV3).
 pub const METADATA_VERSION: i16 = crate::wire::versions::METADATA_VERSION;
-
-#[derive(Debug, Error)]
-pub enum ControllerError {
-    #[error("{0}")]
-    InvalidTopic(String),
-    #[error("{0}")]
-    TopicAlreadyExists(String),
-    #[error("{0}")]
-    InvalidPartitions(String),
-    #[error("{0}")]
-    InvalidReplicationFactor(String),
-    #[error("{0}")]
-    InvalidReplicaAssignment(String),
-    #[error("{0}")]
-    InvalidConfig(String),
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    UnknownTopicOrPartition(String),
-    #[error("{0}")]
-    UnknownTopicId(String),
-    #[error("Topic deletion is disabled.")]
-    TopicDeletionDisabled,
-    #[error("Another broker is registered with that broker id.")]
-    DuplicateBrokerRegistration,
-    #[error("This is not the active controller.")]
-    NotController,
-    #[error("The active controller is not available: {0}")]
-    Unavailable(String),
-    #[error("metadata log: {0}")]
-    Storage(#[from] StorageError),
-    /// An error the active controller reported over the channel.
-    #[error("{message}")]
-    Remote { code: i16, message: String },
-}
-
-impl ControllerError {
-    pub fn kafka_code(&self) -> i16 {
-        use kafka_protocol::ResponseError as E;
-        match self {
-            ControllerError::InvalidTopic(_) => E::InvalidTopicException.code(),
-            ControllerError::TopicAlreadyExists(_) => E::TopicAlreadyExists.code(),
-            ControllerError::InvalidPartitions(_) => E::InvalidPartitions.code(),
-            ControllerError::InvalidReplicationFactor(_) => E::InvalidReplicationFactor.code(),
-            ControllerError::InvalidReplicaAssignment(_) => E::InvalidReplicaAssignment.code(),
-            ControllerError::InvalidConfig(_) => E::InvalidConfig.code(),
-            ControllerError::InvalidRequest(_) => E::InvalidRequest.code(),
-            ControllerError::UnknownTopicOrPartition(_) => E::UnknownTopicOrPartition.code(),
-            ControllerError::UnknownTopicId(_) => E::UnknownTopicId.code(),
-            ControllerError::TopicDeletionDisabled => E::TopicDeletionDisabled.code(),
-            ControllerError::DuplicateBrokerRegistration => E::DuplicateBrokerRegistration.code(),
-            ControllerError::NotController => E::NotController.code(),
-            ControllerError::Unavailable(_) => E::RequestTimedOut.code(),
-            ControllerError::Storage(_) => E::UnknownServerError.code(),
-            ControllerError::Remote { code, .. } => *code,
-        }
-    }
-}
-
-impl From<OpError> for ControllerError {
-    fn from(e: OpError) -> Self {
-        ControllerError::Remote { code: e.code, message: e.message }
-    }
-}
-
-/// How to address a topic in a deletion.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum TopicRef {
-    Name(String),
-    Id(Uuid),
-}
-
-/// A voter of the metadata quorum: node id and controller address.
-pub type Voters = BTreeMap<u64, String>;
 
 /// The controller role of a node: a Raft voter, and the active controller
 /// while it leads.
@@ -159,7 +85,7 @@ impl QuorumController {
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(dir.display().to_string(), e))?;
         let log_store = LogStore::open(&dir, &config, flusher)?;
         let sm = StateMachineStore::open(&dir, publish_to)?;
-        let network = quorum::network::Network { client: rpc::RpcClient::new() };
+        let network = quorum::network::Network { client: crate::controller_client::rpc::RpcClient::new() };
         let raft_config =
             Arc::new(quorum::raft_config().validate().map_err(|e| ControllerError::Unavailable(e.to_string()))?);
         let raft = Raft::new(node_id, raft_config, network, log_store.clone(), sm.clone())
@@ -658,9 +584,30 @@ impl QuorumController {
 /// Serves controller-channel requests from the network.
 pub struct ControllerServer(pub Arc<QuorumController>);
 
-impl rpc::RequestHandler for ControllerServer {
-    fn handle(&self, req: ControllerRequest) -> futures::future::BoxFuture<'_, ControllerResponse> {
+impl listener::RequestHandler for ControllerServer {
+    fn handle(&self, req: ControllerRequest) -> BoxFuture<'_, ControllerResponse> {
         Box::pin(self.0.handle(req))
+    }
+}
+
+/// The broker side's view of this controller when both roles share a
+/// process: the channel calls it directly instead of going over the
+/// network while this node leads.
+impl LocalController for QuorumController {
+    fn node_id(&self) -> u64 {
+        QuorumController::node_id(self)
+    }
+
+    fn leader(&self) -> Option<u64> {
+        QuorumController::leader(self)
+    }
+
+    fn is_leader(&self) -> bool {
+        QuorumController::is_leader(self)
+    }
+
+    fn handle(&self, req: ControllerRequest) -> BoxFuture<'_, ControllerResponse> {
+        Box::pin(QuorumController::handle(self, req))
     }
 }
 

@@ -2,62 +2,22 @@
 //! image (Kafka's `ReplicationControlManager`): validate a request, and
 //! produce the records that carry it out plus the answer to give.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
+use crate::controller_client::ops::{CreatedTopic, ElectionOutcome, ElectionType, IsrChange, NewTopic, OpError};
+use crate::controller_client::topic::validate_topic_name;
+use crate::controller_client::ControllerError;
 use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
 use crate::storage::checkpoint::random_kafka_uuid;
 
 use super::placement::{self, UsableBroker};
-use super::ControllerError;
-
-pub const MAX_TOPIC_NAME_LENGTH: usize = 249;
-
-/// Kafka's `Topic.validate`.
-pub fn validate_topic_name(name: &str) -> Result<(), ControllerError> {
-    if name.is_empty() {
-        return Err(ControllerError::InvalidTopic("Topic name is illegal, it can't be empty".into()));
-    }
-    if name == "." || name == ".." {
-        return Err(ControllerError::InvalidTopic("Topic name cannot be \".\" or \"..\"".into()));
-    }
-    if name.len() > MAX_TOPIC_NAME_LENGTH {
-        return Err(ControllerError::InvalidTopic(format!(
-            "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, topic name: {name}"
-        )));
-    }
-    if !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || c == b'-') {
-        return Err(ControllerError::InvalidTopic(format!(
-            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
-        )));
-    }
-    Ok(())
-}
 
 /// Names that differ only in '.' vs '_' collide in metric names.
 fn unify_collision_chars(name: &str) -> String {
     name.replace('.', "_")
-}
-
-/// A topic to create, as requested.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct NewTopic {
-    pub name: String,
-    pub num_partitions: i32,
-    pub replication_factor: i16,
-    /// Manual assignment: partition index -> replicas.
-    pub assignments: Vec<(i32, Vec<i32>)>,
-    pub configs: BTreeMap<String, String>,
-}
-
-/// The outcome of a planned creation.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CreatedTopic {
-    pub topic_id: Uuid,
-    pub num_partitions: i32,
-    pub replication_factor: i16,
 }
 
 pub fn usable_brokers(image: &MetadataImage) -> Vec<UsableBroker> {
@@ -405,10 +365,9 @@ pub fn plan_create_partitions(
 /// partitions any live replica.
 pub fn plan_elect_leaders(
     image: &MetadataImage,
-    election: super::ops::ElectionType,
+    election: ElectionType,
     partitions: Option<&[(String, i32)]>,
-) -> (Vec<MetadataRecord>, Vec<super::ops::ElectionOutcome>) {
-    use super::ops::{ElectionOutcome, ElectionType, OpError};
+) -> (Vec<MetadataRecord>, Vec<ElectionOutcome>) {
     use kafka_protocol::ResponseError as E;
     let explicit = partitions.is_some();
     let wanted: Vec<(String, i32)> = match partitions {
@@ -478,7 +437,7 @@ pub fn plan_alter_partition(
     image: &MetadataImage,
     broker_id: i32,
     broker_epoch: i64,
-    changes: &[super::ops::IsrChange],
+    changes: &[IsrChange],
 ) -> Result<(Vec<MetadataRecord>, Vec<Result<(), ControllerError>>), ControllerError> {
     use kafka_protocol::ResponseError as E;
     let remote = |code: i16, message: String| ControllerError::Remote { code, message };

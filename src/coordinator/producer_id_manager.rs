@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use crate::controller::{ControllerChannel, ControllerError, PRODUCER_ID_BLOCK_SIZE};
+use crate::controller_client::ops::PRODUCER_ID_BLOCK_SIZE;
+use crate::controller_client::{ControllerChannel, ControllerError};
 
 pub struct ProducerIdManager {
     broker_id: i32,

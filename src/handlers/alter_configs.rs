@@ -12,9 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
-use crate::controller::config_control::{AlterOp, ConfigChange};
-use crate::controller::replication_control::validate_topic_name;
-use crate::controller::ControllerError;
+use crate::controller_client::ops::{AlterOp, ConfigChange};
+use crate::controller_client::topic::validate_topic_name;
+use crate::controller_client::ControllerError;
 use crate::metadata::ConfigResourceType;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;

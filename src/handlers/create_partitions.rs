@@ -9,7 +9,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use crate::broker::Broker;
-use crate::controller::ControllerError;
+use crate::controller_client::ControllerError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

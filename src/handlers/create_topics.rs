@@ -10,7 +10,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use crate::broker::Broker;
 use crate::config::LogConfig;
-use crate::controller::{ControllerError, NewTopic};
+use crate::controller_client::ops::NewTopic;
+use crate::controller_client::ControllerError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

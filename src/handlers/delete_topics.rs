@@ -8,7 +8,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::controller::TopicRef;
+use crate::controller_client::ops::TopicRef;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

@@ -7,10 +7,10 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
-use crate::server::dispatch::RequestContext;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
+use super::context::RequestContext;
 use super::metadata::controller_id;
 use super::{respond, str_bytes, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS};
 

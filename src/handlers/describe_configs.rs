@@ -11,7 +11,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::config::{DescribedConfig, LogConfig};
-use crate::controller::replication_control::validate_topic_name;
+use crate::controller_client::topic::validate_topic_name;
 use crate::metadata::ConfigResourceType;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;

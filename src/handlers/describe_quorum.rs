@@ -8,8 +8,8 @@ use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumRe
 use kafka_protocol::ResponseError as E;
 
 use crate::broker::Broker;
-use crate::controller::quorum::log_store::METADATA_TOPIC;
-use crate::storage::segment::now_ms;
+use crate::metadata::METADATA_TOPIC;
+use crate::util::clock::now_ms;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, Describ
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
-use crate::controller::replication_control::validate_topic_name;
+use crate::controller_client::topic::validate_topic_name;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

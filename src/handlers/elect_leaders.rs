@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicN
 use kafka_protocol::ResponseError as E;
 
 use crate::broker::Broker;
-use crate::controller::ops::ElectionType;
+use crate::controller_client::ops::ElectionType;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

@@ -10,10 +10,10 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::ResponseError as E;
 
 use crate::broker::Broker;
-use crate::server::dispatch::RequestContext;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
+use super::context::RequestContext;
 use super::{respond, str_bytes};
 
 const KEY_TYPE_GROUP: i8 = 0;

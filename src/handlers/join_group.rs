@@ -8,10 +8,10 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use crate::broker::Broker;
 use crate::coordinator::group::JoinArgs;
-use crate::server::dispatch::RequestContext;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
+use super::context::RequestContext;
 use super::{respond, str_bytes};
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Bytes, WireError> {

@@ -14,13 +14,13 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::controller::replication_control::validate_topic_name;
-use crate::controller::NewTopic;
+use crate::controller_client::ops::NewTopic;
+use crate::controller_client::topic::validate_topic_name;
 use crate::metadata::{MetadataImage, PartitionRegistration, TopicImage};
-use crate::server::dispatch::RequestContext;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
+use super::context::RequestContext;
 use super::{
     is_internal_topic, respond, str_bytes, AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_AUTHORIZED_OPERATIONS,
     TOPIC_AUTHORIZED_OPERATIONS,

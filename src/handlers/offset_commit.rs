@@ -9,7 +9,7 @@ use kafka_protocol::ResponseError as E;
 
 use crate::broker::Broker;
 use crate::coordinator::group::classic::CommittedOffset;
-use crate::storage::segment::now_ms;
+use crate::util::clock::now_ms;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

@@ -16,8 +16,8 @@ use kafka_protocol::ResponseError;
 use crate::broker::Broker;
 use crate::record::batch::{BatchHeader, Compression};
 use crate::replica::{Partition, ReplicaError};
-use crate::storage::segment::now_ms;
 use crate::storage::{StorageError, TopicPartition};
+use crate::util::clock::now_ms;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 

@@ -2,7 +2,6 @@
 //! [`MetadataImage`] and the listeners that turn applied changes into
 //! actions (become leader, create or delete logs, apply configs).
 
-pub mod follower;
 pub mod image;
 pub mod records;
 
@@ -13,6 +12,12 @@ use tokio::sync::watch;
 
 pub use image::{BrokerRegistration, Change, MetadataImage, PartitionRegistration, TopicImage};
 pub use records::{ConfigResourceType, Endpoint, MetadataRecord};
+
+/// The metadata log's topic name (Kafka's
+/// `Topic.CLUSTER_METADATA_TOPIC_NAME`): the controller's Raft log lives in
+/// its partition 0 directory, brokers keep that directory out of their own
+/// logs, and DescribeQuorum names it.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
 /// Reacts to metadata changes; called before the new image is visible to
 /// request handlers, so a topic is servable once clients can see it.

@@ -30,8 +30,8 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::metadata::MetadataCache;
-use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
+use crate::util::clock::now_ms;
 use crate::wire::client::BrokerClient;
 
 use super::{Partition, ReplicaError, ReplicaManager};

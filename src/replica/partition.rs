@@ -518,7 +518,7 @@ impl Partition {
             return None;
         }
         let side = self.leader_side.lock().expect("leader side lock");
-        let now = crate::storage::segment::now_ms();
+        let now = crate::util::clock::now_ms();
         st.isr
             .iter()
             .filter(|r| **r != self.node_id)

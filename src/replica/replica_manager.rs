@@ -15,14 +15,14 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
-use crate::controller::ops::IsrChange;
-use crate::controller::ControllerChannel;
+use crate::controller_client::ops::IsrChange;
+use crate::controller_client::ControllerChannel;
 use crate::metadata::{
     Change, ConfigResourceType, MetadataCache, MetadataImage, MetadataListener, PartitionRegistration, TopicImage,
 };
 use crate::storage::log_manager::LogManager;
-use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
+use crate::util::clock::now_ms;
 
 use super::fetcher::{FetcherConfig, FetcherContext, ReplicaFetcherManager};
 use super::partition::{IsrRequest, Partition, PartitionState};

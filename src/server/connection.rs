@@ -36,10 +36,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
+use crate::handlers::context::RequestContext;
 use crate::wire::response::ResponseFrame;
 use crate::wire::{frame, WireError};
 
-use super::dispatch::{self, RequestContext};
+use super::dispatch;
 use super::quotas::{Activity, ConnectionSlot};
 
 const READ_AHEAD: usize = 8;

@@ -1,23 +1,14 @@
 //! One match from API key to handler. Handlers decode their own body and
 //! encode their response at the request's version.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
 
 use crate::broker::Broker;
-use crate::handlers;
+use crate::handlers::{self, context::RequestContext};
 use crate::wire::request::{self, ApiRequest, Parsed};
 use crate::wire::response::ResponseFrame;
 use crate::wire::WireError;
-
-/// Where a request came from.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub peer: SocketAddr,
-    pub listener: String,
-}
 
 /// Handles one frame: `Ok(None)` when no response is due (acks=0).
 pub async fn handle(broker: &Broker, ctx: &RequestContext, frame: Bytes) -> Result<Option<ResponseFrame>, WireError> {

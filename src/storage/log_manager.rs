@@ -5,19 +5,29 @@
 //! closes every log and leaves the clean-shutdown marker. It also holds the
 //! log cleaner's checkpoints (`cleaner-offset-checkpoint`), which the
 //! cleaner advances and which tell loading which logs may have offset gaps.
+//!
+//! Like Kafka's `LogManager`, it schedules its own periodic duties
+//! ([`LogManager::start_background_tasks`]: `flush.ms`, offset checkpoints,
+//! retention, and the log cleaner's threads); the composition root starts
+//! them once the broker has caught up with the metadata log, and
+//! [`LogManager::close`] stops them before closing the logs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::LogConfig;
+use crate::config::{BrokerConfig, LogConfig};
+use crate::util::clock::now_ms;
 
 use super::checkpoint::{self, MetaProperties};
 use super::cleaner::checkpoints::CleanerCheckpoints;
+use super::cleaner::{CleanerConfig, LogCleaner};
 use super::flusher::Flusher;
 use super::partition_log::{LoadHints, PartitionLog};
 use super::{Result, StorageError, TopicPartition};
@@ -37,6 +47,13 @@ pub struct LogManager {
     /// Names of internal directories (the metadata log) not to load.
     reserved: Vec<String>,
     cleaner_checkpoints: Arc<CleanerCheckpoints>,
+}
+
+/// What [`LogManager::start_background_tasks`] started that must be stopped
+/// before the logs close: the log cleaner's threads. The composition root
+/// keeps it and hands it back to [`LogManager::close`].
+pub struct LogManagerTasks {
+    cleaner: Option<LogCleaner>,
 }
 
 fn lock_dir(dir: &Path) -> Result<File> {
@@ -345,6 +362,83 @@ impl LogManager {
             }
         }
         total
+    }
+
+    /// Starts the periodic storage duties, as Kafka's `LogManager.startup`
+    /// schedules them: `flush.ms`, offset checkpoints
+    /// (`log.flush.offset.checkpoint.interval.ms`) and retention
+    /// (`log.retention.check.interval.ms`) on one tokio task that runs each
+    /// pass on a blocking thread until `shutdown`; and the log cleaner's
+    /// threads (`log.cleaner.enable`), which read `cleaner_config` (the
+    /// dynamic broker configs) live. `after_retention` runs after each
+    /// retention pass: deleted segments may move a log start offset, and the
+    /// replica layer above lets clients see it at once (storage cannot name
+    /// the replica layer, so it is handed in).
+    pub fn start_background_tasks(
+        self: &Arc<Self>,
+        config: &BrokerConfig,
+        cleaner_config: impl Fn() -> CleanerConfig + Send + Sync + 'static,
+        after_retention: impl Fn() + Send + Sync + 'static,
+        shutdown: CancellationToken,
+    ) -> LogManagerTasks {
+        let cleaner =
+            CleanerConfig::from_broker(config).enable.then(|| LogCleaner::start(self.clone(), cleaner_config));
+        let log_manager = self.clone();
+        let after_retention = Arc::new(after_retention);
+        let checkpoint_every = Duration::from_millis(config.log_flush_offset_checkpoint_interval_ms.max(1000));
+        let retention_every = Duration::from_millis(config.log_retention_check_interval_ms.max(1));
+        tokio::spawn(async move {
+            let tick_every = retention_every.min(Duration::from_millis(1000));
+            let mut tick = tokio::time::interval(tick_every);
+            let mut last_checkpoint = tokio::time::Instant::now();
+            let mut last_retention = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let lm = log_manager.clone();
+                let after_retention = after_retention.clone();
+                let checkpoint_due = last_checkpoint.elapsed() >= checkpoint_every;
+                let retention_due = last_retention.elapsed() >= retention_every;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let now = now_ms();
+                    lm.flush_due(now);
+                    if retention_due {
+                        lm.delete_old_segments(now);
+                        after_retention();
+                    }
+                    if checkpoint_due {
+                        if let Err(e) = lm.checkpoint() {
+                            tracing::error!(error = %e, "writing checkpoints");
+                        }
+                    }
+                })
+                .await;
+                if checkpoint_due {
+                    last_checkpoint = tokio::time::Instant::now();
+                }
+                if retention_due {
+                    last_retention = tokio::time::Instant::now();
+                }
+            }
+        });
+        LogManagerTasks { cleaner }
+    }
+
+    /// Clean shutdown from async code: stop the cleaner (if `tasks` started
+    /// one), then [`LogManager::shutdown`] (flush, checkpoints, marker),
+    /// each on a blocking thread.
+    pub async fn close(self: &Arc<Self>, tasks: Option<LogManagerTasks>) {
+        if let Some(cleaner) = tasks.and_then(|t| t.cleaner) {
+            let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
+        }
+        let lm = self.clone();
+        match tokio::task::spawn_blocking(move || lm.shutdown()).await {
+            Ok(Ok(())) => tracing::info!("log manager shut down cleanly"),
+            Ok(Err(e)) => tracing::error!(error = %e, "log manager shutdown"),
+            Err(e) => tracing::error!(error = %e, "log manager shutdown task"),
+        }
     }
 
     /// Clean shutdown: close every log, checkpoint, leave the marker.

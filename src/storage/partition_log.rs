@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::config::LogConfig;
 use crate::record::batch::{self, BatchError, BatchHeader, BatchIter, BatchView, HEADER_SIZE};
 use crate::record::iter::{self, RecordIter};
+use crate::util::clock::now_ms;
 
 use super::checkpoint;
 use super::flusher::{FlushJob, Flusher};
@@ -225,7 +226,7 @@ impl PartitionLog {
             producer_state: ProducerStateManager::new(dir),
             leader_epoch_cache: LeaderEpochCache::load(dir)?,
             unflushed_messages: 0,
-            last_flush_ms: segment::now_ms(),
+            last_flush_ms: now_ms(),
             roll_jitter_ms: 0,
             flusher,
             durable_tx: Arc::new(watch::channel(0).0),
@@ -525,7 +526,7 @@ impl PartitionLog {
             }),
         });
         self.unflushed_messages = 0;
-        self.last_flush_ms = segment::now_ms();
+        self.last_flush_ms = now_ms();
         self.flush_queued = true;
     }
 
@@ -606,7 +607,7 @@ impl PartitionLog {
             changed
         });
         self.unflushed_messages = 0;
-        self.last_flush_ms = segment::now_ms();
+        self.last_flush_ms = now_ms();
         Ok(())
     }
 
@@ -760,7 +761,7 @@ impl PartitionLog {
         }
         let active_base = self.active().base_offset();
         if bases.contains(&active_base) && !self.active().is_empty() {
-            self.roll(segment::now_ms())?;
+            self.roll(now_ms())?;
         }
         for base in bases {
             if *base == self.active().base_offset() {

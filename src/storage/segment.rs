@@ -9,11 +9,12 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use bytes::Bytes;
 
 use crate::record::batch::{self, BatchView, HEADER_SIZE, LOG_OVERHEAD};
+use crate::util::clock::now_ms;
 
 use super::index::{OffsetIndex, TimeIndex};
 use super::segment_file::SegmentFile;
@@ -25,10 +26,6 @@ pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 pub const DELETED_SUFFIX: &str = ".deleted";
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 pub const SWAP_SUFFIX: &str = ".swap";
-
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
 
 /// Writes all of `parts` at `offset` with as few syscalls as possible.
 pub fn write_all_vectored_at(file: &File, parts: &[&[u8]], mut offset: u64) -> std::io::Result<()> {

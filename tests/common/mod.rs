@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use weir::config::BrokerConfig;
-use weir::server::RunningServer;
+use weir::node::RunningServer;
 
 /// Broker properties for tests: loopback, an ephemeral port, `dir` as data.
 pub fn test_config(dir: &Path, extra: &[(&str, &str)]) -> BrokerConfig {
@@ -33,7 +33,7 @@ pub struct TestBroker {
 
 impl TestBroker {
     pub async fn start_in(dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let server = weir::server::start(test_config(dir, extra)).await.expect("broker starts");
+        let server = weir::node::compose_and_start(test_config(dir, extra)).await.expect("broker starts");
         TestBroker { server: Some(server), dir: dir.to_path_buf() }
     }
 

@@ -18,17 +18,17 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::config::{BrokerConfig, LogConfig};
+use crate::metadata::METADATA_TOPIC;
 use crate::record::batch::BatchIter;
 use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::storage::checkpoint;
 use crate::storage::flusher::Flusher;
 use crate::storage::partition_log::{LoadHints, PartitionLog, ReadLimits};
-use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
+use crate::util::clock::now_ms;
 
 use super::{Entry, LogId, TypeConfig};
 
-pub const METADATA_TOPIC: &str = "__cluster_metadata";
 const QUORUM_STATE: &str = "quorum-state";
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

@@ -7,33 +7,9 @@ pub mod log_store;
 pub mod network;
 pub mod state_machine;
 
-use std::io::Cursor;
-
-use serde::{Deserialize, Serialize};
-
-use crate::metadata::MetadataRecord;
-
-/// One Raft entry's payload: the records of one controller operation,
-/// applied atomically.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetadataBatch {
-    pub records: Vec<MetadataRecord>,
-}
-
-impl std::fmt::Display for MetadataBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MetadataBatch({} records)", self.records.len())
-    }
-}
-
-openraft::declare_raft_types!(
-    /// Weir's metadata quorum: node ids are Kafka node ids.
-    pub TypeConfig:
-        D = MetadataBatch,
-        R = (),
-        NodeId = u64,
-        Node = openraft::BasicNode,
-);
+// The type configuration is declared with the controller listener's
+// messages (they carry Raft RPCs), below this module.
+pub use crate::controller_client::raft_types::{MetadataBatch, TypeConfig};
 
 pub type Raft = openraft::Raft<TypeConfig>;
 pub type Entry = openraft::Entry<TypeConfig>;

@@ -12,8 +12,8 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 
-use super::super::rpc::{ControllerRequest, ControllerResponse, RpcClient, RpcError};
 use super::TypeConfig;
+use crate::controller_client::rpc::{ControllerRequest, ControllerResponse, RpcClient, RpcError};
 
 pub struct Network {
     pub client: Arc<RpcClient>,

@@ -17,7 +17,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, RwLock};
 
-use crate::metadata::{Change, MetadataCache, MetadataImage, MetadataPublisher, MetadataRecord};
+use crate::metadata::{Change, MetadataCache, MetadataImage, MetadataPublisher, MetadataRecord, METADATA_TOPIC};
 use crate::storage::checkpoint;
 
 use super::{Entry, LogId, TypeConfig};
@@ -79,7 +79,7 @@ fn image_from(data: &SnapshotData) -> (MetadataImage, Vec<Change>) {
 impl StateMachineStore {
     /// Opens the state machine, starting from the persisted snapshot.
     pub fn open(dir: &Path, publish_to: Option<Arc<MetadataCache>>) -> Result<Self, crate::storage::StorageError> {
-        let snapshot_path = dir.join(super::log_store::METADATA_TOPIC.to_string() + "-0").join(SNAPSHOT_FILE);
+        let snapshot_path = dir.join(METADATA_TOPIC.to_string() + "-0").join(SNAPSHOT_FILE);
         let snapshot: Option<StoredSnapshot> =
             match std::fs::read(&snapshot_path) {
                 Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {

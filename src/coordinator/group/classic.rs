@@ -179,7 +179,7 @@ pub enum Effect {
 }
 
 fn now_wall_ms() -> i64 {
-    crate::storage::segment::now_ms()
+    crate::util::clock::now_ms()
 }
 
 impl ClassicGroup {

@@ -27,8 +27,8 @@ use crate::record::batch::BatchIter;
 use crate::record::records::{decode_records, BatchBuilder, Record};
 use crate::replica::{ReplicaError, ReplicaManager};
 use crate::storage::partition_log::ReadLimits;
-use crate::storage::segment::now_ms;
 use crate::storage::TopicPartition;
+use crate::util::clock::now_ms;
 
 use super::record_schemas::{self as schema, GroupRecordKey};
 use classic::{ClassicGroup, CommittedOffset, Effect, GroupState, GroupTimeouts, JoinResult, LoadedMember, SyncResult};

@@ -48,8 +48,8 @@ use std::time::Duration;
 use crate::config::BrokerConfig;
 
 use super::log_manager::{LogManager, SharedLog};
-use super::segment::now_ms;
 use super::TopicPartition;
+use crate::util::clock::now_ms;
 
 use clean::{CleanOutcome, Cleaner};
 use manager::{LogSnapshot, LogToClean};

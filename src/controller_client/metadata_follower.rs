@@ -1,16 +1,19 @@
 //! Broker-only nodes follow the metadata log: they fetch committed records
-//! from the quorum (long-polling), apply them to their own image with the
-//! same `MetadataImage::apply`, and publish each new image (through a
-//! [`MetadataPublisher`], as combined nodes do).
+//! from the quorum through the [`ControllerChannel`] (long-polling), apply
+//! them to their own image with the same `MetadataImage::apply`, and
+//! publish each new image (through a [`MetadataPublisher`], as combined
+//! nodes do). Kafka's brokers fetch the log as Raft observers; Weir's ask
+//! the controller, so the follower is a client of the controller and lives
+//! here rather than in `metadata`, which stays below this module.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::controller::ControllerChannel;
+use crate::metadata::{Change, MetadataCache, MetadataImage, MetadataPublisher};
 
-use super::{MetadataCache, MetadataImage, MetadataPublisher};
+use super::ControllerChannel;
 
 const FETCH_WAIT_MS: u64 = 500;
 
@@ -42,7 +45,7 @@ pub fn spawn(channel: Arc<ControllerChannel>, cache: Arc<MetadataCache>, shutdow
                 // Topics the snapshot no longer has were deleted meanwhile.
                 for (id, t) in &image.topics {
                     if !fresh.topics.contains_key(id) {
-                        changes.push(super::Change::TopicDeleted { id: *id, name: t.name.clone() });
+                        changes.push(Change::TopicDeleted { id: *id, name: t.name.clone() });
                     }
                 }
                 image = fresh;

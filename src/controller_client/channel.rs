@@ -1,30 +1,53 @@
-//! `ControllerChannel`: how a broker reaches the active controller. If this
-//! node is the active controller the request is handled in process;
-//! otherwise it goes over the controller listener to the leader (learned
-//! from NotController answers), trying the voters in turn while the quorum
-//! elects one. Admin requests sent to any broker reach the active
-//! controller this way (Kafka forwards them too).
+//! `ControllerChannel` (Kafka's `NodeToControllerChannelManager`): how a
+//! broker reaches the active controller. If this node is the active
+//! controller the request is handled in process (through
+//! [`LocalController`], which the controller implements, so this module
+//! never names it); otherwise it goes over the controller listener to the
+//! leader (learned from NotController answers), trying the voters in turn
+//! while the quorum elects one. Admin requests sent to any broker reach the
+//! active controller this way (Kafka forwards them too).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use uuid::Uuid;
 
-use super::config_control::ConfigChange;
-use super::ops::{ControllerOp, ElectionOutcome, ElectionType, IsrAfterChange, IsrChange, OpResult, PartitionGrowth};
+use crate::metadata::ConfigResourceType;
+
+use super::ops::{
+    ConfigChange, ControllerOp, CreatedTopic, ElectionOutcome, ElectionType, IsrAfterChange, IsrChange, NewTopic,
+    OpResult, PartitionGrowth, TopicRef,
+};
 use super::rpc::{
     BrokerHeartbeat, BrokerRegistration, ControllerRequest, ControllerResponse, HeartbeatReply, MetadataDelta,
     QuorumDescription, RpcClient,
 };
-use super::{ControllerError, CreatedTopic, NewTopic, QuorumController, TopicRef, Voters};
-use crate::metadata::ConfigResourceType;
+use super::{ControllerError, Voters};
+
+/// The controller role of this same process, as the channel sees it: the
+/// composition root hands the channel the node's `QuorumController` through
+/// this trait when the node is also a controller, and requests then skip
+/// the network while it leads.
+pub trait LocalController: Send + Sync + 'static {
+    /// This node's id in the quorum.
+    fn node_id(&self) -> u64;
+    /// The current leader's id, if any.
+    fn leader(&self) -> Option<u64>;
+    /// Whether this node is the active controller.
+    fn is_leader(&self) -> bool {
+        self.leader() == Some(self.node_id())
+    }
+    /// Answers one request as if it had arrived on the controller listener.
+    fn handle(&self, req: ControllerRequest) -> BoxFuture<'_, ControllerResponse>;
+}
 
 /// How long an operation may wait for an active controller.
 const OP_TIMEOUT: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ControllerChannel {
-    local: Option<Arc<QuorumController>>,
+    local: Option<Arc<dyn LocalController>>,
     voters: Voters,
     client: Arc<RpcClient>,
     leader_hint: Mutex<Option<u64>>,
@@ -36,7 +59,7 @@ fn unexpected(r: &ControllerResponse) -> ControllerError {
 }
 
 impl ControllerChannel {
-    pub fn new(local: Option<Arc<QuorumController>>, voters: Voters) -> Arc<Self> {
+    pub fn new(local: Option<Arc<dyn LocalController>>, voters: Voters) -> Arc<Self> {
         Arc::new(ControllerChannel {
             local,
             voters,
@@ -46,7 +69,7 @@ impl ControllerChannel {
         })
     }
 
-    pub fn local(&self) -> Option<&Arc<QuorumController>> {
+    pub fn local(&self) -> Option<&Arc<dyn LocalController>> {
         self.local.as_ref()
     }
 

@@ -1,15 +1,28 @@
 //! Operations the active controller performs, as they travel from any
-//! broker to it (admin requests are forwarded here) and the answers that
-//! come back. Errors cross the wire as a Kafka error code and message.
+//! broker to it (admin requests are forwarded here, as Kafka forwards them
+//! in an `Envelope`) and the answers that come back: the request and
+//! response types of Kafka's CreateTopics, DeleteTopics, CreatePartitions,
+//! (Incremental)AlterConfigs, AllocateProducerIds, ElectLeaders and
+//! AlterPartition as the controller sees them. Errors cross the wire as a
+//! Kafka error code and message.
+//!
+//! Both sides share these types, so they live here, below the controller:
+//! the broker builds them, the controller's managers
+//! (`ReplicationControlManager`, `ConfigurationControlManager`) plan with
+//! them, and neither has to import the other.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::metadata::ConfigResourceType;
 
-use super::config_control::ConfigChange;
-use super::replication_control::{CreatedTopic, NewTopic};
-use super::{ControllerError, TopicRef};
+use super::ControllerError;
+
+/// Producer ids are handed to brokers in blocks, as Kafka does
+/// (`ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// A controller error reduced to what a client is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +40,12 @@ impl From<&ControllerError> for OpError {
 impl From<ControllerError> for OpError {
     fn from(e: ControllerError) -> Self {
         OpError::from(&e)
+    }
+}
+
+impl From<OpError> for ControllerError {
+    fn from(e: OpError) -> Self {
+        ControllerError::Remote { code: e.code, message: e.message }
     }
 }
 
@@ -53,6 +72,62 @@ pub struct IsrChange {
     pub leader_epoch: i32,
     pub partition_epoch: i32,
     pub new_isr: Vec<i32>,
+}
+
+/// A topic to create, as requested.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewTopic {
+    pub name: String,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+    /// Manual assignment: partition index -> replicas.
+    pub assignments: Vec<(i32, Vec<i32>)>,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The outcome of a planned creation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreatedTopic {
+    pub topic_id: Uuid,
+    pub num_partitions: i32,
+    pub replication_factor: i16,
+}
+
+/// How to address a topic in a deletion.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum TopicRef {
+    Name(String),
+    Id(Uuid),
+}
+
+/// IncrementalAlterConfigs operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlterOp {
+    Set,
+    Delete,
+    Append,
+    Subtract,
+}
+
+impl AlterOp {
+    pub fn from_code(code: i8) -> Option<Self> {
+        Some(match code {
+            0 => AlterOp::Set,
+            1 => AlterOp::Delete,
+            2 => AlterOp::Append,
+            3 => AlterOp::Subtract,
+            _ => return None,
+        })
+    }
+}
+
+/// How a resource's dynamic configs change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ConfigChange {
+    /// IncrementalAlterConfigs: one operation per key.
+    Incremental(Vec<(String, AlterOp, Option<String>)>),
+    /// AlterConfigs: the given set replaces every dynamic config.
+    Replace(Vec<(String, Option<String>)>),
 }
 
 /// CreatePartitions for one topic: (topic, new total count, manual

@@ -1,13 +1,16 @@
-//! The controller channel: how nodes talk to the metadata quorum over the
-//! CONTROLLER listener (`controller.listener.names`). Raft traffic between
-//! voters, broker registration and heartbeats, metadata log fetches by
-//! brokers, and admin operations forwarded to the active controller all
-//! travel as length-prefixed JSON messages on this internal listener; Kafka
-//! clients never see it (they use the broker listeners).
+//! The controller listener's protocol and its client: how nodes talk to
+//! the metadata quorum over the CONTROLLER listener
+//! (`controller.listener.names`). Raft traffic between voters, broker
+//! registration and heartbeats, metadata log fetches by brokers, and admin
+//! operations forwarded to the active controller all travel as
+//! length-prefixed JSON messages on this internal listener; Kafka clients
+//! never see it (they use the broker listeners).
 //!
 //! Frames are a big-endian u32 size then that many bytes of JSON, capped at
-//! [`MAX_FRAME`]. A connection carries one request at a time; clients keep
-//! a small pool per address for concurrency.
+//! [`MAX_FRAME`]. A connection carries one request at a time; [`RpcClient`]
+//! keeps a small pool per address for concurrency. The serving side (the
+//! controller's accept loop) is `controller::listener`; it shares
+//! [`read_frame`] and [`write_frame`] with the client here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,13 +23,13 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use uuid::Uuid;
 
 use crate::metadata::{Endpoint, MetadataRecord};
 
 use super::ops::{ControllerOp, OpResult};
-use super::quorum::TypeConfig;
+use super::raft_types::TypeConfig;
 
 /// Largest message accepted (snapshots travel in chunks below this).
 pub const MAX_FRAME: usize = 256 << 20;
@@ -122,7 +125,8 @@ pub enum RpcError {
     Timeout(String),
 }
 
-async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes one frame: the body's length (big-endian u32), then the body.
+pub async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4 + bytes.len());
     buf.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     buf.extend_from_slice(bytes);
@@ -130,7 +134,7 @@ async fn write_frame(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
-async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+pub async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
     let mut len = [0u8; 4];
     match stream.read_exact(&mut len).await {
         Ok(_) => {}
@@ -198,56 +202,5 @@ impl RpcClient {
             .map_err(|e| RpcError::Protocol { addr: addr.to_string(), reason: e.to_string() })?;
         self.idle.lock().expect("rpc pool").entry(addr.to_string()).or_default().push(stream);
         Ok(resp)
-    }
-}
-
-/// Something that answers controller requests.
-pub trait RequestHandler: Send + Sync + 'static {
-    fn handle(&self, req: ControllerRequest) -> futures::future::BoxFuture<'_, ControllerResponse>;
-}
-
-/// Serves the controller listener until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    handler: Arc<dyn RequestHandler>,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        let Ok((mut stream, peer)) = accepted else { continue };
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                let frame = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    f = read_frame(&mut stream) => f,
-                };
-                let body = match frame {
-                    Ok(Some(b)) => b,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "controller connection closed");
-                        break;
-                    }
-                };
-                let req: ControllerRequest = match serde_json::from_slice(&body) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "undecodable controller request; closing");
-                        break;
-                    }
-                };
-                let resp = handler.handle(req).await;
-                let Ok(out) = serde_json::to_vec(&resp) else { break };
-                if write_frame(&mut stream, &out).await.is_err() {
-                    break;
-                }
-            }
-        });
     }
 }

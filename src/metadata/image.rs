@@ -237,13 +237,15 @@ impl MetadataImage {
             MetadataRecord::PartitionChange { topic_id, partition_id, leader, isr, replicas, bump_leader_epoch } => {
                 let topic = Arc::make_mut(self.topics.get_mut(topic_id)?);
                 let p = topic.partitions.get_mut(partition_id)?;
+                // Epochs are Kafka int32s and wrap as Java's do; a replayed
+                // log must never panic on them (debug builds check overflow).
                 if let Some(l) = leader {
                     if *l != p.leader || *bump_leader_epoch {
-                        p.leader_epoch += 1;
+                        p.leader_epoch = p.leader_epoch.wrapping_add(1);
                     }
                     p.leader = *l;
                 } else if *bump_leader_epoch {
-                    p.leader_epoch += 1;
+                    p.leader_epoch = p.leader_epoch.wrapping_add(1);
                 }
                 if let Some(i) = isr {
                     p.isr = i.clone();
@@ -251,7 +253,7 @@ impl MetadataImage {
                 if let Some(r) = replicas {
                     p.replicas = r.clone();
                 }
-                p.partition_epoch += 1;
+                p.partition_epoch = p.partition_epoch.wrapping_add(1);
                 Some(Change::Partition { topic_id: *topic_id, partition: *partition_id })
             }
             MetadataRecord::Config { resource_type, resource_name, name, value } => {
@@ -342,5 +344,38 @@ mod tests {
         assert_eq!(change, Some(Change::TopicDeleted { id, name: "t".into() }));
         assert!(img.topic_by_name("t").is_none());
         assert_eq!(img.offset, 4);
+    }
+
+    /// Found by tests/metadata_decode_fuzz.rs: a partition at the largest
+    /// epochs took a change with an overflowing `+= 1` (a panic in debug
+    /// builds); epochs wrap like Kafka's Java ints.
+    #[test]
+    fn a_change_at_the_largest_epochs_does_not_overflow() {
+        let mut img = MetadataImage::empty();
+        let id = Uuid::new_v4();
+        img.apply(0, &MetadataRecord::Topic { name: "t".into(), topic_id: id });
+        img.apply(
+            1,
+            &MetadataRecord::Partition {
+                topic_id: id,
+                partition_id: 0,
+                replicas: vec![1, 2],
+                isr: vec![1, 2],
+                leader: 1,
+                leader_epoch: i32::MAX,
+                partition_epoch: i32::MAX,
+            },
+        );
+        let change = MetadataRecord::PartitionChange {
+            topic_id: id,
+            partition_id: 0,
+            leader: Some(2),
+            isr: None,
+            replicas: None,
+            bump_leader_epoch: true,
+        };
+        img.apply(2, &change);
+        let p = &img.topic_by_name("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (2, i32::MIN, i32::MIN));
     }
 }

@@ -26,21 +26,32 @@ pub struct LeaderEpochCache {
     entries: Vec<(i32, i64)>,
     /// The file holds `entries` (false after a deferred change).
     persisted: bool,
+    /// The file was unreadable or broke the invariant when loaded: the
+    /// cache starts empty and must be rebuilt from the log's batches.
+    loaded_corrupt: bool,
 }
 
 impl LeaderEpochCache {
     pub fn load(dir: &std::path::Path) -> Result<Self> {
         let path = dir.join(checkpoint::LEADER_EPOCH_CHECKPOINT);
-        let mut entries = checkpoint::read_leader_epoch_checkpoint(&path).unwrap_or_default();
-        // Keep only a strictly increasing prefix: a hand-edited or torn
-        // file must not break the invariant.
-        let mut clean: Vec<(i32, i64)> = Vec::with_capacity(entries.len());
-        for (e, o) in entries.drain(..) {
-            if clean.last().is_none_or(|&(le, lo)| e > le && o >= lo) {
-                clean.push((e, o));
+        // A torn or hand-edited file is not trusted at all (not even the
+        // entries before the damage: later ones may be missing, and an
+        // epoch whose start is lost would end in the wrong place); the
+        // owner rebuilds the cache from the log instead.
+        let (entries, loaded_corrupt) = match checkpoint::read_leader_epoch_checkpoint(&path) {
+            Ok(entries) if entries.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1) => (entries, false),
+            Ok(_) | Err(_) => {
+                tracing::warn!(file = %path.display(), "corrupt leader-epoch checkpoint; rebuilding it from the log");
+                (Vec::new(), true)
             }
-        }
-        Ok(LeaderEpochCache { path, entries: clean, persisted: true })
+        };
+        Ok(LeaderEpochCache { path, entries, persisted: !loaded_corrupt, loaded_corrupt })
+    }
+
+    /// Whether [`Self::load`] found the file corrupt (the cache then
+    /// starts empty); reading it clears the flag.
+    pub fn take_loaded_corrupt(&mut self) -> bool {
+        std::mem::take(&mut self.loaded_corrupt)
     }
 
     pub fn entries(&self) -> &[(i32, i64)] {

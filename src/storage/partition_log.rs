@@ -172,7 +172,7 @@ impl PartitionLog {
         // Offset gaps are no damage in a log that was ever compacted.
         seg_cfg.dense_offsets &= !hints.offset_gaps_possible;
         let recovery_point = hints.recovery_point.unwrap_or(0);
-        let mut segments = BTreeMap::new();
+        let mut segments: BTreeMap<i64, LogSegment> = BTreeMap::new();
         let mut recovered_any = false;
         for (i, &base) in bases.iter().enumerate() {
             let next_base = bases.get(i + 1).copied();
@@ -185,6 +185,18 @@ impl PartitionLog {
                 seg.make_idle();
             }
             recovered_any |= needs_recovery;
+            // Without offset gaps each segment starts where the one before
+            // ends; a hole means a segment file went missing. Refuse to
+            // serve a log with records silently gone from its middle.
+            if let Some((prev_base, prev)) = segments.iter().next_back() {
+                let prev_end = prev.next_offset();
+                if seg_cfg.dense_offsets && !prev.is_empty() && prev_end != base {
+                    return Err(StorageError::CorruptFile(format!(
+                        "{}: segment {base} follows segment {prev_base}, which ends at offset {prev_end}",
+                        dir.display()
+                    )));
+                }
+            }
             segments.insert(base, seg);
             if truncated > 0 {
                 tracing::warn!(partition = %tp, segment = base, bytes = truncated, "truncated invalid bytes at the end of segment during recovery");
@@ -238,6 +250,16 @@ impl PartitionLog {
         log.high_watermark = hints.high_watermark.unwrap_or(log_end).clamp(log_start_offset, log_end);
         log.leader_epoch_cache.truncate_from_start(log.log_start_offset)?;
         log.leader_epoch_cache.truncate_from_end(log_end)?;
+        if log.leader_epoch_cache.take_loaded_corrupt() {
+            // The producer-state scan below starts at the newest snapshot;
+            // epochs must come from every batch from the log start.
+            let mut epochs = Vec::new();
+            log.for_each_batch_from(log.log_start_offset, |h| epochs.push((h.partition_leader_epoch, h.base_offset)))?;
+            for (epoch, base) in epochs.into_iter().filter(|&(e, _)| e >= 0) {
+                log.leader_epoch_cache.assign_deferred(epoch, base.max(log.log_start_offset));
+            }
+            log.leader_epoch_cache.persist()?;
+        }
         log.rebuild_producer_state()?;
         Ok(log)
     }

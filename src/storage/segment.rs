@@ -467,7 +467,35 @@ impl LogSegment {
     /// The first batch whose last offset is >= `offset`, scanning from the
     /// index's nearest entry; `None` if the segment has no such batch.
     pub fn find_batch(&self, offset: i64, limit: u64) -> Result<Option<BatchPosition>> {
-        let mut pos = self.offset_index.lookup(offset);
+        let pos = self.checked_index_lookup(offset, limit)?;
+        self.scan_for_offset(pos, offset, limit)
+    }
+
+    /// The offset index's position for `offset`, or 0 when the entry is
+    /// wrong: an index entry `(o, p)` always points at a batch starting at
+    /// or below `o`, so a batch there starting above `offset` (or none) is
+    /// a damaged index that passed the load checks, and following it would
+    /// skip records. The check reads the header the scan reads first.
+    fn checked_index_lookup(&self, offset: i64, limit: u64) -> Result<u64> {
+        let pos = self.offset_index.lookup(offset);
+        if pos == 0 || pos >= limit {
+            return Ok(pos);
+        }
+        match self.batch_at(pos, limit)? {
+            Some(b) if b.base_offset <= offset => Ok(pos),
+            _ => {
+                tracing::warn!(
+                    segment = self.base_offset,
+                    offset,
+                    position = pos,
+                    "offset index entry does not point at its batch; scanning the segment"
+                );
+                Ok(0)
+            }
+        }
+    }
+
+    fn scan_for_offset(&self, mut pos: u64, offset: i64, limit: u64) -> Result<Option<BatchPosition>> {
         while pos < limit {
             match self.batch_at(pos, limit)? {
                 Some(b) if b.last_offset >= offset => return Ok(Some(b)),
@@ -481,7 +509,7 @@ impl LogSegment {
     /// The first batch whose max timestamp is >= `timestamp`, at or after `min_offset`.
     pub fn find_batch_by_timestamp(&self, timestamp: i64, min_offset: i64) -> Result<Option<BatchPosition>> {
         let indexed = self.time_index.lookup(timestamp);
-        let mut pos = self.offset_index.lookup(indexed.max(min_offset));
+        let mut pos = self.checked_index_lookup(indexed.max(min_offset), self.size)?;
         while pos < self.size {
             match self.batch_at(pos, self.size)? {
                 Some(b) if b.max_timestamp >= timestamp && b.last_offset >= min_offset => return Ok(Some(b)),

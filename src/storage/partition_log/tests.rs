@@ -519,3 +519,91 @@ fn flush_messages_queues_a_group_commit() {
     let third = log.append_as_leader(&client_batch(6, 1, 1_000), 0, 1_000).unwrap();
     assert!(!third.awaits_flush, "the counter restarted after the queued flush");
 }
+
+// Regressions found by tests/storage_recovery_fuzz.rs.
+
+/// A leader-epoch checkpoint that does not parse is rebuilt from every
+/// batch from the log start, not only from those after the newest producer
+/// snapshot (which lost the earlier epochs and moved the start of the
+/// first surviving one).
+#[test]
+fn corrupt_leader_epoch_checkpoint_is_rebuilt_from_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(4096);
+    let mut log = create(dir.path(), cfg.clone());
+    for epoch in 0..3 {
+        for i in 0..5 {
+            log.append_as_leader(&client_batch(epoch as usize * 10 + i * 2, 2, NOW), epoch, NOW).unwrap();
+        }
+    }
+    log.close().unwrap();
+    let end = log.log_end_offset();
+    drop(log);
+    // A producer snapshot at the end: the scan after it covers nothing.
+    assert!(dir.path().join(format!("{end:020}.snapshot")).exists());
+    let path = dir.path().join(checkpoint::LEADER_EPOCH_CHECKPOINT);
+    std::fs::write(&path, "0\n3\n0 0\n1 1\x00x\n").unwrap();
+    let hints = LoadHints { clean_shutdown: true, recovery_point: Some(end), ..Default::default() };
+    let log = open(dir.path(), cfg, hints);
+    assert_eq!(log.leader_epoch_cache().entries(), &[(0, 0), (1, 10), (2, 20)]);
+    assert_eq!(checkpoint::read_leader_epoch_checkpoint(&path).unwrap(), vec![(0, 0), (1, 10), (2, 20)]);
+}
+
+/// A segment file missing from the middle of a log without offset gaps
+/// fails the load instead of serving a log with a hole in it.
+#[test]
+fn a_missing_middle_segment_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(4096);
+    let mut log = create(dir.path(), cfg.clone());
+    for i in 0..150 {
+        log.append_as_leader(&client_batch(i * 3, 3, NOW), 0, NOW).unwrap();
+    }
+    log.flush().unwrap();
+    let bases: Vec<i64> = log.segments().map(|s| s.base_offset()).collect();
+    drop(log);
+    assert!(bases.len() >= 3);
+    segment::delete_segment_files(dir.path(), bases[1]).unwrap();
+    let err = PartitionLog::load(dir.path(), tp(), cfg, Flusher::start(), LoadHints::default()).unwrap_err();
+    assert!(matches!(err, StorageError::CorruptFile(_)), "{err}");
+}
+
+/// An offset index entry damaged so that it still passes the load checks
+/// (increasing, inside the file) but points past the batch holding its
+/// offset: reads find the right batch anyway.
+#[test]
+fn a_plausible_but_wrong_index_entry_does_not_skip_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(1 << 20);
+    let mut log = create(dir.path(), cfg.clone());
+    for i in 0..40 {
+        log.append_as_leader(&client_batch(i * 3, 3, NOW + i as i64 * 10), 0, NOW).unwrap();
+    }
+    log.close().unwrap();
+    let end = log.log_end_offset();
+    let index_path = log.segments().next().unwrap().offset_index.path().to_path_buf();
+    drop(log);
+    // Lower the relative offset of the third entry to the first offset of
+    // the batch before the one it points at.
+    let mut index = std::fs::read(&index_path).unwrap();
+    assert!(index.len() >= 3 * OFFSET_ENTRY_SIZE);
+    let e = 2 * OFFSET_ENTRY_SIZE;
+    let prev_rel = u32::from_be_bytes(index[e - 8..e - 4].try_into().unwrap());
+    let rel = u32::from_be_bytes(index[e..e + 4].try_into().unwrap());
+    let lowered = (rel - 4).max(prev_rel + 1);
+    index[e..e + 4].copy_from_slice(&lowered.to_be_bytes());
+    std::fs::write(&index_path, &index).unwrap();
+    let hints = LoadHints { clean_shutdown: true, recovery_point: Some(end), ..Default::default() };
+    let log = open(dir.path(), cfg, hints);
+    assert_eq!(log.segments().next().unwrap().offset_index.entries()[2].0, lowered, "the damage passed the load");
+    let values = read_values(&log, 0);
+    assert_eq!(values.len() as i64, end);
+    for o in 0..end {
+        let first = read_values(&log, o)[0].0;
+        assert_eq!(first, o, "a read at {o} starts at {first}");
+    }
+    assert_eq!(
+        log.offset_for_timestamp(NOW + lowered as i64 / 3 * 10).unwrap().map(|r| r.0),
+        Some(lowered as i64 / 3 * 3)
+    );
+}

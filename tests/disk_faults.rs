@@ -238,3 +238,57 @@ fn nix_statvfs(p: &Path) -> (u64, u64) {
     assert_eq!(rc, 0);
     (st.f_frsize, st.f_bavail)
 }
+
+/// A metadata log damaged past what recovery can keep stops the node with
+/// an error that says so, not with the Raft engine's "Failed to get log
+/// entries".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_metadata_log_is_reported_in_plain_words() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut broker = BrokerProcess::spawn(&data, &[]);
+    let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
+    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(tn("full"))
+        .with_num_partitions(1)
+        .with_replication_factor(1)]);
+    let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.unwrap();
+    assert_eq!(resp.topics[0].error_code, 0);
+    broker.terminate();
+
+    // Flip a byte inside the first batch of the metadata log: recovery
+    // must cut the log there, losing committed entries.
+    let segment = data.join("__cluster_metadata-0").join("00000000000000000000.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    assert!(bytes.len() > 100, "metadata log holds entries");
+    bytes[80] ^= 0xff;
+    std::fs::write(&segment, bytes).unwrap();
+
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("serve")
+            .arg("--override")
+            .arg("listeners=PLAINTEXT://127.0.0.1:0")
+            .arg("--override")
+            .arg(format!("log.dirs={}", data.display()))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn weir");
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a node with a damaged metadata log kept running");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the metadata log is damaged"), "stderr: {stderr}");
+}

@@ -83,8 +83,8 @@ impl QuorumController {
         let node_id = config.node_id as u64;
         let dir = config.metadata_log_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| StorageError::io(dir.display().to_string(), e))?;
-        let log_store = LogStore::open(&dir, &config, flusher)?;
         let sm = StateMachineStore::open(&dir, publish_to)?;
+        let log_store = LogStore::open(&dir, &config, flusher, sm.snapshot_last_index())?;
         let network = quorum::network::Network { client: crate::controller_client::rpc::RpcClient::new() };
         let raft_config =
             Arc::new(quorum::raft_config().validate().map_err(|e| ControllerError::Unavailable(e.to_string()))?);

@@ -56,10 +56,13 @@ fn io_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
 
 impl LogStore {
     /// Opens (or creates) the log in `dir` and reads every entry.
+    /// `snapshot_index` is the last index the state machine's snapshot
+    /// covers: entries after it up to the committed index must be here.
     pub fn open(
         dir: &Path,
         broker: &BrokerConfig,
         flusher: Arc<Flusher>,
+        snapshot_index: Option<u64>,
     ) -> Result<Self, crate::storage::StorageError> {
         let tp = TopicPartition::new(METADATA_TOPIC, 0);
         let path = dir.join(tp.dir_name());
@@ -100,6 +103,7 @@ impl LogStore {
                 offset = view.next_offset();
             }
         }
+        check_survived_recovery(&path, &state, &entries, snapshot_index)?;
         Ok(LogStore { inner: Arc::new(Mutex::new(Inner { log, entries, state, state_path })) })
     }
 
@@ -114,6 +118,37 @@ impl LogStore {
             tracing::error!(error = %e, "closing metadata log");
         }
     }
+}
+
+/// A log that lost committed entries the state machine still has to
+/// apply (recovery cut a damaged segment) cannot rejoin the quorum: the
+/// Raft engine would only report that it failed to read an index. Say what
+/// happened, in plain words, instead.
+fn check_survived_recovery(
+    path: &Path,
+    state: &QuorumState,
+    entries: &BTreeMap<u64, Entry>,
+    snapshot_index: Option<u64>,
+) -> Result<(), crate::storage::StorageError> {
+    let Some(committed) = state.committed else { return Ok(()) };
+    let covered = [entries.keys().next_back().copied(), state.last_purged.map(|l| l.index), snapshot_index]
+        .into_iter()
+        .flatten()
+        .max();
+    if covered.is_some_and(|c| c >= committed.index) {
+        return Ok(());
+    }
+    let survived = match (entries.keys().next(), entries.keys().next_back()) {
+        (Some(first), Some(last)) => format!("only entries {first} to {last} survived"),
+        _ => "no entry survived".to_string(),
+    };
+    Err(crate::storage::StorageError::CorruptFile(format!(
+        "{}: the metadata log is damaged: entries up to index {} were committed, but recovery found \
+         unreadable data and {survived}. This node cannot rejoin the controller quorum with it: restore the \
+         directory from a backup, or replace this node's metadata log with a copy from a healthy controller",
+        path.display(),
+        committed.index
+    )))
 }
 
 impl Inner {

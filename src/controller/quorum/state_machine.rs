@@ -112,6 +112,12 @@ impl StateMachineStore {
         })
     }
 
+    /// The last log index the persisted snapshot covers (what need not be
+    /// re-applied from the log at start), if there is a snapshot.
+    pub fn snapshot_last_index(&self) -> Option<u64> {
+        self.inner.try_read().ok().and_then(|i| i.snapshot.as_ref().and_then(|s| s.meta.last_log_id.map(|l| l.index)))
+    }
+
     /// The current image (as of the last applied entry).
     pub async fn image(&self) -> MetadataImage {
         self.inner.read().await.image.clone()

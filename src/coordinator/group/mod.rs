@@ -12,13 +12,13 @@
 
 pub mod classic;
 pub mod consumer_protocol;
+pub mod error;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::ResponseError as E;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -31,6 +31,8 @@ use crate::storage::TopicPartition;
 use crate::util::clock::now_ms;
 
 use super::record_schemas::{self as schema, GroupRecordKey};
+pub use error::GroupError;
+
 use classic::{ClassicGroup, CommittedOffset, Effect, GroupState, GroupTimeouts, JoinResult, LoadedMember, SyncResult};
 
 pub const GROUP_METADATA_TOPIC: &str = "__consumer_offsets";
@@ -156,35 +158,22 @@ pub struct GroupCoordinator {
 
 type GroupRef = Arc<Mutex<ClassicGroup>>;
 
-/// Maps a failed append to `__consumer_offsets` to what an offset commit
-/// answers (Kafka's `GroupMetadataManager` error conversion).
-fn commit_error(e: &ReplicaError) -> i16 {
-    let code = e.kafka_code();
-    if code == E::UnknownTopicOrPartition.code()
-        || code == E::NotEnoughReplicas.code()
-        || code == E::NotEnoughReplicasAfterAppend.code()
-    {
-        E::CoordinatorNotAvailable.code()
-    } else if code == E::NotLeaderOrFollower.code() || code == E::KafkaStorageError.code() {
-        E::NotCoordinator.code()
-    } else if code == E::MessageTooLarge.code() || code == E::RecordListTooLarge.code() {
-        E::InvalidCommitOffsetSize.code()
-    } else {
-        code
-    }
-}
-
 /// A record for `__consumer_offsets`: key and value (None: tombstone).
 type KeyValue = (Vec<u8>, Option<Vec<u8>>);
 
 /// Encoding fails only for strings longer than the schema allows (a
 /// client-chosen id over 32767 bytes); such a change is refused.
-fn encoding_error(e: schema::SchemaError) -> i16 {
+fn encoding_error(e: schema::SchemaError) -> GroupError {
     tracing::warn!(error = %e, "cannot encode group coordinator record");
-    E::InvalidRequest.code()
+    GroupError::InvalidRequest
 }
 
-fn offset_record(group: &str, topic: &str, partition: i32, o: Option<&CommittedOffset>) -> Result<KeyValue, i16> {
+fn offset_record(
+    group: &str,
+    topic: &str,
+    partition: i32,
+    o: Option<&CommittedOffset>,
+) -> Result<KeyValue, GroupError> {
     let key = schema::encode_key(&GroupRecordKey::OffsetCommit {
         group: group.to_string(),
         topic: topic.to_string(),
@@ -207,7 +196,7 @@ fn offset_record(group: &str, topic: &str, partition: i32, o: Option<&CommittedO
     Ok((key, value))
 }
 
-fn group_record(group_id: &str, snapshot: Option<classic::GroupSnapshot>) -> Result<KeyValue, i16> {
+fn group_record(group_id: &str, snapshot: Option<classic::GroupSnapshot>) -> Result<KeyValue, GroupError> {
     let key =
         schema::encode_key(&GroupRecordKey::GroupMetadata { group: group_id.to_string() }).map_err(encoding_error)?;
     let value = match snapshot {
@@ -259,12 +248,12 @@ impl GroupCoordinator {
 
     /// The group if this coordinator owns it (creating it when asked), or
     /// the error Kafka gives: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS.
-    fn lookup(&self, group_id: &str, create: bool) -> Result<Option<(i32, GroupRef)>, i16> {
+    fn lookup(&self, group_id: &str, create: bool) -> Result<Option<(i32, GroupRef)>, GroupError> {
         let p = self.partition_for(group_id);
         let mut parts = self.partitions.lock().expect("coordinator lock");
-        let owned = parts.get_mut(&p).ok_or(E::NotCoordinator.code())?;
+        let owned = parts.get_mut(&p).ok_or(GroupError::NotCoordinator)?;
         if matches!(owned.status, Status::Loading) {
-            return Err(E::CoordinatorLoadInProgress.code());
+            return Err(GroupError::CoordinatorLoadInProgress);
         }
         if let Some(g) = owned.groups.get(group_id) {
             return Ok(Some((p, g.clone())));
@@ -278,15 +267,15 @@ impl GroupCoordinator {
     }
 
     /// Checks the group id and ownership without touching the group.
-    fn validate(&self, group_id: &str, allow_empty_id: bool) -> Result<(), i16> {
+    fn validate(&self, group_id: &str, allow_empty_id: bool) -> Result<(), GroupError> {
         if group_id.is_empty() && !allow_empty_id {
-            return Err(E::InvalidGroupId.code());
+            return Err(GroupError::InvalidGroupId);
         }
         let p = self.partition_for(group_id);
         let parts = self.partitions.lock().expect("coordinator lock");
         match parts.get(&p) {
-            None => Err(E::NotCoordinator.code()),
-            Some(o) if matches!(o.status, Status::Loading) => Err(E::CoordinatorLoadInProgress.code()),
+            None => Err(GroupError::NotCoordinator),
+            Some(o) if matches!(o.status, Status::Loading) => Err(GroupError::CoordinatorLoadInProgress),
             Some(_) => Ok(()),
         }
     }
@@ -324,16 +313,16 @@ impl GroupCoordinator {
         }
     }
 
-    fn validate_member(group: &ClassicGroup, member_id: &str, instance_id: Option<&str>) -> Result<(), i16> {
+    fn validate_member(group: &ClassicGroup, member_id: &str, instance_id: Option<&str>) -> Result<(), GroupError> {
         if let Some(i) = instance_id {
             match group.static_member_id(i) {
-                Some(current) if current != member_id => return Err(E::FencedInstanceId.code()),
+                Some(current) if current != member_id => return Err(GroupError::FencedInstanceId),
                 Some(_) => {}
-                None => return Err(E::UnknownMemberId.code()),
+                None => return Err(GroupError::UnknownMemberId),
             }
         }
         if !group.has_member(member_id) {
-            return Err(E::UnknownMemberId.code());
+            return Err(GroupError::UnknownMemberId);
         }
         Ok(())
     }
@@ -341,18 +330,18 @@ impl GroupCoordinator {
     /// JoinGroup: answers when the join phase completes (or at once for
     /// errors, MEMBER_ID_REQUIRED, and rejoining members of a stable group).
     pub async fn join_group(self: &Arc<Self>, a: JoinArgs) -> JoinResult {
-        if let Err(code) = self.validate(&a.group_id, false) {
-            return JoinResult::error(&a.member_id, code);
+        if let Err(e) = self.validate(&a.group_id, false) {
+            return JoinResult::error(&a.member_id, e);
         }
         if a.session_timeout_ms < self.config.min_session_timeout_ms
             || a.session_timeout_ms > self.config.max_session_timeout_ms
         {
-            return JoinResult::error(&a.member_id, E::InvalidSessionTimeout.code());
+            return JoinResult::error(&a.member_id, GroupError::InvalidSessionTimeout);
         }
         let unknown = a.member_id.is_empty();
         let (partition, group) = match self.lookup(&a.group_id, unknown) {
-            Err(code) => return JoinResult::error(&a.member_id, code),
-            Ok(None) => return JoinResult::error(&a.member_id, E::UnknownMemberId.code()),
+            Err(e) => return JoinResult::error(&a.member_id, e),
+            Ok(None) => return JoinResult::error(&a.member_id, GroupError::UnknownMemberId),
             Ok(Some(x)) => x,
         };
         let (tx, rx) = oneshot::channel();
@@ -370,14 +359,14 @@ impl GroupCoordinator {
                 Ok(()) => result_on_success,
                 Err(e) => {
                     tracing::warn!(group = %a.group_id, member = %new_member_id, error = %e, "failed to persist static member replacement");
-                    JoinResult::error("", commit_error(&e))
+                    JoinResult::error("", GroupError::from_append(e))
                 }
             };
         }
         if let Some(r) = immediate {
             return r;
         }
-        rx.await.unwrap_or_else(|_| JoinResult::error(&a.member_id, E::UnknownMemberId.code()))
+        rx.await.unwrap_or_else(|_| JoinResult::error(&a.member_id, GroupError::UnknownMemberId))
     }
 
     /// The locked part of JoinGroup (Kafka's doNewMemberJoinGroup /
@@ -393,7 +382,7 @@ impl GroupCoordinator {
         now: Instant,
     ) -> (Option<JoinResult>, Vec<Effect>, Option<(Vec<KeyValue>, String, JoinResult)>) {
         let t = &self.timeouts;
-        let err = |code: i16, member: &str| (Some(JoinResult::error(member, code)), Vec::new(), None);
+        let err = |e: GroupError, member: &str| (Some(JoinResult::error(member, e)), Vec::new(), None);
         // Kafka's acceptJoiningMember.
         let accept = match g.state() {
             GroupState::Empty | GroupState::Dead => true,
@@ -401,13 +390,13 @@ impl GroupCoordinator {
             _ => g.has_member(&a.member_id) || g.size() < self.config.max_size,
         };
         if !accept {
-            return err(E::GroupMaxSizeReached.code(), "");
+            return err(GroupError::GroupMaxSizeReached, "");
         }
         if g.is(GroupState::Dead) {
-            return err(E::CoordinatorNotAvailable.code(), &a.member_id);
+            return err(GroupError::CoordinatorNotAvailable, &a.member_id);
         }
         if !g.supports_protocols(&a.protocol_type, &a.protocols) {
-            return err(E::InconsistentGroupProtocol.code(), &a.member_id);
+            return err(GroupError::InconsistentGroupProtocol, &a.member_id);
         }
         if a.member_id.is_empty() {
             let new_id = ClassicGroup::generate_member_id(&a.client_id, a.group_instance_id.as_deref());
@@ -432,7 +421,7 @@ impl GroupCoordinator {
             }
             if a.require_known_member_id {
                 g.add_pending_member(&new_id, now + Duration::from_millis(a.session_timeout_ms.max(0) as u64));
-                return (Some(JoinResult::error(&new_id, E::MemberIdRequired.code())), Vec::new(), None);
+                return (Some(JoinResult::error(&new_id, GroupError::MemberIdRequired)), Vec::new(), None);
             }
             let effects = g.add_member(
                 new_id,
@@ -466,8 +455,8 @@ impl GroupCoordinator {
             );
             return (None, effects, None);
         }
-        if let Err(code) = Self::validate_member(g, &a.member_id, a.group_instance_id.as_deref()) {
-            return err(code, &a.member_id);
+        if let Err(e) = Self::validate_member(g, &a.member_id, a.group_instance_id.as_deref()) {
+            return err(e, &a.member_id);
         }
         match g.state() {
             GroupState::PreparingRebalance => {
@@ -516,7 +505,7 @@ impl GroupCoordinator {
                     (Some(g.current_join_result(&a.member_id, false, false)), Vec::new(), None)
                 }
             }
-            GroupState::Empty | GroupState::Dead => err(E::UnknownMemberId.code(), &a.member_id),
+            GroupState::Empty | GroupState::Dead => err(GroupError::UnknownMemberId, &a.member_id),
         }
     }
 
@@ -545,7 +534,7 @@ impl GroupCoordinator {
                 if still {
                     let records = match group_record(&g.id, Some(g.snapshot(None))) {
                         Ok(r) => vec![r],
-                        Err(code) => return (Some(JoinResult::error("", code)), Vec::new(), None),
+                        Err(e) => return (Some(JoinResult::error("", e)), Vec::new(), None),
                     };
                     let is_leader = g.leader() == Some(new_id);
                     let mut result = if a.support_skipping_assignment {
@@ -587,15 +576,13 @@ impl GroupCoordinator {
     /// its share.
     pub async fn sync_group(self: &Arc<Self>, a: SyncArgs) -> SyncResult {
         match self.validate(&a.group_id, false) {
-            Err(code) if code == E::CoordinatorLoadInProgress.code() => {
-                return SyncResult::error(E::RebalanceInProgress.code())
-            }
-            Err(code) => return SyncResult::error(code),
+            Err(GroupError::CoordinatorLoadInProgress) => return SyncResult::error(GroupError::RebalanceInProgress),
+            Err(e) => return SyncResult::error(e),
             Ok(()) => {}
         }
         let (partition, group) = match self.lookup(&a.group_id, false) {
-            Err(code) => return SyncResult::error(code),
-            Ok(None) => return SyncResult::error(E::UnknownMemberId.code()),
+            Err(e) => return SyncResult::error(e),
+            Ok(None) => return SyncResult::error(GroupError::UnknownMemberId),
             Ok(Some(x)) => x,
         };
         let (tx, rx) = oneshot::channel();
@@ -603,33 +590,33 @@ impl GroupCoordinator {
         let store = {
             let mut g = group.lock().expect("group lock");
             if g.is(GroupState::Dead) {
-                return SyncResult::error(E::CoordinatorNotAvailable.code());
+                return SyncResult::error(GroupError::CoordinatorNotAvailable);
             }
-            if let Err(code) = Self::validate_member(&g, &a.member_id, a.group_instance_id.as_deref()) {
-                return SyncResult::error(code);
+            if let Err(e) = Self::validate_member(&g, &a.member_id, a.group_instance_id.as_deref()) {
+                return SyncResult::error(e);
             }
             if a.generation != g.generation {
-                return SyncResult::error(E::IllegalGeneration.code());
+                return SyncResult::error(GroupError::IllegalGeneration);
             }
             if a.protocol_type.as_ref().is_some_and(|p| g.protocol_type.as_ref() != Some(p))
                 || a.protocol_name.as_ref().is_some_and(|p| g.protocol_name.as_ref() != Some(p))
             {
-                return SyncResult::error(E::InconsistentGroupProtocol.code());
+                return SyncResult::error(GroupError::InconsistentGroupProtocol);
             }
             match g.state() {
-                GroupState::Empty => return SyncResult::error(E::UnknownMemberId.code()),
-                GroupState::PreparingRebalance => return SyncResult::error(E::RebalanceInProgress.code()),
+                GroupState::Empty => return SyncResult::error(GroupError::UnknownMemberId),
+                GroupState::PreparingRebalance => return SyncResult::error(GroupError::RebalanceInProgress),
                 GroupState::Stable => {
                     g.mark_synced(&a.member_id);
                     g.heartbeat(&a.member_id, now);
                     return SyncResult {
-                        error: 0,
+                        error: None,
                         protocol_type: g.protocol_type.clone(),
                         protocol_name: g.protocol_name.clone(),
                         assignment: g.member_assignment(&a.member_id),
                     };
                 }
-                GroupState::Dead => return SyncResult::error(E::CoordinatorNotAvailable.code()),
+                GroupState::Dead => return SyncResult::error(GroupError::CoordinatorNotAvailable),
                 GroupState::CompletingRebalance => {
                     g.set_awaiting_sync(&a.member_id, tx);
                     if g.leader() == Some(a.member_id.as_str()) {
@@ -639,8 +626,8 @@ impl GroupCoordinator {
                         }
                         match group_record(&g.id, Some(g.snapshot(Some(&assignment)))) {
                             Ok(r) => Some((vec![r], assignment, g.generation)),
-                            Err(code) => {
-                                let effects = g.fail_sync(code, &self.timeouts, now);
+                            Err(e) => {
+                                let effects = g.fail_sync(e, &self.timeouts, now);
                                 self.run_effects(partition, &g, effects);
                                 None
                             }
@@ -659,13 +646,13 @@ impl GroupCoordinator {
                 match outcome {
                     Ok(()) => g.complete_sync(&assignment, now),
                     Err(e) => {
-                        let effects = g.fail_sync(commit_error(&e), &self.timeouts, now);
+                        let effects = g.fail_sync(GroupError::from_append(e), &self.timeouts, now);
                         self.run_effects(partition, &g, effects);
                     }
                 }
             }
         }
-        rx.await.unwrap_or_else(|_| SyncResult::error(E::RebalanceInProgress.code()))
+        rx.await.unwrap_or_else(|_| SyncResult::error(GroupError::RebalanceInProgress))
     }
 
     pub fn heartbeat(
@@ -674,92 +661,90 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-    ) -> i16 {
+    ) -> Result<(), GroupError> {
         match self.validate(group_id, false) {
-            Err(code) if code == E::CoordinatorLoadInProgress.code() => return 0,
-            Err(code) => return code,
+            Err(GroupError::CoordinatorLoadInProgress) => return Ok(()),
+            Err(e) => return Err(e),
             Ok(()) => {}
         }
         let group = match self.lookup(group_id, false) {
-            Err(code) => return code,
-            Ok(None) => return E::UnknownMemberId.code(),
+            Err(e) => return Err(e),
+            Ok(None) => return Err(GroupError::UnknownMemberId),
             Ok(Some((_, g))) => g,
         };
         let mut g = group.lock().expect("group lock");
         if g.is(GroupState::Dead) {
-            return E::CoordinatorNotAvailable.code();
+            return Err(GroupError::CoordinatorNotAvailable);
         }
-        if let Err(code) = Self::validate_member(&g, member_id, instance_id) {
-            return code;
-        }
+        Self::validate_member(&g, member_id, instance_id)?;
         if generation != g.generation {
-            return E::IllegalGeneration.code();
+            return Err(GroupError::IllegalGeneration);
         }
         let now = Instant::now();
         match g.state() {
-            GroupState::Empty => E::UnknownMemberId.code(),
+            GroupState::Empty => Err(GroupError::UnknownMemberId),
             GroupState::CompletingRebalance | GroupState::Stable => {
                 g.heartbeat(member_id, now);
-                0
+                Ok(())
             }
             GroupState::PreparingRebalance => {
                 g.heartbeat(member_id, now);
-                E::RebalanceInProgress.code()
+                Err(GroupError::RebalanceInProgress)
             }
-            GroupState::Dead => E::CoordinatorNotAvailable.code(),
+            GroupState::Dead => Err(GroupError::CoordinatorNotAvailable),
         }
     }
 
-    /// LeaveGroup for one or more members: per-member error codes, or a
+    /// LeaveGroup for one or more members: per-member outcomes, or a
     /// group-level error.
     pub fn leave_group(
         self: &Arc<Self>,
         group_id: &str,
         members: &[(String, Option<String>)],
-    ) -> Result<Vec<i16>, i16> {
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         self.validate(group_id, false)?;
         let (partition, group) = match self.lookup(group_id, false)? {
-            None => return Ok(members.iter().map(|_| E::UnknownMemberId.code()).collect()),
+            None => return Ok(members.iter().map(|_| Err(GroupError::UnknownMemberId)).collect()),
             Some(x) => x,
         };
         let mut g = group.lock().expect("group lock");
         if g.is(GroupState::Dead) {
-            return Err(E::CoordinatorNotAvailable.code());
+            return Err(GroupError::CoordinatorNotAvailable);
         }
         let now = Instant::now();
-        let mut codes = Vec::with_capacity(members.len());
+        let mut outcomes = Vec::with_capacity(members.len());
         for (member_id, instance_id) in members {
-            let code = if member_id.is_empty() {
+            let outcome = if member_id.is_empty() {
                 match instance_id.as_deref().and_then(|i| g.static_member_id(i)).map(str::to_string) {
                     Some(current) => {
                         let effects = g.remove_member(&current, &self.timeouts, now);
                         self.run_effects(partition, &g, effects);
-                        0
+                        Ok(())
                     }
-                    None => E::UnknownMemberId.code(),
+                    None => Err(GroupError::UnknownMemberId),
                 }
             } else if g.is_pending_member(member_id) {
                 let effects = g.remove_pending_member(member_id, &self.timeouts, now);
                 self.run_effects(partition, &g, effects);
-                0
+                Ok(())
             } else {
                 match Self::validate_member(&g, member_id, instance_id.as_deref()) {
-                    Err(code) => code,
+                    Err(e) => Err(e),
                     Ok(()) => {
                         tracing::info!(group = %group_id, member = %member_id, "member left the group");
                         let effects = g.remove_member(member_id, &self.timeouts, now);
                         self.run_effects(partition, &g, effects);
-                        0
+                        Ok(())
                     }
                 }
             };
-            codes.push(code);
+            outcomes.push(outcome);
         }
-        Ok(codes)
+        Ok(outcomes)
     }
 
     /// OffsetCommit: validates the member and generation, stores the
-    /// offsets durably, then makes them visible. One code per offset.
+    /// offsets durably, then makes them visible. One outcome per offset.
     pub async fn commit_offsets(
         self: &Arc<Self>,
         group_id: &str,
@@ -767,81 +752,85 @@ impl GroupCoordinator {
         member_id: &str,
         instance_id: Option<&str>,
         offsets: Vec<((String, i32), CommittedOffset)>,
-    ) -> Vec<i16> {
-        let all = |code: i16| vec![code; offsets.len()];
-        if let Err(code) = self.validate(group_id, true) {
-            return all(code);
+    ) -> Vec<Result<(), GroupError>> {
+        let all = |e: GroupError| vec![Err(e); offsets.len()];
+        if let Err(e) = self.validate(group_id, true) {
+            return all(e);
         }
         let (partition, group) = match self.lookup(group_id, generation < 0) {
-            Err(code) => return all(code),
-            Ok(None) => return all(E::IllegalGeneration.code()),
+            Err(e) => return all(e),
+            Ok(None) => return all(GroupError::IllegalGeneration),
             Ok(Some(x)) => x,
         };
         {
             let mut g = group.lock().expect("group lock");
             let check = if g.is(GroupState::Dead) {
-                Err(E::CoordinatorNotAvailable.code())
+                Err(GroupError::CoordinatorNotAvailable)
             } else if generation < 0 && g.is(GroupState::Empty) {
                 Ok(())
             } else if generation >= 0 || !member_id.is_empty() || instance_id.is_some() {
                 Self::validate_member(&g, member_id, instance_id).and_then(|_| {
                     if generation != g.generation {
-                        Err(E::IllegalGeneration.code())
+                        Err(GroupError::IllegalGeneration)
                     } else {
                         Ok(())
                     }
                 })
             } else if !g.is(GroupState::Empty) {
-                Err(E::UnknownMemberId.code())
+                Err(GroupError::UnknownMemberId)
             } else {
                 Ok(())
             };
-            if let Err(code) = check {
-                return all(code);
+            if let Err(e) = check {
+                return all(e);
             }
             match g.state() {
-                GroupState::CompletingRebalance => return all(E::RebalanceInProgress.code()),
+                GroupState::CompletingRebalance => return all(GroupError::RebalanceInProgress),
                 GroupState::Stable | GroupState::PreparingRebalance => g.heartbeat(member_id, Instant::now()),
                 _ => {}
             }
         }
-        let mut codes = vec![0i16; offsets.len()];
+        let mut outcomes: Vec<Result<(), GroupError>> = vec![Ok(()); offsets.len()];
         let mut records = Vec::new();
         for (i, ((topic, p), o)) in offsets.iter().enumerate() {
             if o.metadata.len() > self.config.metadata_max_bytes {
-                codes[i] = E::OffsetMetadataTooLarge.code();
+                outcomes[i] = Err(GroupError::OffsetMetadataTooLarge);
                 continue;
             }
             match offset_record(group_id, topic, *p, Some(o)) {
                 Ok(r) => records.push(r),
-                Err(_) => codes[i] = E::InvalidCommitOffsetSize.code(),
+                Err(_) => outcomes[i] = Err(GroupError::InvalidCommitOffsetSize),
             }
         }
         if records.is_empty() {
-            return codes;
+            return outcomes;
         }
         match self.append(partition, records).await {
             Ok(()) => {
                 let mut g = group.lock().expect("group lock");
                 for (i, ((topic, p), o)) in offsets.into_iter().enumerate() {
-                    if codes[i] == 0 {
+                    if outcomes[i].is_ok() {
                         g.offsets.insert((topic, p), o);
                     }
                 }
             }
             Err(e) => {
-                let code = commit_error(&e);
-                for c in codes.iter_mut().filter(|c| **c == 0) {
-                    *c = code;
+                let e = GroupError::from_append(e);
+                for o in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                    *o = Err(e.clone());
                 }
             }
         }
-        codes
+        outcomes
     }
 
     /// OffsetFetch: committed offsets of the group (all when `partitions`
     /// is None). Unknown groups and partitions have no offset, no error.
-    pub fn fetch_offsets(&self, group_id: &str, partitions: Option<Vec<(String, i32)>>) -> Result<FetchedOffsets, i16> {
+    pub fn fetch_offsets(
+        &self,
+        group_id: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<FetchedOffsets, GroupError> {
         self.validate(group_id, true)?;
         let group = self.lookup(group_id, false)?.map(|(_, g)| g);
         let g = group.as_ref().map(|g| g.lock().expect("group lock"));
@@ -866,7 +855,7 @@ impl GroupCoordinator {
     /// Groups this broker coordinates, filtered by state names
     /// (case-insensitive); the error is COORDINATOR_LOAD_IN_PROGRESS while a
     /// partition still loads.
-    pub fn list_groups(&self, states: &[String]) -> (i16, Vec<GroupOverview>) {
+    pub fn list_groups(&self, states: &[String]) -> (Option<GroupError>, Vec<GroupOverview>) {
         let wanted: HashSet<String> = states.iter().map(|s| s.to_lowercase()).collect();
         let parts = self.partitions.lock().expect("coordinator lock");
         let loading = parts.values().any(|p| matches!(p.status, Status::Loading));
@@ -884,10 +873,10 @@ impl GroupCoordinator {
             }
         }
         out.sort();
-        (if loading { E::CoordinatorLoadInProgress.code() } else { 0 }, out)
+        (loading.then_some(GroupError::CoordinatorLoadInProgress), out)
     }
 
-    pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription, i16> {
+    pub fn describe_group(&self, group_id: &str) -> Result<GroupDescription, GroupError> {
         self.validate(group_id, true)?;
         let Some((_, group)) = self.lookup(group_id, false)? else {
             return Ok(GroupDescription {
@@ -922,34 +911,25 @@ impl GroupCoordinator {
 
     /// DeleteGroups: only empty groups; their metadata and offsets get
     /// tombstones.
-    pub async fn delete_group(self: &Arc<Self>, group_id: &str) -> i16 {
-        if let Err(code) = self.validate(group_id, true) {
-            return code;
-        }
-        let (partition, group) = match self.lookup(group_id, false) {
-            Err(code) => return code,
-            Ok(None) => return E::GroupIdNotFound.code(),
-            Ok(Some(x)) => x,
-        };
+    pub async fn delete_group(self: &Arc<Self>, group_id: &str) -> Result<(), GroupError> {
+        self.validate(group_id, true)?;
+        let (partition, group) = self.lookup(group_id, false)?.ok_or(GroupError::GroupIdNotFound)?;
         let records = {
             let mut g = group.lock().expect("group lock");
             match g.state() {
-                GroupState::Dead => return E::GroupIdNotFound.code(),
+                GroupState::Dead => return Err(GroupError::GroupIdNotFound),
                 GroupState::Empty => {}
-                _ => return E::NonEmptyGroup.code(),
+                _ => return Err(GroupError::NonEmptyGroup),
             }
             let mut records: Vec<KeyValue> = group_record(group_id, None).into_iter().collect();
             for (topic, p) in g.offsets.keys() {
                 records.extend(offset_record(group_id, topic, *p, None));
             }
-            g.mark_dead(E::CoordinatorNotAvailable.code());
+            g.mark_dead(GroupError::CoordinatorNotAvailable);
             records
         };
         self.remove_group(partition, group_id);
-        match self.append(partition, records).await {
-            Ok(()) => 0,
-            Err(e) => commit_error(&e),
-        }
+        self.append(partition, records).await.map_err(GroupError::from_append)
     }
 
     fn remove_group(&self, partition: i32, group_id: &str) {
@@ -959,45 +939,43 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: removes committed offsets the group is not subscribed
-    /// to. Group-level error, or one code per partition.
+    /// to. Group-level error, or one outcome per partition.
     pub async fn delete_offsets(
         self: &Arc<Self>,
         group_id: &str,
         partitions: &[(String, i32)],
-    ) -> Result<Vec<i16>, i16> {
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         // Unlike OffsetCommit/OffsetFetch, OffsetDelete needs a group id.
         self.validate(group_id, false)?;
-        let (partition, group) = self.lookup(group_id, false)?.ok_or(E::GroupIdNotFound.code())?;
-        let (codes, records) = {
+        let (partition, group) = self.lookup(group_id, false)?.ok_or(GroupError::GroupIdNotFound)?;
+        let (outcomes, records) = {
             let mut g = group.lock().expect("group lock");
             if g.is(GroupState::Dead) {
-                return Err(E::GroupIdNotFound.code());
+                return Err(GroupError::GroupIdNotFound);
             }
             let subscribed = if g.is(GroupState::Empty) {
                 HashSet::new()
             } else if g.protocol_type.as_deref() == Some("consumer") {
                 g.subscribed_topics().unwrap_or_default()
             } else {
-                return Err(E::NonEmptyGroup.code());
+                return Err(GroupError::NonEmptyGroup);
             };
-            let mut codes = Vec::with_capacity(partitions.len());
+            let mut outcomes = Vec::with_capacity(partitions.len());
             let mut records = Vec::new();
             for (topic, p) in partitions {
                 if subscribed.contains(topic) {
-                    codes.push(E::GroupSubscribedToTopic.code());
+                    outcomes.push(Err(GroupError::GroupSubscribedToTopic));
                     continue;
                 }
                 if g.offsets.remove(&(topic.clone(), *p)).is_some() {
                     records.extend(offset_record(group_id, topic, *p, None));
                 }
-                codes.push(0);
+                outcomes.push(Ok(()));
             }
-            (codes, records)
+            (outcomes, records)
         };
-        match self.append(partition, records).await {
-            Ok(()) => Ok(codes),
-            Err(e) => Err(commit_error(&e)),
-        }
+        self.append(partition, records).await.map_err(GroupError::from_append)?;
+        Ok(outcomes)
     }
 
     /// This broker now leads `__consumer_offsets-<partition>`: load its
@@ -1012,7 +990,7 @@ impl GroupCoordinator {
                 .insert(partition, OwnedPartition { status: Status::Loading, leader_epoch, groups: HashMap::new() })
             {
                 for g in old.groups.values() {
-                    g.lock().expect("group lock").mark_dead(E::NotCoordinator.code());
+                    g.lock().expect("group lock").mark_dead(GroupError::NotCoordinator);
                 }
             }
         }
@@ -1042,7 +1020,7 @@ impl GroupCoordinator {
     pub fn on_resign(&self, partition: i32) {
         if let Some(old) = self.partitions.lock().expect("coordinator lock").remove(&partition) {
             for g in old.groups.values() {
-                g.lock().expect("group lock").mark_dead(E::NotCoordinator.code());
+                g.lock().expect("group lock").mark_dead(GroupError::NotCoordinator);
             }
         }
     }
@@ -1251,7 +1229,7 @@ impl GroupCoordinator {
                 let remove = g.offsets.is_empty();
                 if remove {
                     records.extend(group_record(&id, None));
-                    g.mark_dead(E::CoordinatorNotAvailable.code());
+                    g.mark_dead(GroupError::CoordinatorNotAvailable);
                 }
                 (records, remove)
             };

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use common::{BrokerProcess, TestBroker};
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
@@ -49,6 +49,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
+use weir::coordinator::group::consumer_protocol;
 use weir::wire::client::BrokerClient;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -567,22 +568,14 @@ async fn describe_group(bootstrap: &str, group: &str, topic: &str) -> Described 
     (g.group_state.to_string(), members)
 }
 
-/// ConsumerProtocolAssignment (any version): (topic, partitions).
+/// ConsumerProtocolAssignment (any version; empty while there is none):
+/// (topic, partitions).
 fn decode_assignment(b: &Bytes) -> Vec<(String, Vec<i32>)> {
-    let mut b = b.clone();
-    if b.remaining() < 6 {
+    if b.len() < 6 {
         return Vec::new();
     }
-    let _version = b.get_i16();
-    let n = b.get_i32();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let len = b.get_i16() as usize;
-        let topic = String::from_utf8(b.split_to(len).to_vec()).expect("topic name");
-        let count = b.get_i32();
-        out.push((topic, (0..count).map(|_| b.get_i32()).collect()));
-    }
-    out
+    let (_, a) = consumer_protocol::decode_assignment(b).expect("assignment");
+    a.assigned_partitions.into_iter().map(|tp| (tp.topic.to_string(), tp.partitions)).collect()
 }
 
 /// Waits until `members` are the whole group, Stable, in one new

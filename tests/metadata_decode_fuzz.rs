@@ -29,6 +29,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 use weir::controller::quorum::{Entry, MetadataBatch};
+use weir::coordinator::group::consumer_protocol;
 use weir::coordinator::record_schemas::*;
 use weir::metadata::image::MetadataImage;
 use weir::metadata::records::{ConfigResourceType, Endpoint, MetadataRecord};
@@ -477,13 +478,13 @@ fn decode_one(codec: Codec, bytes: &[u8], image: &mut MetadataImage, tally: &mut
             decode_transaction_log_value_versioned
         ),
         Codec::Subscription => {
-            let (decoded, largest) = measured(|| ConsumerProtocolSubscription::decode(bytes));
-            let ok = decoded.map(|(v, s)| s.to_json(v).to_string()).is_ok();
+            let (decoded, largest) = measured(|| consumer_protocol::decode_subscription(bytes));
+            let ok = decoded.map(|(v, s)| consumer_subscription_json(&s, v).to_string()).is_ok();
             (ok, largest)
         }
         Codec::Assignment => {
-            let (decoded, largest) = measured(|| ConsumerProtocolAssignment::decode(bytes));
-            let ok = decoded.map(|(v, a)| a.to_json(v).to_string()).is_ok();
+            let (decoded, largest) = measured(|| consumer_protocol::decode_assignment(bytes));
+            let ok = decoded.map(|(v, a)| consumer_assignment_json(&a, v).to_string()).is_ok();
             let _ = group_key_json(bytes);
             (ok, largest)
         }

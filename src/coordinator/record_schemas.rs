@@ -12,8 +12,8 @@
 //! Layouts follow Kafka's message JSON schemas (`OffsetCommitKey.json`,
 //! `OffsetCommitValue.json`, `GroupMetadataKey.json`,
 //! `GroupMetadataValue.json`, `TransactionLogKey.json`,
-//! `TransactionLogValue.json`, and `ConsumerProtocolSubscription.json` /
-//! `ConsumerProtocolAssignment.json` for the embedded consumer protocol).
+//! `TransactionLogValue.json`). The embedded consumer protocol is decoded
+//! by [`consumer_protocol`] (kafka-protocol's types) and rendered here.
 //! Non-flexible versions use int16-length strings, int32-length bytes and
 //! int32-count arrays; flexible versions (OffsetCommitValue v4+,
 //! GroupMetadataValue v4+, TransactionLogValue v1+) use compact
@@ -36,6 +36,8 @@
 //! `kafka-dump-log --offsets-decoder` prints.
 
 use std::fmt;
+
+use super::group::consumer_protocol::{self, ConsumerProtocolAssignment, ConsumerProtocolSubscription};
 
 use base64::Engine as _;
 use thiserror::Error;
@@ -209,10 +211,10 @@ pub struct MemberMetadata {
     pub rebalance_timeout: i32,
     pub session_timeout: i32,
     /// The member's subscription in its protocol's format (for
-    /// `protocol_type` "consumer": [`ConsumerProtocolSubscription`]).
+    /// `protocol_type` "consumer": a `ConsumerProtocolSubscription`).
     pub subscription: Vec<u8>,
     /// The member's assignment (for "consumer":
-    /// [`ConsumerProtocolAssignment`]).
+    /// a `ConsumerProtocolAssignment`).
     pub assignment: Vec<u8>,
 }
 
@@ -238,14 +240,14 @@ impl GroupMetadataValue {
                 }
                 f.push(("sessionTimeout", Json::Int(m.session_timeout as i64)));
                 let subscription = consumer
-                    .then(|| ConsumerProtocolSubscription::decode(&m.subscription).ok())
+                    .then(|| consumer_protocol::decode_subscription(&m.subscription).ok())
                     .flatten()
-                    .map(|(v, s)| s.to_json(v))
+                    .map(|(v, s)| consumer_subscription_json(&s, v))
                     .unwrap_or_else(|| Json::bytes(&m.subscription));
                 let assignment = consumer
-                    .then(|| ConsumerProtocolAssignment::decode(&m.assignment).ok())
+                    .then(|| consumer_protocol::decode_assignment(&m.assignment).ok())
                     .flatten()
-                    .map(|(v, a)| a.to_json(v))
+                    .map(|(v, a)| consumer_assignment_json(&a, v))
                     .unwrap_or_else(|| Json::bytes(&m.assignment));
                 f.push(("subscription", subscription));
                 f.push(("assignment", assignment));
@@ -474,124 +476,47 @@ pub fn group_value_json(record_type: i16, bytes: &[u8]) -> Result<String> {
 // assignment when the protocol type is "consumer")
 // ---------------------------------------------------------------------------
 
-/// Partitions of one topic in the consumer protocol.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopicPartitions {
-    pub topic: String,
-    pub partitions: Vec<i32>,
+fn topic_partitions_json(topic: &str, partitions: &[i32]) -> Json {
+    Json::object([
+        ("topic", Json::str(topic)),
+        ("partitions", Json::Array(partitions.iter().map(|p| Json::Int(*p as i64)).collect())),
+    ])
 }
 
-impl TopicPartitions {
-    fn to_json(&self) -> Json {
-        Json::object([
-            ("topic", Json::str(&self.topic)),
-            ("partitions", Json::Array(self.partitions.iter().map(|p| Json::Int(*p as i64)).collect())),
-        ])
+/// Kafka's `ConsumerProtocolSubscriptionJsonConverter.write` (the
+/// subscription as [`consumer_protocol::decode_subscription`] reads it).
+pub fn consumer_subscription_json(s: &ConsumerProtocolSubscription, version: i16) -> Json {
+    let mut f = vec![
+        ("topics", Json::Array(s.topics.iter().map(|t| Json::str(t)).collect())),
+        ("userData", Json::opt_bytes(s.user_data.as_deref())),
+    ];
+    if version >= 1 {
+        f.push((
+            "ownedPartitions",
+            Json::Array(s.owned_partitions.iter().map(|tp| topic_partitions_json(&tp.topic, &tp.partitions)).collect()),
+        ));
     }
-}
-
-/// `ConsumerProtocolSubscription` (v0-3; newer versions are read as v3, the
-/// protocol's forward-compatibility rule).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerProtocolSubscription {
-    pub topics: Vec<String>,
-    pub user_data: Option<Vec<u8>>,
-    /// v1+.
-    pub owned_partitions: Vec<TopicPartitions>,
-    /// v2+; -1 otherwise.
-    pub generation_id: i32,
-    /// v3+.
-    pub rack_id: Option<String>,
-}
-
-fn read_topic_partitions(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<TopicPartitions>> {
-    let n = r.array_len(field, 2 + 4)?.ok_or(SchemaError::NullField(field))?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let topic = r.string("topic")?;
-        let count = r.array_len("partitions", 4)?.ok_or(SchemaError::NullField("partitions"))?;
-        let mut partitions = Vec::with_capacity(count);
-        for _ in 0..count {
-            partitions.push(r.i32("partitions")?);
-        }
-        out.push(TopicPartitions { topic, partitions });
+    if version >= 2 {
+        f.push(("generationId", Json::Int(s.generation_id as i64)));
     }
-    Ok(out)
+    if version >= 3 {
+        f.push(("rackId", Json::opt_str(s.rack_id.as_deref())));
+    }
+    Json::object(f)
 }
 
-impl ConsumerProtocolSubscription {
-    /// Decodes version-prefixed bytes, returning the version read.
-    pub fn decode(bytes: &[u8]) -> Result<(i16, Self)> {
-        let version = read_version(bytes)?;
-        if version < 0 {
-            return Err(SchemaError::UnsupportedVersion { schema: "ConsumerProtocolSubscription", version });
-        }
-        let mut r = Reader::new(&bytes[2..], false);
-        let n = r.array_len("topics", 2)?.ok_or(SchemaError::NullField("topics"))?;
-        let mut topics = Vec::with_capacity(n);
-        for _ in 0..n {
-            topics.push(r.string("topics")?);
-        }
-        let user_data = r.nullable_bytes("userData")?;
-        let owned_partitions =
-            if version >= 1 { read_topic_partitions(&mut r, "ownedPartitions")? } else { Vec::new() };
-        let generation_id = if version >= 2 { r.i32("generationId")? } else { -1 };
-        let rack_id = if version >= 3 { r.nullable_string("rackId")? } else { None };
-        Ok((version, ConsumerProtocolSubscription { topics, user_data, owned_partitions, generation_id, rack_id }))
-    }
-
-    /// Kafka's `ConsumerProtocolSubscriptionJsonConverter.write`.
-    pub fn to_json(&self, version: i16) -> Json {
-        let mut f = vec![
-            ("topics", Json::Array(self.topics.iter().map(|t| Json::str(t)).collect())),
-            ("userData", Json::opt_bytes(self.user_data.as_deref())),
-        ];
-        if version >= 1 {
-            f.push((
-                "ownedPartitions",
-                Json::Array(self.owned_partitions.iter().map(TopicPartitions::to_json).collect()),
-            ));
-        }
-        if version >= 2 {
-            f.push(("generationId", Json::Int(self.generation_id as i64)));
-        }
-        if version >= 3 {
-            f.push(("rackId", Json::opt_str(self.rack_id.as_deref())));
-        }
-        Json::object(f)
-    }
-}
-
-/// `ConsumerProtocolAssignment` (v0-3, all with the same layout).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerProtocolAssignment {
-    pub assigned_partitions: Vec<TopicPartitions>,
-    pub user_data: Option<Vec<u8>>,
-}
-
-impl ConsumerProtocolAssignment {
-    /// Decodes version-prefixed bytes, returning the version read.
-    pub fn decode(bytes: &[u8]) -> Result<(i16, Self)> {
-        let version = read_version(bytes)?;
-        if version < 0 {
-            return Err(SchemaError::UnsupportedVersion { schema: "ConsumerProtocolAssignment", version });
-        }
-        let mut r = Reader::new(&bytes[2..], false);
-        let assigned_partitions = read_topic_partitions(&mut r, "assignedPartitions")?;
-        let user_data = r.nullable_bytes("userData")?;
-        Ok((version, ConsumerProtocolAssignment { assigned_partitions, user_data }))
-    }
-
-    /// Kafka's `ConsumerProtocolAssignmentJsonConverter.write`.
-    pub fn to_json(&self, _version: i16) -> Json {
-        Json::object([
-            (
-                "assignedPartitions",
-                Json::Array(self.assigned_partitions.iter().map(TopicPartitions::to_json).collect()),
+/// Kafka's `ConsumerProtocolAssignmentJsonConverter.write` (all versions
+/// have the same fields).
+pub fn consumer_assignment_json(a: &ConsumerProtocolAssignment, _version: i16) -> Json {
+    Json::object([
+        (
+            "assignedPartitions",
+            Json::Array(
+                a.assigned_partitions.iter().map(|tp| topic_partitions_json(&tp.topic, &tp.partitions)).collect(),
             ),
-            ("userData", Json::opt_bytes(self.user_data.as_deref())),
-        ])
-    }
+        ),
+        ("userData", Json::opt_bytes(a.user_data.as_deref())),
+    ])
 }
 
 // ---------------------------------------------------------------------------
@@ -1539,8 +1464,8 @@ mod tests {
             let _ = decode_group_metadata_value(&b);
             let _ = decode_transaction_log_key(&b);
             let _ = decode_transaction_log_value(&b);
-            let _ = ConsumerProtocolSubscription::decode(&b);
-            let _ = ConsumerProtocolAssignment::decode(&b);
+            let _ = consumer_protocol::decode_subscription(&b);
+            let _ = consumer_protocol::decode_assignment(&b);
             for v in &valid {
                 let mut c = v.clone();
                 let at = (next() as usize) % c.len();
@@ -1651,21 +1576,23 @@ mod tests {
     }
 
     #[test]
-    fn consumer_protocol_decodes_every_version() {
+    fn consumer_protocol_json_follows_the_version() {
         let (s, a) = consumer_protocol_bytes();
-        let (v, sub) = ConsumerProtocolSubscription::decode(&s).unwrap();
-        assert_eq!(v, 3);
-        assert_eq!(sub.topics, vec!["foo".to_string()]);
-        assert_eq!(sub.rack_id.as_deref(), Some("rack"));
-        assert_eq!(sub.generation_id, 0);
-        let (_, asg) = ConsumerProtocolAssignment::decode(&a).unwrap();
-        assert_eq!(asg.assigned_partitions[0].partitions, vec![0]);
+        let (v, sub) = consumer_protocol::decode_subscription(&s).unwrap();
+        assert_eq!(
+            consumer_subscription_json(&sub, v).to_string(),
+            r#"{"topics":["foo"],"userData":null,"ownedPartitions":[{"topic":"foo","partitions":[0]}],"generationId":0,"rackId":"rack"}"#
+        );
+        let (v, asg) = consumer_protocol::decode_assignment(&a).unwrap();
+        assert_eq!(
+            consumer_assignment_json(&asg, v).to_string(),
+            r#"{"assignedPartitions":[{"topic":"foo","partitions":[0]}],"userData":null}"#
+        );
         // v0 subscription: topics + user data only.
         let s0 = [0, 0, 0, 0, 0, 1, 0, 1, b'x', 0, 0, 0, 1, 7];
-        let (v, sub) = ConsumerProtocolSubscription::decode(&s0).unwrap();
+        let (v, sub) = consumer_protocol::decode_subscription(&s0).unwrap();
         assert_eq!(v, 0);
-        assert_eq!(sub.user_data, Some(vec![7]));
-        assert_eq!(sub.to_json(0).to_string(), r#"{"topics":["x"],"userData":"Bw=="}"#);
+        assert_eq!(consumer_subscription_json(&sub, v).to_string(), r#"{"topics":["x"],"userData":"Bw=="}"#);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use crate::broker::Broker;
+use crate::coordinator::group::GroupError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -16,7 +17,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let body: DeleteGroupsRequest = req.decode()?;
     let mut resp = DeleteGroupsResponse::default();
     for id in &body.groups_names {
-        let code = broker.group_coordinator.delete_group(&id.0).await;
+        let code = GroupError::code(broker.group_coordinator.delete_group(&id.0).await.err().as_ref());
         resp.results.push(DeletableGroupResult::default().with_group_id(id.clone()).with_error_code(code));
     }
     respond(req, &resp)

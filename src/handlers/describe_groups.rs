@@ -21,8 +21,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     for id in &body.groups {
         let mut g = DescribedGroup::default().with_group_id(id.clone());
         match broker.group_coordinator.describe_group(&id.0) {
-            Err(code) => {
-                g.error_code = code;
+            Err(e) => {
+                g.error_code = e.kafka_code();
                 g.group_state = str_bytes("Dead");
             }
             Ok(d) => {

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::broker::Broker;
+use crate::coordinator::group::GroupError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -13,7 +14,7 @@ use super::respond;
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: HeartbeatRequest = req.decode()?;
     let instance = body.group_instance_id.as_ref().map(|s| s.to_string());
-    let code =
+    let outcome =
         broker.group_coordinator.heartbeat(&body.group_id.0, &body.member_id, instance.as_deref(), body.generation_id);
-    respond(req, &HeartbeatResponse::default().with_error_code(code))
+    respond(req, &HeartbeatResponse::default().with_error_code(GroupError::code(outcome.err().as_ref())))
 }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use crate::broker::Broker;
-use crate::coordinator::group::JoinArgs;
+use crate::coordinator::group::{GroupError, JoinArgs};
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -33,7 +33,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
     };
     let r = broker.group_coordinator.join_group(args).await;
     let mut resp = JoinGroupResponse::default()
-        .with_error_code(r.error)
+        .with_error_code(GroupError::code(r.error.as_ref()))
         .with_generation_id(r.generation)
         .with_leader(str_bytes(r.leader))
         .with_member_id(str_bytes(r.member_id))

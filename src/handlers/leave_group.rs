@@ -6,6 +6,7 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use crate::broker::Broker;
+use crate::coordinator::group::GroupError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -24,8 +25,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     };
     let mut resp = LeaveGroupResponse::default();
     match broker.group_coordinator.leave_group(&body.group_id.0, &members) {
-        Err(code) => resp.error_code = code,
-        Ok(codes) => {
+        Err(e) => resp.error_code = e.kafka_code(),
+        Ok(outcomes) => {
+            let codes: Vec<i16> = outcomes.iter().map(|o| GroupError::code(o.as_ref().err())).collect();
             if v >= 3 {
                 resp.members = body
                     .members

@@ -6,6 +6,7 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use crate::broker::Broker;
+use crate::coordinator::group::GroupError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -19,7 +20,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     let types_ok =
         v < 5 || body.types_filter.is_empty() || body.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
     let (error, groups) = broker.group_coordinator.list_groups(&states);
-    let mut resp = ListGroupsResponse::default().with_error_code(error);
+    let mut resp = ListGroupsResponse::default().with_error_code(GroupError::code(error.as_ref()));
     if types_ok {
         resp.groups = groups
             .into_iter()

@@ -9,6 +9,7 @@ use kafka_protocol::ResponseError as E;
 
 use crate::broker::Broker;
 use crate::coordinator::group::classic::CommittedOffset;
+use crate::coordinator::group::GroupError;
 use crate::util::clock::now_ms;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
@@ -61,8 +62,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                 to_commit,
             )
             .await;
-        for ((ti, pi), code) in slots.into_iter().zip(results) {
-            codes[ti][pi] = code;
+        for ((ti, pi), outcome) in slots.into_iter().zip(results) {
+            codes[ti][pi] = GroupError::code(outcome.err().as_ref());
         }
     }
     let mut resp = OffsetCommitResponse::default();

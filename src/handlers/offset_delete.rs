@@ -8,6 +8,7 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 use kafka_protocol::ResponseError as E;
 
 use crate::broker::Broker;
+use crate::coordinator::group::GroupError;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -29,9 +30,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
     }
     let mut resp = OffsetDeleteResponse::default();
     match broker.group_coordinator.delete_offsets(&body.group_id.0, &wanted).await {
-        Err(code) => resp.error_code = code,
-        Ok(codes) => {
-            let mut codes = codes.into_iter();
+        Err(e) => resp.error_code = e.kafka_code(),
+        Ok(outcomes) => {
+            let mut outcomes = outcomes.into_iter();
             let mut unknown = unknown.into_iter();
             for t in &body.topics {
                 let mut rt = OffsetDeleteResponseTopic::default().with_name(t.name.clone());
@@ -39,7 +40,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     let code = if unknown.next().unwrap_or(true) {
                         E::UnknownTopicOrPartition.code()
                     } else {
-                        codes.next().unwrap_or(0)
+                        outcomes.next().map_or(0, |o| GroupError::code(o.err().as_ref()))
                     };
                     rt.partitions.push(
                         OffsetDeleteResponsePartition::default()

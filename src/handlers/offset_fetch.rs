@@ -52,7 +52,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             });
             let mut group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
             match coord.fetch_offsets(&g.group_id.0, wanted) {
-                Err(code) => group.error_code = code,
+                Err(e) => group.error_code = e.kafka_code(),
                 Ok(fetched) => {
                     group.topics = by_topic(fetched)
                         .into_iter()
@@ -82,7 +82,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         ts.iter().flat_map(|t| t.partition_indexes.iter().map(move |p| (t.name.0.to_string(), *p))).collect()
     });
     match coord.fetch_offsets(&body.group_id.0, wanted) {
-        Err(code) => {
+        Err(e) => {
+            let code = e.kafka_code();
             if v >= 2 {
                 resp.error_code = code;
             }

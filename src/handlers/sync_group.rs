@@ -5,7 +5,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
 use crate::broker::Broker;
-use crate::coordinator::group::SyncArgs;
+use crate::coordinator::group::{GroupError, SyncArgs};
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
@@ -24,7 +24,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
         assignments: body.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect(),
     };
     let r = broker.group_coordinator.sync_group(args).await;
-    let mut resp = SyncGroupResponse::default().with_error_code(r.error).with_assignment(r.assignment);
+    let mut resp =
+        SyncGroupResponse::default().with_error_code(GroupError::code(r.error.as_ref())).with_assignment(r.assignment);
     if v >= 5 {
         resp.protocol_type = r.protocol_type.map(str_bytes);
         resp.protocol_name = r.protocol_name.map(str_bytes);

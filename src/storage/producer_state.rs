@@ -11,6 +11,8 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
+use thiserror::Error;
+
 use crate::record::batch::BatchHeader;
 
 use super::{segment_file_name, Result, StorageError};
@@ -283,45 +285,111 @@ pub fn encode_snapshot<'a>(entries: impl Iterator<Item = &'a ProducerStateEntry>
 
 const SNAPSHOT_ENTRY_SIZE: usize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
 
+/// One entry of a ProducerSnapshot v1 file, field by field as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    pub producer_id: i64,
+    pub epoch: i16,
+    pub last_sequence: i32,
+    pub last_offset: i64,
+    pub offset_delta: i32,
+    pub timestamp: i64,
+    pub coordinator_epoch: i32,
+    pub current_txn_first_offset: i64,
+}
+
+/// Why bytes are not a producer snapshot, with the messages of Kafka's
+/// `ProducerStateManager.readSnapshot` (which `kafka-dump-log` prints).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    #[error("Snapshot failed schema validation: only {0} byte(s) available for the int16 version")]
+    MissingVersion(usize),
+    #[error("Snapshot failed schema validation: Snapshot contained an unknown file version {0}")]
+    UnknownVersion(i16),
+    #[error("Snapshot failed schema validation: {0} byte(s) are too few for the crc and the entry count")]
+    MissingHeader(usize),
+    #[error("Snapshot failed schema validation: non-nullable field producerEntries was serialized as null")]
+    NullEntries,
+    #[error("Snapshot failed schema validation: {count} producer entries need {needed} bytes, but only {available} bytes remain")]
+    Truncated { count: i32, needed: u64, available: usize },
+    #[error("Snapshot is corrupt (CRC is no longer valid). Stored crc: {stored}. Computed crc: {computed}")]
+    Crc { stored: u32, computed: u32 },
+}
+
+/// Reads a ProducerSnapshot v1 like Kafka's
+/// `ProducerStateManager.readSnapshot`: checks the version, that the
+/// declared entries fit, then the CRC; bytes after the entries are ignored.
+pub fn read_snapshot(bytes: &[u8]) -> std::result::Result<Vec<SnapshotEntry>, SnapshotError> {
+    if bytes.len() < 2 {
+        return Err(SnapshotError::MissingVersion(bytes.len()));
+    }
+    let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+    if version != 1 {
+        return Err(SnapshotError::UnknownVersion(version));
+    }
+    if bytes.len() < 10 {
+        return Err(SnapshotError::MissingHeader(bytes.len()));
+    }
+    let stored = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+    let count = i32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]);
+    if count < 0 {
+        return Err(SnapshotError::NullEntries);
+    }
+    let available = bytes.len() - 10;
+    if (count as usize).saturating_mul(SNAPSHOT_ENTRY_SIZE) > available {
+        return Err(SnapshotError::Truncated { count, needed: (count as u64) * SNAPSHOT_ENTRY_SIZE as u64, available });
+    }
+    let computed = crc32c::crc32c(&bytes[6..]);
+    if stored != computed {
+        return Err(SnapshotError::Crc { stored, computed });
+    }
+    Ok(bytes[10..]
+        .chunks_exact(SNAPSHOT_ENTRY_SIZE)
+        .take(count as usize)
+        .map(|c| {
+            let i64_at = |at: usize| i64::from_be_bytes(c[at..at + 8].try_into().expect("8"));
+            let i32_at = |at: usize| i32::from_be_bytes(c[at..at + 4].try_into().expect("4"));
+            SnapshotEntry {
+                producer_id: i64_at(0),
+                epoch: i16::from_be_bytes([c[8], c[9]]),
+                last_sequence: i32_at(10),
+                last_offset: i64_at(14),
+                offset_delta: i32_at(22),
+                timestamp: i64_at(26),
+                coordinator_epoch: i32_at(34),
+                current_txn_first_offset: i64_at(38),
+            }
+        })
+        .collect())
+}
+
+/// The producer state a snapshot holds (`None` if it is not valid). Stricter
+/// than [`read_snapshot`]: bytes after the entries make it invalid.
 pub fn decode_snapshot(bytes: &[u8]) -> Option<Vec<ProducerStateEntry>> {
-    if bytes.len() < 10 || i16::from_be_bytes([bytes[0], bytes[1]]) != 1 {
+    let entries = read_snapshot(bytes).ok()?;
+    if entries.len() * SNAPSHOT_ENTRY_SIZE != bytes.len() - 10 {
         return None;
     }
-    let crc = u32::from_be_bytes(bytes[2..6].try_into().ok()?);
-    if crc32c::crc32c(&bytes[6..]) != crc {
-        return None;
-    }
-    let count = i32::from_be_bytes(bytes[6..10].try_into().ok()?);
-    if count < 0 || (count as usize).checked_mul(SNAPSHOT_ENTRY_SIZE)? != bytes.len() - 10 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(count as usize);
-    for c in bytes[10..].chunks_exact(SNAPSHOT_ENTRY_SIZE) {
-        let i64_at = |at: usize| i64::from_be_bytes(c[at..at + 8].try_into().expect("8"));
-        let i32_at = |at: usize| i32::from_be_bytes(c[at..at + 4].try_into().expect("4"));
-        let pid = i64_at(0);
-        let epoch = i16::from_be_bytes([c[8], c[9]]);
-        let last_seq = i32_at(10);
-        let last_offset = i64_at(14);
-        let offset_delta = i32_at(22);
-        let timestamp = i64_at(26);
-        let coordinator_epoch = i32_at(34);
-        let txn_first = i64_at(38);
-        let mut e = ProducerStateEntry::new(pid, epoch);
-        e.coordinator_epoch = coordinator_epoch;
-        e.current_txn_first_offset = (txn_first >= 0).then_some(txn_first);
-        if last_seq >= 0 {
-            e.batches.push_back(BatchMetadata {
-                first_seq: last_seq.wrapping_sub(offset_delta),
-                last_seq,
-                first_offset: last_offset - offset_delta as i64,
-                last_offset,
-                timestamp,
-            });
-        }
-        out.push(e);
-    }
-    Some(out)
+    Some(
+        entries
+            .into_iter()
+            .map(|s| {
+                let mut e = ProducerStateEntry::new(s.producer_id, s.epoch);
+                e.coordinator_epoch = s.coordinator_epoch;
+                e.current_txn_first_offset = (s.current_txn_first_offset >= 0).then_some(s.current_txn_first_offset);
+                if s.last_sequence >= 0 {
+                    e.batches.push_back(BatchMetadata {
+                        first_seq: s.last_sequence.wrapping_sub(s.offset_delta),
+                        last_seq: s.last_sequence,
+                        first_offset: s.last_offset - s.offset_delta as i64,
+                        last_offset: s.last_offset,
+                        timestamp: s.timestamp,
+                    });
+                }
+                e
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ use crate::coordinator::record_schemas::{
 use crate::record::batch::{BatchHeader, Compression, HEADER_SIZE, LOG_OVERHEAD};
 use crate::record::compression::decompress;
 use crate::record::iter::RecordIter;
+use crate::storage::producer_state::read_snapshot;
 
 /// Kafka's default `--max-message-size` (5 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 5 * 1024 * 1024;
@@ -1048,7 +1049,7 @@ impl Dumper<'_> {
         let Some(bytes) = self.read_all(path)? else {
             return Ok(());
         };
-        match parse_producer_snapshot(&bytes) {
+        match read_snapshot(&bytes) {
             Err(e) => writeln!(self.err, "{e}"),
             Ok(entries) => {
                 for e in entries {
@@ -1147,70 +1148,6 @@ impl Dumper<'_> {
         }
         Ok(())
     }
-}
-
-// ---- producer snapshots ------------------------------------------------------
-
-/// One entry of a ProducerSnapshot v1 file, as stored.
-struct SnapshotEntry {
-    producer_id: i64,
-    epoch: i16,
-    last_sequence: i32,
-    last_offset: i64,
-    offset_delta: i32,
-    timestamp: i64,
-    coordinator_epoch: i32,
-    current_txn_first_offset: i64,
-}
-
-const SNAPSHOT_ENTRY_SIZE: usize = 8 + 2 + 4 + 8 + 4 + 8 + 4 + 8;
-
-/// Parses a producer snapshot like Kafka's `ProducerStateManager.readSnapshot`,
-/// with its error messages.
-fn parse_producer_snapshot(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, String> {
-    let schema = |m: String| format!("Snapshot failed schema validation: {m}");
-    if bytes.len() < 2 {
-        return Err(schema(format!("only {} byte(s) available for the int16 version", bytes.len())));
-    }
-    let version = be_i16(bytes, 0);
-    if version != 1 {
-        return Err(schema(format!("Snapshot contained an unknown file version {version}")));
-    }
-    if bytes.len() < 10 {
-        return Err(schema(format!("{} byte(s) are too few for the crc and the entry count", bytes.len())));
-    }
-    let crc = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
-    let count = be_i32(bytes, 6);
-    if count < 0 {
-        return Err(schema("non-nullable field producerEntries was serialized as null".to_string()));
-    }
-    let available = bytes.len() - 10;
-    if (count as usize).saturating_mul(SNAPSHOT_ENTRY_SIZE) > available {
-        return Err(schema(format!(
-            "{count} producer entries need {} bytes, but only {available} bytes remain",
-            (count as u64) * SNAPSHOT_ENTRY_SIZE as u64
-        )));
-    }
-    let computed = crc32c::crc32c(&bytes[6..]);
-    if crc != computed {
-        return Err(format!(
-            "Snapshot is corrupt (CRC is no longer valid). Stored crc: {crc}. Computed crc: {computed}"
-        ));
-    }
-    Ok(bytes[10..]
-        .chunks_exact(SNAPSHOT_ENTRY_SIZE)
-        .take(count as usize)
-        .map(|c| SnapshotEntry {
-            producer_id: be_i64(c, 0),
-            epoch: be_i16(c, 8),
-            last_sequence: be_i32(c, 10),
-            last_offset: be_i64(c, 14),
-            offset_delta: be_i32(c, 22),
-            timestamp: be_i64(c, 26),
-            coordinator_epoch: be_i32(c, 34),
-            current_txn_first_offset: be_i64(c, 38),
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use kafka_protocol::ResponseError as E;
+use super::error::GroupError;
 
 /// `group.initial.rebalance.delay.ms` and friends, as the group sees them.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +55,7 @@ impl GroupState {
 /// What a JoinGroup request receives.
 #[derive(Debug, Clone, Default)]
 pub struct JoinResult {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub member_id: String,
     pub generation: i32,
     pub protocol_type: Option<String>,
@@ -67,23 +67,23 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    pub fn error(member_id: &str, code: i16) -> Self {
-        JoinResult { error: code, member_id: member_id.to_string(), generation: -1, ..Default::default() }
+    pub fn error(member_id: &str, error: GroupError) -> Self {
+        JoinResult { error: Some(error), member_id: member_id.to_string(), generation: -1, ..Default::default() }
     }
 }
 
 /// What a SyncGroup request receives.
 #[derive(Debug, Clone, Default)]
 pub struct SyncResult {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
 }
 
 impl SyncResult {
-    pub fn error(code: i16) -> Self {
-        SyncResult { error: code, ..Default::default() }
+    pub fn error(error: GroupError) -> Self {
+        SyncResult { error: Some(error), ..Default::default() }
     }
 }
 
@@ -401,7 +401,7 @@ impl ClassicGroup {
     /// The join response for `member_id` in the current generation.
     pub fn current_join_result(&self, member_id: &str, include_members: bool, skip_assignment: bool) -> JoinResult {
         JoinResult {
-            error: 0,
+            error: None,
             member_id: member_id.to_string(),
             generation: self.generation,
             protocol_type: self.protocol_type.clone(),
@@ -449,7 +449,7 @@ impl ClassicGroup {
             for m in self.members.values_mut() {
                 m.assignment = Bytes::new();
             }
-            self.propagate_sync_error(E::RebalanceInProgress.code(), now);
+            self.propagate_sync_error(GroupError::RebalanceInProgress, now);
         }
         self.pending_sync.clear();
         self.sync_deadline = None;
@@ -519,7 +519,7 @@ impl ClassicGroup {
         for m in self.members.values_mut() {
             let is_leader = m.id == leader;
             let result = JoinResult {
-                error: 0,
+                error: None,
                 member_id: m.id.clone(),
                 generation,
                 protocol_type: ptype.clone(),
@@ -574,7 +574,7 @@ impl ClassicGroup {
     pub fn remove_member(&mut self, id: &str, timeouts: &GroupTimeouts, now: Instant) -> Vec<Effect> {
         if let Some(m) = self.members.get_mut(id) {
             if let Some(tx) = m.awaiting_join.take() {
-                let _ = tx.send(JoinResult::error("", E::UnknownMemberId.code()));
+                let _ = tx.send(JoinResult::error("", GroupError::UnknownMemberId));
             }
         }
         self.remove_member_raw(id);
@@ -595,10 +595,10 @@ impl ClassicGroup {
     pub fn replace_static_member(&mut self, instance_id: &str, old_id: &str, new_id: &str) {
         let Some(mut m) = self.members.remove(old_id) else { return };
         if let Some(tx) = m.awaiting_join.take() {
-            let _ = tx.send(JoinResult::error(old_id, E::FencedInstanceId.code()));
+            let _ = tx.send(JoinResult::error(old_id, GroupError::FencedInstanceId));
         }
         if let Some(tx) = m.awaiting_sync.take() {
-            let _ = tx.send(SyncResult::error(E::FencedInstanceId.code()));
+            let _ = tx.send(SyncResult::error(GroupError::FencedInstanceId));
         }
         m.id = new_id.to_string();
         self.members.insert(new_id.to_string(), m);
@@ -642,7 +642,7 @@ impl ClassicGroup {
         for m in self.members.values_mut() {
             if let Some(tx) = m.awaiting_sync.take() {
                 let _ = tx.send(SyncResult {
-                    error: 0,
+                    error: None,
                     protocol_type: ptype.clone(),
                     protocol_name: pname.clone(),
                     assignment: m.assignment.clone(),
@@ -653,32 +653,32 @@ impl ClassicGroup {
         self.transition(GroupState::Stable);
     }
 
-    /// Storing the assignment failed: owed sync responses get `code`.
-    pub fn fail_sync(&mut self, code: i16, timeouts: &GroupTimeouts, now: Instant) -> Vec<Effect> {
+    /// Storing the assignment failed: owed sync responses get `error`.
+    pub fn fail_sync(&mut self, error: GroupError, timeouts: &GroupTimeouts, now: Instant) -> Vec<Effect> {
         for m in self.members.values_mut() {
             m.assignment = Bytes::new();
         }
-        self.propagate_sync_error(code, now);
+        self.propagate_sync_error(error, now);
         self.maybe_prepare_rebalance(timeouts, now)
     }
 
-    fn propagate_sync_error(&mut self, code: i16, now: Instant) {
+    fn propagate_sync_error(&mut self, error: GroupError, now: Instant) {
         for m in self.members.values_mut() {
             if let Some(tx) = m.awaiting_sync.take() {
-                let _ = tx.send(SyncResult::error(code));
+                let _ = tx.send(SyncResult::error(error.clone()));
                 m.heartbeat_deadline = now + std::time::Duration::from_millis(m.session_timeout_ms.max(0) as u64);
             }
         }
     }
 
     /// Fails every owed response (coordinator moved, group deleted).
-    pub fn mark_dead(&mut self, code: i16) {
+    pub fn mark_dead(&mut self, error: GroupError) {
         for m in self.members.values_mut() {
             if let Some(tx) = m.awaiting_join.take() {
-                let _ = tx.send(JoinResult::error(&m.id, code));
+                let _ = tx.send(JoinResult::error(&m.id, error.clone()));
             }
             if let Some(tx) = m.awaiting_sync.take() {
-                let _ = tx.send(SyncResult::error(code));
+                let _ = tx.send(SyncResult::error(error.clone()));
             }
         }
         self.join_timer = None;

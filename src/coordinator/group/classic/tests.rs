@@ -15,6 +15,23 @@ const UNKNOWN_MEMBER_ID: i16 = 25;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const FENCED_INSTANCE_ID: i16 = 82;
 
+/// The wire code of a join or sync answer, as the handlers send it.
+trait ErrorCode {
+    fn error_code(&self) -> i16;
+}
+
+impl ErrorCode for JoinResult {
+    fn error_code(&self) -> i16 {
+        GroupError::code(self.error.as_ref())
+    }
+}
+
+impl ErrorCode for SyncResult {
+    fn error_code(&self) -> i16 {
+        GroupError::code(self.error.as_ref())
+    }
+}
+
 const SESSION_MS: i32 = 10_000;
 const REBALANCE_MS: i32 = 30_000;
 
@@ -150,7 +167,7 @@ fn stable_group(g: &mut ClassicGroup, t: &GroupTimeouts, joiners: &[Joiner], now
     end_initial_delay(g, t, now);
     assert!(g.is(GroupState::CompletingRebalance), "{:?}", g.state());
     let results: Vec<JoinResult> = rxs.iter_mut().map(|rx| expect_answer(rx, "join")).collect();
-    assert!(results.iter().all(|r| r.error == NONE));
+    assert!(results.iter().all(|r| r.error_code() == NONE));
     let leader = g.leader().expect("leader").to_string();
     let mut syncs: Vec<_> = joiners.iter().map(|j| sync(g, j.id)).collect();
     let ids: Vec<&str> = joiners.iter().map(|j| j.id).collect();
@@ -158,7 +175,7 @@ fn stable_group(g: &mut ClassicGroup, t: &GroupTimeouts, joiners: &[Joiner], now
     g.complete_sync(&assignment_for(&ids), now);
     assert!(g.is(GroupState::Stable));
     for s in syncs.iter_mut() {
-        assert_eq!(expect_answer(s, "sync").error, NONE);
+        assert_eq!(expect_answer(s, "sync").error_code(), NONE);
     }
     now
 }
@@ -190,7 +207,7 @@ fn empty_to_preparing_to_completing_to_stable() {
     assert_eq!(g.generation, 1);
     assert_eq!(g.protocol_name.as_deref(), Some("range"));
     let r = expect_answer(&mut rx, "join of a");
-    assert_eq!(r.error, NONE);
+    assert_eq!(r.error_code(), NONE);
     assert_eq!(r.member_id, "a");
     assert_eq!(r.generation, 1);
     assert_eq!(r.leader, "a");
@@ -204,7 +221,7 @@ fn empty_to_preparing_to_completing_to_stable() {
     g.complete_sync(&assignment_for(&["a"]), t0 + ms(5));
     assert!(g.is(GroupState::Stable));
     let r = expect_answer(&mut s, "sync of a");
-    assert_eq!(r.error, NONE);
+    assert_eq!(r.error_code(), NONE);
     assert_eq!(r.assignment, Bytes::from("assignment-of-a"));
     assert_eq!(r.protocol_name.as_deref(), Some("range"));
     assert_eq!(g.member_assignment("a"), Bytes::from("assignment-of-a"));
@@ -233,7 +250,7 @@ fn members_without_sync_response_get_assignment_missing_from_leader_as_empty() {
     g.complete_sync(&assignment_for(&["a"]), t0);
     assert_eq!(expect_answer(&mut sa, "a").assignment, Bytes::from("assignment-of-a"));
     let b = expect_answer(&mut sb, "b");
-    assert_eq!(b.error, NONE);
+    assert_eq!(b.error_code(), NONE);
     assert!(b.assignment.is_empty());
 }
 
@@ -316,7 +333,7 @@ fn initial_delay_extensions_are_capped_by_the_rebalance_timeout() {
     g.tick(&t, t0 + ms(5_000));
     assert!(g.is(GroupState::CompletingRebalance), "capped at the rebalance timeout");
     for rx in rxs.iter_mut() {
-        assert_eq!(expect_answer(rx, "join").error, NONE);
+        assert_eq!(expect_answer(rx, "join").error_code(), NONE);
     }
     assert_eq!(g.size(), 3);
 }
@@ -367,7 +384,7 @@ fn join_completes_as_soon_as_every_member_has_rejoined() {
     assert_eq!(g.generation, 2);
     for rx in [&mut ra, &mut rb, &mut rc] {
         let r = expect_answer(rx, "join");
-        assert_eq!((r.error, r.generation, r.leader.as_str()), (NONE, 2, "a"));
+        assert_eq!((r.error_code(), r.generation, r.leader.as_str()), (NONE, 2, "a"));
     }
 }
 
@@ -666,7 +683,7 @@ fn a_member_leaving_while_awaiting_join_is_answered_unknown_member() {
     stable_group(&mut g, &t, &[Joiner::new("a"), Joiner::new("b")], t0);
     let (mut rb, _) = Joiner::new("b").protocols(&["range", "roundrobin"]).rejoin(&mut g, &t, t0 + ms(10));
     g.remove_member("b", &t, t0 + ms(20));
-    assert_eq!(expect_answer(&mut rb, "b").error, UNKNOWN_MEMBER_ID);
+    assert_eq!(expect_answer(&mut rb, "b").error_code(), UNKNOWN_MEMBER_ID);
 }
 
 #[test]
@@ -725,7 +742,7 @@ fn new_members_awaiting_join_expire_after_the_new_member_join_timeout() {
     g.tick(&t, t0 + ms(3_000));
     assert!(!g.has_member("c"), "a new member is expired after the new member join timeout");
     let c = expect_answer(&mut rc, "c");
-    assert_eq!(c.error, UNKNOWN_MEMBER_ID);
+    assert_eq!(c.error_code(), UNKNOWN_MEMBER_ID);
     assert!(g.has_member("a"));
 }
 
@@ -750,7 +767,7 @@ fn sync_deadline_removes_members_that_never_sent_sync_group() {
     assert_eq!(member_ids(&g), vec!["b".to_string()]);
     assert!(g.is(GroupState::PreparingRebalance));
     // The owed sync response tells b to rejoin.
-    assert_eq!(expect_answer(&mut sb, "b").error, REBALANCE_IN_PROGRESS);
+    assert_eq!(expect_answer(&mut sb, "b").error_code(), REBALANCE_IN_PROGRESS);
     assert_eq!(g.leader(), Some("b"));
 }
 
@@ -800,7 +817,7 @@ fn a_rebalance_while_completing_answers_owed_syncs_rebalance_in_progress() {
     // c joins before the leader's SyncGroup.
     let (_rc, _) = Joiner::new("c").add(&mut g, &t, t0 + ms(10));
     assert!(g.is(GroupState::PreparingRebalance));
-    assert_eq!(expect_answer(&mut sb, "b").error, REBALANCE_IN_PROGRESS);
+    assert_eq!(expect_answer(&mut sb, "b").error_code(), REBALANCE_IN_PROGRESS);
 }
 
 #[test]
@@ -815,9 +832,9 @@ fn fail_sync_answers_the_error_and_rebalances() {
     expect_answer(&mut rb, "b");
     let mut sa = sync(&mut g, "a");
     let mut sb = sync(&mut g, "b");
-    g.fail_sync(NOT_COORDINATOR, &t, t0 + ms(10));
-    assert_eq!(expect_answer(&mut sa, "a").error, NOT_COORDINATOR);
-    assert_eq!(expect_answer(&mut sb, "b").error, NOT_COORDINATOR);
+    g.fail_sync(GroupError::NotCoordinator, &t, t0 + ms(10));
+    assert_eq!(expect_answer(&mut sa, "a").error_code(), NOT_COORDINATOR);
+    assert_eq!(expect_answer(&mut sb, "b").error_code(), NOT_COORDINATOR);
     assert!(g.is(GroupState::PreparingRebalance));
     assert!(g.member_assignment("a").is_empty());
 }
@@ -841,7 +858,7 @@ fn static_member_replacement_fences_the_old_member_id() {
     // (same group.instance.id, unknown member id) arrives.
     let mut sa = sync(&mut g, "old-a");
     g.replace_static_member("inst-a", "old-a", "new-a");
-    assert_eq!(expect_answer(&mut sa, "old sync").error, FENCED_INSTANCE_ID);
+    assert_eq!(expect_answer(&mut sa, "old sync").error_code(), FENCED_INSTANCE_ID);
     assert!(!g.has_member("old-a"));
     assert!(g.has_member("new-a"));
     assert_eq!(g.static_member_id("inst-a"), Some("new-a"));
@@ -853,7 +870,7 @@ fn static_member_replacement_fences_the_old_member_id() {
     // Same with a pending join response.
     let mut sb = sync(&mut g, "b");
     let (mut rj, _) = Joiner::new("b").protocols(&["range", "roundrobin"]).rejoin(&mut g, &t, t0 + ms(10));
-    assert_eq!(expect_answer(&mut sb, "b sync").error, REBALANCE_IN_PROGRESS);
+    assert_eq!(expect_answer(&mut sb, "b sync").error_code(), REBALANCE_IN_PROGRESS);
     let (mut rnew, _) = Joiner::new("new-a").rejoin(&mut g, &t, t0 + ms(20));
     // Both rejoined: generation 2.
     assert!(g.is(GroupState::CompletingRebalance));
@@ -863,7 +880,7 @@ fn static_member_replacement_fences_the_old_member_id() {
     let (mut rnew, _) = Joiner::new("new-a").protocols(&["range", "x"]).rejoin(&mut g, &t, t0 + ms(30));
     assert!(g.is(GroupState::PreparingRebalance));
     g.replace_static_member("inst-a", "new-a", "newer-a");
-    assert_eq!(expect_answer(&mut rnew, "fenced join").error, FENCED_INSTANCE_ID);
+    assert_eq!(expect_answer(&mut rnew, "fenced join").error_code(), FENCED_INSTANCE_ID);
     assert_eq!(g.static_member_id("inst-a"), Some("newer-a"));
 }
 
@@ -900,16 +917,16 @@ fn mark_dead_answers_everyone_owed_a_response() {
     let mut sa = sync(&mut g, "a");
     // c is waiting for a join response of the next rebalance.
     let (mut rc, _) = Joiner::new("c").add(&mut g, &t, t0 + ms(10));
-    assert_eq!(expect_answer(&mut sa, "a").error, REBALANCE_IN_PROGRESS);
+    assert_eq!(expect_answer(&mut sa, "a").error_code(), REBALANCE_IN_PROGRESS);
     let (mut ra, _) = Joiner::new("a").rejoin(&mut g, &t, t0 + ms(20));
     assert!(g.is(GroupState::PreparingRebalance));
-    g.mark_dead(NOT_COORDINATOR);
+    g.mark_dead(GroupError::NotCoordinator);
     assert!(g.is(GroupState::Dead));
     assert_eq!(g.state().name(), "Dead");
     let c = expect_answer(&mut rc, "c");
-    assert_eq!(c.error, NOT_COORDINATOR);
+    assert_eq!(c.error_code(), NOT_COORDINATOR);
     assert_eq!(c.generation, -1);
-    assert_eq!(expect_answer(&mut ra, "a").error, NOT_COORDINATOR);
+    assert_eq!(expect_answer(&mut ra, "a").error_code(), NOT_COORDINATOR);
 
     // Sync waiters too.
     let mut g = ClassicGroup::new("g2");
@@ -917,8 +934,8 @@ fn mark_dead_answers_everyone_owed_a_response() {
     end_initial_delay(&mut g, &t, t0);
     expect_answer(&mut ra, "a");
     let mut sa = sync(&mut g, "a");
-    g.mark_dead(NOT_COORDINATOR);
-    assert_eq!(expect_answer(&mut sa, "a").error, NOT_COORDINATOR);
+    g.mark_dead(GroupError::NotCoordinator);
+    assert_eq!(expect_answer(&mut sa, "a").error_code(), NOT_COORDINATOR);
     // A dead group's timers do nothing.
     assert!(g.tick(&t, t0 + ms(1_000_000)).is_empty());
     assert!(g.is(GroupState::Dead));

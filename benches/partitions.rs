@@ -79,12 +79,9 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -99,6 +96,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use common::client::{now_ns, BenchContext};
+use common::process::{self, Capture, Launch, NotListening, Output, WeirProcess, READY_LINE};
 use common::procstat::{fd_soft_limit, open_fds, peak_rss_kib, rss_kib, sync_disks, wait_for_quiet, CpuWindow};
 use common::table::{thousands, Table};
 
@@ -142,8 +140,6 @@ const DELIVERY_POLL: Duration = Duration::from_millis(50);
 const CLEAN_START_GOAL_S: f64 = 5.0;
 const RSS_GOAL_MB: f64 = 500.0;
 
-/// The broker's stdout line once it serves clients.
-const READY_LINE: &str = "weir listening on PLAINTEXT ";
 /// The broker's log line once a log directory is loaded (with
 /// `partitions=<n> clean_shutdown=<bool>`).
 const LOADED_LINE: &str = "log directory loaded";
@@ -631,32 +627,19 @@ fn read_back(bootstrap: &str, layout: &Layout, rounds: i64) -> Result<()> {
 
 /// The node under test: one `weir serve` process at a time (broker and sole
 /// controller), always with the same ports and data, so it can be stopped
-/// and started again. The process is SIGKILLed (by pid) on drop, and also
-/// if this bench dies (`PR_SET_PDEATHSIG`).
+/// and started again. Launched by the launcher the tests use
+/// (`common::process`): the process is SIGKILLed (by pid) on drop, and
+/// also if this bench dies (`PR_SET_PDEATHSIG`).
 struct Broker {
-    /// The private copy of the binary.
-    bin: PathBuf,
-    args: Vec<String>,
+    /// How to start it: the private copy of the binary, its properties.
+    launch: Launch,
     /// `weir.log`: every start's output.
     log: Arc<Mutex<File>>,
     /// Starts so far.
     starts: u32,
-    /// The current (or last) process.
-    process: Option<Process>,
-}
-
-/// One process of the node.
-struct Process {
-    child: Child,
-    spawned: Instant,
-    /// Whether it has exited (and been reaped).
-    exited: bool,
-    /// The PLAINTEXT address from the listening line, and when it came.
-    ready: mpsc::Receiver<(String, Instant)>,
-    /// Its output so far, with when each line arrived.
-    lines: Arc<Mutex<Vec<(Instant, String)>>>,
-    /// Signalled by the reader at the end of the output.
-    output_done: mpsc::Receiver<()>,
+    /// The current (or last) process; its output stays readable after it
+    /// has exited.
+    process: Option<WeirProcess>,
 }
 
 /// A start: the client address and the time from spawn to the listening
@@ -678,75 +661,51 @@ impl Broker {
     fn new(bin: &Path, root: &Path) -> Result<Broker> {
         let copy = root.join("weir");
         std::fs::copy(bin, &copy).with_context(|| format!("copy {} to {}", bin.display(), copy.display()))?;
-        let [port, controller_port] = free_ports()?;
-        let props = [
-            ("node.id", "1".to_string()),
-            ("process.roles", "broker,controller".to_string()),
-            ("listeners", format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}")),
-            ("controller.listener.names", "CONTROLLER".to_string()),
-            ("controller.quorum.voters", format!("1@127.0.0.1:{controller_port}")),
-            ("log.dirs", root.join("data").display().to_string()),
-        ];
-        let mut args = vec!["serve".to_string()];
-        for (k, v) in props {
-            args.push("--override".into());
-            args.push(format!("{k}={v}"));
-        }
+        let ports = process::free_ports(2).context("bind")?;
+        let (port, controller_port) = (ports[0], ports[1]);
+        let props = process::kraft_props(
+            1,
+            "broker,controller",
+            Some(port),
+            Some(controller_port),
+            &process::voters_property([(1, controller_port)]),
+            &root.join("data"),
+        );
+        let launch = Launch::serve(&copy, "weir", &props).env("RUST_LOG", "info,openraft=warn");
         let log_path = root.join("weir.log");
         let log = File::create(&log_path).with_context(|| format!("create {}", log_path.display()))?;
-        Ok(Broker { bin: copy, args, log: Arc::new(Mutex::new(log)), starts: 0, process: None })
+        Ok(Broker { launch, log: Arc::new(Mutex::new(log)), starts: 0, process: None })
     }
 
     /// Spawns the node and waits for its PLAINTEXT listener.
     fn start(&mut self) -> Result<Started> {
-        if self.process.as_ref().is_some_and(|p| !p.exited) {
+        if self.process.as_ref().is_some_and(|p| p.pid().is_some()) {
             bail!("the broker is already running");
         }
         self.starts += 1;
         let n = self.starts;
-        let (reader, writer) = output_pipe()?;
-        let mut cmd = Command::new(&self.bin);
-        cmd.args(&self.args)
-            .env("RUST_LOG", "info,openraft=warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(writer.try_clone().context("dup pipe")?))
-            .stderr(Stdio::from(writer));
-        // SAFETY: runs in the child between fork and exec and only calls
-        // prctl(2), which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        self.log_line(&format!("==== start {n}: {} {}", self.bin.display(), self.args.join(" ")));
-        let spawned = Instant::now();
-        let child = cmd.spawn().with_context(|| format!("spawn {}", self.bin.display()))?;
-        // Our copies of the pipe's write end go with `cmd`; the reader sees
-        // the end of the output once the process is gone.
-        drop(cmd);
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready) = mpsc::channel();
-        let (done_tx, output_done) = mpsc::channel();
-        spawn_output_reader(reader, n, spawned, self.log.clone(), lines.clone(), ready_tx, done_tx);
-        self.process = Some(Process { child, spawned, exited: false, ready, lines, output_done });
-
-        let p = self.process.as_mut().expect("just set");
-        match p.ready.recv_timeout(START_TIMEOUT) {
+        self.log_line(&format!("==== start {n}: {} {}", self.launch.bin.display(), self.launch.args.join(" ")));
+        let capture = Capture { log: Some((self.log.clone(), n.to_string())), forward: false };
+        let p = self
+            .launch
+            .spawn(Output::Capture(capture))
+            .with_context(|| format!("spawn {}", self.launch.bin.display()))?;
+        let spawned = p.spawned;
+        let p = self.process.insert(p);
+        match p.wait_listening(START_TIMEOUT) {
             Ok((addr, at)) => Ok(Started { addr, took: at.duration_since(spawned) }),
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(NotListening::Timeout) => {
                 self.kill()?;
                 Err(anyhow!("start {n}: no PLAINTEXT listener after {START_TIMEOUT:?}{}", self.tail()))
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(NotListening::Exited(_)) => {
                 // The output ended: the process is gone or going.
-                let status = wait_exit(&mut p.child, Instant::now() + STOP_TIMEOUT);
-                p.exited = status.is_ok();
-                let status = status.map_or_else(|e| format!("{e:#}"), |s| s.to_string());
+                let status = p.wait_exit_until(Instant::now() + STOP_TIMEOUT, EXIT_POLL_INTERVAL);
+                let status = match status {
+                    Ok(Some(s)) => s.to_string(),
+                    Ok(None) => "exited".to_string(),
+                    Err(e) => e,
+                };
                 Err(anyhow!("start {n}: the broker exited before listening ({status}){}", self.tail()))
             }
         }
@@ -754,24 +713,20 @@ impl Broker {
 
     /// SIGTERM, and waits for a clean exit (status 0).
     fn terminate(&mut self) -> Result<Stopped> {
-        let pid = self.pid()?;
+        self.pid()?;
         self.log_line("==== SIGTERM");
         let signalled = Instant::now();
-        // SAFETY: kill(2) on our own child, which has not been reaped, so
-        // its pid cannot belong to another process.
-        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) } != 0 {
-            bail!("SIGTERM: {}", std::io::Error::last_os_error());
-        }
         let p = self.running()?;
-        // wait_exit reaps the process, or SIGKILLs and reaps it.
-        let status = wait_exit(&mut p.child, signalled + STOP_TIMEOUT);
+        p.sigterm().map_err(|e| anyhow!("SIGTERM: {e}"))?;
+        // wait_exit_until reaps the process, or SIGKILLs and reaps it.
+        let status = p.wait_exit_until(signalled + STOP_TIMEOUT, EXIT_POLL_INTERVAL);
         let took = signalled.elapsed();
-        p.exited = true;
-        p.drain_output();
+        drain_output(p);
         match status {
-            Ok(s) if s.success() => Ok(Stopped { signalled, took }),
-            Ok(s) => Err(anyhow!("the broker exited with {s} after SIGTERM{}", self.tail())),
-            Err(e) => Err(e.context(format!("clean shutdown{}", self.tail()))),
+            Ok(Some(s)) if s.success() => Ok(Stopped { signalled, took }),
+            Ok(Some(s)) => Err(anyhow!("the broker exited with {s} after SIGTERM{}", self.tail())),
+            Ok(None) => Err(anyhow!("the broker was not running")),
+            Err(e) => Err(anyhow!("clean shutdown: {e}{}", self.tail())),
         }
     }
 
@@ -780,25 +735,20 @@ impl Broker {
         self.pid()?;
         self.log_line("==== SIGKILL");
         let p = self.running()?;
-        p.child.kill().context("SIGKILL")?;
-        let status = wait_exit(&mut p.child, Instant::now() + STOP_TIMEOUT);
-        p.exited = true;
-        p.drain_output();
-        status.map(|_| ())
+        p.kill9();
+        drain_output(p);
+        Ok(())
     }
 
-    fn running(&mut self) -> Result<&mut Process> {
+    fn running(&mut self) -> Result<&mut WeirProcess> {
         match &mut self.process {
-            Some(p) if !p.exited => Ok(p),
+            Some(p) if p.pid().is_some() => Ok(p),
             _ => bail!("the broker is not running"),
         }
     }
 
     fn pid(&self) -> Result<u32> {
-        match &self.process {
-            Some(p) if !p.exited => Ok(p.child.id()),
-            _ => bail!("the broker is not running"),
-        }
+        self.process.as_ref().and_then(|p| p.pid()).ok_or_else(|| anyhow!("the broker is not running"))
     }
 
     /// When the current (or last) process was spawned.
@@ -830,23 +780,22 @@ impl Broker {
 
     /// The current process's lines containing `needle`.
     fn lines_containing(&self, needle: &str) -> Vec<String> {
-        let Some(p) = &self.process else { return Vec::new() };
-        let lines = p.lines.lock().unwrap_or_else(|e| e.into_inner());
-        lines.iter().filter(|(_, l)| l.contains(needle)).map(|(_, l)| l.clone()).collect()
+        self.process.as_ref().map(|p| p.lines_containing(needle)).unwrap_or_default()
     }
 
     /// "label +1.23 s, ..." in time order, for those of `milestones`
     /// (substring, label) that the current process logged after `since`.
     fn milestones(&self, since: Instant, milestones: &[(&str, &str)]) -> String {
         let Some(p) = &self.process else { return String::new() };
-        let lines = p.lines.lock().unwrap_or_else(|e| e.into_inner());
-        let mut found: Vec<(Instant, &str)> = milestones
-            .iter()
-            .filter_map(|(needle, label)| {
-                let (at, _) = lines.iter().find(|(at, l)| *at >= since && l.contains(needle))?;
-                Some((*at, *label))
-            })
-            .collect();
+        let mut found: Vec<(Instant, &str)> = p.with_lines(|lines| {
+            milestones
+                .iter()
+                .filter_map(|(needle, label)| {
+                    let (at, _) = lines.iter().find(|(at, l)| *at >= since && l.contains(needle))?;
+                    Some((*at, *label))
+                })
+                .collect()
+        });
         found.sort();
         let found: Vec<String> = found
             .iter()
@@ -862,8 +811,7 @@ impl Broker {
     /// "; last lines of weir.log: ..." for error messages.
     fn tail(&self) -> String {
         let Some(p) = &self.process else { return String::new() };
-        let lines = p.lines.lock().unwrap_or_else(|e| e.into_inner());
-        let tail: Vec<&str> = lines.iter().rev().take(LOG_TAIL_LINES).rev().map(|(_, l)| l.as_str()).collect();
+        let tail = p.tail(LOG_TAIL_LINES);
         if tail.is_empty() {
             return String::new();
         }
@@ -878,98 +826,12 @@ impl Broker {
     }
 }
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(p) = &mut self.process {
-            if !p.exited {
-                let _ = p.child.kill();
-                let _ = wait_exit(&mut p.child, Instant::now() + STOP_TIMEOUT);
-            }
-        }
+/// Waits (bounded) until the reader has seen the end of the output of an
+/// exited process, so its last lines are in.
+fn drain_output(p: &WeirProcess) {
+    if !p.drain_output(OUTPUT_DRAIN_TIMEOUT) {
+        eprintln!("  (the broker's output did not end within {OUTPUT_DRAIN_TIMEOUT:?} of its exit)");
     }
-}
-
-impl Process {
-    /// Waits (bounded) until the reader has seen the end of the output of
-    /// this exited process, so its last lines are in.
-    fn drain_output(&self) {
-        if self.output_done.recv_timeout(OUTPUT_DRAIN_TIMEOUT).is_err() {
-            eprintln!("  (the broker's output did not end within {OUTPUT_DRAIN_TIMEOUT:?} of its exit)");
-        }
-    }
-}
-
-/// Polls `child` until it has exited; at `deadline`, SIGKILLs it and fails.
-fn wait_exit(child: &mut Child, deadline: Instant) -> Result<ExitStatus> {
-    loop {
-        if let Some(status) = child.try_wait().context("wait for the broker")? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the broker did not exit in time (SIGKILLed)");
-        }
-        thread::sleep(EXIT_POLL_INTERVAL);
-    }
-}
-
-/// Two distinct ports on 127.0.0.1 that were free a moment ago.
-fn free_ports() -> Result<[u16; 2]> {
-    // Hold both until both are chosen, so they differ.
-    let a = std::net::TcpListener::bind("127.0.0.1:0").context("bind")?;
-    let b = std::net::TcpListener::bind("127.0.0.1:0").context("bind")?;
-    Ok([a.local_addr()?.port(), b.local_addr()?.port()])
-}
-
-/// A pipe (read end, write end), both close-on-exec: the write end becomes
-/// the broker's stdout and stderr, so its lines arrive in the order written.
-fn output_pipe() -> Result<(File, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 stores two new descriptors in `fds`.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        bail!("pipe: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and nothing else owns them.
-    Ok(unsafe { (File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Reads start `n`'s output line by line: copies each line to `weir.log`
-/// (prefixed with the start and the seconds since `spawned`), keeps it
-/// with its arrival time in `lines`, reports the PLAINTEXT address on
-/// `ready`, and signals `done` at the end.
-fn spawn_output_reader(
-    output: File,
-    n: u32,
-    spawned: Instant,
-    log: Arc<Mutex<File>>,
-    lines: Arc<Mutex<Vec<(Instant, String)>>>,
-    ready: mpsc::Sender<(String, Instant)>,
-    done: mpsc::Sender<()>,
-) {
-    thread::spawn(move || {
-        let mut ready = Some(ready);
-        for line in BufReader::new(output).lines() {
-            let Ok(line) = line else { break };
-            let at = Instant::now();
-            if let Ok(mut log) = log.lock() {
-                let _ = writeln!(log, "[{n} +{:8.3}s] {line}", at.duration_since(spawned).as_secs_f64());
-            }
-            let addr = line.trim().strip_prefix(READY_LINE).map(str::to_string);
-            // Kept before the start hears of it, so the line is in `lines`
-            // by then.
-            if let Ok(mut lines) = lines.lock() {
-                lines.push((at, line));
-            }
-            if let (Some(addr), Some(tx)) = (addr, ready.as_ref()) {
-                let _ = tx.send((addr, at));
-                ready = None;
-            }
-        }
-        // Dropping `ready` unsent tells a waiting start the process is gone.
-        drop(ready);
-        let _ = done.send(());
-    });
 }
 
 // ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ use std::sync::{Mutex, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use common::NONE;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -27,15 +28,9 @@ use kafka_protocol::messages::{
     ProduceResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::ResponseError as E;
 use weir::record::records::{BatchBuilder, Record};
 use weir::wire::client::{decode_response, BrokerClient};
-
-const NONE: i16 = 0;
-const CORRUPT_MESSAGE: i16 = 2;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const MESSAGE_TOO_LARGE: i16 = 10;
-const INVALID_REQUIRED_ACKS: i16 = 21;
-const INVALID_RECORD: i16 = 87;
 
 /// Produce version used for the batch-level cases (flexible, current).
 const PRODUCE_VERSION: i16 = 9;
@@ -620,7 +615,7 @@ async fn assert_rejected_on(configs: &[(&str, &str)], records: Option<Bytes>, ex
 
 #[tokio::test]
 async fn produce_corrupt_crc_is_corrupt_message() {
-    assert_rejected(Some(corrupt_crc(batch(&["a", "b"]))), CORRUPT_MESSAGE, "flipped record byte").await;
+    assert_rejected(Some(corrupt_crc(batch(&["a", "b"]))), E::CorruptMessage.code(), "flipped record byte").await;
 }
 
 /// Kafka's ProduceRequest.validateRecords: v3+ only takes magic 2 batches
@@ -629,7 +624,7 @@ async fn produce_corrupt_crc_is_corrupt_message() {
 async fn produce_magic_1_batch_is_invalid_record() {
     let mut b = batch(&["a", "b"]).to_vec();
     b[16] = 1;
-    assert_rejected(Some(Bytes::from(b)), INVALID_RECORD, "v2 batch with magic byte 1").await;
+    assert_rejected(Some(Bytes::from(b)), E::InvalidRecord.code(), "v2 batch with magic byte 1").await;
 }
 
 /// What a pre-0.11 client really sends: a small magic-1 message set.
@@ -637,12 +632,12 @@ async fn produce_magic_1_batch_is_invalid_record() {
 /// 1 and answers INVALID_RECORD, however small the message is.
 #[tokio::test]
 async fn produce_legacy_magic_1_message_set_is_invalid_record() {
-    assert_rejected(Some(legacy_message_set(1, b"k", b"v")), INVALID_RECORD, "magic 1 message set").await;
+    assert_rejected(Some(legacy_message_set(1, b"k", b"v")), E::InvalidRecord.code(), "magic 1 message set").await;
 }
 
 #[tokio::test]
 async fn produce_legacy_magic_0_message_set_is_invalid_record() {
-    assert_rejected(Some(legacy_message_set(0, b"k", b"v")), INVALID_RECORD, "magic 0 message set").await;
+    assert_rejected(Some(legacy_message_set(0, b"k", b"v")), E::InvalidRecord.code(), "magic 0 message set").await;
 }
 
 #[tokio::test]
@@ -651,7 +646,7 @@ async fn produce_batch_over_max_message_bytes_is_message_too_large() {
     assert_rejected_on(
         &[("max.message.bytes", "1024")],
         Some(batch(&[&big])),
-        MESSAGE_TOO_LARGE,
+        E::MessageTooLarge.code(),
         "2 KiB batch, max.message.bytes=1024",
     )
     .await;
@@ -661,7 +656,7 @@ async fn produce_batch_over_max_message_bytes_is_message_too_large() {
 async fn produce_two_batches_in_one_partition_is_invalid_record() {
     let mut both = batch(&["a"]).to_vec();
     both.extend_from_slice(&batch(&["b"]));
-    assert_rejected(Some(Bytes::from(both)), INVALID_RECORD, "two batches").await;
+    assert_rejected(Some(Bytes::from(both)), E::InvalidRecord.code(), "two batches").await;
 }
 
 /// Kafka: a batch cut short is not a batch at all: the batch iterator
@@ -672,7 +667,7 @@ async fn produce_two_batches_in_one_partition_is_invalid_record() {
 async fn produce_truncated_batch_is_invalid_record() {
     let full = batch(&["a", "b", "c"]);
     let cut = full.slice(..full.len() - 5);
-    assert_rejected(Some(cut), INVALID_RECORD, "batch missing its last 5 bytes").await;
+    assert_rejected(Some(cut), E::InvalidRecord.code(), "batch missing its last 5 bytes").await;
 }
 
 /// A batch whose length field is below the smallest legal record overhead
@@ -681,7 +676,7 @@ async fn produce_truncated_batch_is_invalid_record() {
 async fn produce_batch_length_below_minimum_is_corrupt_message() {
     let mut b = batch(&["a"]).to_vec();
     b[8..12].copy_from_slice(&5i32.to_be_bytes());
-    assert_rejected(Some(Bytes::from(b)), CORRUPT_MESSAGE, "batch length 5").await;
+    assert_rejected(Some(Bytes::from(b)), E::CorruptMessage.code(), "batch length 5").await;
 }
 
 #[tokio::test]
@@ -689,13 +684,13 @@ async fn produce_records_count_mismatch_is_invalid_record() {
     let mut b = batch(&["a", "b"]).to_vec();
     b[57..61].copy_from_slice(&3i32.to_be_bytes());
     recompute_crc(&mut b);
-    assert_rejected(Some(Bytes::from(b)), INVALID_RECORD, "records_count 3, lastOffsetDelta 1").await;
+    assert_rejected(Some(Bytes::from(b)), E::InvalidRecord.code(), "records_count 3, lastOffsetDelta 1").await;
 }
 
 #[tokio::test]
 async fn produce_without_records_is_invalid_record() {
-    assert_rejected(None, INVALID_RECORD, "null records").await;
-    assert_rejected(Some(Bytes::new()), INVALID_RECORD, "empty records").await;
+    assert_rejected(None, E::InvalidRecord.code(), "null records").await;
+    assert_rejected(Some(Bytes::new()), E::InvalidRecord.code(), "empty records").await;
 }
 
 #[tokio::test]
@@ -709,7 +704,7 @@ async fn assert_rejected_acks(acks: i16) {
     let mut c = env.client().await;
     create_topic(&mut c, "bad-acks", &[]).await;
     let p = produce_answer(&mut c, acks, "bad-acks", Some(batch(&["a"]))).await;
-    assert_eq!(p.error_code, INVALID_REQUIRED_ACKS, "acks={acks}");
+    assert_eq!(p.error_code, E::InvalidRequiredAcks.code(), "acks={acks}");
     assert_eq!(latest_offset(&mut c, "bad-acks").await, 0, "acks={acks}: nothing appended");
     env.assert_healthy_and_stop().await;
 }
@@ -719,9 +714,9 @@ async fn produce_to_unknown_topic_is_unknown_topic_or_partition() {
     let env = Env::start().await;
     let mut c = env.client().await;
     let p = produce_answer(&mut c, 1, "no-such-topic", Some(batch(&["a"]))).await;
-    assert_eq!(p.error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(p.error_code, E::UnknownTopicOrPartition.code());
     // Produce never auto-creates.
     let meta: MetadataResponse = c.send(ApiKey::Metadata, 12, &metadata_request(12, "no-such-topic")).await.unwrap();
-    assert_eq!(meta.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(meta.topics[0].error_code, E::UnknownTopicOrPartition.code());
     env.assert_healthy_and_stop().await;
 }

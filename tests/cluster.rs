@@ -17,9 +17,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::errors::{LEADER_NOT_AVAILABLE, NONE};
 use common::cluster::*;
+use common::NONE;
 use kafka_protocol::messages::MetadataResponse;
+use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 fn others(all: &[i32], but: i32) -> Vec<i32> {
@@ -133,7 +134,7 @@ async fn three_combined_nodes_form_a_cluster_and_spread_replicas_and_leaders() {
 
     // RF above the live brokers is refused with Kafka's error.
     let resp = c.try_create_topics(1, vec![creatable("too-wide", 1, 4, &[])]).await.unwrap();
-    assert_eq!(resp.topics[0].error_code, errors::INVALID_REPLICATION_FACTOR, "{:?}", resp.topics[0]);
+    assert_eq!(resp.topics[0].error_code, E::InvalidReplicationFactor.code(), "{:?}", resp.topics[0]);
 }
 
 /// A broker serves only once it knows the cluster id (Kafka's is formatted
@@ -390,11 +391,19 @@ async fn fenced_broker_partitions_follow_the_election_rules() {
         .await;
     for m in &answers {
         let s = partition_views(m, "solo").unwrap();
-        assert_eq!((s[0].leader, s[0].error), (-1, LEADER_NOT_AVAILABLE), "RF 1 on the victim is offline: {s:?}");
+        assert_eq!(
+            (s[0].leader, s[0].error),
+            (-1, E::LeaderNotAvailable.code()),
+            "RF 1 on the victim is offline: {s:?}"
+        );
         assert_eq!(s[0].offline, vec![victim]);
-        assert_eq!((s[1].leader, s[1].error), (-1, LEADER_NOT_AVAILABLE), "RF 1 on the other dead broker: {s:?}");
+        assert_eq!(
+            (s[1].leader, s[1].error),
+            (-1, E::LeaderNotAvailable.code()),
+            "RF 1 on the other dead broker: {s:?}"
+        );
         let cl = partition_views(m, "clean").unwrap();
-        assert_eq!((cl[0].leader, cl[0].error), (-1, LEADER_NOT_AVAILABLE), "no live replica: {cl:?}");
+        assert_eq!((cl[0].leader, cl[0].error), (-1, E::LeaderNotAvailable.code()), "no live replica: {cl:?}");
         assert_eq!(cl[0].isr, vec![victim], "the last ISR member stays recorded: {cl:?}");
         let u = partition_views(m, "unclean").unwrap();
         assert_eq!((u[0].leader, u[0].isr.clone()), (-1, vec![victim]), "no live replica to elect yet: {u:?}");
@@ -487,7 +496,7 @@ async fn sigterm_does_a_controlled_shutdown_while_the_quorum_still_serves() {
     let m = c.metadata(leader, None).await.unwrap();
     let ps = partition_views(&m, "led-by-followers").unwrap();
     for i in 0..2 {
-        assert_eq!((ps[i].leader, ps[i].error), (-1, LEADER_NOT_AVAILABLE), "{ps:?}");
+        assert_eq!((ps[i].leader, ps[i].error), (-1, E::LeaderNotAvailable.code()), "{ps:?}");
         assert!(ps[i].leader_epoch > before[i].leader_epoch, "{before:?} -> {ps:?}");
     }
     assert_eq!((ps[2].leader, ps[2].leader_epoch), (leader, before[2].leader_epoch), "{ps:?}");

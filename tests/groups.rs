@@ -31,7 +31,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use common::{BrokerProcess, TestBroker};
+use common::process::free_port;
+use common::{BrokerProcess, TestBroker, NONE};
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
@@ -41,6 +42,7 @@ use kafka_protocol::messages::{
     OffsetFetchResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError as E;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
@@ -58,13 +60,6 @@ const PARTITIONS: i32 = 6;
 const BROKER_CONFIG: &[(&str, &str)] = &[("group.initial.rebalance.delay.ms", "0")];
 /// `group.min.session.timeout.ms` default.
 const SESSION_MS: u32 = 6_000;
-
-// Kafka error codes.
-const NONE: i16 = 0;
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const GROUP_ID_NOT_FOUND: i16 = 69;
-const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
@@ -1181,7 +1176,7 @@ async fn list_groups(bootstrap: &str) -> BTreeMap<String, String> {
             c.send(ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await.expect("ListGroups");
         match resp.error_code {
             NONE => return resp.groups.iter().map(|g| (g.group_id.0.to_string(), g.group_state.to_string())).collect(),
-            COORDINATOR_LOAD_IN_PROGRESS => {}
+            code if code == E::CoordinatorLoadInProgress.code() => {}
             other => panic!("ListGroups: error {other}"),
         }
         assert!(start.elapsed() < TIMEOUT, "group coordinator partitions still loading");
@@ -1221,7 +1216,7 @@ async fn list_describe_reset_and_delete_groups() {
     let mut member = Running::start(ConsumerSpec::new("member", &bs, group, topic, "range"), &log);
     wait_for("the member to consume", || consumed(&log.lock().unwrap()).len() == 5).await;
     // A commit without generation is refused while the group has members.
-    assert_eq!(commit_as_admin(&bs, group, other_topic, &[(0, 2)]).await, vec![UNKNOWN_MEMBER_ID]);
+    assert_eq!(commit_as_admin(&bs, group, other_topic, &[(0, 2)]).await, vec![E::UnknownMemberId.code()]);
 
     // librdkafka's ListGroups + DescribeGroups.
     let c = plain_consumer(&bs, "admin-observer");
@@ -1245,7 +1240,7 @@ async fn list_describe_reset_and_delete_groups() {
     let a = admin(&bs);
     let res = a.delete_groups(&[group], &AdminOptions::new()).await.expect("delete_groups");
     assert_eq!(res, vec![Err((group.to_string(), RDKafkaErrorCode::NonEmptyGroup))]);
-    assert_eq!(delete_offsets(&bs, group, topic, &[0]).await, (NONE, vec![GROUP_SUBSCRIBED_TO_TOPIC]));
+    assert_eq!(delete_offsets(&bs, group, topic, &[0]).await, (NONE, vec![E::GroupSubscribedToTopic.code()]));
 
     // The member leaves: the group is empty, its offsets remain.
     member.close();
@@ -1279,7 +1274,7 @@ async fn list_describe_reset_and_delete_groups() {
     assert_eq!(committed(&bs, group, topic, 1).await[&0].0, -1);
     let res = a.delete_groups(&[group], &AdminOptions::new()).await.expect("delete_groups");
     assert_eq!(res, vec![Err((group.to_string(), RDKafkaErrorCode::GroupIdNotFound))]);
-    assert_eq!(delete_offsets(&bs, group, topic, &[0]).await.0, GROUP_ID_NOT_FOUND);
+    assert_eq!(delete_offsets(&bs, group, topic, &[0]).await.0, E::GroupIdNotFound.code());
     drop(c);
     broker.stop().await;
 }
@@ -1287,10 +1282,6 @@ async fn list_describe_reset_and_delete_groups() {
 // ---------------------------------------------------------------------------
 // Broker restarts
 // ---------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Committed offsets once the coordinator has loaded the group.
 async fn committed_after_load(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, (i64, String)> {

@@ -16,19 +16,16 @@
 //! replication) fails with an error that carries [`ClusterUnavailable`],
 //! so callers can tell "cannot do clusters" from a failed measurement.
 //!
-//! Each node's stdout is drained on a thread. Its stderr (with
-//! `RUST_LOG=warn`) is kept to the last lines while starting, where the
-//! election chatter of a forming quorum is normal, and is shown if the
-//! start fails; once the node is ready, its lines are forwarded to our
-//! stderr with the node's name. Processes are killed (SIGKILL, by pid)
-//! and data removed on drop.
+//! Processes are launched by the launcher the tests use too
+//! ([`super::process`]). Each node's output (with `RUST_LOG=warn`) is read
+//! on a thread and kept; while starting, where the election chatter of a
+//! forming quorum is normal, its last lines are shown only if the start
+//! fails; once the node is ready, its lines are forwarded to our stderr
+//! with the node's name. Processes are killed (SIGKILL, by pid) and data
+//! removed on drop.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::io::{BufRead, BufReader, Read};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,6 +34,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
+use super::process::{self, Capture, Launch, NotListening, Output, WeirProcess};
 use super::procstat::peak_rss_kib;
 
 /// How long a single broker may take to report its listener.
@@ -46,9 +44,8 @@ const SINGLE_START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLUSTER_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Cluster starts tried when a node exits while starting.
 const CLUSTER_START_ATTEMPTS: usize = 3;
-/// Lines of a node's stderr kept for error messages.
+/// Lines of a node's output shown in error messages.
 const LOG_TAIL_LINES: usize = 12;
-const READY_LINE: &str = "weir listening on PLAINTEXT ";
 
 /// Marks errors meaning "this binary did not form a (replicating) cluster",
 /// as opposed to a measurement that failed.
@@ -76,10 +73,7 @@ impl Deployment {
     /// `overrides` (broker properties).
     pub fn single(bin: &Path, overrides: &[(String, String)]) -> Result<Deployment> {
         let dir = tempfile::Builder::new().prefix("weir-bench-").tempdir().context("temp dir")?;
-        let mut props = vec![
-            ("listeners".to_string(), "PLAINTEXT://127.0.0.1:0".to_string()),
-            ("log.dirs".to_string(), dir.path().display().to_string()),
-        ];
+        let mut props = process::single_props(dir.path());
         props.extend_from_slice(overrides);
         let mut node = Node::spawn(bin, 1, "weir", &props)?;
         let addr = node.wait_ready(Instant::now() + SINGLE_START_TIMEOUT)?;
@@ -105,25 +99,21 @@ impl Deployment {
 
     fn try_cluster(bin: &Path, n: usize, overrides: &[(String, String)]) -> Result<Deployment, StartError> {
         let dir = tempfile::Builder::new().prefix("weir-bench-cluster-").tempdir().context("temp dir")?;
-        let ports = free_ports(2 * n).context("free ports")?;
+        let ports = process::free_ports(2 * n).context("free ports")?;
         let (broker_ports, controller_ports) = ports.split_at(n);
-        let voters: Vec<String> =
-            controller_ports.iter().enumerate().map(|(i, p)| format!("{}@127.0.0.1:{p}", i + 1)).collect();
+        let voters = process::voters_property(controller_ports.iter().enumerate().map(|(i, p)| (i as i32 + 1, *p)));
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
             let id = i as i32 + 1;
             let data = dir.path().join(format!("node-{id}"));
-            let mut props = vec![
-                ("node.id".to_string(), id.to_string()),
-                ("process.roles".to_string(), "broker,controller".to_string()),
-                (
-                    "listeners".to_string(),
-                    format!("PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}", broker_ports[i], controller_ports[i]),
-                ),
-                ("controller.listener.names".to_string(), "CONTROLLER".to_string()),
-                ("controller.quorum.voters".to_string(), voters.join(",")),
-                ("log.dirs".to_string(), data.display().to_string()),
-            ];
+            let mut props = process::kraft_props(
+                id,
+                "broker,controller",
+                Some(broker_ports[i]),
+                Some(controller_ports[i]),
+                &voters,
+                &data,
+            );
             props.extend_from_slice(overrides);
             nodes.push(Node::spawn(bin, id, &format!("weir node {id}"), &props)?);
         }
@@ -176,7 +166,7 @@ impl Deployment {
 
     /// Process ids, in node order.
     pub fn pids(&self) -> Vec<u32> {
-        self.nodes.iter().map(|n| n.child.id()).collect()
+        self.nodes.iter().filter_map(|n| n.proc.pid()).collect()
     }
 
     /// The largest peak resident set (VmHWM) of any node, in KiB.
@@ -227,130 +217,47 @@ impl From<anyhow::Error> for StartError {
     }
 }
 
-/// `n` distinct ports on 127.0.0.1 that were free a moment ago.
-fn free_ports(n: usize) -> Result<Vec<u16>> {
-    // Hold all listeners until every port is chosen, so none repeats.
-    let listeners = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
-    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<Vec<_>, _>>()?)
-}
-
 /// One `weir serve` process; SIGKILLed on drop.
 struct Node {
     id: i32,
-    child: Child,
-    /// The PLAINTEXT address, once, from the stdout reader.
-    ready: mpsc::Receiver<String>,
-    /// The last lines of stderr.
-    log_tail: Arc<Mutex<VecDeque<String>>>,
-    /// Set once ready: stderr lines are forwarded from then on.
-    forward: Arc<AtomicBool>,
+    proc: WeirProcess,
 }
 
 impl Node {
     fn spawn(bin: &Path, id: i32, name: &str, props: &[(String, String)]) -> Result<Node> {
-        let mut cmd = Command::new(bin);
-        cmd.arg("serve");
-        for (k, v) in props {
-            cmd.arg("--override").arg(format!("{k}={v}"));
-        }
-        let mut child = cmd
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+        let proc = Launch::serve(bin, name, props)
+            .spawn(Output::Capture(Capture::default()))
             .with_context(|| format!("spawn {}", bin.display()))?;
-        // Read stdout until the listening line, then keep draining it so
-        // the broker never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, ready) = mpsc::channel();
-        thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.trim().strip_prefix(READY_LINE) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.to_string());
-                    }
-                }
-            }
-        });
-        let log_tail = Arc::new(Mutex::new(VecDeque::new()));
-        let forward = Arc::new(AtomicBool::new(false));
-        let stderr = child.stderr.take().expect("piped stderr");
-        spawn_stderr_reader(stderr, name.to_string(), log_tail.clone(), forward.clone());
-        Ok(Node { id, child, ready, log_tail, forward })
+        Ok(Node { id, proc })
     }
 
-    /// Waits for the listening line until `deadline`; returns the address.
+    /// Waits for the listening line until `deadline`; returns the address
+    /// and from then on forwards the node's output to our stderr.
     fn wait_ready(&mut self, deadline: Instant) -> Result<String> {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match self.ready.recv_timeout(wait) {
-            Ok(addr) => {
-                self.forward.store(true, Ordering::Relaxed);
+        match self.proc.wait_listening(deadline.saturating_duration_since(Instant::now())) {
+            Ok((addr, _)) => {
+                self.proc.set_forward(true);
                 Ok(addr)
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Stdout closed: the process is gone (or going).
-                let mut status = "stdout closed".to_string();
-                for _ in 0..20 {
-                    if let Ok(Some(s)) = self.child.try_wait() {
-                        status = s.to_string();
-                        break;
-                    }
-                    thread::sleep(Duration::from_millis(50));
-                }
+            Err(NotListening::Exited(status)) => {
                 Err(anyhow!("node {} exited before listening ({status}){}", self.id, self.log_tail()))
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(NotListening::Timeout) => {
                 Err(anyhow!("node {} reported no PLAINTEXT listener in time{}", self.id, self.log_tail()))
             }
         }
     }
 
     fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.proc.is_running()
     }
 
     /// "; last log lines: ..." or nothing.
     fn log_tail(&self) -> String {
-        // Give the stderr reader a moment to catch the last words.
-        thread::sleep(Duration::from_millis(100));
-        let tail = self.log_tail.lock().unwrap();
+        let tail = self.proc.tail(LOG_TAIL_LINES);
         if tail.is_empty() {
             return String::new();
         }
-        format!("; last log lines:\n    {}", tail.iter().cloned().collect::<Vec<_>>().join("\n    "))
+        format!("; last log lines:\n    {}", tail.join("\n    "))
     }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Keeps the last lines of a node's stderr and, once `forward` is set,
-/// copies each line to our stderr as "<name>: <line>".
-fn spawn_stderr_reader(
-    stderr: impl Read + Send + 'static,
-    name: String,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    forward: Arc<AtomicBool>,
-) {
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if forward.load(Ordering::Relaxed) {
-                eprintln!("{name}: {line}");
-            }
-            let mut tail = tail.lock().unwrap();
-            if tail.len() == LOG_TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(line);
-        }
-    });
 }

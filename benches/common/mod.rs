@@ -1,9 +1,12 @@
 //! The parts of the benches that are not about workloads: the broker
 //! processes under test ([`deploy`]), the client context ([`client`]), CPU
 //! and memory accounting from `/proc` ([`procstat`]) and the result table
-//! ([`table`]).
+//! ([`table`]). The process launcher itself ([`process`]) is the one the
+//! integration tests use, included from `tests/common/process.rs`.
 
 pub mod client;
 pub mod deploy;
+#[path = "../../tests/common/process.rs"]
+pub mod process;
 pub mod procstat;
 pub mod table;

@@ -25,13 +25,10 @@
 //! node yields an error instead of hanging the test.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
@@ -54,15 +51,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use uuid::Uuid;
 use weir::wire::client::BrokerClient;
 
-/// Kafka error codes the cluster tests look for
-/// (`org.apache.kafka.common.protocol.Errors`).
-pub mod errors {
-    pub const NONE: i16 = 0;
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-}
+use super::process::{self, Launch, Output, WeirProcess};
 
 /// Config resource types (`ConfigResource.Type`).
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -214,50 +203,20 @@ impl ClusterBuilder {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago and that no other node
-/// of this test process was given.
-pub fn free_port() -> u16 {
-    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let port = l.local_addr().expect("local addr").port();
-        drop(l);
-        if GIVEN.lock().expect("port set").insert(port) {
-            return port;
-        }
-    }
-}
+pub use super::process::free_port;
 
 fn node_args(n: &Node, voters: &str, common: &[(String, String)]) -> Vec<String> {
-    let mut listeners = Vec::new();
-    if let Some(p) = n.port {
-        listeners.push(format!("PLAINTEXT://127.0.0.1:{p}"));
-    }
-    if let Some(p) = n.controller_port {
-        listeners.push(format!("CONTROLLER://127.0.0.1:{p}"));
-    }
-    let mut props: Vec<(String, String)> = vec![
-        ("node.id".into(), n.id.to_string()),
-        ("process.roles".into(), n.spec.roles.property().into()),
-        ("listeners".into(), listeners.join(",")),
-        ("controller.listener.names".into(), "CONTROLLER".into()),
-        ("controller.quorum.voters".into(), voters.into()),
-        ("log.dirs".into(), n.data_dir().display().to_string()),
-    ];
+    let mut props =
+        process::kraft_props(n.id, n.spec.roles.property(), n.port, n.controller_port, voters, &n.data_dir());
     if let Some(r) = &n.spec.rack {
         props.push(("broker.rack".into(), r.clone()));
     }
     props.extend(common.iter().cloned());
     props.extend(n.spec.overrides.iter().cloned());
-    let mut args = vec!["serve".to_string()];
-    for (k, v) in props {
-        args.push("--override".into());
-        args.push(format!("{k}={v}"));
-    }
-    args
+    process::serve_args(&props)
 }
 
-/// One `weir serve` process (and its restarts). Invariant: `child` is
+/// One `weir serve` process (and its restarts). Invariant: `proc` is
 /// `Some` exactly while a process of this node may be alive; dropping the
 /// node SIGKILLs it. The process also gets SIGKILL when the thread that
 /// spawned it exits (`PR_SET_PDEATHSIG`): spawn from the test's thread or a
@@ -272,8 +231,8 @@ pub struct Node {
     /// This node's directory: `data/` (log.dirs) and `weir.log`.
     pub dir: PathBuf,
     args: Vec<String>,
-    child: Option<Child>,
-    paused: bool,
+    /// The current process, while one may be alive.
+    proc: Option<WeirProcess>,
     /// Where the current incarnation's output starts in `weir.log`.
     log_start: u64,
     incarnations: u32,
@@ -290,8 +249,7 @@ impl Node {
             controller_port,
             dir,
             args: Vec::new(),
-            child: None,
-            paused: false,
+            proc: None,
             log_start: 0,
             incarnations: 0,
         }
@@ -311,51 +269,31 @@ impl Node {
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
+        self.proc.as_ref().and_then(|p| p.pid())
     }
 
     /// Whether a process of this node is alive (possibly paused).
     pub fn is_running(&mut self) -> bool {
-        match &mut self.child {
-            None => false,
-            Some(c) => c.try_wait().expect("try_wait").is_none(),
-        }
+        self.proc.as_mut().is_some_and(|p| p.is_running())
     }
 
     pub fn is_paused(&self) -> bool {
-        self.paused
+        self.proc.as_ref().is_some_and(|p| p.is_paused())
     }
 
     /// Starts a process; does not wait for it to serve. Panics if one runs.
     pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "node {} is already running", self.id);
+        assert!(self.pid().is_none(), "node {} is already running", self.id);
         let mut log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open node log");
         self.incarnations += 1;
         writeln!(log, "===== node {} incarnation {}: weir {} =====", self.id, self.incarnations, self.args.join(" "))
             .expect("write log header");
         self.log_start = log.metadata().expect("log metadata").len();
-        let err = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-        // SAFETY: prctl is async-signal-safe; it only sets a flag on the child.
-        unsafe {
-            cmd.pre_exec(|| {
-                // If the test process dies without unwinding (killed by a CI
-                // timeout), its brokers die too instead of lingering.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .args(&self.args)
-            .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn weir");
-        self.child = Some(child);
-        self.paused = false;
+        let mut launch = Launch::serve(&process::weir_bin(), &format!("node {}", self.id), &[]);
+        launch.args = self.args.clone();
+        let launch =
+            launch.env("RUST_LOG", &std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()));
+        self.proc = Some(launch.spawn(Output::File(log)).expect("spawn weir"));
     }
 
     /// The output of the current (or last) incarnation.
@@ -395,7 +333,8 @@ impl Node {
                 return;
             }
             if !self.is_running() {
-                let status = self.child.take().and_then(|mut c| c.wait().ok());
+                let status = self.proc.as_mut().and_then(|p| p.try_exit());
+                self.proc = None;
                 panic!(
                     "node {} exited ({status:?}) before serving; its output:\n{}",
                     self.id,
@@ -412,20 +351,16 @@ impl Node {
         }
     }
 
-    fn signal(&self, sig: i32) {
-        let pid = self.pid().unwrap_or_else(|| panic!("node {} is not running", self.id));
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-        let rc = unsafe { libc::kill(pid as i32, sig) };
-        assert_eq!(rc, 0, "kill({pid}, {sig}) failed: {}", std::io::Error::last_os_error());
+    fn running(&mut self) -> &mut WeirProcess {
+        let id = self.id;
+        self.proc.as_mut().unwrap_or_else(|| panic!("node {id} is not running"))
     }
 
     /// SIGKILL and reap: no flush, no controlled shutdown. No-op if stopped.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
         }
-        self.paused = false;
     }
 
     /// SIGTERM (clean shutdown: controlled shutdown, flush) and waits for
@@ -441,10 +376,8 @@ impl Node {
     pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let start = Instant::now();
         loop {
-            let c = self.child.as_mut().unwrap_or_else(|| panic!("node {} is not running", self.id));
-            if let Some(status) = c.try_wait().expect("try_wait") {
-                self.child = None;
-                self.paused = false;
+            if let Some(status) = self.running().try_exit() {
+                self.proc = None;
                 return status;
             }
             if start.elapsed() >= timeout {
@@ -461,46 +394,18 @@ impl Node {
 
     /// Sends SIGTERM without waiting (see [`Node::wait_exit`]).
     pub fn signal_term(&mut self) {
-        if self.paused {
-            self.resume();
-        }
-        self.signal(libc::SIGTERM);
+        self.running().sigterm().unwrap_or_else(|e| panic!("SIGTERM: {e}"));
     }
 
-    /// SIGSTOP: the process keeps its sockets but answers nothing.
+    /// SIGSTOP, and waits until every thread of the process is stopped: it
+    /// keeps its sockets but answers nothing.
     pub fn pause(&mut self) {
-        self.signal(libc::SIGSTOP);
-        self.paused = true;
-        self.wait_stopped();
-    }
-
-    /// Waits until every thread of the process is in the stopped state.
-    /// kill(2) returns once SIGSTOP is queued; the group stop starts only
-    /// when one thread of the target runs to take it, so on a busy machine
-    /// the other threads keep running (fetching, answering) for some
-    /// milliseconds after kill returns.
-    fn wait_stopped(&self) {
-        let pid = self.pid().unwrap_or_else(|| panic!("node {} is not running", self.id));
-        let all_stopped = || -> bool {
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
-            tasks.flatten().all(|t| {
-                std::fs::read_to_string(t.path().join("stat"))
-                    .ok()
-                    .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()))
-                    .is_some_and(|state| state == 'T' || state == 't')
-            })
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !all_stopped() {
-            assert!(std::time::Instant::now() < deadline, "node {} did not stop within 10 s of SIGSTOP", self.id);
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.running().pause().unwrap_or_else(|e| panic!("SIGSTOP: {e}"));
     }
 
     /// SIGCONT after `pause`.
     pub fn resume(&mut self) {
-        self.signal(libc::SIGCONT);
-        self.paused = false;
+        self.running().resume().unwrap_or_else(|e| panic!("SIGCONT: {e}"));
     }
 }
 
@@ -575,7 +480,7 @@ impl Cluster {
     pub fn live_broker_ids(&mut self) -> Vec<i32> {
         self.nodes
             .iter_mut()
-            .filter(|n| n.spec.roles.is_broker() && !n.paused)
+            .filter(|n| n.spec.roles.is_broker() && !n.is_paused())
             .filter_map(|n| n.is_running().then_some(n.id))
             .collect()
     }

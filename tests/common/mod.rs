@@ -1,18 +1,34 @@
-//! Test harness shared by the integration tests: real Weir brokers on
+//! Test kit shared by the integration tests: real Weir brokers on
 //! loopback, in-process or as separate `weir` processes, with temporary
 //! data directories, and helpers that wait on conditions with timeouts.
+//!
+//! - [`process`]: the `weir serve` launcher (spawn, ports, wait for the
+//!   listener, SIGKILL, SIGTERM, SIGSTOP/SIGCONT); the benches include the
+//!   same file (`benches/common/mod.rs`).
+//! - [`cluster`]: multi-node clusters and requests to their nodes.
+//! - [`replication`]: replica logs, leadership/ISR waits, consumer fetches,
+//!   producers and consumers with an audit, for multi-node tests.
+//! - Here: [`TestBroker`] (in-process), [`BrokerProcess`] (one process),
+//!   [`wait_until`], [`NONE`].
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod process;
+pub mod replication;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use process::{Capture, Launch, Output, WeirProcess};
 
 use weir::config::BrokerConfig;
 use weir::node::RunningServer;
+
+/// The error code of success (`Errors.NONE`). Other codes are named by
+/// kafka-protocol's `ResponseError`: `E::InvalidRecord.code()`, which has
+/// no variant for success.
+pub const NONE: i16 = 0;
 
 /// Broker properties for tests: loopback, an ephemeral port, `dir` as data.
 pub fn test_config(dir: &Path, extra: &[(&str, &str)]) -> BrokerConfig {
@@ -53,45 +69,26 @@ impl TestBroker {
     }
 }
 
-/// A broker running as a separate `weir serve` process.
+/// A broker running as a separate `weir serve` process ([`process`]),
+/// its output forwarded to the test's stderr.
 pub struct BrokerProcess {
-    child: Option<Child>,
+    proc: WeirProcess,
     pub addr: SocketAddr,
     pub dir: PathBuf,
 }
 
 impl BrokerProcess {
     pub fn spawn(dir: &Path, extra: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-        cmd.arg("serve")
-            .arg("--override")
-            .arg("listeners=PLAINTEXT://127.0.0.1:0")
-            .arg("--override")
-            .arg(format!("log.dirs={}", dir.display()));
-        for (k, v) in extra {
-            cmd.arg("--override").arg(format!("{k}={v}"));
-        }
-        cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn weir");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let addr = loop {
-            line.clear();
-            let n = reader.read_line(&mut line).expect("read broker stdout");
-            assert!(n > 0, "broker exited before listening");
-            if let Some(rest) = line.trim().strip_prefix("weir listening on PLAINTEXT ") {
-                break rest.parse().expect("listening address");
-            }
+        let mut props = process::single_props(dir);
+        props.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let launch = Launch::serve(&process::weir_bin(), "weir", &props);
+        let mut proc =
+            launch.spawn(Output::Capture(Capture { forward: true, ..Capture::default() })).expect("spawn weir");
+        let addr = match proc.wait_listening(Duration::from_secs(120)) {
+            Ok((addr, _)) => addr.parse().expect("listening address"),
+            Err(e) => panic!("broker did not start listening: {e:?}"),
         };
-        // Keep draining stdout so the broker never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
-                sink.clear();
-            }
-        });
-        BrokerProcess { child: Some(child), addr, dir: dir.to_path_buf() }
+        BrokerProcess { proc, addr, dir: dir.to_path_buf() }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -99,32 +96,19 @@ impl BrokerProcess {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+        self.proc.pid().expect("running")
     }
 
     /// SIGKILL: no flush, no checkpoint, no marker.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.proc.kill9();
     }
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) only sends a signal to our own, not yet reaped child.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-            let _ = c.wait();
+        if self.proc.sigterm().is_ok() {
+            let _ = self.proc.wait_exit_until(Instant::now() + Duration::from_secs(3600), Duration::from_millis(10));
         }
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        self.kill9();
     }
 }
 

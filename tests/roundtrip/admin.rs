@@ -15,8 +15,6 @@ use kafka_protocol::messages::{
 
 use super::*;
 
-const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-const ELECTION_NOT_NEEDED: i16 = 84;
 const PREFERRED_ELECTION: i8 = 0;
 const UNCLEAN_ELECTION: i8 = 1;
 
@@ -90,7 +88,7 @@ pub(crate) async fn round_trip_create_partitions(addr: SocketAddr, versions: Ran
         // The same count, or fewer, is INVALID_PARTITIONS.
         for count in [3, 1] {
             let r = create_partitions(&mut c, v, vec![grow(&name, count, None)], false).await;
-            assert_eq!(r[0].error_code, INVALID_PARTITIONS, "v{v} count {count}");
+            assert_eq!(r[0].error_code, E::InvalidPartitions.code(), "v{v} count {count}");
             assert!(r[0].error_message.is_some(), "v{v}: error message");
         }
 
@@ -98,7 +96,7 @@ pub(crate) async fn round_trip_create_partitions(addr: SocketAddr, versions: Ran
         // partitions, or the wrong replica count.
         for bad in [vec![vec![99]], vec![vec![NODE_ID], vec![NODE_ID]], vec![vec![NODE_ID, NODE_ID]]] {
             let r = create_partitions(&mut c, v, vec![grow(&name, 4, Some(bad.clone()))], false).await;
-            assert_eq!(r[0].error_code, INVALID_REPLICA_ASSIGNMENT, "v{v} assignment {bad:?}");
+            assert_eq!(r[0].error_code, E::InvalidReplicaAssignment.code(), "v{v} assignment {bad:?}");
         }
         assert_eq!(topic_metadata(&mut c, &name).await.partitions.len(), 3, "v{v}: a refused request changed nothing");
 
@@ -113,7 +111,11 @@ pub(crate) async fn round_trip_create_partitions(addr: SocketAddr, versions: Ran
         )
         .await;
         let codes: Vec<i16> = r.iter().map(|x| x.error_code).collect();
-        assert_eq!(codes, vec![UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST, INVALID_REQUEST, NONE], "v{v}");
+        assert_eq!(
+            codes,
+            vec![E::UnknownTopicOrPartition.code(), E::InvalidRequest.code(), E::InvalidRequest.code(), NONE],
+            "v{v}"
+        );
         wait_for_partition_count(addr, &other, 2).await;
         assert_eq!(topic_metadata(&mut c, &name).await.partitions.len(), 3, "v{v}: duplicated topic untouched");
     }
@@ -154,12 +156,19 @@ pub(crate) async fn round_trip_elect_leaders(addr: SocketAddr, versions: RangeIn
             let got: Vec<(i32, i16)> = t.partition_result.iter().map(|p| (p.partition_id, p.error_code)).collect();
             assert_eq!(
                 got,
-                vec![(0, ELECTION_NOT_NEEDED), (1, ELECTION_NOT_NEEDED), (7, UNKNOWN_TOPIC_OR_PARTITION)],
+                vec![
+                    (0, E::ElectionNotNeeded.code()),
+                    (1, E::ElectionNotNeeded.code()),
+                    (7, E::UnknownTopicOrPartition.code())
+                ],
                 "v{v} type {ty}"
             );
 
             let resp = elect_leaders(&mut c, v, ty, Some(vec![("rt-elect-no-such-topic", vec![0])])).await;
-            assert_eq!(resp.replica_election_results[0].partition_result[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+            assert_eq!(
+                resp.replica_election_results[0].partition_result[0].error_code,
+                E::UnknownTopicOrPartition.code()
+            );
 
             // All partitions: every topic is listed, and partitions that
             // need no election are left out (Kafka's ElectLeaders).
@@ -174,7 +183,7 @@ pub(crate) async fn round_trip_elect_leaders(addr: SocketAddr, versions: RangeIn
         }
         if v >= 1 {
             let resp = elect_leaders(&mut c, v, 2, Some(vec![(&name, vec![0])])).await;
-            assert_eq!(resp.error_code, INVALID_REQUEST, "v{v}: unknown election type");
+            assert_eq!(resp.error_code, E::InvalidRequest.code(), "v{v}: unknown election type");
         }
         let md = topic_metadata(&mut c, &name).await;
         assert!(md.partitions.iter().all(|p| p.leader_id == BrokerId(NODE_ID)), "v{v}: leaders unchanged");
@@ -255,7 +264,10 @@ pub(crate) async fn round_trip_describe_quorum(addr: SocketAddr, versions: Range
             let resp: DescribeQuorumResponse = c.send(ApiKey::DescribeQuorum, v, &req).await.expect("DescribeQuorum");
             assert_eq!(resp.error_code, NONE, "v{v}");
             let codes: Vec<i16> = resp.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)).collect();
-            assert!(!codes.is_empty() && codes.iter().all(|c| *c == UNKNOWN_TOPIC_OR_PARTITION), "v{v}: {codes:?}");
+            assert!(
+                !codes.is_empty() && codes.iter().all(|c| *c == E::UnknownTopicOrPartition.code()),
+                "v{v}: {codes:?}"
+            );
         }
     }
 }

@@ -9,10 +9,6 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use super::*;
 
-const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-const FENCED_LEADER_EPOCH: i16 = 74;
-const UNKNOWN_LEADER_EPOCH: i16 = 75;
-
 async fn offset_for_leader_epoch(
     c: &mut BrokerClient,
     v: i16,
@@ -78,17 +74,17 @@ pub(crate) async fn round_trip_offset_for_leader_epoch(addr: SocketAddr, version
                 (0, NONE, -1, -1),
                 (
                     0,
-                    if epoch > 0 { FENCED_LEADER_EPOCH } else { NONE },
+                    if epoch > 0 { E::FencedLeaderEpoch.code() } else { NONE },
                     if epoch > 0 { -1 } else { epoch },
                     if epoch > 0 { -1 } else { 6 }
                 ),
-                (0, UNKNOWN_LEADER_EPOCH, -1, -1),
-                (9, UNKNOWN_TOPIC_OR_PARTITION, -1, -1),
+                (0, E::UnknownLeaderEpoch.code(), -1, -1),
+                (9, E::UnknownTopicOrPartition.code(), -1, -1),
             ],
             "v{v}"
         );
         let unknown = offset_for_leader_epoch(&mut c, v, "rt-ofle-no-such", &[(0, -1, 0)]).await;
-        assert_eq!(unknown[0].1, UNKNOWN_TOPIC_OR_PARTITION, "v{v}");
+        assert_eq!(unknown[0].1, E::UnknownTopicOrPartition.code(), "v{v}");
     }
 }
 
@@ -168,7 +164,7 @@ async fn follower_fetch_from_a_non_replica_is_refused() {
         }
         let resp: FetchResponse = c.send(ApiKey::Fetch, v, &req).await.expect("fetch");
         let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, NOT_LEADER_OR_FOLLOWER, "v{v}");
+        assert_eq!(p.error_code, E::NotLeaderOrFollower.code(), "v{v}");
         assert!(p.records.as_ref().is_none_or(|r| r.is_empty()), "v{v}");
     }
     env.stop().await;

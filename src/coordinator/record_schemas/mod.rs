@@ -12,8 +12,11 @@
 //! Layouts follow Kafka's message JSON schemas (`OffsetCommitKey.json`,
 //! `OffsetCommitValue.json`, `GroupMetadataKey.json`,
 //! `GroupMetadataValue.json`, `TransactionLogKey.json`,
-//! `TransactionLogValue.json`). The embedded consumer protocol is decoded
-//! by [`consumer_protocol`] (kafka-protocol's types) and rendered here.
+//! `TransactionLogValue.json`), written down as tables in `schemas.rs` and
+//! read and written by the one generic codec of `codec.rs`; this module
+//! converts between the decoded field maps and the typed structs the
+//! coordinators use. The embedded consumer protocol is decoded by
+//! [`consumer_protocol`] (kafka-protocol's types) and rendered here.
 //! Non-flexible versions use int16-length strings, int32-length bytes and
 //! int32-count arrays; flexible versions (OffsetCommitValue v4+,
 //! GroupMetadataValue v4+, TransactionLogValue v1+) use compact
@@ -33,14 +36,28 @@
 //! [`Json`] and the `*_json` helpers render records the way Kafka's
 //! generated `JsonConverter`s do (field order of the schema, only the
 //! fields of the record's version, bytes as base64), which is what
-//! `kafka-dump-log --offsets-decoder` prints.
+//! `kafka-dump-log --offsets-decoder` prints (`json.rs`).
+//!
+//! Adding a record: see `schemas.rs` (one table, plus a `GROUP_RECORDS`
+//! entry for a `__consumer_offsets` record type; a typed struct only where
+//! the coordinator needs one).
 
 use std::fmt;
 
 use super::group::consumer_protocol::{self, ConsumerProtocolAssignment, ConsumerProtocolSubscription};
 
-use base64::Engine as _;
 use thiserror::Error;
+
+mod codec;
+mod json;
+mod schemas;
+
+use codec::{Fields, Value};
+pub use json::Json;
+use schemas::{
+    GROUP_METADATA_KEY, GROUP_METADATA_VALUE, OFFSET_COMMIT_KEY, OFFSET_COMMIT_VALUE, TRANSACTION_LOG_KEY,
+    TRANSACTION_LOG_VALUE,
+};
 
 /// Why bytes are not a valid record of these schemas (or a value cannot be
 /// encoded).
@@ -86,7 +103,7 @@ pub const GROUP_VALUE_MAX_VERSION: i16 = 4;
 
 /// Record types (key versions) 3-15 of `__consumer_offsets`: the records of
 /// the new consumer-group and share-group protocols, which Weir does not
-/// decode. Index = record type - 3.
+/// decode yet. Index = record type - 3.
 const UNSUPPORTED_GROUP_RECORD_TYPES: [&str; 13] = [
     "ConsumerGroupMetadataKey",
     "ConsumerGroupPartitionMetadataKey",
@@ -104,8 +121,12 @@ const UNSUPPORTED_GROUP_RECORD_TYPES: [&str; 13] = [
 ];
 
 /// The name of a `__consumer_offsets` record type Kafka knows but Weir does
-/// not decode (3-15), e.g. `ConsumerGroupMetadataKey`.
+/// not decode (3-15, unless tabled in `schemas::GROUP_RECORDS`), e.g.
+/// `ConsumerGroupMetadataKey`.
 pub fn unsupported_group_record_type_name(record_type: i16) -> Option<&'static str> {
+    if schemas::group_record(record_type).is_some() {
+        return None;
+    }
     usize::try_from(record_type.checked_sub(3)?).ok().and_then(|i| UNSUPPORTED_GROUP_RECORD_TYPES.get(i).copied())
 }
 
@@ -138,13 +159,23 @@ impl GroupRecordKey {
     /// Kafka's `OffsetCommitKeyJsonConverter` / `GroupMetadataKeyJsonConverter`
     /// output: `{"group":"g","topic":"t","partition":0}` / `{"group":"g"}`.
     pub fn to_json(&self) -> Json {
+        let (schema, fields) = self.to_fields();
+        json::plain(schema, &fields, self.record_type())
+    }
+
+    fn to_fields(&self) -> (&'static codec::RecordSchema, Fields) {
         match self {
-            GroupRecordKey::OffsetCommit { group, topic, partition } => Json::object([
-                ("group", Json::str(group)),
-                ("topic", Json::str(topic)),
-                ("partition", Json::Int(*partition as i64)),
-            ]),
-            GroupRecordKey::GroupMetadata { group } => Json::object([("group", Json::str(group))]),
+            GroupRecordKey::OffsetCommit { group, topic, partition } => (
+                &OFFSET_COMMIT_KEY,
+                Fields::from([
+                    ("group", Value::Str(group.clone())),
+                    ("topic", Value::Str(topic.clone())),
+                    ("partition", Value::Int(*partition as i64)),
+                ]),
+            ),
+            GroupRecordKey::GroupMetadata { group } => {
+                (&GROUP_METADATA_KEY, Fields::from([("group", Value::Str(group.clone()))]))
+            }
         }
     }
 }
@@ -174,16 +205,27 @@ impl OffsetCommitValue {
 
     /// Kafka's `OffsetCommitValueJsonConverter.write(value, version)`.
     pub fn to_json(&self, version: i16) -> Json {
-        let mut fields = vec![("offset", Json::Int(self.offset))];
-        if version >= 3 {
-            fields.push(("leaderEpoch", Json::Int(self.leader_epoch as i64)));
+        json::plain(&OFFSET_COMMIT_VALUE, &self.to_fields(), version)
+    }
+
+    fn to_fields(&self) -> Fields {
+        Fields::from([
+            ("offset", Value::Int(self.offset)),
+            ("leaderEpoch", Value::Int(self.leader_epoch as i64)),
+            ("metadata", Value::Str(self.metadata.clone())),
+            ("commitTimestamp", Value::Int(self.commit_timestamp)),
+            ("expireTimestamp", Value::Int(self.expire_timestamp)),
+        ])
+    }
+
+    fn from_fields(mut f: Fields) -> Self {
+        OffsetCommitValue {
+            offset: f.int("offset"),
+            leader_epoch: f.int("leaderEpoch") as i32,
+            metadata: f.take("metadata").into_string(),
+            commit_timestamp: f.int("commitTimestamp"),
+            expire_timestamp: f.int("expireTimestamp"),
         }
-        fields.push(("metadata", Json::str(&self.metadata)));
-        fields.push(("commitTimestamp", Json::Int(self.commit_timestamp)));
-        if version == 1 {
-            fields.push(("expireTimestamp", Json::Int(self.expire_timestamp)));
-        }
-        Json::object(fields)
     }
 }
 
@@ -224,48 +266,80 @@ impl GroupMetadataValue {
     /// `consumer`, each member's subscription and assignment are decoded as
     /// the consumer protocol (left as base64 if they do not parse).
     pub fn to_json(&self, version: i16) -> Json {
-        let consumer = self.protocol_type == "consumer";
+        group_metadata_json(&GROUP_METADATA_VALUE, &self.to_fields(), version)
+    }
+
+    fn to_fields(&self) -> Fields {
         let members = self
             .members
             .iter()
             .map(|m| {
-                let mut f = vec![("memberId", Json::str(&m.member_id))];
-                if version >= 3 {
-                    f.push(("groupInstanceId", Json::opt_str(m.group_instance_id.as_deref())));
-                }
-                f.push(("clientId", Json::str(&m.client_id)));
-                f.push(("clientHost", Json::str(&m.client_host)));
-                if version >= 1 {
-                    f.push(("rebalanceTimeout", Json::Int(m.rebalance_timeout as i64)));
-                }
-                f.push(("sessionTimeout", Json::Int(m.session_timeout as i64)));
-                let subscription = consumer
-                    .then(|| consumer_protocol::decode_subscription(&m.subscription).ok())
-                    .flatten()
-                    .map(|(v, s)| consumer_subscription_json(&s, v))
-                    .unwrap_or_else(|| Json::bytes(&m.subscription));
-                let assignment = consumer
-                    .then(|| consumer_protocol::decode_assignment(&m.assignment).ok())
-                    .flatten()
-                    .map(|(v, a)| consumer_assignment_json(&a, v))
-                    .unwrap_or_else(|| Json::bytes(&m.assignment));
-                f.push(("subscription", subscription));
-                f.push(("assignment", assignment));
-                Json::object(f)
+                Value::Struct(Fields::from([
+                    ("memberId", Value::Str(m.member_id.clone())),
+                    ("groupInstanceId", Value::opt_str(m.group_instance_id.as_deref())),
+                    ("clientId", Value::Str(m.client_id.clone())),
+                    ("clientHost", Value::Str(m.client_host.clone())),
+                    ("rebalanceTimeout", Value::Int(m.rebalance_timeout as i64)),
+                    ("sessionTimeout", Value::Int(m.session_timeout as i64)),
+                    ("subscription", Value::Bytes(m.subscription.clone())),
+                    ("assignment", Value::Bytes(m.assignment.clone())),
+                ]))
             })
             .collect();
-        let mut fields = vec![
-            ("protocolType", Json::str(&self.protocol_type)),
-            ("generation", Json::Int(self.generation as i64)),
-            ("protocol", Json::opt_str(self.protocol.as_deref())),
-            ("leader", Json::opt_str(self.leader.as_deref())),
-        ];
-        if version >= 2 {
-            fields.push(("currentStateTimestamp", Json::Int(self.current_state_timestamp)));
-        }
-        fields.push(("members", Json::Array(members)));
-        Json::object(fields)
+        Fields::from([
+            ("protocolType", Value::Str(self.protocol_type.clone())),
+            ("generation", Value::Int(self.generation as i64)),
+            ("protocol", Value::opt_str(self.protocol.as_deref())),
+            ("leader", Value::opt_str(self.leader.as_deref())),
+            ("currentStateTimestamp", Value::Int(self.current_state_timestamp)),
+            ("members", Value::Array(members)),
+        ])
     }
+
+    fn from_fields(mut f: Fields) -> Self {
+        let members = f
+            .take("members")
+            .into_array()
+            .into_iter()
+            .map(|m| {
+                let mut m = m.into_fields();
+                MemberMetadata {
+                    member_id: m.take("memberId").into_string(),
+                    group_instance_id: m.take("groupInstanceId").into_opt_string(),
+                    client_id: m.take("clientId").into_string(),
+                    client_host: m.take("clientHost").into_string(),
+                    rebalance_timeout: m.int("rebalanceTimeout") as i32,
+                    session_timeout: m.int("sessionTimeout") as i32,
+                    subscription: m.take("subscription").into_bytes(),
+                    assignment: m.take("assignment").into_bytes(),
+                }
+            })
+            .collect();
+        GroupMetadataValue {
+            protocol_type: f.take("protocolType").into_string(),
+            generation: f.int("generation") as i32,
+            protocol: f.take("protocol").into_opt_string(),
+            leader: f.take("leader").into_opt_string(),
+            current_state_timestamp: f.int("currentStateTimestamp"),
+            members,
+        }
+    }
+}
+
+/// A decoded `GroupMetadataValue` as JSON: each member's subscription and
+/// assignment decoded as the consumer protocol when the protocol type is
+/// `consumer` (base64 when they do not parse), as `kafka-dump-log` does.
+fn group_metadata_json(schema: &codec::RecordSchema, value: &Fields, version: i16) -> Json {
+    let consumer = matches!(value.get("protocolType"), Some(Value::Str(t)) if t == "consumer");
+    json::render(schema, value, version, &|field, v| match (field.name, v) {
+        ("subscription", Value::Bytes(b)) if consumer => {
+            consumer_protocol::decode_subscription(b).ok().map(|(v, s)| consumer_subscription_json(&s, v))
+        }
+        ("assignment", Value::Bytes(b)) if consumer => {
+            consumer_protocol::decode_assignment(b).ok().map(|(v, a)| consumer_assignment_json(&a, v))
+        }
+        _ => None,
+    })
 }
 
 /// Reads the int16 version (record type for keys) that prefixes every key
@@ -279,16 +353,8 @@ pub fn read_version(bytes: &[u8]) -> Result<i16> {
 
 /// Encodes a key: offset commits as record type 1, group metadata as 2.
 pub fn encode_key(key: &GroupRecordKey) -> Result<Vec<u8>> {
-    let mut w = Writer::new(key.record_type());
-    match key {
-        GroupRecordKey::OffsetCommit { group, topic, partition } => {
-            w.string("group", group, false)?;
-            w.string("topic", topic, false)?;
-            w.i32(*partition);
-        }
-        GroupRecordKey::GroupMetadata { group } => w.string("group", group, false)?,
-    }
-    Ok(w.finish())
+    let (schema, fields) = key.to_fields();
+    codec::encode(schema, key.record_type(), &fields)
 }
 
 /// Decodes a key of record type 0, 1 or 2; other types are
@@ -296,14 +362,20 @@ pub fn encode_key(key: &GroupRecordKey) -> Result<Vec<u8>> {
 /// [`unsupported_group_record_type_name`] for those Kafka knows).
 pub fn decode_key(bytes: &[u8]) -> Result<GroupRecordKey> {
     let record_type = read_version(bytes)?;
-    let mut r = Reader::new(&bytes[2..], false);
+    let body = &bytes[2..];
     match record_type {
-        0 | 1 => Ok(GroupRecordKey::OffsetCommit {
-            group: r.string("group")?,
-            topic: r.string("topic")?,
-            partition: r.i32("partition")?,
-        }),
-        2 => Ok(GroupRecordKey::GroupMetadata { group: r.string("group")? }),
+        0 | 1 => {
+            let mut f = codec::decode(&OFFSET_COMMIT_KEY, record_type, body)?;
+            Ok(GroupRecordKey::OffsetCommit {
+                group: f.take("group").into_string(),
+                topic: f.take("topic").into_string(),
+                partition: f.int("partition") as i32,
+            })
+        }
+        2 => {
+            let mut f = codec::decode(&GROUP_METADATA_KEY, record_type, body)?;
+            Ok(GroupRecordKey::GroupMetadata { group: f.take("group").into_string() })
+        }
         other => Err(SchemaError::UnknownRecordType(other)),
     }
 }
@@ -317,22 +389,7 @@ pub fn encode_offset_commit_value(value: &OffsetCommitValue) -> Result<Vec<u8>> 
 /// Encodes at `version` (0-4); fields the version lacks are dropped (they
 /// are all "ignorable" in the schema).
 pub fn encode_offset_commit_value_version(value: &OffsetCommitValue, version: i16) -> Result<Vec<u8>> {
-    check_version("OffsetCommitValue", version, GROUP_VALUE_MAX_VERSION)?;
-    let flexible = version >= 4;
-    let mut w = Writer::new(version);
-    w.i64(value.offset);
-    if version >= 3 {
-        w.i32(value.leader_epoch);
-    }
-    w.string_v("metadata", &value.metadata, flexible, version)?;
-    w.i64(value.commit_timestamp);
-    if version == 1 {
-        w.i64(value.expire_timestamp);
-    }
-    if flexible {
-        w.no_tagged_fields();
-    }
-    Ok(w.finish())
+    codec::encode(&OFFSET_COMMIT_VALUE, version, &value.to_fields())
 }
 
 /// Decodes any version (0-4).
@@ -342,16 +399,8 @@ pub fn decode_offset_commit_value(bytes: &[u8]) -> Result<OffsetCommitValue> {
 
 /// Decodes any version (0-4), returning it too.
 pub fn decode_offset_commit_value_versioned(bytes: &[u8]) -> Result<(i16, OffsetCommitValue)> {
-    let version = read_version(bytes)?;
-    check_version("OffsetCommitValue", version, GROUP_VALUE_MAX_VERSION)?;
-    let mut r = Reader::new(&bytes[2..], version >= 4);
-    let offset = r.i64("offset")?;
-    let leader_epoch = if version >= 3 { r.i32("leaderEpoch")? } else { -1 };
-    let metadata = r.string("metadata")?;
-    let commit_timestamp = r.i64("commitTimestamp")?;
-    let expire_timestamp = if version == 1 { r.i64("expireTimestamp")? } else { -1 };
-    r.skip_tagged_fields("OffsetCommitValue")?;
-    Ok((version, OffsetCommitValue { offset, leader_epoch, metadata, commit_timestamp, expire_timestamp }))
+    let (version, fields) = codec::decode_versioned(&OFFSET_COMMIT_VALUE, bytes)?;
+    Ok((version, OffsetCommitValue::from_fields(fields)))
 }
 
 /// Encodes at version 3 (what Kafka 4 writes).
@@ -361,38 +410,7 @@ pub fn encode_group_metadata_value(value: &GroupMetadataValue) -> Result<Vec<u8>
 
 /// Encodes at `version` (0-4); fields the version lacks are dropped.
 pub fn encode_group_metadata_value_version(value: &GroupMetadataValue, version: i16) -> Result<Vec<u8>> {
-    check_version("GroupMetadataValue", version, GROUP_VALUE_MAX_VERSION)?;
-    let flexible = version >= 4;
-    let mut w = Writer::new(version);
-    w.string_v("protocolType", &value.protocol_type, flexible, version)?;
-    w.i32(value.generation);
-    w.nullable_string_v("protocol", value.protocol.as_deref(), flexible, version)?;
-    w.nullable_string_v("leader", value.leader.as_deref(), flexible, version)?;
-    if version >= 2 {
-        w.i64(value.current_state_timestamp);
-    }
-    w.array_len(value.members.len(), flexible);
-    for m in &value.members {
-        w.string_v("memberId", &m.member_id, flexible, version)?;
-        if version >= 3 {
-            w.nullable_string_v("groupInstanceId", m.group_instance_id.as_deref(), flexible, version)?;
-        }
-        w.string_v("clientId", &m.client_id, flexible, version)?;
-        w.string_v("clientHost", &m.client_host, flexible, version)?;
-        if version >= 1 {
-            w.i32(m.rebalance_timeout);
-        }
-        w.i32(m.session_timeout);
-        w.bytes(&m.subscription, flexible);
-        w.bytes(&m.assignment, flexible);
-        if flexible {
-            w.no_tagged_fields();
-        }
-    }
-    if flexible {
-        w.no_tagged_fields();
-    }
-    Ok(w.finish())
+    codec::encode(&GROUP_METADATA_VALUE, version, &value.to_fields())
 }
 
 /// Decodes any version (0-4).
@@ -400,74 +418,29 @@ pub fn decode_group_metadata_value(bytes: &[u8]) -> Result<GroupMetadataValue> {
     decode_group_metadata_value_versioned(bytes).map(|(_, v)| v)
 }
 
-/// Smallest encoding of a member (non-flexible v0: three empty strings,
-/// one int32 and two empty bytes): bounds the member count before
-/// allocating.
-const MIN_MEMBER_SIZE: usize = 3 * 2 + 4 + 2 * 4;
-const MIN_MEMBER_SIZE_FLEXIBLE: usize = 3 + 4 + 4 + 2 + 1;
-
 /// Decodes any version (0-4), returning it too.
 pub fn decode_group_metadata_value_versioned(bytes: &[u8]) -> Result<(i16, GroupMetadataValue)> {
-    let version = read_version(bytes)?;
-    check_version("GroupMetadataValue", version, GROUP_VALUE_MAX_VERSION)?;
-    let flexible = version >= 4;
-    let mut r = Reader::new(&bytes[2..], flexible);
-    let protocol_type = r.string("protocolType")?;
-    let generation = r.i32("generation")?;
-    let protocol = r.nullable_string("protocol")?;
-    let leader = r.nullable_string("leader")?;
-    let current_state_timestamp = if version >= 2 { r.i64("currentStateTimestamp")? } else { -1 };
-    let min = if flexible { MIN_MEMBER_SIZE_FLEXIBLE } else { MIN_MEMBER_SIZE };
-    let count = r.array_len("members", min)?.ok_or(SchemaError::NullField("members"))?;
-    let mut members = Vec::with_capacity(count);
-    for _ in 0..count {
-        let member_id = r.string("memberId")?;
-        let group_instance_id = if version >= 3 { r.nullable_string("groupInstanceId")? } else { None };
-        let client_id = r.string("clientId")?;
-        let client_host = r.string("clientHost")?;
-        let rebalance_timeout = if version >= 1 { r.i32("rebalanceTimeout")? } else { -1 };
-        let session_timeout = r.i32("sessionTimeout")?;
-        let subscription = r.bytes("subscription")?;
-        let assignment = r.bytes("assignment")?;
-        r.skip_tagged_fields("MemberMetadata")?;
-        members.push(MemberMetadata {
-            member_id,
-            group_instance_id,
-            client_id,
-            client_host,
-            rebalance_timeout,
-            session_timeout,
-            subscription,
-            assignment,
-        });
-    }
-    r.skip_tagged_fields("GroupMetadataValue")?;
-    Ok((version, GroupMetadataValue { protocol_type, generation, protocol, leader, current_state_timestamp, members }))
+    let (version, fields) = codec::decode_versioned(&GROUP_METADATA_VALUE, bytes)?;
+    Ok((version, GroupMetadataValue::from_fields(fields)))
 }
 
 /// A decoded `__consumer_offsets` key rendered as `kafka-dump-log
 /// --offsets-decoder` prints it: `{"type":"1","data":{...}}`.
 pub fn group_key_json(bytes: &[u8]) -> Result<String> {
     let record_type = read_version(bytes)?;
-    let key = decode_key(bytes)?;
-    Ok(Json::object([("type", Json::Str(record_type.to_string())), ("data", key.to_json())]).to_string())
+    let record = schemas::group_record(record_type).ok_or(SchemaError::UnknownRecordType(record_type))?;
+    let key = codec::decode(record.key, record_type, &bytes[2..])?;
+    let data = json::plain(record.key, &key, record_type);
+    Ok(Json::object([("type", Json::Str(record_type.to_string())), ("data", data)]).to_string())
 }
 
 /// A `__consumer_offsets` value of the given record type rendered as
 /// `kafka-dump-log --offsets-decoder` prints it:
 /// `{"version":"3","data":{...}}`.
 pub fn group_value_json(record_type: i16, bytes: &[u8]) -> Result<String> {
-    let (version, data) = match record_type {
-        0 | 1 => {
-            let (v, value) = decode_offset_commit_value_versioned(bytes)?;
-            (v, value.to_json(v))
-        }
-        2 => {
-            let (v, value) = decode_group_metadata_value_versioned(bytes)?;
-            (v, value.to_json(v))
-        }
-        other => return Err(SchemaError::UnknownRecordType(other)),
-    };
+    let record = schemas::group_record(record_type).ok_or(SchemaError::UnknownRecordType(record_type))?;
+    let (version, value) = codec::decode_versioned(record.value, bytes)?;
+    let data = (record.value_json)(record.value, &value, version);
     Ok(Json::object([("version", Json::Str(version.to_string())), ("data", data)]).to_string())
 }
 
@@ -617,69 +590,83 @@ impl fmt::Display for TransactionState {
     }
 }
 
+impl TransactionLogValue {
+    fn to_fields(&self) -> Fields {
+        let partitions = self.transaction_partitions.as_ref().map_or(Value::Null, |parts| {
+            Value::Array(
+                parts
+                    .iter()
+                    .map(|p| {
+                        Value::Struct(Fields::from([
+                            ("topic", Value::Str(p.topic.clone())),
+                            (
+                                "partitionIds",
+                                Value::Array(p.partition_ids.iter().map(|id| Value::Int(*id as i64)).collect()),
+                            ),
+                        ]))
+                    })
+                    .collect(),
+            )
+        });
+        Fields::from([
+            ("producerId", Value::Int(self.producer_id)),
+            ("previousProducerId", Value::Int(self.previous_producer_id)),
+            ("nextProducerId", Value::Int(self.next_producer_id)),
+            ("producerEpoch", Value::Int(self.producer_epoch as i64)),
+            ("transactionTimeoutMs", Value::Int(self.transaction_timeout_ms as i64)),
+            ("transactionStatus", Value::Int(self.transaction_status as i64)),
+            ("transactionPartitions", partitions),
+            ("transactionLastUpdateTimestampMs", Value::Int(self.transaction_last_update_timestamp_ms)),
+            ("transactionStartTimestampMs", Value::Int(self.transaction_start_timestamp_ms)),
+            ("clientTransactionVersion", Value::Int(self.client_transaction_version as i64)),
+        ])
+    }
+
+    fn from_fields(mut f: Fields) -> Self {
+        let transaction_partitions = f.take("transactionPartitions").into_opt_array().map(|parts| {
+            parts
+                .into_iter()
+                .map(|p| {
+                    let mut p = p.into_fields();
+                    TransactionPartitions {
+                        topic: p.take("topic").into_string(),
+                        partition_ids: p.take("partitionIds").into_array().iter().map(|id| id.int() as i32).collect(),
+                    }
+                })
+                .collect()
+        });
+        TransactionLogValue {
+            producer_id: f.int("producerId"),
+            previous_producer_id: f.int("previousProducerId"),
+            next_producer_id: f.int("nextProducerId"),
+            producer_epoch: f.int("producerEpoch") as i16,
+            transaction_timeout_ms: f.int("transactionTimeoutMs") as i32,
+            transaction_status: f.int("transactionStatus") as i8,
+            transaction_partitions,
+            transaction_last_update_timestamp_ms: f.int("transactionLastUpdateTimestampMs"),
+            transaction_start_timestamp_ms: f.int("transactionStartTimestampMs"),
+            client_transaction_version: f.int("clientTransactionVersion") as i16,
+        }
+    }
+}
+
 /// Encodes a transaction log key (version 0).
 pub fn encode_transaction_log_key(key: &TransactionLogKey) -> Result<Vec<u8>> {
-    let mut w = Writer::new(TRANSACTION_LOG_KEY_VERSION);
-    w.string("transactionalId", &key.transactional_id, false)?;
-    Ok(w.finish())
+    let fields = Fields::from([("transactionalId", Value::Str(key.transactional_id.clone()))]);
+    codec::encode(&TRANSACTION_LOG_KEY, TRANSACTION_LOG_KEY_VERSION, &fields)
 }
 
 /// Decodes a transaction log key (version 0 only).
 pub fn decode_transaction_log_key(bytes: &[u8]) -> Result<TransactionLogKey> {
-    let version = read_version(bytes)?;
-    check_version("TransactionLogKey", version, TRANSACTION_LOG_KEY_VERSION)?;
-    let mut r = Reader::new(&bytes[2..], false);
-    Ok(TransactionLogKey { transactional_id: r.string("transactionalId")? })
+    let (_, mut f) = codec::decode_versioned(&TRANSACTION_LOG_KEY, bytes)?;
+    Ok(TransactionLogKey { transactional_id: f.take("transactionalId").into_string() })
 }
 
 /// Encodes at `version`: 0 (what Kafka writes unless transaction.version 2
 /// is enabled; the tagged fields are dropped) or 1 (flexible; tagged fields
 /// written when not at their defaults, as Kafka does).
 pub fn encode_transaction_log_value(value: &TransactionLogValue, version: i16) -> Result<Vec<u8>> {
-    check_version("TransactionLogValue", version, TRANSACTION_LOG_VALUE_MAX_VERSION)?;
-    let flexible = version >= 1;
-    let mut w = Writer::new(version);
-    w.i64(value.producer_id);
-    w.i16(value.producer_epoch);
-    w.i32(value.transaction_timeout_ms);
-    w.i8(value.transaction_status);
-    match &value.transaction_partitions {
-        None => w.null_array(flexible),
-        Some(parts) => {
-            w.array_len(parts.len(), flexible);
-            for p in parts {
-                w.string_v("topic", &p.topic, flexible, version)?;
-                w.array_len(p.partition_ids.len(), flexible);
-                for id in &p.partition_ids {
-                    w.i32(*id);
-                }
-                if flexible {
-                    w.no_tagged_fields();
-                }
-            }
-        }
-    }
-    w.i64(value.transaction_last_update_timestamp_ms);
-    w.i64(value.transaction_start_timestamp_ms);
-    if flexible {
-        let mut tags: Vec<(u32, Vec<u8>)> = Vec::new();
-        if value.previous_producer_id != -1 {
-            tags.push((0, value.previous_producer_id.to_be_bytes().to_vec()));
-        }
-        if value.next_producer_id != -1 {
-            tags.push((1, value.next_producer_id.to_be_bytes().to_vec()));
-        }
-        if value.client_transaction_version != 0 {
-            tags.push((2, value.client_transaction_version.to_be_bytes().to_vec()));
-        }
-        w.uvarint(tags.len() as u32);
-        for (tag, data) in tags {
-            w.uvarint(tag);
-            w.uvarint(data.len() as u32);
-            w.raw(&data);
-        }
-    }
-    Ok(w.finish())
+    codec::encode(&TRANSACTION_LOG_VALUE, version, &value.to_fields())
 }
 
 /// Decodes any version (0-1).
@@ -689,382 +676,8 @@ pub fn decode_transaction_log_value(bytes: &[u8]) -> Result<TransactionLogValue>
 
 /// Decodes any version (0-1), returning it too.
 pub fn decode_transaction_log_value_versioned(bytes: &[u8]) -> Result<(i16, TransactionLogValue)> {
-    let version = read_version(bytes)?;
-    check_version("TransactionLogValue", version, TRANSACTION_LOG_VALUE_MAX_VERSION)?;
-    let flexible = version >= 1;
-    let mut r = Reader::new(&bytes[2..], flexible);
-    let producer_id = r.i64("producerId")?;
-    let producer_epoch = r.i16("producerEpoch")?;
-    let transaction_timeout_ms = r.i32("transactionTimeoutMs")?;
-    let transaction_status = r.i8("transactionStatus")?;
-    let min = if flexible { 1 + 1 + 1 } else { 2 + 4 };
-    let transaction_partitions = match r.array_len("transactionPartitions", min)? {
-        None => None,
-        Some(n) => {
-            let mut parts = Vec::with_capacity(n);
-            for _ in 0..n {
-                let topic = r.string("topic")?;
-                let count = r.array_len("partitionIds", 4)?.ok_or(SchemaError::NullField("partitionIds"))?;
-                let mut partition_ids = Vec::with_capacity(count);
-                for _ in 0..count {
-                    partition_ids.push(r.i32("partitionIds")?);
-                }
-                r.skip_tagged_fields("PartitionsSchema")?;
-                parts.push(TransactionPartitions { topic, partition_ids });
-            }
-            Some(parts)
-        }
-    };
-    let transaction_last_update_timestamp_ms = r.i64("transactionLastUpdateTimestampMs")?;
-    let transaction_start_timestamp_ms = r.i64("transactionStartTimestampMs")?;
-    let mut value = TransactionLogValue {
-        producer_id,
-        previous_producer_id: -1,
-        next_producer_id: -1,
-        producer_epoch,
-        transaction_timeout_ms,
-        transaction_status,
-        transaction_partitions,
-        transaction_last_update_timestamp_ms,
-        transaction_start_timestamp_ms,
-        client_transaction_version: 0,
-    };
-    r.tagged_fields("TransactionLogValue", |tag, data| {
-        let field = match tag {
-            0 => "previousProducerId",
-            1 => "nextProducerId",
-            2 => "clientTransactionVersion",
-            _ => return Ok(()),
-        };
-        let mut t = Reader::new(data, true);
-        match tag {
-            0 => value.previous_producer_id = t.i64(field)?,
-            1 => value.next_producer_id = t.i64(field)?,
-            _ => value.client_transaction_version = t.i16(field)?,
-        }
-        Ok(())
-    })?;
-    Ok((version, value))
-}
-
-// ---------------------------------------------------------------------------
-// Ordered JSON
-// ---------------------------------------------------------------------------
-
-/// A JSON value that keeps object fields in insertion order (serde_json's
-/// map sorts keys), rendered compactly like Jackson's `JsonNode.toString`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Str(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
-}
-
-impl Json {
-    pub fn object<K: Into<String>>(fields: impl IntoIterator<Item = (K, Json)>) -> Json {
-        Json::Object(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
-    }
-    pub fn str(s: &str) -> Json {
-        Json::Str(s.to_string())
-    }
-    pub fn opt_str(s: Option<&str>) -> Json {
-        s.map_or(Json::Null, Json::str)
-    }
-    /// Bytes as Jackson writes a `BinaryNode`: standard base64 with padding.
-    pub fn bytes(b: &[u8]) -> Json {
-        Json::Str(base64::engine::general_purpose::STANDARD.encode(b))
-    }
-    pub fn opt_bytes(b: Option<&[u8]>) -> Json {
-        b.map_or(Json::Null, Json::bytes)
-    }
-}
-
-impl fmt::Display for Json {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Json::Null => f.write_str("null"),
-            Json::Bool(b) => write!(f, "{b}"),
-            Json::Int(i) => write!(f, "{i}"),
-            Json::Str(s) => write_json_string(f, s),
-            Json::Array(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-            Json::Object(fields) => {
-                f.write_str("{")?;
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write_json_string(f, k)?;
-                    write!(f, ":{v}")?;
-                }
-                f.write_str("}")
-            }
-        }
-    }
-}
-
-fn write_json_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
-    // serde_json's escaping of a plain string cannot fail.
-    match serde_json::to_string(s) {
-        Ok(quoted) => f.write_str(&quoted),
-        Err(_) => Err(fmt::Error),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Primitive reader / writer
-// ---------------------------------------------------------------------------
-
-fn check_version(schema: &'static str, version: i16, max: i16) -> Result<()> {
-    if (0..=max).contains(&version) {
-        Ok(())
-    } else {
-        Err(SchemaError::UnsupportedVersion { schema, version })
-    }
-}
-
-/// Checked reads over untrusted bytes; `flexible` selects compact lengths.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    flexible: bool,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], flexible: bool) -> Self {
-        Reader { buf, pos: 0, flexible }
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
-    fn take(&mut self, n: u64, field: &'static str) -> Result<&'a [u8]> {
-        if n > self.remaining() as u64 {
-            return Err(SchemaError::Truncated { field, needed: n, available: self.remaining() });
-        }
-        let n = n as usize;
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N]> {
-        let s = self.take(N as u64, field)?;
-        let mut a = [0u8; N];
-        a.copy_from_slice(s);
-        Ok(a)
-    }
-
-    fn i8(&mut self, field: &'static str) -> Result<i8> {
-        Ok(i8::from_be_bytes(self.array(field)?))
-    }
-    fn i16(&mut self, field: &'static str) -> Result<i16> {
-        Ok(i16::from_be_bytes(self.array(field)?))
-    }
-    fn i32(&mut self, field: &'static str) -> Result<i32> {
-        Ok(i32::from_be_bytes(self.array(field)?))
-    }
-    fn i64(&mut self, field: &'static str) -> Result<i64> {
-        Ok(i64::from_be_bytes(self.array(field)?))
-    }
-
-    /// Kafka's unsigned varint (at most 5 bytes, 32 bits).
-    fn uvarint(&mut self, field: &'static str) -> Result<u32> {
-        let mut value: u32 = 0;
-        for i in 0..5 {
-            let b = self.i8(field)? as u8;
-            if i == 4 && b > 0x0f {
-                return Err(SchemaError::BadVarint(field));
-            }
-            value |= ((b & 0x7f) as u32) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(SchemaError::BadVarint(field))
-    }
-
-    /// A length: -1 (or compact 0) is null, other negatives are errors.
-    fn length(&mut self, field: &'static str, int16: bool) -> Result<Option<u64>> {
-        let len: i64 = if self.flexible {
-            self.uvarint(field)? as i64 - 1
-        } else if int16 {
-            self.i16(field)? as i64
-        } else {
-            self.i32(field)? as i64
-        };
-        match len {
-            -1 => Ok(None),
-            n if n < 0 => Err(SchemaError::InvalidLength { field, length: n }),
-            n => Ok(Some(n as u64)),
-        }
-    }
-
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>> {
-        match self.length(field, true)? {
-            None => Ok(None),
-            Some(n) => Ok(Some(String::from_utf8_lossy(self.take(n, field)?).into_owned())),
-        }
-    }
-
-    fn string(&mut self, field: &'static str) -> Result<String> {
-        self.nullable_string(field)?.ok_or(SchemaError::NullField(field))
-    }
-
-    fn nullable_bytes(&mut self, field: &'static str) -> Result<Option<Vec<u8>>> {
-        match self.length(field, false)? {
-            None => Ok(None),
-            Some(n) => Ok(Some(self.take(n, field)?.to_vec())),
-        }
-    }
-
-    fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>> {
-        self.nullable_bytes(field)?.ok_or(SchemaError::NullField(field))
-    }
-
-    /// An array count (null = `None`), rejected when `count * min_element`
-    /// exceeds what remains.
-    fn array_len(&mut self, field: &'static str, min_element: usize) -> Result<Option<usize>> {
-        match self.length(field, false)? {
-            None => Ok(None),
-            Some(n) => {
-                let needed = n.saturating_mul(min_element.max(1) as u64);
-                if needed > self.remaining() as u64 {
-                    return Err(SchemaError::Truncated { field, needed, available: self.remaining() });
-                }
-                Ok(Some(n as usize))
-            }
-        }
-    }
-
-    /// Walks a tagged-field section (flexible versions only).
-    fn tagged_fields(
-        &mut self,
-        field: &'static str,
-        mut on_field: impl FnMut(u32, &'a [u8]) -> Result<()>,
-    ) -> Result<()> {
-        if !self.flexible {
-            return Ok(());
-        }
-        let count = self.uvarint(field)?;
-        for _ in 0..count {
-            let tag = self.uvarint(field)?;
-            let size = self.uvarint(field)?;
-            let data = self.take(size as u64, field)?;
-            on_field(tag, data)?;
-        }
-        Ok(())
-    }
-
-    fn skip_tagged_fields(&mut self, field: &'static str) -> Result<()> {
-        self.tagged_fields(field, |_, _| Ok(()))
-    }
-}
-
-/// Builds a version-prefixed record.
-struct Writer {
-    buf: Vec<u8>,
-}
-
-impl Writer {
-    fn new(version: i16) -> Self {
-        Writer { buf: version.to_be_bytes().to_vec() }
-    }
-    fn finish(self) -> Vec<u8> {
-        self.buf
-    }
-    fn raw(&mut self, b: &[u8]) {
-        self.buf.extend_from_slice(b);
-    }
-    fn i8(&mut self, v: i8) {
-        self.raw(&v.to_be_bytes());
-    }
-    fn i16(&mut self, v: i16) {
-        self.raw(&v.to_be_bytes());
-    }
-    fn i32(&mut self, v: i32) {
-        self.raw(&v.to_be_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.raw(&v.to_be_bytes());
-    }
-    fn uvarint(&mut self, mut v: u32) {
-        while v >= 0x80 {
-            self.buf.push((v as u8 & 0x7f) | 0x80);
-            v >>= 7;
-        }
-        self.buf.push(v as u8);
-    }
-    fn compact_len(&mut self, len: usize) {
-        // Lengths here come from in-memory values; u32 covers every record
-        // Kafka accepts.
-        self.uvarint((len as u64 + 1).min(u32::MAX as u64) as u32);
-    }
-    fn nullable_string_v(&mut self, field: &'static str, s: Option<&str>, flexible: bool, version: i16) -> Result<()> {
-        match s {
-            None if flexible => self.uvarint(0),
-            None => self.i16(-1),
-            Some(s) if flexible => {
-                self.compact_len(s.len());
-                self.raw(s.as_bytes());
-            }
-            Some(s) => {
-                let len = i16::try_from(s.len()).map_err(|_| SchemaError::StringTooLong {
-                    field,
-                    length: s.len(),
-                    version,
-                })?;
-                self.i16(len);
-                self.raw(s.as_bytes());
-            }
-        }
-        Ok(())
-    }
-    fn string_v(&mut self, field: &'static str, s: &str, flexible: bool, version: i16) -> Result<()> {
-        self.nullable_string_v(field, Some(s), flexible, version)
-    }
-    /// A string in a key (keys are never flexible; version only for errors).
-    fn string(&mut self, field: &'static str, s: &str, flexible: bool) -> Result<()> {
-        let version = i16::from_be_bytes([self.buf[0], self.buf[1]]);
-        self.string_v(field, s, flexible, version)
-    }
-    fn bytes(&mut self, b: &[u8], flexible: bool) {
-        if flexible {
-            self.compact_len(b.len());
-        } else {
-            self.i32(b.len().min(i32::MAX as usize) as i32);
-        }
-        self.raw(b);
-    }
-    fn array_len(&mut self, n: usize, flexible: bool) {
-        if flexible {
-            self.compact_len(n);
-        } else {
-            self.i32(n.min(i32::MAX as usize) as i32);
-        }
-    }
-    fn null_array(&mut self, flexible: bool) {
-        if flexible {
-            self.uvarint(0);
-        } else {
-            self.i32(-1);
-        }
-    }
-    fn no_tagged_fields(&mut self) {
-        self.uvarint(0);
-    }
+    let (version, fields) = codec::decode_versioned(&TRANSACTION_LOG_VALUE, bytes)?;
+    Ok((version, TransactionLogValue::from_fields(fields)))
 }
 
 #[cfg(test)]

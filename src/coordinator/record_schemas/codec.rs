@@ -219,7 +219,7 @@ impl Fields {
     pub fn take(&mut self, name: &str) -> Value {
         self.0.iter_mut().find(|(n, _)| *n == name).map_or(Value::Null, |(_, v)| std::mem::replace(v, Value::Null))
     }
-    pub fn int(&self, name: &str) -> i64 {
+    pub fn integer(&self, name: &str) -> i64 {
         self.get(name).map_or(0, Value::int)
     }
 }

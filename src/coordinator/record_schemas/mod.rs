@@ -220,11 +220,11 @@ impl OffsetCommitValue {
 
     fn from_fields(mut f: Fields) -> Self {
         OffsetCommitValue {
-            offset: f.int("offset"),
-            leader_epoch: f.int("leaderEpoch") as i32,
+            offset: f.integer("offset"),
+            leader_epoch: f.integer("leaderEpoch") as i32,
             metadata: f.take("metadata").into_string(),
-            commit_timestamp: f.int("commitTimestamp"),
-            expire_timestamp: f.int("expireTimestamp"),
+            commit_timestamp: f.integer("commitTimestamp"),
+            expire_timestamp: f.integer("expireTimestamp"),
         }
     }
 }
@@ -308,8 +308,8 @@ impl GroupMetadataValue {
                     group_instance_id: m.take("groupInstanceId").into_opt_string(),
                     client_id: m.take("clientId").into_string(),
                     client_host: m.take("clientHost").into_string(),
-                    rebalance_timeout: m.int("rebalanceTimeout") as i32,
-                    session_timeout: m.int("sessionTimeout") as i32,
+                    rebalance_timeout: m.integer("rebalanceTimeout") as i32,
+                    session_timeout: m.integer("sessionTimeout") as i32,
                     subscription: m.take("subscription").into_bytes(),
                     assignment: m.take("assignment").into_bytes(),
                 }
@@ -317,10 +317,10 @@ impl GroupMetadataValue {
             .collect();
         GroupMetadataValue {
             protocol_type: f.take("protocolType").into_string(),
-            generation: f.int("generation") as i32,
+            generation: f.integer("generation") as i32,
             protocol: f.take("protocol").into_opt_string(),
             leader: f.take("leader").into_opt_string(),
-            current_state_timestamp: f.int("currentStateTimestamp"),
+            current_state_timestamp: f.integer("currentStateTimestamp"),
             members,
         }
     }
@@ -369,7 +369,7 @@ pub fn decode_key(bytes: &[u8]) -> Result<GroupRecordKey> {
             Ok(GroupRecordKey::OffsetCommit {
                 group: f.take("group").into_string(),
                 topic: f.take("topic").into_string(),
-                partition: f.int("partition") as i32,
+                partition: f.integer("partition") as i32,
             })
         }
         2 => {
@@ -636,16 +636,16 @@ impl TransactionLogValue {
                 .collect()
         });
         TransactionLogValue {
-            producer_id: f.int("producerId"),
-            previous_producer_id: f.int("previousProducerId"),
-            next_producer_id: f.int("nextProducerId"),
-            producer_epoch: f.int("producerEpoch") as i16,
-            transaction_timeout_ms: f.int("transactionTimeoutMs") as i32,
-            transaction_status: f.int("transactionStatus") as i8,
+            producer_id: f.integer("producerId"),
+            previous_producer_id: f.integer("previousProducerId"),
+            next_producer_id: f.integer("nextProducerId"),
+            producer_epoch: f.integer("producerEpoch") as i16,
+            transaction_timeout_ms: f.integer("transactionTimeoutMs") as i32,
+            transaction_status: f.integer("transactionStatus") as i8,
             transaction_partitions,
-            transaction_last_update_timestamp_ms: f.int("transactionLastUpdateTimestampMs"),
-            transaction_start_timestamp_ms: f.int("transactionStartTimestampMs"),
-            client_transaction_version: f.int("clientTransactionVersion") as i16,
+            transaction_last_update_timestamp_ms: f.integer("transactionLastUpdateTimestampMs"),
+            transaction_start_timestamp_ms: f.integer("transactionStartTimestampMs"),
+            client_transaction_version: f.integer("clientTransactionVersion") as i16,
         }
     }
 }

@@ -395,14 +395,21 @@ pub mod patch {
         batch[OFFSET_LEADER_EPOCH..OFFSET_LEADER_EPOCH + 4].copy_from_slice(&epoch.to_be_bytes());
     }
 
-    /// Marks the batch LogAppendTime with `timestamp` as its max timestamp
-    /// and recomputes the CRC (both fields are covered by it).
-    pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
-        let attributes = be_i16(batch, OFFSET_ATTRIBUTES) | TIMESTAMP_TYPE_MASK;
-        batch[OFFSET_ATTRIBUTES..OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
-        batch[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
-        let crc = crc32c::crc32c(&batch[OFFSET_ATTRIBUTES..]);
-        batch[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    /// Kafka's `setMaxTimestamp`: sets the timestamp type (LogAppendTime
+    /// or CreateTime) and the max timestamp in `header` (the first
+    /// [`HEADER_SIZE`] bytes of a batch) and recomputes the CRC over the
+    /// patched header tail and `records`, the untouched rest of the batch.
+    pub fn set_max_timestamp(header: &mut [u8], records: &[u8], log_append_time: bool, timestamp: i64) {
+        let mut attributes = be_i16(header, OFFSET_ATTRIBUTES);
+        if log_append_time {
+            attributes |= TIMESTAMP_TYPE_MASK;
+        } else {
+            attributes &= !TIMESTAMP_TYPE_MASK;
+        }
+        header[OFFSET_ATTRIBUTES..OFFSET_ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+        header[OFFSET_MAX_TIMESTAMP..OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&header[OFFSET_ATTRIBUTES..HEADER_SIZE]), records);
+        header[OFFSET_CRC..OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
     }
 }
 
@@ -458,10 +465,16 @@ mod tests {
         let v = BatchView::parse_valid(&bytes).unwrap();
         assert_eq!(v.base_offset(), 42);
         assert_eq!(v.partition_leader_epoch(), 7);
-        patch::set_log_append_time(&mut bytes, 99);
+        let (header, records) = bytes.split_at_mut(HEADER_SIZE);
+        patch::set_max_timestamp(header, records, true, 99);
         let v = BatchView::parse_valid(&bytes).unwrap();
         assert!(v.is_log_append_time());
         assert_eq!(v.max_timestamp(), 99);
+        let (header, records) = bytes.split_at_mut(HEADER_SIZE);
+        patch::set_max_timestamp(header, records, false, 7);
+        let v = BatchView::parse_valid(&bytes).unwrap();
+        assert!(!v.is_log_append_time());
+        assert_eq!(v.max_timestamp(), 7);
     }
 
     #[test]

@@ -102,12 +102,12 @@ pub fn validate_client_batch<'a>(
     header.copy_from_slice(&records[..HEADER_SIZE]);
     let log_append_time = match config.message_timestamp_type {
         TimestampType::LogAppendTime => {
-            set_max_timestamp(&mut header, view.records_bytes(), true, now);
+            batch::patch::set_max_timestamp(&mut header, view.records_bytes(), true, now);
             now
         }
         TimestampType::CreateTime => {
             if h.max_timestamp != max_timestamp || h.is_log_append_time() {
-                set_max_timestamp(&mut header, view.records_bytes(), false, max_timestamp);
+                batch::patch::set_max_timestamp(&mut header, view.records_bytes(), false, max_timestamp);
             }
             NO_TIMESTAMP
         }
@@ -262,24 +262,6 @@ fn validate_records(
         )
     };
     Err(StorageError::RecordValidation { timestamp: timestamp_error, message, record_errors: errors })
-}
-
-/// Kafka's `setMaxTimestamp`: the timestamp type and max timestamp in the
-/// header, and the CRC over the patched header tail and the untouched
-/// records.
-fn set_max_timestamp(header: &mut [u8; HEADER_SIZE], records: &[u8], log_append_time: bool, timestamp: i64) {
-    const TIMESTAMP_TYPE_MASK: i16 = 0x08;
-    let at = batch::OFFSET_ATTRIBUTES;
-    let mut attributes = i16::from_be_bytes([header[at], header[at + 1]]);
-    if log_append_time {
-        attributes |= TIMESTAMP_TYPE_MASK;
-    } else {
-        attributes &= !TIMESTAMP_TYPE_MASK;
-    }
-    header[at..at + 2].copy_from_slice(&attributes.to_be_bytes());
-    header[batch::OFFSET_MAX_TIMESTAMP..batch::OFFSET_MAX_TIMESTAMP + 8].copy_from_slice(&timestamp.to_be_bytes());
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[at..]), records);
-    header[batch::OFFSET_CRC..batch::OFFSET_CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 impl From<RecordError> for StorageError {

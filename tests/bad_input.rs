@@ -16,16 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::NONE;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest,
-    FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest,
+    ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::ResponseError as E;
@@ -183,21 +181,6 @@ fn garbage(len: usize, mut seed: u64) -> Vec<u8> {
         .collect()
 }
 
-async fn create_topic(c: &mut BrokerClient, name: &str, configs: &[(&str, &str)]) {
-    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(tn(name))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v))))
-                .collect(),
-        )]);
-    let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.unwrap();
-    assert_eq!(resp.topics[0].error_code, NONE, "create {name}: {:?}", resp.topics[0].error_message);
-}
-
 // ---------------------------------------------------------------------------
 // Connection-level bad input: the connection closes, nothing else happens
 // ---------------------------------------------------------------------------
@@ -220,7 +203,7 @@ async fn frame_over_socket_request_max_bytes_is_closed_at_once() {
 async fn frame_of_exactly_socket_request_max_bytes_is_served() {
     let env = Env::start().await;
     let mut c = env.client().await;
-    create_topic(&mut c, "at-the-limit", &[]).await;
+    common::create_topic_raw(&mut c, "at-the-limit", &[]).await;
     let max: usize = MAX_REQUEST.parse().unwrap();
     let request = |value_len: usize| {
         let records = batch(&[&"v".repeat(value_len)]);
@@ -406,7 +389,7 @@ fn metadata_request(version: i16, topic: &str) -> MetadataRequest {
 async fn pipelined_requests_are_answered_in_order() {
     let env = Env::start().await;
     let mut c = env.client().await;
-    create_topic(&mut c, "pipelined", &[]).await;
+    common::create_topic_raw(&mut c, "pipelined", &[]).await;
     let fetch =
         FetchRequest::default().with_max_wait_ms(300).with_min_bytes(1).with_topics(vec![FetchTopic::default()
             .with_topic(tn("pipelined"))
@@ -471,7 +454,7 @@ async fn latest_offset(c: &mut BrokerClient, topic: &str) -> i64 {
 async fn acks_zero_produce_gets_no_response() {
     let env = Env::start().await;
     let mut c = env.client().await;
-    create_topic(&mut c, "fire-and-forget", &[]).await;
+    common::create_topic_raw(&mut c, "fire-and-forget", &[]).await;
     let mut bytes = Vec::new();
     for (i, corr) in [201, 202].into_iter().enumerate() {
         let records = batch(&[&format!("silent-{i}")]);
@@ -503,7 +486,7 @@ async fn acks_zero_produce_gets_no_response() {
 async fn acks_zero_produce_error_closes_the_connection() {
     let env = Env::start().await;
     let mut c = env.client().await;
-    create_topic(&mut c, "fire-and-fail", &[]).await;
+    common::create_topic_raw(&mut c, "fire-and-fail", &[]).await;
     let mut bytes = encode_request(
         ApiKey::Produce,
         PRODUCE_VERSION,
@@ -602,7 +585,7 @@ async fn assert_rejected(records: Option<Bytes>, expected: i16, what: &str) {
 async fn assert_rejected_on(configs: &[(&str, &str)], records: Option<Bytes>, expected: i16, what: &str) {
     let env = Env::start().await;
     let mut c = env.client().await;
-    create_topic(&mut c, "bad-batches", configs).await;
+    common::create_topic_raw(&mut c, "bad-batches", configs).await;
     let p = produce_answer(&mut c, 1, "bad-batches", records).await;
     assert_eq!(p.error_code, expected, "{what}: {:?}", p.error_message);
     assert_eq!(p.base_offset, -1, "{what}: no base offset for a rejected batch");
@@ -702,7 +685,7 @@ async fn produce_acks_2_is_invalid_required_acks() {
 async fn assert_rejected_acks(acks: i16) {
     let env = Env::start().await;
     let mut c = env.client().await;
-    create_topic(&mut c, "bad-acks", &[]).await;
+    common::create_topic_raw(&mut c, "bad-acks", &[]).await;
     let p = produce_answer(&mut c, acks, "bad-acks", Some(batch(&["a"]))).await;
     assert_eq!(p.error_code, E::InvalidRequiredAcks.code(), "acks={acks}");
     assert_eq!(latest_offset(&mut c, "bad-acks").await, 0, "acks={acks}: nothing appended");

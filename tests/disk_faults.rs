@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest,
-    FetchResponse, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, FetchRequest, FetchResponse, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -144,12 +143,7 @@ async fn a_full_log_dir_refuses_writes_and_loses_nothing() {
     ];
     let mut broker = BrokerProcess::spawn(&data, &overrides);
     let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
-    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(tn("full"))
-        .with_num_partitions(1)
-        .with_replication_factor(1)]);
-    let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.unwrap();
-    assert_eq!(resp.topics[0].error_code, 0);
+    common::create_topic_raw(&mut c, "full", &[]).await;
 
     // Leave a few MiB free, held by a filler file the test removes later.
     let filler = data.join("filler");
@@ -248,12 +242,7 @@ async fn a_damaged_metadata_log_is_reported_in_plain_words() {
     let data = root.path().join("data");
     let mut broker = BrokerProcess::spawn(&data, &[]);
     let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
-    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(tn("full"))
-        .with_num_partitions(1)
-        .with_replication_factor(1)]);
-    let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.unwrap();
-    assert_eq!(resp.topics[0].error_code, 0);
+    common::create_topic_raw(&mut c, "full", &[]).await;
     broker.terminate();
 
     // Flip a byte inside the first batch of the metadata log: recovery

@@ -9,13 +9,11 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, ListOffsetsRequest, ListOffsetsResponse,
-    ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, BrokerId, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -35,25 +33,6 @@ fn now_ms() -> i64 {
 
 fn tn(v: &str) -> TopicName {
     TopicName(StrBytes::from_string(v.to_string()))
-}
-
-async fn create_topic(c: &mut BrokerClient, name: &str, configs: &[(&str, &str)]) {
-    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(tn(name))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(
-            configs
-                .iter()
-                .map(|(k, v)| {
-                    CreatableTopicConfig::default()
-                        .with_name(StrBytes::from_string(k.to_string()))
-                        .with_value(Some(StrBytes::from_string(v.to_string())))
-                })
-                .collect(),
-        )]);
-    let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.unwrap();
-    assert_eq!(resp.topics[0].error_code, 0, "create {name}: {:?}", resp.topics[0].error_message);
 }
 
 /// Produces with acks=all at v11 (record errors and messages included).
@@ -152,7 +131,7 @@ async fn malformed_records_are_refused_and_consumers_never_stall() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = common::TestBroker::start_in(dir.path(), &[]).await;
     let mut c = BrokerClient::connect(&broker.addr().to_string(), "record-validation").await.unwrap();
-    create_topic(&mut c, "poison", &[]).await;
+    common::create_topic_raw(&mut c, "poison", &[]).await;
 
     let invalid = ResponseError::InvalidRecord.code();
     let corrupt = ResponseError::CorruptMessage.code();
@@ -241,8 +220,8 @@ async fn record_errors_name_the_bad_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = common::TestBroker::start_in(dir.path(), &[]).await;
     let mut c = BrokerClient::connect(&broker.addr().to_string(), "record-errors").await.unwrap();
-    create_topic(&mut c, "compacted", &[("cleanup.policy", "compact")]).await;
-    create_topic(&mut c, "strict-time", &[("message.timestamp.before.max.ms", "60000")]).await;
+    common::create_topic_raw(&mut c, "compacted", &[("cleanup.policy", "compact")]).await;
+    common::create_topic_raw(&mut c, "strict-time", &[("message.timestamp.before.max.ms", "60000")]).await;
 
     // Keyless records 1 and 3 on a compacted topic.
     let ts = now_ms();

@@ -127,3 +127,25 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Creates a topic with one partition and replication factor 1 through a
+/// raw CreateTopics v7 (for tests that talk Kafka's protocol directly),
+/// asserting it succeeded.
+pub async fn create_topic_raw(c: &mut weir::wire::client::BrokerClient, name: &str, configs: &[(&str, &str)]) {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let s = |v: &str| StrBytes::from_string(v.to_string());
+    let req = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(s(name)))
+        .with_num_partitions(1)
+        .with_replication_factor(1)
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v))))
+                .collect(),
+        )]);
+    let resp: CreateTopicsResponse = c.send(ApiKey::CreateTopics, 7, &req).await.expect("CreateTopics answered");
+    assert_eq!(resp.topics[0].error_code, NONE, "create {name}: {:?}", resp.topics[0].error_message);
+}

@@ -22,7 +22,9 @@
 //!
 //! Everything is seeded (`rand::rngs::StdRng`), so a failure reproduces.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
@@ -60,63 +62,34 @@ thread_local! {
     static QUIET: Cell<bool> = const { Cell::new(false) };
 }
 
-struct Counting;
-
-impl Counting {
-    fn note(size: usize) {
-        // `try_with`: never panic inside the allocator, even while the
-        // thread's locals are being torn down.
-        let tracking = TRACKING.try_with(Cell::get).unwrap_or(false);
-        if !tracking {
-            return;
-        }
-        let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-        if size > ALLOC_ABORT {
-            let (key, version, case) = CASE.try_with(Cell::get).unwrap_or_default();
-            let mut msg = StackStr::default();
-            let _ = std::fmt::Write::write_fmt(
-                &mut msg,
-                format_args!(
-                    "decode_fuzz: one allocation of {size} bytes while decoding api key {key} v{version} \
-                     (case {case}); the codec sized a buffer by an unchecked wire length\n"
-                ),
-            );
-            // SAFETY: writes bytes we own to stderr; no allocation.
-            unsafe { libc::write(2, msg.buf.as_ptr().cast(), msg.len) };
-            std::process::abort();
-        }
+/// The allocation hook: remembers the largest allocation while a decode
+/// is being measured.
+fn note(size: usize) {
+    // `try_with`: never panic inside the allocator, even while the
+    // thread's locals are being torn down.
+    let tracking = TRACKING.try_with(Cell::get).unwrap_or(false);
+    if !tracking {
+        return;
     }
-}
-
-// SAFETY: every call is forwarded unchanged to `System`; `note` only reads
-// and writes thread-locals without allocating.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note(layout.size());
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note(layout.size());
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note(new_size);
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
+    let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
+    if size > ALLOC_ABORT {
+        let (key, version, case) = CASE.try_with(Cell::get).unwrap_or_default();
+        let mut msg = StackStr::default();
+        let _ = std::fmt::Write::write_fmt(
+            &mut msg,
+            format_args!(
+                "decode_fuzz: one allocation of {size} bytes while decoding api key {key} v{version} \
+                 (case {case}); the codec sized a buffer by an unchecked wire length\n"
+            ),
+        );
+        // SAFETY: writes bytes we own to stderr; no allocation.
+        unsafe { libc::write(2, msg.buf.as_ptr().cast(), msg.len) };
+        std::process::abort();
     }
 }
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting { on_alloc: note };
 
 /// A fixed buffer to format the abort message into without allocating.
 struct StackStr {

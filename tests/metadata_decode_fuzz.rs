@@ -20,7 +20,9 @@
 //! Seeded (`StdRng`); `WEIR_FUZZ_ITERS` multiplies the case count,
 //! `WEIR_FUZZ_SEED` changes the seed.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
@@ -47,45 +49,16 @@ thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
 }
 
-struct Counting;
-
-impl Counting {
-    fn note(size: usize) {
-        if TRACKING.try_with(Cell::get).unwrap_or(false) {
-            let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-        }
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to `System`; `note` only reads
-// and writes thread-locals without allocating.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note(layout.size());
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note(layout.size());
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note(new_size);
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds GlobalAlloc's contract; forwarded as is.
-        unsafe { System.dealloc(ptr, layout) }
+/// The allocation hook: remembers the largest allocation while a decode
+/// is being measured.
+fn note(size: usize) {
+    if TRACKING.try_with(Cell::get).unwrap_or(false) {
+        let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
     }
 }
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting_alloc::Counting = counting_alloc::Counting { on_alloc: note };
 
 /// Runs `f` and returns its result with the largest allocation it made.
 fn measured<T>(f: impl FnOnce() -> T) -> (T, usize) {

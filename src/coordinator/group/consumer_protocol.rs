@@ -60,21 +60,23 @@ pub fn subscription_topics(bytes: &[u8]) -> Option<Vec<String>> {
     Some(s.topics.iter().map(|t| t.to_string()).collect())
 }
 
+/// Subscription v3 / assignment v3 as Kafka's ConsumerProtocol writes
+/// them (`topics=[foo]`, no user data, owned `foo-0`, generation 0, rack
+/// "rack"; assignment `foo-0`): a fixture for the tests of this module and
+/// of the record schemas' JSON.
+#[cfg(test)]
+pub(crate) fn v3_bytes() -> (Vec<u8>, Vec<u8>) {
+    let mut s = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0xff, 0xff, 0xff, 0xff];
+    s.extend_from_slice(&[0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0]);
+    s.extend_from_slice(&[0, 0, 0, 0, 0, 4, b'r', b'a', b'c', b'k']);
+    let mut a = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0];
+    a.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+    (s, a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Subscription v3 / assignment v3 as Kafka's ConsumerProtocol writes
-    /// them (`topics=[foo]`, no user data, owned `foo-0`, generation 0,
-    /// rack "rack"; assignment `foo-0`).
-    fn v3_bytes() -> (Vec<u8>, Vec<u8>) {
-        let mut s = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0xff, 0xff, 0xff, 0xff];
-        s.extend_from_slice(&[0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0]);
-        s.extend_from_slice(&[0, 0, 0, 0, 0, 4, b'r', b'a', b'c', b'k']);
-        let mut a = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0];
-        a.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
-        (s, a)
-    }
 
     #[test]
     fn decodes_every_version() {

@@ -1102,18 +1102,6 @@ mod tests {
         assert_eq!(decode_offset_commit_value(&bytes).unwrap().metadata.len(), 40_000);
     }
 
-    /// Subscription v3 / assignment v3 as Kafka's ConsumerProtocol writes
-    /// them (`topics=[foo]`, no user data, owned `foo-0`, generation 0,
-    /// rack "rack"; assignment `foo-0`).
-    fn consumer_protocol_bytes() -> (Vec<u8>, Vec<u8>) {
-        let mut s = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0xff, 0xff, 0xff, 0xff];
-        s.extend_from_slice(&[0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0]);
-        s.extend_from_slice(&[0, 0, 0, 0, 0, 4, b'r', b'a', b'c', b'k']);
-        let mut a = vec![0, 3, 0, 0, 0, 1, 0, 3, b'f', b'o', b'o', 0, 0, 0, 1, 0, 0, 0, 0];
-        a.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
-        (s, a)
-    }
-
     #[test]
     fn json_matches_kafkas_converters() {
         let key = GroupRecordKey::OffsetCommit { group: "g".into(), topic: "t".into(), partition: 0 };
@@ -1138,7 +1126,7 @@ mod tests {
         );
 
         // The expected text of DumpLogSegmentsTest.testOffsetsMessageParser.
-        let (subscription, assignment) = consumer_protocol_bytes();
+        let (subscription, assignment) = crate::coordinator::group::consumer_protocol::v3_bytes();
         let mut g = GroupMetadataValue {
             protocol_type: "consumer".into(),
             generation: 10,
@@ -1190,7 +1178,7 @@ mod tests {
 
     #[test]
     fn consumer_protocol_json_follows_the_version() {
-        let (s, a) = consumer_protocol_bytes();
+        let (s, a) = crate::coordinator::group::consumer_protocol::v3_bytes();
         let (v, sub) = consumer_protocol::decode_subscription(&s).unwrap();
         assert_eq!(
             consumer_subscription_json(&sub, v).to_string(),

@@ -134,6 +134,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use common::client::{now_ns, BenchContext};
 use common::deploy::{ClusterUnavailable, Deployment};
+use common::hops;
 use common::procstat::{sync_disks, wait_for_quiet, CpuUsage, CpuWindow};
 use common::table::{thousands, Table};
 
@@ -557,7 +558,8 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
             ],
         });
     }
-    out.push(latency_scenario("latency-1KiB-50MBps", 1, Acks::Leader, 5.0, scale));
+    let single_goals = LatencyGoals { p50: None, p99: 3.0, p999: None, max: None };
+    out.push(latency_scenario("latency-1KiB-50MBps", 1, Acks::Leader, single_goals, scale));
     for (record_size, base_records) in [(KIB, PRODUCE_1KIB_RECORDS), (100, PRODUCE_100B_RECORDS)] {
         for partitions in [1, 16] {
             let (rec_goal, mb_goal) = match record_size {
@@ -581,13 +583,14 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
             });
         }
     }
-    out.push(latency_scenario("cluster-latency-1KiB-50MBps", CLUSTER_NODES, Acks::All, 10.0, scale));
+    let cluster_goals = LatencyGoals { p50: Some(2.0), p99: 5.0, p999: Some(10.0), max: Some(25.0) };
+    out.push(latency_scenario("cluster-latency-1KiB-50MBps", CLUSTER_NODES, Acks::All, cluster_goals, scale));
     out
 }
 
 /// End-to-end latency of 1 KiB records at `LATENCY_RATE_BYTES`, with a
 /// goal for p99 in ms.
-fn latency_scenario(name: &str, nodes: usize, acks: Acks, p99_goal_ms: f64, scale: f64) -> Scenario {
+fn latency_scenario(name: &str, nodes: usize, acks: Acks, goals: LatencyGoals, scale: f64) -> Scenario {
     Scenario {
         name: name.into(),
         nodes,
@@ -597,14 +600,43 @@ fn latency_scenario(name: &str, nodes: usize, acks: Acks, p99_goal_ms: f64, scal
             duration: Duration::from_secs_f64((LATENCY_SECS * scale).max(1.0)),
             acks,
         },
-        metrics: vec![
-            Metric::new("p50", Unit::Millis, None),
-            Metric::new("p99", Unit::Millis, Some(Goal::AtMost(p99_goal_ms))),
-            Metric::new("p99.9", Unit::Millis, None),
-            Metric::new("max", Unit::Millis, None),
-        ],
+        metrics: [
+            Metric::new("p50", Unit::Millis, goals.p50.map(Goal::AtMost)),
+            Metric::new("p99", Unit::Millis, Some(Goal::AtMost(goals.p99))),
+            Metric::new("p99.9", Unit::Millis, goals.p999.map(Goal::AtMost)),
+            Metric::new("max", Unit::Millis, goals.max.map(Goal::AtMost)),
+        ]
+        .into_iter()
+        .chain(
+            HOP_METRICS
+                .iter()
+                .filter(|(hop, _)| nodes > 1 || !FOLLOWER_HOPS.contains(hop))
+                .map(|(_, label)| Metric::new(label, Unit::Millis, None)),
+        )
+        .collect(),
     }
 }
+
+/// End-to-end latency goals in ms (issue 12).
+struct LatencyGoals {
+    p50: Option<f64>,
+    p99: f64,
+    p999: Option<f64>,
+    max: Option<f64>,
+}
+
+/// The hops (see `common::hops`) whose p99 is a row of the latency
+/// scenarios, with the row's label.
+const HOP_METRICS: [(&str, &str); 7] = [
+    ("queue", "hop queue p99"),
+    ("append", "hop append p99"),
+    ("to followers", "hop to followers p99"),
+    ("follower ack", "hop follower ack p99"),
+    ("hw", "hop hw p99"),
+    ("respond", "hop respond p99"),
+    ("to consumer", "hop to consumer p99"),
+];
+const FOLLOWER_HOPS: [&str; 2] = ["to followers", "follower ack"];
 
 // ---------------------------------------------------------------------------
 // One measurement
@@ -797,10 +829,11 @@ fn run_once(sc: &Scenario, bin: &std::path::Path, settings: &Settings) -> Result
     sync_disks();
     wait_for_quiet(settings.quiet_wait);
     let overrides = &settings.broker_overrides;
+    let trace_hops = matches!(sc.workload, Workload::Latency { .. });
     let deploy = if sc.is_cluster() {
-        Deployment::cluster(bin, sc.nodes, overrides)?
+        Deployment::cluster(bin, sc.nodes, overrides, trace_hops)?
     } else {
-        Deployment::single(bin, overrides)?
+        Deployment::single(bin, overrides, trace_hops)?
     };
     let run = Run { deploy, thread_cpu: settings.thread_cpu, deadline: Instant::now() + RUN_TIMEOUT };
     let mut out = match sc.workload {
@@ -945,10 +978,15 @@ fn bench_latency(
     let start = Instant::now();
     let mut sent = 0u64;
     let mut slice = 0u32;
+    // The brokers' clock (monotonic) when recording starts, for their traces.
+    let mut measured_from_ns = None;
     while sent < total {
         let elapsed = start.elapsed();
         let due = ((elapsed.as_secs_f64() * rate) as u64).min(total);
         let measured = elapsed >= LATENCY_WARMUP;
+        if measured {
+            measured_from_ns.get_or_insert_with(weir::util::clock::monotonic_ns);
+        }
         while sent < due {
             value[..8].copy_from_slice(&now_ns().to_le_bytes());
             value[8] = measured as u8;
@@ -973,20 +1011,30 @@ fn bench_latency(
     }
     latencies.sort_unstable();
     let ms = |ns: u64| ns as f64 / 1e6;
-    Ok(RunOutcome::new(
-        vec![
-            ms(percentile(&latencies, 0.50)),
-            ms(percentile(&latencies, 0.99)),
-            ms(percentile(&latencies, 0.999)),
-            ms(*latencies.last().unwrap()),
-        ],
-        cpu,
-        format!(
-            "{} samples, offered {:.1} MB/s",
-            thousands(latencies.len() as u64),
-            (sent * record_size as u64) as f64 / MB / send_secs
-        ),
-    ))
+    let mut values = vec![
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 0.999)),
+        ms(*latencies.last().unwrap()),
+    ];
+    let mut detail = format!(
+        "{} samples, offered {:.1} MB/s",
+        thousands(latencies.len() as u64),
+        (sent * record_size as u64) as f64 / MB / send_secs
+    );
+    // Where the time went, from the brokers' own traces (a binary without
+    // `WEIR_HOP_TRACE`, e.g. an old baseline, leaves these rows NaN).
+    let cluster = run.deploy.is_cluster();
+    let trace = run.deploy.hop_trace();
+    let hops = hops::hop_latencies(&trace, measured_from_ns.unwrap_or(0), cluster);
+    let traced = hops.first().map_or(0, |(_, v)| v.len());
+    detail += &format!("; hops over {} traced batches (p50/p99/p99.9/max ms):", thousands(traced as u64));
+    for (name, v) in &hops {
+        let q = |x: f64| hops::quantile(v, x);
+        detail += &format!(" {name} {:.2}/{:.2}/{:.2}/{:.2};", q(0.5), q(0.99), q(0.999), q(1.0));
+        values.push(q(0.99));
+    }
+    Ok(RunOutcome::new(values, cpu, detail))
 }
 
 /// A flag that is raised when this guard is dropped.

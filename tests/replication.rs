@@ -40,7 +40,7 @@ use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
     ApiKey, ElectLeadersRequest, ElectLeadersResponse, FindCoordinatorRequest, FindCoordinatorResponse, GroupId,
-    OffsetFetchRequest, OffsetFetchResponse,
+    OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::ResponseError as E;
 use rdkafka::config::ClientConfig;
@@ -419,6 +419,69 @@ async fn a_retried_batch_the_old_leader_never_answered_is_not_duplicated() {
     c.restart(leader).await;
     wait_leader_isr(&c, &brokers, topic, next, &brokers).await;
     wait_replicas_equal(&c, &brokers, topic, 40).await;
+}
+
+/// Produce requests pipelined on one connection behind an acks=all
+/// request that waits for its followers are appended at once, not after
+/// that request is answered (the queueing behind each replication round
+/// was issue 12's latency tail); their answers still come in request
+/// order. Both followers stopped (in the ISR): request A (acks=all) cannot
+/// be committed, yet request B (acks=1), sent after it on the same
+/// connection, reaches the leader's log; neither is answered until the
+/// followers return, then A (offset 0) and B (offset 1) in that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_requests_pipelined_behind_a_waiting_acks_all_request_are_appended_at_once() {
+    let mut c = Cluster::builder()
+        .controllers(1)
+        .brokers(3)
+        // The stopped followers stay in the ISR: A stays uncommitted.
+        .with("replica.lag.time.max.ms", "60000")
+        .with("auto.leader.rebalance.enable", "false")
+        .session(60_000, 1000)
+        .start()
+        .await;
+    let brokers = c.broker_ids();
+    let (leader, f1, f2) = (2, 3, 4);
+    let topic = "pipelined-acks";
+    c.create_topic_assigned(leader, topic, &[&[leader, f1, f2]], &[("min.insync.replicas", "2")]).await;
+    wait_leader_isr(&c, &brokers, topic, leader, &brokers).await;
+
+    c.pause(f1);
+    c.pause(f2);
+    let mut conn = weir::wire::client::BrokerClient::connect(&c.addr(leader), "pipelined").await.expect("connect");
+    let a = conn.write_request(ApiKey::Produce, 9, &raw_produce(topic, -1, b"a")).await.expect("write A");
+    let b = conn.write_request(ApiKey::Produce, 9, &raw_produce(topic, 1, b"b")).await.expect("write B");
+    // B is in the leader's log while A still waits for the followers.
+    wait_log_end(&c, leader, topic, 2).await;
+    assert_eq!(high_watermark(&c, leader, topic).await.unwrap(), 0, "nothing is committed yet");
+
+    c.resume(f1);
+    c.resume(f2);
+    for (corr, offset) in [(a, 0), (b, 1)] {
+        let frame = tokio::time::timeout(WAIT, conn.read_frame())
+            .await
+            .expect("answered once the followers are back")
+            .expect("read")
+            .expect("the connection stays open");
+        assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()), corr, "answers in request order");
+        let r: ProduceResponse = weir::wire::client::decode_response(ApiKey::Produce, 9, frame).expect("decode");
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, offset), "{p:?}");
+    }
+    wait_replicas_equal(&c, &brokers, topic, 2).await;
+}
+
+/// A Produce v9 request of one record to partition 0 of `topic`.
+fn raw_produce(topic: &str, acks: i16, value: &[u8]) -> ProduceRequest {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use weir::record::records::{BatchBuilder, Record};
+    let now = weir::util::clock::now_ms();
+    let mut batch = BatchBuilder::new(0, now);
+    batch.push(Record::new(None, Some(value.to_vec()), now));
+    ProduceRequest::default().with_acks(acks).with_timeout_ms(120_000).with_topic_data(vec![TopicProduceData::default(
+    )
+    .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_string(topic.into())))
+    .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch.build()))])])
 }
 
 // ---------------------------------------------------------------------------

@@ -16,6 +16,9 @@
 //! replication) fails with an error that carries [`ClusterUnavailable`],
 //! so callers can tell "cannot do clusters" from a failed measurement.
 //!
+//! Asked to, the nodes trace their replicated writes hop by hop
+//! (`WEIR_HOP_TRACE`, see `weir::replica::hop_trace`) into one file.
+//!
 //! Processes are launched by the launcher the tests use too
 //! ([`super::process`]). Each node's output (with `RUST_LOG=warn`) is read
 //! on a thread and kept; while starting, where the election chatter of a
@@ -46,6 +49,8 @@ const CLUSTER_START_TIMEOUT: Duration = Duration::from_secs(60);
 const CLUSTER_START_ATTEMPTS: usize = 3;
 /// Lines of a node's output shown in error messages.
 const LOG_TAIL_LINES: usize = 12;
+/// The file, beside the nodes' data, that `WEIR_HOP_TRACE` points them at.
+const HOP_TRACE_FILE: &str = "hops.log";
 
 /// Marks errors meaning "this binary did not form a (replicating) cluster",
 /// as opposed to a measurement that failed.
@@ -66,27 +71,31 @@ pub struct Deployment {
     pub bootstrap: String,
     /// Holds the nodes' data directories; dropped after the nodes.
     dir: tempfile::TempDir,
+    /// Where the nodes write `WEIR_HOP_TRACE` lines, if asked to.
+    hop_trace: Option<PathBuf>,
 }
 
 impl Deployment {
     /// One broker on an ephemeral port, with default settings but for
     /// `overrides` (broker properties).
-    pub fn single(bin: &Path, overrides: &[(String, String)]) -> Result<Deployment> {
+    /// With `trace_hops`, the broker writes a `WEIR_HOP_TRACE` file.
+    pub fn single(bin: &Path, overrides: &[(String, String)], trace_hops: bool) -> Result<Deployment> {
         let dir = tempfile::Builder::new().prefix("weir-bench-").tempdir().context("temp dir")?;
-        let mut props = process::single_props(dir.path());
+        let hop_trace = trace_hops.then(|| dir.path().join(HOP_TRACE_FILE));
+        let mut props = process::single_props(&dir.path().join("data"));
         props.extend_from_slice(overrides);
-        let mut node = Node::spawn(bin, 1, "weir", &props)?;
+        let mut node = Node::spawn(bin, 1, "weir", &props, hop_trace.as_deref())?;
         let addr = node.wait_ready(Instant::now() + SINGLE_START_TIMEOUT)?;
-        Ok(Deployment { nodes: vec![node], bootstrap: addr, dir })
+        Ok(Deployment { nodes: vec![node], bootstrap: addr, dir, hop_trace })
     }
 
     /// A cluster of `n` combined broker+controller nodes (an `n`-voter
     /// quorum), each with `overrides` (broker properties) on top; errors
     /// carry [`ClusterUnavailable`].
-    pub fn cluster(bin: &Path, n: usize, overrides: &[(String, String)]) -> Result<Deployment> {
+    pub fn cluster(bin: &Path, n: usize, overrides: &[(String, String)], trace_hops: bool) -> Result<Deployment> {
         let mut attempt = 1;
         loop {
-            match Deployment::try_cluster(bin, n, overrides) {
+            match Deployment::try_cluster(bin, n, overrides, trace_hops) {
                 Ok(d) => return Ok(d),
                 Err(StartError::NodeExited(e)) if attempt < CLUSTER_START_ATTEMPTS => {
                     eprintln!("  (cluster start attempt {attempt} failed, retrying with new ports: {e:#})");
@@ -97,8 +106,14 @@ impl Deployment {
         }
     }
 
-    fn try_cluster(bin: &Path, n: usize, overrides: &[(String, String)]) -> Result<Deployment, StartError> {
+    fn try_cluster(
+        bin: &Path,
+        n: usize,
+        overrides: &[(String, String)],
+        trace_hops: bool,
+    ) -> Result<Deployment, StartError> {
         let dir = tempfile::Builder::new().prefix("weir-bench-cluster-").tempdir().context("temp dir")?;
+        let hop_trace = trace_hops.then(|| dir.path().join(HOP_TRACE_FILE));
         let ports = process::free_ports(2 * n).context("free ports")?;
         let (broker_ports, controller_ports) = ports.split_at(n);
         let voters = process::voters_property(controller_ports.iter().enumerate().map(|(i, p)| (i as i32 + 1, *p)));
@@ -115,7 +130,7 @@ impl Deployment {
                 &data,
             );
             props.extend_from_slice(overrides);
-            nodes.push(Node::spawn(bin, id, &format!("weir node {id}"), &props)?);
+            nodes.push(Node::spawn(bin, id, &format!("weir node {id}"), &props, hop_trace.as_deref())?);
         }
         // All nodes run now; each reports its listener once the quorum is
         // up and it has registered.
@@ -128,7 +143,7 @@ impl Deployment {
                 Err(e) => return Err(StartError::Other(e)),
             }
         }
-        let d = Deployment { nodes, bootstrap: addrs.join(","), dir };
+        let d = Deployment { nodes, bootstrap: addrs.join(","), dir, hop_trace };
         d.wait_for_brokers(deadline).map_err(StartError::Other)?;
         Ok(d)
     }
@@ -200,8 +215,14 @@ impl Deployment {
         if self.is_cluster() {
             self.dir.path().join(format!("node-{}", i + 1))
         } else {
-            self.dir.path().to_path_buf()
+            self.dir.path().join("data")
         }
+    }
+
+    /// The `WEIR_HOP_TRACE` lines the nodes have written so far (empty
+    /// unless started with `trace_hops`).
+    pub fn hop_trace(&self) -> String {
+        self.hop_trace.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
     }
 }
 
@@ -224,10 +245,13 @@ struct Node {
 }
 
 impl Node {
-    fn spawn(bin: &Path, id: i32, name: &str, props: &[(String, String)]) -> Result<Node> {
-        let proc = Launch::serve(bin, name, props)
-            .spawn(Output::Capture(Capture::default()))
-            .with_context(|| format!("spawn {}", bin.display()))?;
+    fn spawn(bin: &Path, id: i32, name: &str, props: &[(String, String)], hop_trace: Option<&Path>) -> Result<Node> {
+        let mut launch = Launch::serve(bin, name, props);
+        if let Some(path) = hop_trace {
+            launch = launch.env("WEIR_HOP_TRACE", &path.to_string_lossy());
+        }
+        let proc =
+            launch.spawn(Output::Capture(Capture::default())).with_context(|| format!("spawn {}", bin.display()))?;
         Ok(Node { id, proc })
     }
 

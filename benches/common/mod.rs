@@ -1,11 +1,13 @@
 //! The parts of the benches that are not about workloads: the broker
-//! processes under test ([`deploy`]), the client context ([`client`]), CPU
+//! processes under test ([`deploy`]), the client context ([`client`]), the
+//! brokers' per-hop latency traces ([`hops`]), CPU
 //! and memory accounting from `/proc` ([`procstat`]) and the result table
 //! ([`table`]). The process launcher itself ([`process`]) is the one the
 //! integration tests use, included from `tests/common/process.rs`.
 
 pub mod client;
 pub mod deploy;
+pub mod hops;
 #[path = "../../tests/common/process.rs"]
 pub mod process;
 pub mod procstat;

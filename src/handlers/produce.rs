@@ -2,6 +2,13 @@
 //! UNSUPPORTED_VERSION per partition). acks 0 (no response; an error
 //! closes the connection, as Kafka does), 1 (leader append), -1 (wait for
 //! the high watermark to pass the batch, up to the request timeout).
+//!
+//! Handled in two steps, [`begin`] (decode and append, in request order)
+//! and [`ProduceInFlight::complete`] (wait for durability and the high
+//! watermark, then answer), so that the connection can append the produce
+//! requests pipelined behind one that waits for its followers instead of
+//! leaving them queued for a whole replication round each (see
+//! `server::connection`).
 
 use std::time::Duration;
 
@@ -21,7 +28,7 @@ use crate::util::clock::now_ms;
 use crate::wire::request::ApiRequest;
 use crate::wire::WireError;
 
-use super::{respond, str_bytes};
+use super::str_bytes;
 
 struct Outcome {
     error: i16,
@@ -37,6 +44,8 @@ struct Outcome {
     leader_hint: Option<(i32, i32)>,
     /// KIP-467: the index and reason of each record that failed.
     record_errors: Vec<(i32, String)>,
+    /// `WEIR_HOP_TRACE`: the partition and last offset of a traced batch.
+    traced: Option<(std::sync::Arc<Partition>, i64)>,
 }
 
 impl Outcome {
@@ -51,14 +60,47 @@ impl Outcome {
             durable_at: None,
             leader_hint: None,
             record_errors: Vec::new(),
+            traced: None,
         }
     }
 }
 
+/// A produce request whose batches are appended (or refused), waiting
+/// for what its acks require before it is answered.
+pub struct ProduceInFlight {
+    results: Vec<(String, Vec<(i32, Outcome)>)>,
+    acks: i16,
+    deadline: tokio::time::Instant,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    /// Legacy versions are answered without appending anything.
+    ready: Option<Bytes>,
+}
+
+/// Produce in one go (both steps).
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, WireError> {
+    begin(broker, req)?.complete().await
+}
+
+/// The first step: decodes the request and appends every batch, in order.
+/// An acks=0 request that failed is an error (the connection closes, as
+/// Kafka does).
+pub fn begin(broker: &Broker, req: &ApiRequest) -> Result<ProduceInFlight, WireError> {
+    let mut flight = ProduceInFlight {
+        results: Vec::new(),
+        acks: 1,
+        deadline: tokio::time::Instant::now(),
+        api_key: req.api_key,
+        version: req.version,
+        correlation_id: req.correlation_id(),
+        ready: None,
+    };
     if req.version < crate::wire::versions::PRODUCE_MIN_DECODED {
-        return legacy_unsupported(req).map(Some);
+        flight.ready = Some(legacy_unsupported(req)?);
+        return Ok(flight);
     }
+    let started_ns = crate::util::clock::monotonic_ns();
     let body: ProduceRequest = req.decode()?;
     let acks = body.acks;
     let now = now_ms();
@@ -74,6 +116,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
             } else {
                 produce_one(broker, &image, &name, pd.index, pd.records.as_deref(), acks, req.version, now)
             };
+            if let Some((p, last_offset)) = &outcome.traced {
+                p.trace_appended(*last_offset, acks, req.received_ns, started_ns);
+            }
             parts.push((pd.index, outcome));
         }
         results.push((name, parts));
@@ -88,10 +133,30 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
                 reason: format!("acks=0 produce failed with error {}; closing connection", o.error),
             });
         }
-        return Ok(None);
     }
+    flight.acks = acks;
+    flight.deadline = tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
+    flight.results = results;
+    Ok(flight)
+}
 
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(body.timeout_ms.max(0) as u64);
+impl ProduceInFlight {
+    /// The second step: waits for durability (`flush.messages`) and, with
+    /// acks=all, for the high watermark; then the answer (none for acks=0).
+    pub async fn complete(self) -> Result<Option<Bytes>, WireError> {
+        let ProduceInFlight { mut results, acks, deadline, api_key, version, correlation_id, ready } = self;
+        if ready.is_some() {
+            return Ok(ready);
+        }
+        if acks == 0 {
+            return Ok(None);
+        }
+        answer(&mut results, acks, deadline).await;
+        encode(results, api_key, version, correlation_id).map(Some)
+    }
+}
+
+async fn answer(results: &mut [(String, Vec<(i32, Outcome)>)], acks: i16, deadline: tokio::time::Instant) {
     // Kafka flushes inside the append when `flush.messages` is reached; the
     // group commit does it for many appends at once, and the answer waits.
     for (_, parts) in results.iter_mut() {
@@ -118,6 +183,17 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
         }
     }
 
+    for (p, last_offset) in results.iter().flat_map(|(_, parts)| parts).filter_map(|(_, o)| o.traced.as_ref()) {
+        p.trace_responded(*last_offset);
+    }
+}
+
+fn encode(
+    results: Vec<(String, Vec<(i32, Outcome)>)>,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+) -> Result<Bytes, WireError> {
     let mut resp = ProduceResponse::default();
     for (name, parts) in results {
         let mut t = TopicProduceResponse::default().with_name(kafka_protocol::messages::TopicName(str_bytes(name)));
@@ -127,10 +203,10 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
                 .with_error_code(o.error)
                 .with_base_offset(o.base_offset)
                 .with_log_append_time_ms(o.log_append_time);
-            if req.version >= 5 {
+            if version >= 5 {
                 p.log_start_offset = o.log_start_offset;
             }
-            if req.version >= 8 {
+            if version >= 8 {
                 p.error_message = o.message.map(str_bytes);
                 p.record_errors = o
                     .record_errors
@@ -142,7 +218,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
                     })
                     .collect();
             }
-            if req.version >= 10 {
+            if version >= 10 {
                 if let Some((leader, epoch)) = o.leader_hint {
                     p.current_leader =
                         LeaderIdAndEpoch::default().with_leader_id(BrokerId(leader)).with_leader_epoch(epoch);
@@ -152,7 +228,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, 
         }
         resp.responses.push(t);
     }
-    respond(req, &resp).map(Some)
+    crate::wire::response::encode(api_key, version, correlation_id, &resp)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -215,6 +291,7 @@ fn produce_one(
             durable_at: info.awaits_flush.then(|| (p.clone(), info.last_offset + 1)),
             leader_hint: None,
             record_errors: Vec::new(),
+            traced: (p.traced() && !info.duplicate).then(|| (p.clone(), info.last_offset)),
         },
         Err(e) => {
             tracing::debug!(partition = %tp, error = %e, "produce failed");

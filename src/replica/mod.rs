@@ -6,6 +6,7 @@
 //! wake waiting fetches and producers.
 
 pub mod fetcher;
+pub mod hop_trace;
 pub mod isr;
 pub mod partition;
 pub mod replica_manager;

@@ -24,6 +24,7 @@ use crate::storage::log_validator;
 use crate::storage::partition_log::{LogAppendInfo, PartitionLog, ReadLimits};
 use crate::storage::{StorageError, TopicPartition};
 
+use super::hop_trace::{self, HopTrace};
 use super::isr::{self, PendingIsr, RemoteReplica};
 use super::ReplicaError;
 
@@ -120,6 +121,8 @@ pub struct Partition {
     isr_requests: mpsc::UnboundedSender<IsrRequest>,
     /// `replica.lag.time.max.ms`.
     lag_max_ms: i64,
+    /// `WEIR_HOP_TRACE`'s per-batch latency trace (None: off).
+    trace: Option<HopTrace>,
 }
 
 impl Partition {
@@ -141,7 +144,6 @@ impl Partition {
             }
         };
         Arc::new(Partition {
-            tp,
             topic_id,
             node_id,
             log,
@@ -150,6 +152,8 @@ impl Partition {
             offsets: watch::channel(offsets).0,
             isr_requests,
             lag_max_ms,
+            trace: HopTrace::new(node_id, &tp.to_string()),
+            tp,
         })
     }
 
@@ -278,6 +282,26 @@ impl Partition {
         Ok(info)
     }
 
+    /// Whether `WEIR_HOP_TRACE` follows this partition's batches.
+    pub fn traced(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Hop trace: a produce request received at `received_ns` and handled
+    /// from `started_ns` appended a batch ending at `last_offset`.
+    pub fn trace_appended(&self, last_offset: i64, acks: i16, received_ns: u64, started_ns: u64) {
+        if let Some(t) = &self.trace {
+            t.appended(last_offset, acks, received_ns, started_ns, self.offsets().high_watermark);
+        }
+    }
+
+    /// Hop trace: the produce response for the batch ending at `last_offset` is ready.
+    pub fn trace_responded(&self, last_offset: i64) {
+        if let Some(t) = &self.trace {
+            t.responded(last_offset);
+        }
+    }
+
     /// Recomputes the high watermark. As leader: the smallest log end
     /// offset over the maximal ISR, while that ISR has at least
     /// `min.insync.replicas` members. Then publishes the offsets.
@@ -294,6 +318,9 @@ impl Partition {
                 {
                     if hw > log.high_watermark() {
                         log.set_high_watermark(hw);
+                        if let Some(t) = &self.trace {
+                            t.high_watermark(hw);
+                        }
                     }
                 }
             }
@@ -380,7 +407,11 @@ impl Partition {
     /// Reads from `offset` up to the high watermark (consumers) with the
     /// log lock held only to locate the bytes.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, ReplicaError> {
-        self.read_up_to(offset, max_bytes, min_one_batch, false)
+        let read = self.read_up_to(offset, max_bytes, min_one_batch, false)?;
+        if let Some(end) = self.trace.as_ref().and_then(|_| hop_trace::end_offset(&read.records)) {
+            self.trace.as_ref().expect("checked").consumed(end);
+        }
+        Ok(read)
     }
 
     fn read_up_to(
@@ -436,6 +467,10 @@ impl Partition {
             return Ok(diverging);
         }
         let read = self.read_up_to(f.fetch_offset, f.max_bytes, f.min_one_batch, true)?;
+        if let Some(t) = &self.trace {
+            let end = hop_trace::end_offset(&read.records).unwrap_or(f.fetch_offset);
+            t.follower_fetch(f.replica_id, f.fetch_offset, end);
+        }
         self.update_follower_fetch_state(f, read.offsets.log_end_offset, now_ms);
         Ok(FollowerRead::Records(read))
     }

@@ -3,9 +3,14 @@
 //!
 //! - a reader task reads frames ahead (librdkafka pipelines up to 5
 //!   requests);
-//! - requests are handled one at a time, in order, as Kafka does, so
-//!   responses leave in request order and produce batches from one
-//!   connection are appended in the order sent;
+//! - requests are handled in order and answered in request order, and
+//!   produce batches from one connection are appended in the order sent.
+//!   Kafka handles a connection's requests strictly one at a time; Weir
+//!   does too except for produce requests, which are appended as soon as
+//!   they are read while earlier ones wait for their followers, so that an
+//!   acks=all producer's pipelined requests do not each wait a whole
+//!   replication round in the queue (the latency tail of issue 12). Any
+//!   other request still waits for every earlier answer;
 //! - a writer task sends each response as soon as it is handled. It
 //!   flushes whenever it has nothing more queued, so a response never
 //!   waits for a later request's handling (an ApiVersions answer does not
@@ -29,6 +34,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesOrdered, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -37,13 +43,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
 use crate::handlers::context::RequestContext;
+use crate::util::clock::monotonic_ns;
 use crate::wire::response::ResponseFrame;
 use crate::wire::{frame, WireError};
 
-use super::dispatch;
+use super::dispatch::{self, ProduceCompletion, Started};
 use super::quotas::{Activity, ConnectionSlot};
 
 const READ_AHEAD: usize = 8;
+/// Produce requests appended and waiting for their acks, per connection
+/// (clients keep at most 5 in flight by default).
+const PRODUCE_PIPELINE: usize = 8;
 /// Responses handled but not yet written: bounded, so a client that stops
 /// reading stops the handling of its requests (Kafka mutes such a channel).
 const WRITE_QUEUE: usize = 8;
@@ -57,7 +67,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, lis
     let mut reader = Tracked { inner: reader, activity: activity.clone() };
     let writer = Tracked { inner: writer, activity: activity.clone() };
     let max = broker.config.socket_request_max_bytes;
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, WireError>>(READ_AHEAD);
+    let (tx, mut rx) = mpsc::channel::<Result<(Bytes, u64), WireError>>(READ_AHEAD);
     let shutdown = broker.shutdown.clone();
     let read_close = close.clone();
     let read_task = tokio::spawn(async move {
@@ -72,7 +82,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, lis
                 Ok(Some(f)) => {
                     let sent = tokio::select! {
                         _ = read_close.cancelled() => break,
-                        r = tx.send(Ok(f)) => r,
+                        r = tx.send(Ok((f, monotonic_ns()))) => r,
                     };
                     if sent.is_err() {
                         break;
@@ -110,41 +120,105 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, lis
     drop(slot);
 }
 
-/// Handles requests one at a time, in order, until the reader stops, a
-/// request is invalid, or the connection is closed.
+/// Handles requests in order until the reader stops, a request is
+/// invalid, or the connection is closed. A produce request is appended as
+/// soon as it is read, even while earlier produce requests still wait for
+/// their followers (up to [`PRODUCE_PIPELINE`] of them); any other request
+/// waits until every earlier one is answered, so it sees their effects as
+/// with Kafka, which handles a connection's requests one at a time.
+/// Answers go out in request order.
 async fn handle_requests(
     broker: &Broker,
     ctx: RequestContext,
-    rx: &mut mpsc::Receiver<Result<Bytes, WireError>>,
+    rx: &mut mpsc::Receiver<Result<(Bytes, u64), WireError>>,
     resp_tx: &mpsc::Sender<ResponseFrame>,
     close: &CancellationToken,
 ) {
     let peer = ctx.peer;
+    let mut produces: FuturesOrdered<ProduceCompletion> = FuturesOrdered::new();
+    // Why the loop ended: a request to refuse (after answering the earlier
+    // ones), or nothing.
+    let mut failure = None;
     loop {
         let item = tokio::select! {
             biased;
-            _ = close.cancelled() => break,
-            item = rx.recv() => match item { Some(i) => i, None => break },
+            _ = close.cancelled() => return,
+            Some(done) = produces.next() => {
+                if !send(done, resp_tx, &peer).await {
+                    return;
+                }
+                continue;
+            }
+            item = rx.recv(), if produces.len() < PRODUCE_PIPELINE => match item { Some(i) => i, None => break },
         };
-        let frame = match item {
+        let (frame, received_ns) = match item {
             Ok(f) => f,
             Err(e) => {
-                log_close(&peer, &e);
+                failure = Some(e);
                 break;
             }
         };
-        match dispatch::handle(broker, &ctx, frame).await {
-            Ok(Some(response)) => {
-                if resp_tx.send(response).await.is_err() {
-                    // The writer stopped: write failure or close.
-                    break;
-                }
+        let frame = match dispatch::start(broker, frame, received_ns) {
+            Ok(Started::Produce(completion)) => {
+                produces.push_back(completion);
+                continue;
             }
-            Ok(None) => {}
+            Ok(Started::Other(frame)) => frame,
             Err(e) => {
-                log_close(&peer, &e);
+                failure = Some(e);
                 break;
             }
+        };
+        if !answer_all(&mut produces, resp_tx, &peer, close).await {
+            return;
+        }
+        if !send(dispatch::handle(broker, &ctx, frame, received_ns).await, resp_tx, &peer).await {
+            return;
+        }
+    }
+    // The reader stopped or a request was refused: the requests before it
+    // are still answered, then the connection closes.
+    if answer_all(&mut produces, resp_tx, &peer, close).await {
+        if let Some(e) = failure {
+            log_close(&peer, &e);
+        }
+    }
+}
+
+/// Answers every started produce request, in order; false if the
+/// connection is done.
+async fn answer_all(
+    produces: &mut FuturesOrdered<ProduceCompletion>,
+    resp_tx: &mpsc::Sender<ResponseFrame>,
+    peer: &SocketAddr,
+    close: &CancellationToken,
+) -> bool {
+    loop {
+        let done = tokio::select! {
+            biased;
+            _ = close.cancelled() => return false,
+            done = produces.next() => match done { Some(d) => d, None => return true },
+        };
+        if !send(done, resp_tx, peer).await {
+            return false;
+        }
+    }
+}
+
+/// Queues one handled request's answer for the writer; false if the
+/// connection is done (the writer stopped, or the request was refused).
+async fn send(
+    handled: Result<Option<ResponseFrame>, WireError>,
+    resp_tx: &mpsc::Sender<ResponseFrame>,
+    peer: &SocketAddr,
+) -> bool {
+    match handled {
+        // A failed send means the writer stopped: write failure or close.
+        Ok(Some(response)) => resp_tx.send(response).await.is_ok(),
+        Ok(None) => true,
+        Err(e) => {
+            log_close(peer, &e);
+            false
         }
     }
 }

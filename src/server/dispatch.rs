@@ -1,5 +1,9 @@
 //! One match from API key to handler. Handlers decode their own body and
-//! encode their response at the request's version.
+//! encode their response at the request's version. Produce requests can
+//! also be started ([`start`]): appended at once, answered later.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ApiKey;
@@ -10,14 +14,49 @@ use crate::wire::request::{self, ApiRequest, Parsed};
 use crate::wire::response::ResponseFrame;
 use crate::wire::WireError;
 
+/// A produce request whose batches are appended: resolves to its answer
+/// (none for acks=0) once what its acks require has happened.
+pub type ProduceCompletion = Pin<Box<dyn Future<Output = Result<Option<ResponseFrame>, WireError>> + Send>>;
+
+/// How the connection goes on with one frame.
+pub enum Started {
+    /// A produce request, appended already.
+    Produce(ProduceCompletion),
+    /// Anything else: for [`handle`], once every earlier request is answered.
+    Other(Bytes),
+}
+
+/// Appends a produce request's batches now and returns the rest of its
+/// handling; leaves any other request to [`handle`].
+pub fn start(broker: &Broker, frame: Bytes, received_ns: u64) -> Result<Started, WireError> {
+    let is_produce = request::peek_header(&frame).is_ok_and(|h| h.api_key == ApiKey::Produce as i16);
+    if !is_produce {
+        return Ok(Started::Other(frame));
+    }
+    let mut req = match request::parse(frame)? {
+        Parsed::Request(r) => r,
+        // Only ApiVersions falls back; a produce frame never does.
+        Parsed::ApiVersionsFallback { .. } => return Err(WireError::UnknownApiKey(ApiKey::Produce as i16)),
+    };
+    req.received_ns = received_ns;
+    let flight = handlers::produce::begin(broker, &req)?;
+    Ok(Started::Produce(Box::pin(async move { flight.complete().await.map(|r| r.map(ResponseFrame::from)) })))
+}
+
 /// Handles one frame: `Ok(None)` when no response is due (acks=0).
-pub async fn handle(broker: &Broker, ctx: &RequestContext, frame: Bytes) -> Result<Option<ResponseFrame>, WireError> {
-    let req = match request::parse(frame)? {
+pub async fn handle(
+    broker: &Broker,
+    ctx: &RequestContext,
+    frame: Bytes,
+    received_ns: u64,
+) -> Result<Option<ResponseFrame>, WireError> {
+    let mut req = match request::parse(frame)? {
         Parsed::ApiVersionsFallback { correlation_id } => {
             return handlers::api_versions::fallback(correlation_id).map(|b| Some(b.into()))
         }
         Parsed::Request(r) => r,
     };
+    req.received_ns = received_ns;
     if req.api_key == ApiKey::Fetch {
         // Record sets leave uncopied (see `encode_with_payloads`).
         return handlers::fetch::handle(broker, &req).await.map(Some);

@@ -49,6 +49,29 @@ impl BrokerClient {
         version: i16,
         body: &Q,
     ) -> Result<Bytes, WireError> {
+        let correlation_id = self.write_request(api_key, version, body).await?;
+        let frame = frame::read_frame(&mut self.stream, &mut self.read_buf, self.max_response)
+            .await?
+            .ok_or(WireError::UnexpectedEof)?;
+        if frame.len() < 4 || i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) != correlation_id {
+            return Err(WireError::Malformed {
+                api: "ResponseHeader",
+                version: 0,
+                reason: "correlation id mismatch".into(),
+            });
+        }
+        Ok(frame)
+    }
+
+    /// Writes a request without waiting for its answer (to pipeline
+    /// requests; read the answers with [`Self::read_frame`]) and returns
+    /// its correlation id.
+    pub async fn write_request<Q: Encodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body: &Q,
+    ) -> Result<i32, WireError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
         let header = RequestHeader::default()
@@ -64,17 +87,7 @@ impl BrokerClient {
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
         self.stream.get_mut().write_all(&buf).await?;
-        let frame = frame::read_frame(&mut self.stream, &mut self.read_buf, self.max_response)
-            .await?
-            .ok_or(WireError::UnexpectedEof)?;
-        if frame.len() < 4 || i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]) != correlation_id {
-            return Err(WireError::Malformed {
-                api: "ResponseHeader",
-                version: 0,
-                reason: "correlation id mismatch".into(),
-            });
-        }
-        Ok(frame)
+        Ok(correlation_id)
     }
 
     /// Writes raw bytes (tests use this to send malformed input).

@@ -28,6 +28,9 @@ pub struct ApiRequest {
     pub version: i16,
     pub header: RequestHeader,
     pub body: Bytes,
+    /// When the connection read the request (`util::clock::monotonic_ns`;
+    /// 0 when not stamped).
+    pub received_ns: u64,
 }
 
 impl ApiRequest {
@@ -106,7 +109,7 @@ pub fn parse(mut frame: Bytes) -> Result<Parsed, WireError> {
         version: header_version,
         reason: e.to_string(),
     })?;
-    Ok(Parsed::Request(ApiRequest { api_key, version: raw.version, header, body: frame }))
+    Ok(Parsed::Request(ApiRequest { api_key, version: raw.version, header, body: frame, received_ns: 0 }))
 }
 
 /// Kafka's name for an API, for logs and errors.

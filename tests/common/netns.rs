@@ -149,14 +149,7 @@ impl NetLab {
 
     /// Moves the calling thread into the clients' namespace.
     pub fn enter_client(&self) -> Result<(), String> {
-        let path = format!("/run/netns/{}", self.ns(Host::Clients));
-        let f = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
-        // SAFETY: setns(2) on a descriptor we hold open; it only changes
-        // this thread's network namespace.
-        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
-        }
-        Ok(())
+        enter(&self.ns(Host::Clients))
     }
 
     /// Drops every packet `from` sends to `to` (one direction only).
@@ -197,6 +190,19 @@ impl NetLab {
     pub fn is_partitioned(&self) -> bool {
         !self.rules.is_empty()
     }
+}
+
+/// Moves the calling thread into the namespace named `ns` (threads it
+/// spawns afterwards start there too).
+pub fn enter(ns: &str) -> Result<(), String> {
+    let path = format!("/run/netns/{ns}");
+    let f = File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    // SAFETY: setns(2) on a descriptor we hold open; it only changes this
+    // thread's network namespace.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(format!("setns {path}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 /// Puts the `local` table's rule behind the drop rules, so they see

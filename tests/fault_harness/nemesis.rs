@@ -88,6 +88,8 @@ pub struct Nemesis<'a> {
     pub topic: String,
     pub partitions: i32,
     pub kinds: Vec<Kind>,
+    /// Each kind once, in this (seeded) order, instead of drawing at random.
+    pub schedule: Option<Vec<Kind>>,
     /// How long a fault is held: uniformly in this range.
     pub hold: (Duration, Duration),
 }
@@ -105,9 +107,18 @@ enum Undo {
 pub const RECOVERY: Duration = Duration::from_secs(90);
 
 impl Nemesis<'_> {
-    /// Picks, applies, holds and heals one fault; returns what it did.
+    /// Whether a schedule was given and is done.
+    pub fn schedule_done(&self) -> bool {
+        self.schedule.as_ref().is_some_and(|s| s.is_empty())
+    }
+
+    /// Picks (the next scheduled, or at random), applies, holds and heals
+    /// one fault; returns what it did.
     pub async fn one<S: Sut>(&mut self, sut: &mut S, t0: Instant) -> FaultRecord {
-        let kind = *self.kinds.choose(&mut self.rng).expect("at least one fault kind");
+        let kind = match &mut self.schedule {
+            Some(s) => s.remove(0),
+            None => *self.kinds.choose(&mut self.rng).expect("at least one fault kind"),
+        };
         let ids = sut.ids();
         let any = *ids.choose(&mut self.rng).unwrap();
         let start = t0.elapsed();

@@ -242,6 +242,9 @@ async fn run(lab: &mut NetLab, spec: &RunSpec) -> RunResult {
     for e in &report.examples {
         eprintln!("  {e}");
     }
+    for (f, d) in faults.iter().zip(&report.fault_to_ack) {
+        eprintln!("  {:<16} every partition acknowledged again after {}s", f.kind.name(), fmt_opt(*d));
+    }
     let fatal = history.fatal.lock().unwrap().clone();
     RunResult {
         spec: spec.clone(),
@@ -409,6 +412,7 @@ fn checker_counts_every_anomaly() {
         partition: 0,
         offset,
         at: Duration::from_millis(ms),
+        sent: Duration::from_millis(ms - 100),
     };
     // "b" acknowledged without an offset (librdkafka's implicit
     // acknowledgement), which names no offset and so is no inconsistency.
@@ -441,6 +445,7 @@ fn checker_counts_every_anomaly() {
     assert_eq!(r.safety_violations(), 8);
     assert_eq!(r.ack_seconds, 0.5);
     assert_eq!(r.longest_gap, Duration::from_millis(2_500));
+    // "b" was sent at 1.4 s, after the fault began at 1 s.
     assert_eq!(r.fault_to_ack, vec![Some(Duration::from_millis(500))]);
 }
 

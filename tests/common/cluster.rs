@@ -238,15 +238,8 @@ impl ClusterBuilder {
 pub use super::process::free_port;
 
 fn node_args(n: &Node, voters: &str, common: &[(String, String)]) -> Vec<String> {
-    let mut props = process::kraft_props_on(
-        n.host(),
-        n.id,
-        n.spec.roles.property(),
-        n.port,
-        n.controller_port,
-        voters,
-        &n.data_dir(),
-    );
+    let mut props =
+        process::kraft_props(n.host(), n.id, n.spec.roles.property(), n.port, n.controller_port, voters, &n.data_dir());
     if n.spec.log_dir.is_some() {
         props.push(("metadata.log.dir".into(), n.dir.join("data").display().to_string()));
     }

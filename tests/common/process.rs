@@ -71,9 +71,12 @@ pub fn voters_property(voters: impl IntoIterator<Item = (i32, u16)>) -> String {
     voters.into_iter().map(|(id, port)| format!("{id}@127.0.0.1:{port}")).collect::<Vec<_>>().join(",")
 }
 
-/// [`kraft_props`] for a node listening on `host` instead of loopback
-/// (a node in a network namespace of its own, `super::netns`).
-pub fn kraft_props_on(
+/// The properties of KRaft node `id` listening on `host` (127.0.0.1, or
+/// a node's own address in a network namespace, `super::netns`): `roles`
+/// as `process.roles`, a PLAINTEXT listener on `port` (brokers) and a
+/// CONTROLLER listener on `controller_port` (voters), the quorum's
+/// `voters`, and `log_dirs` as data.
+pub fn kraft_props(
     host: &str,
     id: i32,
     roles: &str,
@@ -97,21 +100,6 @@ pub fn kraft_props_on(
         ("controller.quorum.voters".into(), voters.into()),
         ("log.dirs".into(), log_dirs.display().to_string()),
     ]
-}
-
-/// The properties of KRaft node `id` on loopback: `roles` as
-/// `process.roles`, a PLAINTEXT listener on `port` (brokers) and a
-/// CONTROLLER listener on `controller_port` (voters), the quorum's
-/// `voters`, and `log_dirs` as data.
-pub fn kraft_props(
-    id: i32,
-    roles: &str,
-    port: Option<u16>,
-    controller_port: Option<u16>,
-    voters: &str,
-    log_dirs: &Path,
-) -> Vec<(String, String)> {
-    kraft_props_on("127.0.0.1", id, roles, port, controller_port, voters, log_dirs)
 }
 
 /// The properties of a single-node broker on an ephemeral port (no

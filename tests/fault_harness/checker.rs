@@ -87,7 +87,8 @@ pub struct Report {
     /// Fraction of whole seconds with at least one acknowledgement.
     pub ack_seconds: f64,
     pub longest_gap: Duration,
-    /// Per fault: time from its start to the first acknowledgement after it.
+    /// Per fault: time from its start until every partition had an
+    /// acknowledgement at or after it (`None`: some partition never did).
     pub fault_to_ack: Vec<Option<Duration>>,
     /// Examples for the failure message.
     pub examples: Vec<String>,
@@ -246,9 +247,25 @@ pub fn check(o: &Observed) -> Report {
         r.longest_gap = r.longest_gap.max(t.saturating_sub(prev));
         prev = t;
     }
-    let mut all: Vec<Duration> = o.acks.iter().map(|a| a.at).collect();
-    all.sort_unstable();
-    r.fault_to_ack =
-        o.faults.iter().map(|f| all.iter().find(|t| **t >= f.start).map(|t| t.saturating_sub(f.start))).collect();
+    // Per fault: until every partition had acknowledged a message sent
+    // after the fault began (a fault stalls the partitions it touches; the
+    // others keep going; answers already on their way do not count).
+    let mut by_partition: Vec<Vec<&Ack>> = vec![Vec::new(); o.ends.len()];
+    for a in o.acks {
+        if let Some(v) = by_partition.get_mut(a.partition as usize) {
+            v.push(a);
+        }
+    }
+    r.fault_to_ack = o
+        .faults
+        .iter()
+        .map(|f| {
+            by_partition
+                .iter()
+                .map(|v| v.iter().filter(|a| a.sent >= f.start).map(|a| a.at.saturating_sub(f.start)).min())
+                .collect::<Option<Vec<_>>>()
+                .and_then(|firsts| firsts.into_iter().max())
+        })
+        .collect();
     r
 }

@@ -31,6 +31,8 @@ pub struct Ack {
     pub offset: i64,
     /// Since the workload started.
     pub at: Duration,
+    /// When it was sent (also since the start; the value carries it).
+    pub sent: Duration,
 }
 
 /// What the producers saw.
@@ -77,7 +79,12 @@ impl ProducerContext for Deliveries {
         match r {
             Ok(m) => {
                 let value = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-                let ack = Ack { value, partition: m.partition(), offset: m.offset(), at: self.0.now() };
+                let sent = value
+                    .rsplit('@')
+                    .next()
+                    .and_then(|ms| ms.parse().ok())
+                    .map_or(Duration::ZERO, Duration::from_millis);
+                let ack = Ack { value, partition: m.partition(), offset: m.offset(), at: self.0.now(), sent };
                 self.0.acks.lock().unwrap().push(ack);
             }
             Err(_) => {
@@ -204,7 +211,8 @@ fn new_producer(bootstrap: &str, history: &Arc<History>) -> BaseProducer<Deliver
     cfg.create_with_context(Deliveries(history.clone())).expect("producer")
 }
 
-/// Sends `p<idx>-<n>` for n = 0, 1, ... round robin over the partitions.
+/// Sends `p<idx>-<n>@<ms since the start>` for n = 0, 1, ... round robin
+/// over the partitions.
 fn produce(
     idx: usize,
     bootstrap: &str,
@@ -219,11 +227,11 @@ fn produce(
     while !stop.load(Ordering::Relaxed) {
         // A bounded backlog: while messages wait for a dead leader, do not
         // pile up more than the timeout can fail in one go.
-        if producer.in_flight_count() > 2_000 {
+        if producer.in_flight_count() > 5_000 {
             producer.poll(Duration::from_millis(20));
             continue;
         }
-        let value = format!("p{idx}-{n}");
+        let value = format!("p{idx}-{n}@{}", history.now().as_millis());
         let record = BaseRecord::<(), String>::to(topic).partition((n % partitions as u64) as i32).payload(&value);
         match producer.send(record) {
             Ok(()) => {

@@ -664,6 +664,7 @@ impl Broker {
         let ports = process::free_ports(2).context("bind")?;
         let (port, controller_port) = (ports[0], ports[1]);
         let props = process::kraft_props(
+            "127.0.0.1",
             1,
             "broker,controller",
             Some(port),

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,31 +23,10 @@ use weir::record::batch::BatchIter;
 use weir::record::records::{decode_records, BatchBuilder, Record};
 use weir::wire::client::BrokerClient;
 
-use common::BrokerProcess;
+use common::{BrokerProcess, Tmpfs};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const RECORD: usize = 64 * 1024;
-
-/// A tmpfs of `mib` MiB at `at`, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, mib: u32) -> Option<Tmpfs> {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Tmpfs(at.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
@@ -146,14 +124,7 @@ async fn a_full_log_dir_refuses_writes_and_loses_nothing() {
     common::create_topic_raw(&mut c, "full", &[]).await;
 
     // Leave a few MiB free, held by a filler file the test removes later.
-    let filler = data.join("filler");
-    let free = || {
-        let st = nix_statvfs(&data);
-        st.0 * st.1
-    };
-    let keep = 3u64 << 20;
-    let fill = free().saturating_sub(keep);
-    std::fs::write(&filler, vec![0u8; fill as usize]).unwrap();
+    let filler = fs.fill("filler", 3 << 20);
 
     // Produce until the disk refuses.
     let mut acked: Vec<(i64, usize)> = Vec::new();
@@ -220,17 +191,6 @@ async fn a_full_log_dir_refuses_writes_and_loses_nothing() {
     assert_eq!(got.len(), want.len(), "recovered without restart: {recovered}");
     assert!(got == want, "served records differ from the acknowledged ones");
     broker.kill9();
-}
-
-/// (fragment size, available fragments) of the filesystem holding `p`.
-fn nix_statvfs(p: &Path) -> (u64, u64) {
-    let path = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
-    // SAFETY: statvfs only writes into the zeroed struct we pass.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is a valid NUL-terminated string and `st` a valid out pointer.
-    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
-    assert_eq!(rc, 0);
-    (st.f_frsize, st.f_bavail)
 }
 
 /// A metadata log damaged past what recovery can keep stops the node with

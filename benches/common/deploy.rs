@@ -122,6 +122,7 @@ impl Deployment {
             let id = i as i32 + 1;
             let data = dir.path().join(format!("node-{id}"));
             let mut props = process::kraft_props(
+                "127.0.0.1",
                 id,
                 "broker,controller",
                 Some(broker_ports[i]),

@@ -108,6 +108,26 @@ pub struct NodeSpec {
     pub roles: Roles,
     pub rack: Option<String>,
     pub overrides: Vec<(String, String)>,
+    /// Where it runs: its listeners' address and network namespace
+    /// (`None`: loopback, the caller's namespace).
+    pub place: Option<Place>,
+    /// `log.dirs` if not `<node dir>/data` (e.g. a tmpfs the test fills);
+    /// the metadata log then stays in `<node dir>/data`.
+    pub log_dir: Option<PathBuf>,
+}
+
+impl NodeSpec {
+    /// Node `id` with `roles`, nothing else set.
+    pub fn new(id: i32, roles: Roles) -> NodeSpec {
+        NodeSpec { id, roles, rack: None, overrides: Vec::new(), place: None, log_dir: None }
+    }
+}
+
+/// A node's own address and network namespace (`super::netns`).
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub host: String,
+    pub netns: PathBuf,
 }
 
 /// Describes a cluster before it starts. Node ids are given in order of
@@ -126,7 +146,7 @@ impl ClusterBuilder {
     fn add(mut self, n: usize, roles: Roles) -> Self {
         for _ in 0..n {
             let id = self.specs.len() as i32 + 1;
-            self.specs.push(NodeSpec { id, roles, rack: None, overrides: Vec::new() });
+            self.specs.push(NodeSpec::new(id, roles));
         }
         self
     }
@@ -149,6 +169,18 @@ impl ClusterBuilder {
     /// `broker.rack` of node `id`.
     pub fn rack(mut self, id: i32, rack: &str) -> Self {
         self.spec_mut(id).rack = Some(rack.to_string());
+        self
+    }
+
+    /// Runs node `id` in network namespace `place.netns`, listening on `place.host`.
+    pub fn place(mut self, id: i32, place: Place) -> Self {
+        self.spec_mut(id).place = Some(place);
+        self
+    }
+
+    /// Puts node `id`'s partition logs (`log.dirs`) in `dir`.
+    pub fn log_dir(mut self, id: i32, dir: &Path) -> Self {
+        self.spec_mut(id).log_dir = Some(dir.to_path_buf());
         self
     }
 
@@ -190,7 +222,7 @@ impl ClusterBuilder {
             .collect();
         let voters = nodes
             .iter()
-            .filter_map(|n| n.controller_port.map(|p| format!("{}@127.0.0.1:{p}", n.id)))
+            .filter_map(|n| n.controller_port.map(|p| format!("{}@{}:{p}", n.id, n.host())))
             .collect::<Vec<_>>()
             .join(",");
         for n in &mut nodes {
@@ -207,7 +239,10 @@ pub use super::process::free_port;
 
 fn node_args(n: &Node, voters: &str, common: &[(String, String)]) -> Vec<String> {
     let mut props =
-        process::kraft_props(n.id, n.spec.roles.property(), n.port, n.controller_port, voters, &n.data_dir());
+        process::kraft_props(n.host(), n.id, n.spec.roles.property(), n.port, n.controller_port, voters, &n.data_dir());
+    if n.spec.log_dir.is_some() {
+        props.push(("metadata.log.dir".into(), n.dir.join("data").display().to_string()));
+    }
     if let Some(r) = &n.spec.rack {
         props.push(("broker.rack".into(), r.clone()));
     }
@@ -255,17 +290,23 @@ impl Node {
         }
     }
 
+    /// The partition logs' directory (`log.dirs`).
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
+        self.spec.log_dir.clone().unwrap_or_else(|| self.dir.join("data"))
+    }
+
+    /// The address its listeners bind: loopback unless placed elsewhere.
+    pub fn host(&self) -> &str {
+        self.spec.place.as_ref().map_or("127.0.0.1", |p| p.host.as_str())
     }
 
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("weir.log")
     }
 
-    /// The client address, `127.0.0.1:<port>`.
+    /// The client address, `<host>:<port>` (host 127.0.0.1 unless placed).
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port.unwrap_or_else(|| panic!("node {} has no broker listener", self.id)))
+        format!("{}:{}", self.host(), self.port.unwrap_or_else(|| panic!("node {} has no broker listener", self.id)))
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -291,6 +332,7 @@ impl Node {
         self.log_start = log.metadata().expect("log metadata").len();
         let mut launch = Launch::serve(&process::weir_bin(), &format!("node {}", self.id), &[]);
         launch.args = self.args.clone();
+        launch.netns = self.spec.place.as_ref().map(|p| p.netns.clone());
         let launch =
             launch.env("RUST_LOG", &std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()));
         self.proc = Some(launch.spawn(Output::File(log)).expect("spawn weir"));

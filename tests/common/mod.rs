@@ -8,11 +8,14 @@
 //! - [`cluster`]: multi-node clusters and requests to their nodes.
 //! - [`replication`]: replica logs, leadership/ISR waits, consumer fetches,
 //!   producers and consumers with an audit, for multi-node tests.
+//! - [`netns`]: a private network of namespaces, one per node, with
+//!   partitions (for the fault harness).
 //! - Here: [`TestBroker`] (in-process), [`BrokerProcess`] (one process),
-//!   [`wait_until`], [`NONE`].
+//!   [`Tmpfs`] (a small file system to fill up), [`wait_until`], [`NONE`].
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod netns;
 pub mod process;
 pub mod replication;
 
@@ -109,6 +112,49 @@ impl BrokerProcess {
         if self.proc.sigterm().is_ok() {
             let _ = self.proc.wait_exit_until(Instant::now() + Duration::from_secs(3600), Duration::from_millis(10));
         }
+    }
+}
+
+/// A tmpfs of `mib` MiB at `at`, unmounted on drop.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    /// `None` where mounting is not permitted (the caller skips its test).
+    pub fn mount(at: &Path, mib: u32) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Bytes still free for files.
+    pub fn free_bytes(&self) -> u64 {
+        let path = std::ffi::CString::new(self.0.to_str().expect("utf-8 path")).expect("no NUL in path");
+        // SAFETY: statvfs only writes into the zeroed struct we pass.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `path` is a valid NUL-terminated string and `st` a valid out pointer.
+        let rc = unsafe { libc::statvfs(path.as_ptr(), &mut st) };
+        assert_eq!(rc, 0, "statvfs {}", self.0.display());
+        st.f_frsize * st.f_bavail
+    }
+
+    /// Writes the file `name` so that about `leave` bytes stay free (the
+    /// disk is full once the broker writes those); returns its path.
+    /// Removing the file frees the space again.
+    pub fn fill(&self, name: &str, leave: u64) -> PathBuf {
+        let filler = self.0.join(name);
+        let size = self.free_bytes().saturating_sub(leave);
+        std::fs::write(&filler, vec![0u8; size as usize]).expect("write the filler file");
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
 

@@ -25,7 +25,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -71,11 +71,13 @@ pub fn voters_property(voters: impl IntoIterator<Item = (i32, u16)>) -> String {
     voters.into_iter().map(|(id, port)| format!("{id}@127.0.0.1:{port}")).collect::<Vec<_>>().join(",")
 }
 
-/// The properties of KRaft node `id` on loopback: `roles` as
-/// `process.roles`, a PLAINTEXT listener on `port` (brokers) and a
+/// The properties of KRaft node `id` listening on `host` (127.0.0.1, or
+/// a node's own address in a network namespace, `super::netns`): `roles`
+/// as `process.roles`, a PLAINTEXT listener on `port` (brokers) and a
 /// CONTROLLER listener on `controller_port` (voters), the quorum's
 /// `voters`, and `log_dirs` as data.
 pub fn kraft_props(
+    host: &str,
     id: i32,
     roles: &str,
     port: Option<u16>,
@@ -85,10 +87,10 @@ pub fn kraft_props(
 ) -> Vec<(String, String)> {
     let mut listeners = Vec::new();
     if let Some(p) = port {
-        listeners.push(format!("PLAINTEXT://127.0.0.1:{p}"));
+        listeners.push(format!("PLAINTEXT://{host}:{p}"));
     }
     if let Some(p) = controller_port {
-        listeners.push(format!("CONTROLLER://127.0.0.1:{p}"));
+        listeners.push(format!("CONTROLLER://{host}:{p}"));
     }
     vec![
         ("node.id".into(), id.to_string()),
@@ -147,6 +149,9 @@ pub struct Launch {
     pub name: String,
     /// SIGKILL the process when the spawning thread exits.
     pub die_with_parent: bool,
+    /// Run it in this network namespace (a `/run/netns/<name>` file,
+    /// [`super::netns`]) instead of the caller's.
+    pub netns: Option<PathBuf>,
 }
 
 impl Launch {
@@ -158,6 +163,7 @@ impl Launch {
             env: vec![("RUST_LOG".into(), "warn".into()), ("NO_COLOR".into(), "1".into())],
             name: name.to_string(),
             die_with_parent: true,
+            netns: None,
         }
     }
 
@@ -183,6 +189,22 @@ impl Launch {
                     // If we die without unwinding (killed by a CI timeout), the
                     // broker dies too instead of lingering.
                     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        if let Some(ns) = &self.netns {
+            // Opened here, close-on-exec, so the child only has to call
+            // setns(2); the descriptor goes away with `cmd`.
+            let fd: OwnedFd = File::open(ns)?.into();
+            // SAFETY: runs in the child between fork and exec and only calls
+            // setns(2) on a descriptor opened before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) == 0 {
                         Ok(())
                     } else {
                         Err(std::io::Error::last_os_error())

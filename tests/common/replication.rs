@@ -43,6 +43,7 @@ pub struct StoredBatch {
     pub last: i64,
     pub leader_epoch: i32,
     pub producer_id: i64,
+    pub producer_epoch: i16,
     pub base_sequence: i32,
     pub crc: u32,
 }
@@ -118,6 +119,7 @@ pub fn read_log_in(node: i32, data_dir: &Path, topic: &str, partition: i32) -> R
                 last: view.last_offset(),
                 leader_epoch: view.partition_leader_epoch(),
                 producer_id: view.producer_id(),
+                producer_epoch: view.producer_epoch(),
                 base_sequence: view.base_sequence(),
                 crc: view.crc(),
             });

@@ -513,7 +513,7 @@ async fn duplicate_node_id_is_refused() {
     c.create_topic_assigned(1, "on-four", &[&[4]], &[]).await;
     let before = wait_topic_online(&c, &all, "on-four", 1).await;
 
-    let mut stray = c.spawn_stray(NodeSpec { id: 4, roles: Roles::Broker, rack: None, overrides: vec![] });
+    let mut stray = c.spawn_stray(NodeSpec { id: 4, roles: Roles::Broker, rack: None, overrides: vec![], netns: None });
     // It retries for about a session timeout before giving up.
     let status = stray.wait_exit(Duration::from_secs(60)).await;
     let out = stray.output();

@@ -108,6 +108,9 @@ pub struct NodeSpec {
     pub roles: Roles,
     pub rack: Option<String>,
     pub overrides: Vec<(String, String)>,
+    /// The network namespace (`ip netns` name) the node runs in and its
+    /// address there; `None`: the test's namespace, on loopback.
+    pub netns: Option<(String, String)>,
 }
 
 /// Describes a cluster before it starts. Node ids are given in order of
@@ -126,7 +129,7 @@ impl ClusterBuilder {
     fn add(mut self, n: usize, roles: Roles) -> Self {
         for _ in 0..n {
             let id = self.specs.len() as i32 + 1;
-            self.specs.push(NodeSpec { id, roles, rack: None, overrides: Vec::new() });
+            self.specs.push(NodeSpec { id, roles, rack: None, overrides: Vec::new(), netns: None });
         }
         self
     }
@@ -164,6 +167,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// Runs node `id` in the network namespace `netns` (made by the test,
+    /// `ip netns add`), listening on and advertising `host`, an address the
+    /// test's namespace and the other nodes reach.
+    pub fn netns(mut self, id: i32, netns: &str, host: &str) -> Self {
+        self.spec_mut(id).netns = Some((netns.to_string(), host.to_string()));
+        self
+    }
+
     /// Short broker sessions so fencing tests run quickly: heartbeats every
     /// `heartbeat_ms`, fenced after `session_ms` without one.
     pub fn session(self, session_ms: u64, heartbeat_ms: u64) -> Self {
@@ -190,7 +201,7 @@ impl ClusterBuilder {
             .collect();
         let voters = nodes
             .iter()
-            .filter_map(|n| n.controller_port.map(|p| format!("{}@127.0.0.1:{p}", n.id)))
+            .filter_map(|n| n.controller_port.map(|p| format!("{}@{}:{p}", n.id, n.host())))
             .collect::<Vec<_>>()
             .join(",");
         for n in &mut nodes {
@@ -208,6 +219,11 @@ pub use super::process::free_port;
 fn node_args(n: &Node, voters: &str, common: &[(String, String)]) -> Vec<String> {
     let mut props =
         process::kraft_props(n.id, n.spec.roles.property(), n.port, n.controller_port, voters, &n.data_dir());
+    if n.host() != "127.0.0.1" {
+        for (_, v) in props.iter_mut().filter(|(k, _)| k == "listeners") {
+            *v = v.replace("127.0.0.1", n.host());
+        }
+    }
     if let Some(r) = &n.spec.rack {
         props.push(("broker.rack".into(), r.clone()));
     }
@@ -263,9 +279,15 @@ impl Node {
         self.dir.join("weir.log")
     }
 
-    /// The client address, `127.0.0.1:<port>`.
+    /// The client address, `127.0.0.1:<port>` (or the node's address in
+    /// its network namespace).
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port.unwrap_or_else(|| panic!("node {} has no broker listener", self.id)))
+        format!("{}:{}", self.host(), self.port.unwrap_or_else(|| panic!("node {} has no broker listener", self.id)))
+    }
+
+    /// The address the node listens on.
+    pub fn host(&self) -> &str {
+        self.spec.netns.as_ref().map_or("127.0.0.1", |(_, host)| host.as_str())
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -293,6 +315,9 @@ impl Node {
         launch.args = self.args.clone();
         let launch =
             launch.env("RUST_LOG", &std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()));
+        // A child inherits the network namespace of the thread that spawns
+        // it: enter the node's for the spawn only (no await in between).
+        let _in_netns = self.spec.netns.as_ref().map(|(ns, _)| process::EnterNetns::enter(ns));
         self.proc = Some(launch.spawn(Output::File(log)).expect("spawn weir"));
     }
 

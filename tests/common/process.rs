@@ -38,9 +38,10 @@ use std::time::{Duration, Instant};
 /// its address.
 pub const READY_LINE: &str = "weir listening on PLAINTEXT ";
 
-/// The `weir` binary Cargo built for this test or bench target.
+/// The `weir` binary Cargo built for this test or bench target, or the one
+/// `WEIR_TEST_BIN` names (figures of another build, e.g. before a change).
 pub fn weir_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_weir"))
+    std::env::var_os("WEIR_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_weir")), PathBuf::from)
 }
 
 /// `n` distinct ports on 127.0.0.1 that were free a moment ago and that
@@ -475,4 +476,35 @@ impl Drop for WeirProcess {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// The calling thread inside network namespace `name` (`/run/netns/<name>`)
+/// until dropped, which returns it to the namespace it was in. Processes
+/// spawned meanwhile start in that namespace.
+pub struct EnterNetns {
+    previous: File,
+}
+
+impl EnterNetns {
+    pub fn enter(name: &str) -> EnterNetns {
+        let previous = File::open("/proc/thread-self/ns/net").expect("open this thread's network namespace");
+        let target = File::open(format!("/run/netns/{name}"))
+            .unwrap_or_else(|e| panic!("network namespace {name}: {e} (made with `ip netns add`?)"));
+        set_netns(&target, name);
+        EnterNetns { previous }
+    }
+}
+
+impl Drop for EnterNetns {
+    fn drop(&mut self) {
+        set_netns(&self.previous, "of the test");
+    }
+}
+
+fn set_netns(ns: &File, name: &str) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns(2) on an open namespace file descriptor; it changes
+    // only the calling thread's network namespace.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns into the network namespace {name}: {}", std::io::Error::last_os_error());
 }

@@ -259,7 +259,8 @@ mod tests {
         sessions.touch(3, now);
         assert_eq!(sessions.next_expiry(&img), Some(now + Duration::from_secs(3)));
         // A fenced broker's session no longer matters.
-        apply(&mut img, &fence(&img, 3, false));
+        let recs = fence(&img, 3, false);
+        apply(&mut img, &recs);
         assert_eq!(sessions.next_expiry(&img), Some(now + Duration::from_secs(4)));
         assert_eq!(sessions.expired(&img, now + Duration::from_secs(4)), vec![2]);
     }

@@ -732,8 +732,10 @@ impl Partition {
             let mut log = self.log.lock().expect("log lock");
             if offset < log.log_end_offset() {
                 tracing::info!(partition = %self.tp, from = log.log_end_offset(), to = offset, "truncating follower log");
-                log.truncate_to(offset)?;
             }
+            // Also at the log end: an epoch this broker began as leader
+            // without appending must go (see `PartitionLog::truncate_to`).
+            log.truncate_to(offset)?;
         }
         self.publish_offsets();
         Ok(())

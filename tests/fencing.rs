@@ -150,6 +150,9 @@ fn in_namespaces(mut b: ClusterBuilder, net: &Net) -> ClusterBuilder {
 // Clients
 // ---------------------------------------------------------------------------
 
+/// One record's answer: its sequence number, offset or error, and when.
+type Answer = (usize, Result<i64, RDKafkaErrorCode>, Instant);
+
 /// An idempotent acks=all producer sending one record after another (a few
 /// ms apart, at most 50 unanswered) until stopped; every answer is kept
 /// with the moment it came.
@@ -157,7 +160,7 @@ struct Stream {
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicUsize>,
     failed: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<Vec<(usize, Result<i64, RDKafkaErrorCode>, Instant)>>,
+    task: tokio::task::JoinHandle<Vec<Answer>>,
 }
 
 impl Stream {
@@ -229,7 +232,7 @@ impl Stream {
 
     /// Stops and returns every answer; panics if any record failed (a
     /// fatal idempotence error fails every later record).
-    async fn finish(self) -> Vec<(usize, Result<i64, RDKafkaErrorCode>, Instant)> {
+    async fn finish(self) -> Vec<Answer> {
         self.stop.store(true, Ordering::Relaxed);
         let results = tokio::time::timeout(Duration::from_secs(150), self.task)
             .await
@@ -247,7 +250,7 @@ impl Stream {
     }
 }
 
-fn acked_offsets(results: &[(usize, Result<i64, RDKafkaErrorCode>, Instant)]) -> BTreeMap<usize, i64> {
+fn acked_offsets(results: &[Answer]) -> BTreeMap<usize, i64> {
     results.iter().filter_map(|(s, r, _)| r.as_ref().ok().map(|o| (*s, *o))).collect()
 }
 

@@ -1,7 +1,8 @@
 //! The broker's life with the controller (Kafka's `BrokerLifecycleManager`):
 //! register with an incarnation id, catch up with the metadata log,
-//! heartbeat (which unfences the broker once caught up), and on a clean
-//! stop, controlled shutdown so leaderships move away first.
+//! heartbeat (which unfences the broker once caught up, and renews its
+//! `QuorumLease`), and on a clean stop, controlled shutdown so leaderships
+//! move away first.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -118,17 +119,26 @@ pub fn spawn_heartbeats(broker: Arc<Broker>, listeners: Vec<Endpoint>) {
                 want_fence: false,
                 want_shutdown: false,
             };
+            // The lease counts from the send: the controller's session counts
+            // from the (later) receipt, so the lease always ends first.
+            let sent_at = Instant::now();
             match broker.controller.heartbeat(hb, interval.max(Duration::from_secs(1))).await {
                 Ok(r) if r.error == 0 => {
                     let was = broker.fenced.swap(r.is_fenced, Ordering::AcqRel);
                     if was && !r.is_fenced {
                         tracing::info!("broker unfenced");
                     }
+                    if r.is_fenced {
+                        broker.replica_manager.lease().revoke();
+                    } else {
+                        broker.replica_manager.lease().renew(sent_at);
+                    }
                 }
                 Ok(r) => {
                     use kafka_protocol::ResponseError as E;
                     if r.error == E::StaleBrokerEpoch.code() || r.error == E::BrokerIdNotRegistered.code() {
                         tracing::warn!("registration lost; registering again");
+                        broker.replica_manager.lease().revoke();
                         match register(&broker, listeners.clone()).await {
                             Ok(epoch) => tracing::info!(epoch, "re-registered"),
                             Err(e) => {

@@ -85,19 +85,10 @@ fn run_in_lab(spec: &RunSpec) -> Option<RunResult> {
     };
     // The clients run on a thread of their own in the lab's client
     // namespace; the lab (a drop guard) outlives it, panicking or not.
-    let result = std::thread::scope(|s| {
-        s.spawn(|| {
-            lab.enter_client().expect("enter the clients' namespace");
-            let rt =
-                tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-            rt.block_on(run(&mut lab, spec))
-        })
-        .join()
-    });
-    match result {
-        Ok(r) => Some(r),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    Some(lab.on_client_thread(|lab| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(run(lab, spec))
+    }))
 }
 
 async fn run(lab: &mut NetLab, spec: &RunSpec) -> RunResult {

@@ -44,6 +44,15 @@ impl Sessions {
     pub fn expired(&self, image: &MetadataImage, now: Instant) -> Vec<i32> {
         image.brokers.values().filter(|b| !b.fenced && !self.is_valid(b.id, now)).map(|b| b.id).collect()
     }
+
+    /// When the first session of an unfenced broker expires (Kafka's
+    /// `BrokerHeartbeatManager.nextCheckTimeNs`), if any: the controller
+    /// checks then rather than on a coarse tick, so a dead broker is fenced
+    /// as soon as its session allows. A broker without a session (never
+    /// touched by this controller) is due at once.
+    pub fn next_expiry(&self, image: &MetadataImage) -> Option<Instant> {
+        image.brokers.values().filter(|b| !b.fenced).map(|b| self.last.get(&b.id).map(|t| *t + self.timeout)).min()?
+    }
 }
 
 /// The records registering `reg`, or DUPLICATE_BROKER_REGISTRATION while
@@ -237,5 +246,22 @@ mod tests {
         ));
         let later = now + Duration::from_secs(10);
         assert!(plan_register(&img, &sessions, &reg, later, false).is_ok());
+    }
+
+    #[test]
+    fn the_next_expiry_is_the_oldest_unfenced_session() {
+        let (mut img, _) = image_with(&[1, 2, 3], &[]);
+        let mut sessions = Sessions::new(Duration::from_secs(3));
+        assert_eq!(sessions.next_expiry(&MetadataImage::empty()), None, "no broker, nothing to check");
+        let now = Instant::now();
+        sessions.touch(1, now + Duration::from_secs(2));
+        sessions.touch(2, now + Duration::from_secs(1));
+        sessions.touch(3, now);
+        assert_eq!(sessions.next_expiry(&img), Some(now + Duration::from_secs(3)));
+        // A fenced broker's session no longer matters.
+        let recs = fence(&img, 3, false);
+        apply(&mut img, &recs);
+        assert_eq!(sessions.next_expiry(&img), Some(now + Duration::from_secs(4)));
+        assert_eq!(sessions.expired(&img, now + Duration::from_secs(4)), vec![2]);
     }
 }

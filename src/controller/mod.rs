@@ -145,16 +145,31 @@ impl QuorumController {
             let rebalance_every =
                 Duration::from_secs(this.config.long("leader.imbalance.check.interval.seconds").max(1) as u64);
             let mut last_rebalance = Instant::now();
+            let mut expiry: Option<Instant> = None;
             loop {
+                // As Kafka's deferred "maybeFenceReplicas" event: wake when
+                // the oldest session expires, not only on the tick, so a
+                // dead broker's partitions move as soon as its session
+                // allows. (A heartbeat only pushes that moment later; a new
+                // registration's session ends a whole timeout from now.)
+                let at_expiry = async {
+                    match expiry {
+                        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tick.tick() => {}
+                    _ = at_expiry => {}
                 }
+                expiry = None;
                 if !this.is_leader() {
                     continue;
                 }
-                if let Err(e) = this.leader_duties().await {
-                    tracing::debug!(error = %e, "controller duties");
+                match this.leader_duties().await {
+                    Ok(next) => expiry = next,
+                    Err(e) => tracing::debug!(error = %e, "controller duties"),
                 }
                 if this.config.bool("auto.leader.rebalance.enable") && last_rebalance.elapsed() >= rebalance_every {
                     last_rebalance = Instant::now();
@@ -164,7 +179,9 @@ impl QuorumController {
         });
     }
 
-    async fn leader_duties(&self) -> Result<(), ControllerError> {
+    /// Bootstrap records, then fencing of brokers whose session expired.
+    /// Returns when the next session expires (the next check is due).
+    async fn leader_duties(&self) -> Result<Option<Instant>, ControllerError> {
         let term = self.raft.metrics().borrow().current_term;
         let _guard = self.op_lock.lock().await;
         let image = self.current_image().await?;
@@ -179,16 +196,21 @@ impl QuorumController {
         let records = self.bootstrap_records(&image);
         if !records.is_empty() {
             self.propose(records).await?;
-            return Ok(());
+            return Ok(None);
         }
         let expired = self.sessions.lock().expect("session lock").expired(&image, Instant::now());
-        for broker in expired {
+        for broker in &expired {
             tracing::warn!(broker, "broker session expired; fencing");
             let image = self.current_image().await?;
-            let records = cluster_control::fence(&image, broker, self.unclean_default(&image));
+            let records = cluster_control::fence(&image, *broker, self.unclean_default(&image));
             self.propose(records).await?;
         }
-        Ok(())
+        if !expired.is_empty() {
+            // The brokers just fenced no longer count.
+            let image = self.sm.image().await;
+            return Ok(self.sessions.lock().expect("session lock").next_expiry(&image));
+        }
+        Ok(self.sessions.lock().expect("session lock").next_expiry(&image))
     }
 
     /// The records a newly formed quorum still lacks (Kafka writes its

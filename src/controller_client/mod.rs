@@ -18,9 +18,12 @@
 //! - [`raft_types`]: the metadata quorum's openraft type configuration,
 //!   which the listener's Raft messages need.
 //! - [`metadata_follower`]: broker-only nodes fetching the metadata log.
+//! - [`lease`]: [`QuorumLease`], how long a broker may act on its
+//!   leaderships without an answered heartbeat.
 
 pub mod channel;
 pub mod error;
+pub mod lease;
 pub mod metadata_follower;
 pub mod ops;
 pub mod raft_types;
@@ -31,6 +34,7 @@ use std::collections::BTreeMap;
 
 pub use channel::{ControllerChannel, LocalController};
 pub use error::ControllerError;
+pub use lease::QuorumLease;
 
 /// A voter of the metadata quorum: node id and controller address.
 pub type Voters = BTreeMap<u64, String>;

@@ -2,8 +2,18 @@
 //! topic its id, partitions, leaders, replicas, ISR and offline replicas.
 //! Unknown topics are auto-created when `auto.create.topics.enable` and the
 //! request allow it.
+//!
+//! A broker whose lease lapsed (no answered heartbeat for a session, see
+//! `controller_client::lease`) answers as Kafka's brokers do once the
+//! controller has fenced a broker: itself left out of the broker list and
+//! the partitions it led without a leader (LEADER_NOT_AVAILABLE). Its
+//! metadata is stale, and the controller has fenced it or is about to; an
+//! answer naming it the leader would send clients straight back to a
+//! broker that refuses their writes, while this one makes them (librdkafka
+//! drops brokers missing from the list) ask another broker.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::metadata_response::{
@@ -113,6 +123,20 @@ pub fn controller_id(broker: &Broker, image: &MetadataImage) -> i32 {
     }
 }
 
+/// The image Metadata answers from: this broker's, with this broker
+/// fenced while its lease has lapsed (see the module doc).
+fn as_served(broker: &Broker, image: Arc<MetadataImage>) -> Arc<MetadataImage> {
+    let me = broker.config.node_id;
+    if broker.replica_manager.lease().is_held() || image.brokers.get(&me).is_none_or(|b| b.fenced) {
+        return image;
+    }
+    let mut fenced = (*image).clone();
+    if let Some(b) = fenced.brokers.get_mut(&me) {
+        b.fenced = true;
+    }
+    Arc::new(fenced)
+}
+
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: MetadataRequest = req.decode()?;
     let v = req.version;
@@ -123,7 +147,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
     };
     let allow_auto_create =
         broker.config.auto_create_topics_enable && (v < 4 || body.allow_auto_topic_creation) && !all_topics;
-    let mut image = broker.metadata.image();
+    let mut image = as_served(broker, broker.metadata.image());
 
     // Requested names (by id from v12 when the name is null).
     enum Wanted {
@@ -180,7 +204,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> 
                 // a client that still misses it asks again, as with Kafka.
                 broker.await_committed_metadata(Some(AUTO_CREATE_VISIBILITY_WAIT_MS)).await;
             }
-            image = broker.metadata.image();
+            image = as_served(broker, broker.metadata.image());
         }
     }
 

@@ -10,6 +10,14 @@
 //! members. A follower only appends what its current leader sent it at its
 //! current leader epoch.
 //!
+//! A leader also needs the broker's [`QuorumLease`]: without an answered
+//! heartbeat for a session, the controller may already have given the
+//! partition to another in-sync replica, so this broker stops accepting
+//! writes for it (NOT_LEADER_OR_FOLLOWER) until the lease is renewed or the
+//! new metadata arrives. Partitions no other replica could lead (the ISR is
+//! this broker alone and unclean election is off) keep taking writes, as
+//! the controller would give them back to this broker anyway.
+//!
 //! Lock order: `state`, then `leader_side`, then the log.
 
 use std::collections::HashMap;
@@ -19,6 +27,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::config::LogConfig;
+use crate::controller_client::QuorumLease;
 use crate::storage::log_manager::SharedLog;
 use crate::storage::log_validator;
 use crate::storage::partition_log::{LogAppendInfo, PartitionLog, ReadLimits};
@@ -123,6 +133,8 @@ pub struct Partition {
     lag_max_ms: i64,
     /// `WEIR_HOP_TRACE`'s per-batch latency trace (None: off).
     trace: Option<HopTrace>,
+    /// The broker's lease on its registration (see the module doc).
+    lease: Arc<QuorumLease>,
 }
 
 impl Partition {
@@ -133,6 +145,7 @@ impl Partition {
         log: SharedLog,
         isr_requests: mpsc::UnboundedSender<IsrRequest>,
         lag_max_ms: i64,
+        lease: Arc<QuorumLease>,
     ) -> Arc<Self> {
         let offsets = {
             let l = log.lock().expect("log lock");
@@ -152,6 +165,7 @@ impl Partition {
             offsets: watch::channel(offsets).0,
             isr_requests,
             lag_max_ms,
+            lease,
             trace: HopTrace::new(node_id, &tp.to_string()),
             tp,
         })
@@ -237,6 +251,27 @@ impl Partition {
         self.offsets.subscribe()
     }
 
+    /// Whether this broker may act as the leader `st` names: it leads, and
+    /// either its lease is held or no other replica could have been elected
+    /// meanwhile (an ISR of this broker alone, unclean election off).
+    fn may_lead(&self, st: &PartitionState, config: &LogConfig) -> bool {
+        if st.leader != self.node_id {
+            return false;
+        }
+        if self.lease.is_held() {
+            return true;
+        }
+        let others_in_isr = st.isr.iter().any(|r| *r != self.node_id);
+        let others_electable = config.unclean_leader_election_enable && st.replicas.iter().any(|r| *r != self.node_id);
+        !(others_in_isr || others_electable)
+    }
+
+    /// Wakes every waiter on this partition's offsets (acks=all produces,
+    /// delayed fetches) so it re-checks leadership: the lease lapsed.
+    pub fn wake_waiters(&self) {
+        self.offsets.send_modify(|_| {});
+    }
+
     /// Checks a client-supplied leader epoch (-1 means "don't check").
     pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ReplicaError> {
         check_epoch(requested, self.leader_epoch())
@@ -250,7 +285,7 @@ impl Partition {
         now: i64,
     ) -> Result<LogAppendInfo, ReplicaError> {
         let check = |st: &PartitionState, log: &PartitionLog| {
-            if st.leader != self.node_id {
+            if !self.may_lead(st, log.config()) {
                 return Err(ReplicaError::NotLeaderOrFollower);
             }
             let min_isr = st.effective_min_isr(log.config().min_insync_replicas);
@@ -363,10 +398,14 @@ impl Partition {
             }
             {
                 let st = self.state.read().expect("partition lock");
-                if st.leader != self.node_id {
+                let config = self.log.lock().expect("log lock").config().clone();
+                // A lapsed lease answers NOT_LEADER_OR_FOLLOWER at once: the
+                // record cannot commit here if another replica leads now, and
+                // the client moves on instead of timing out.
+                if !self.may_lead(&st, &config) {
                     return Err(ReplicaError::NotLeaderOrFollower);
                 }
-                let min_isr = st.effective_min_isr(self.log.lock().expect("log lock").config().min_insync_replicas);
+                let min_isr = st.effective_min_isr(config.min_insync_replicas);
                 if (st.isr.len() as i32) < min_isr {
                     return Err(ReplicaError::NotEnoughReplicasAfterAppend);
                 }
@@ -728,8 +767,10 @@ impl Partition {
             let mut log = self.log.lock().expect("log lock");
             if offset < log.log_end_offset() {
                 tracing::info!(partition = %self.tp, from = log.log_end_offset(), to = offset, "truncating follower log");
-                log.truncate_to(offset)?;
             }
+            // Also at the log end: an epoch this broker began as leader
+            // without appending must go (see `PartitionLog::truncate_to`).
+            log.truncate_to(offset)?;
         }
         self.publish_offsets();
         Ok(())

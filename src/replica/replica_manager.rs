@@ -3,7 +3,9 @@
 //! and a role (leader, or follower fetching from the leader), deleted
 //! topics lose theirs, topic config changes reach the logs. It sends the
 //! leaders' ISR changes to the controller and expires lagging followers.
-//! Request handlers look partitions up here.
+//! Request handlers look partitions up here. It holds the broker's
+//! [`QuorumLease`] (renewed by the heartbeats) and wakes the partitions'
+//! waiters when it lapses.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -16,7 +18,7 @@ use uuid::Uuid;
 
 use crate::config::{BrokerConfig, LogConfig};
 use crate::controller_client::ops::IsrChange;
-use crate::controller_client::ControllerChannel;
+use crate::controller_client::{ControllerChannel, QuorumLease};
 use crate::metadata::{
     Change, ConfigResourceType, MetadataCache, MetadataImage, MetadataListener, PartitionRegistration, TopicImage,
 };
@@ -46,6 +48,8 @@ pub struct ReplicaManager {
     isr_rx: Mutex<Option<mpsc::UnboundedReceiver<IsrRequest>>>,
     /// `replica.lag.time.max.ms`.
     lag_max_ms: i64,
+    /// This broker's lease on its registration (`broker.session.timeout.ms`).
+    lease: Arc<QuorumLease>,
 }
 
 /// What replication needs from the running broker.
@@ -59,7 +63,9 @@ pub struct ReplicationContext {
 impl ReplicaManager {
     pub fn new(config: Arc<BrokerConfig>, log_manager: Arc<LogManager>) -> Arc<Self> {
         let (isr_tx, isr_rx) = mpsc::unbounded_channel();
+        let session = Duration::from_millis(config.int("broker.session.timeout.ms").max(1) as u64);
         Arc::new(ReplicaManager {
+            lease: Arc::new(QuorumLease::new(session)),
             node_id: config.node_id,
             leadership_listeners: RwLock::new(Vec::new()),
             fetchers: ReplicaFetcherManager::new(config.node_id, FetcherConfig::from_broker(&config)),
@@ -85,6 +91,7 @@ impl ReplicaManager {
         if let Some(rx) = self.isr_rx.lock().expect("isr receiver lock").take() {
             tokio::spawn(self.clone().send_isr_changes(rx, ctx.controller, ctx.broker_epoch, ctx.shutdown.clone()));
         }
+        tokio::spawn(self.clone().watch_lease(ctx.shutdown.clone()));
         let this = self.clone();
         let shutdown = ctx.shutdown;
         tokio::spawn(async move {
@@ -103,6 +110,50 @@ impl ReplicaManager {
             }
             this.fetchers.shutdown();
         });
+    }
+
+    /// The lease heartbeats renew (see [`QuorumLease`]).
+    pub fn lease(&self) -> &Arc<QuorumLease> {
+        &self.lease
+    }
+
+    /// Wakes every partition's waiters when the lease lapses (its end
+    /// passes without an answered heartbeat, or the controller says this
+    /// broker is fenced), so waiting acks=all produces answer
+    /// NOT_LEADER_OR_FOLLOWER at once instead of timing out.
+    async fn watch_lease(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut changes = self.lease.subscribe();
+        let mut was_held = self.lease.is_held();
+        loop {
+            let end = self.lease.expires_at().filter(|_| was_held);
+            let lapse = async {
+                match end {
+                    Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = lapse => {}
+                _ = changes.changed() => {}
+            }
+            let held = self.lease.is_held();
+            if !held {
+                self.lease.mark_lapsed();
+            }
+            if was_held && !held {
+                tracing::warn!(
+                    session_ms = self.lease.duration().as_millis() as u64,
+                    "no answered heartbeat for a session: not accepting writes for partitions another replica may lead now"
+                );
+                for p in self.all() {
+                    p.wake_waiters();
+                }
+            } else if !was_held && held {
+                tracing::info!("heartbeats answered again: leading the partitions the metadata gives this broker");
+            }
+            was_held = held;
+        }
     }
 
     /// Sends leaders' ISR changes to the controller, batching what queued
@@ -245,8 +296,15 @@ impl ReplicaManager {
             }
             None => match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
                 Ok(log) => {
-                    let p =
-                        Partition::new(tp.clone(), topic.id, self.node_id, log, self.isr_tx.clone(), self.lag_max_ms);
+                    let p = Partition::new(
+                        tp.clone(),
+                        topic.id,
+                        self.node_id,
+                        log,
+                        self.isr_tx.clone(),
+                        self.lag_max_ms,
+                        self.lease.clone(),
+                    );
                     self.partitions.write().expect("partitions lock").insert(tp.clone(), p.clone());
                     p
                 }

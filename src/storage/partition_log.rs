@@ -849,7 +849,15 @@ impl PartitionLog {
     /// never stay above the new end.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
         if offset >= self.log_end_offset() {
-            return Ok(());
+            // As Kafka's `UnifiedLog.truncateTo`, the epoch cache is cut at
+            // the log end even when no record goes: a broker that became
+            // leader and was deposed before appending holds its epoch's
+            // start at the log end. Kept, it would be this follower's last
+            // fetched epoch, which the new leader never had: the leader
+            // answers "diverging" at this same offset on every fetch, and
+            // the follower never catches up (nor rejoins the ISR).
+            let end = self.log_end_offset();
+            return self.leader_epoch_cache.truncate_from_end(end);
         }
         self.note_truncation(offset);
         let first_base = *self.segments.keys().next().expect("active segment");

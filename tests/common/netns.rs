@@ -152,6 +152,21 @@ impl NetLab {
         enter(&self.ns(Host::Clients))
     }
 
+    /// Runs `f` on a thread of its own in the clients' namespace (start a
+    /// runtime there: only threads spawned after entering are inside) and
+    /// returns what it returns; its panic is raised here, while the lab
+    /// (a drop guard) still exists.
+    pub fn on_client_thread<T: Send>(&mut self, f: impl FnOnce(&mut NetLab) -> T + Send) -> T {
+        let result = std::thread::scope(|s| {
+            s.spawn(|| {
+                self.enter_client().expect("enter the clients' namespace");
+                f(self)
+            })
+            .join()
+        });
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
     /// Drops every packet `from` sends to `to` (one direction only).
     pub fn drop_from(&mut self, from: Host, to: Host) -> Result<(), String> {
         assert_ne!(from, to, "a host always reaches itself");

@@ -38,9 +38,10 @@ use std::time::{Duration, Instant};
 /// its address.
 pub const READY_LINE: &str = "weir listening on PLAINTEXT ";
 
-/// The `weir` binary Cargo built for this test or bench target.
+/// The `weir` binary Cargo built for this test or bench target, or the one
+/// `WEIR_TEST_BIN` names (figures of another build, e.g. before a change).
 pub fn weir_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_weir"))
+    std::env::var_os("WEIR_TEST_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_weir")), PathBuf::from)
 }
 
 /// `n` distinct ports on 127.0.0.1 that were free a moment ago and that

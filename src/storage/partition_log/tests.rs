@@ -246,6 +246,25 @@ fn a_leader_epoch_is_durable_before_its_records() {
     assert_eq!(log.end_offset_for_epoch(0), Some((0, 3)));
 }
 
+/// A leader deposed before appending in its epoch: when the new leader
+/// tells it to truncate to its log end, nothing is removed but the empty
+/// epoch is, so its last fetched epoch is one the new leader knows (else
+/// every fetch answers "diverging" at the same offset, forever).
+#[test]
+fn truncating_to_the_log_end_drops_an_epoch_without_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = create(dir.path(), config(1 << 20));
+    log.assign_epoch_start_offset(0).unwrap();
+    log.append_as_leader(&client_batch(0, 3, NOW), 0, NOW).unwrap();
+    log.assign_epoch_start_offset(2).unwrap();
+    assert_eq!(log.latest_epoch(), Some(2));
+    log.truncate_to(3).unwrap();
+    assert_eq!(log.log_end_offset(), 3, "no record removed");
+    assert_eq!(log.latest_epoch(), Some(0));
+    assert_eq!(log.end_offset_for_epoch(0), Some((0, 3)), "epoch 0 runs to the log end again");
+    assert_eq!(read_values(&log, 0).len(), 3);
+}
+
 /// A clean shutdown writes a producer snapshot only when the log moved
 /// past the last one; a restart still finds the producers.
 #[test]

@@ -340,12 +340,17 @@ pub fn partition_change(
             // catch up with it.
             target_isr = vec![leader];
             target_elr.retain(|r| *r != leader);
+        } else if last_known_leader == Some(leader) {
+            // Kafka counts this among its unclean elections (the ISR is
+            // reset to the leader) but makes it without
+            // `unclean.leader.election.enable`: the replica that led last
+            // holds what was committed unless its own log lost it.
+            tracing::info!(%topic_id, partition, new_leader = leader, "electing the last known leader: the ISR and ELR are empty");
         } else if unclean {
             tracing::warn!(
                 %topic_id,
                 partition,
                 new_leader = leader,
-                last_known_leader = last_known_leader == Some(leader),
                 "unclean leader election: a replica outside the ISR and ELR becomes leader; records acknowledged by the old ISR may be lost"
             );
         }

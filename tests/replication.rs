@@ -1036,6 +1036,68 @@ async fn last_replica_standing_loses_nothing_and_returns_without_unclean_electio
     }
 }
 
+/// The clean-stop side of the same rules: an ELR member stopped with
+/// SIGTERM (a controlled shutdown, which records its broker epoch in the
+/// clean-shutdown marker) stays eligible, so when the leader has crashed it
+/// is elected from the ELR as soon as it is back, before the last leader
+/// returns, and no acknowledged record is lost.
+///
+/// | event | leader | ISR | ELR | last-known ELR |
+/// |---|---|---|---|---|
+/// | kill 4 | 2 | 2,3 | - | - |
+/// | SIGTERM 3 | 2 | 2 | 3 | - |
+/// | kill 2 | -1 | - | 2,3 | 2 |
+/// | restart 3 (clean) | 3 | 3 | 2 | - |
+/// | restart 4, caught up | 3 | 3,4 | - | - |
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_elr_member_leads_when_the_leader_has_crashed() {
+    let mut c = Cluster::builder()
+        .controllers(1)
+        .brokers(4)
+        .with("min.insync.replicas", "2")
+        .with("replica.lag.time.max.ms", "10000")
+        .with("replica.fetch.backoff.ms", "200")
+        .with("auto.leader.rebalance.enable", "false")
+        .session(SESSION_MS, HEARTBEAT_MS)
+        .start()
+        .await;
+    let (leader, clean, stale, watcher) = (2, 3, 4, 5);
+    let topic = "clean-elr";
+    c.create_topic_assigned(leader, topic, &[&[leader, clean, stale]], &[]).await;
+    wait_leader_isr(&c, &[leader, clean, stale, watcher], topic, leader, &[leader, clean, stale]).await;
+    let elr = |e: &ElrView| (e.leader, sorted(e.isr.clone()), e.elr.clone(), e.last_known_elr.clone());
+    let p = producer(&c, ACKS_ALL_IDEMPOTENT);
+    let mut acked: BTreeMap<usize, i64> = BTreeMap::new();
+    acked.extend((0..100).zip(produce_all(&p, topic, 0..100, 100).await));
+    c.kill9(stale);
+    wait_elr(&c, watcher, topic, "4 out of the ISR", |v| !v.isr.contains(&stale)).await;
+    acked.extend((100..200).zip(produce_all(&p, topic, 100..200, 100).await));
+    drop(p);
+
+    c.terminate(clean).await;
+    let v = wait_elr(&c, watcher, topic, "3 out of the ISR", |v| !v.isr.contains(&clean)).await;
+    assert_eq!(elr(&v), (leader, vec![2], vec![3], vec![]));
+    c.kill9(leader);
+    let v = wait_elr(&c, watcher, topic, "leaderless", |v| v.leader == -1).await;
+    assert_eq!(elr(&v), (-1, vec![], vec![2, 3], vec![2]));
+
+    c.restart(clean).await;
+    let v = wait_elr(&c, watcher, topic, "3 elected from the ELR", |v| v.leader == clean).await;
+    assert_eq!(elr(&v), (clean, vec![3], vec![2], vec![]));
+    c.restart(stale).await;
+    wait_leader_isr(&c, &[clean, stale, watcher], topic, clean, &[clean, stale]).await;
+    let v = describe_partition(&c, watcher, topic, 0).await.unwrap();
+    assert_eq!(elr(&v), (clean, vec![3, 4], vec![], vec![]), "back at min ISR: no ELR");
+
+    let p = producer_via(&c, &[clean, stale, watcher], ACKS_ALL_IDEMPOTENT);
+    acked.extend((200..250).zip(produce_all(&p, topic, 200..250, 100).await));
+    c.restart(leader).await;
+    let log = wait_replicas_equal(&c, &[clean, stale, leader], topic, 250).await;
+    assert_clean(&audit(&log.records(), &acked, 100), "after the ELR member's election");
+    assert_clean(&audit(&consume_all(&c, topic, 250), &acked, 100), "consumed after the ELR member's election");
+    assert!(!c.node(1).output().contains("unclean leader election"), "an unclean election happened");
+}
+
 // ---------------------------------------------------------------------------
 // 7. Preferred leaders come back
 // ---------------------------------------------------------------------------

@@ -219,6 +219,24 @@ pub fn write_meta_properties(dir: &Path, meta: &MetaProperties) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The marker names the broker epoch of the clean stop; anything else
+    /// (no marker, an unreadable one, an unknown version) proves nothing.
+    #[test]
+    fn clean_shutdown_marker_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), None);
+        write_atomic(&dir.path().join(CLEAN_SHUTDOWN_FILE), &clean_shutdown_contents(42)).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join(CLEAN_SHUTDOWN_FILE)).unwrap(),
+            r#"{"version":0,"brokerEpoch":42}"#
+        );
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), Some(42));
+        fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), b"{\"version\":1,\"brokerEpoch\":42}").unwrap();
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), None);
+        fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), b"").unwrap();
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), None);
+    }
+
     #[test]
     fn offset_checkpoint_round_trip_and_corruption() {
         let dir = tempfile::tempdir().unwrap();

@@ -179,23 +179,24 @@ fn removes(change: &ConfigChange, key: &str) -> bool {
     }
 }
 
-/// The partition changes that go with `change` on (`resource`, `name`):
+/// Which partitions' ELR state `change` on (`resource`, `name`) voids:
 /// with ELR on, any update of `min.insync.replicas` (even to the same
-/// value) clears the ELR and last-known ELR of the partitions it governs,
-/// a topic's own or, at cluster level, every partition.
-pub fn elr_updates_for(
+/// value) does, for the topic's own partitions (`Some(Some(topic))`) or,
+/// at cluster level, every partition (`Some(None)`); Kafka clears their
+/// ELR and last-known ELR.
+pub fn elr_cleared_by<'a>(
     image: &MetadataImage,
     resource: ConfigResourceType,
-    name: &str,
+    name: &'a str,
     change: &ConfigChange,
-) -> Vec<MetadataRecord> {
+) -> Option<Option<&'a str>> {
     if !image.elr_enabled() || !touches(change, MIN_ISR) {
-        return Vec::new();
+        return None;
     }
     match resource {
-        ConfigResourceType::Topic => super::replication_control::clear_elr_updates(image, Some(name)),
-        ConfigResourceType::Broker if name.is_empty() => super::replication_control::clear_elr_updates(image, None),
-        ConfigResourceType::Broker => Vec::new(),
+        ConfigResourceType::Topic => Some(Some(name)),
+        ConfigResourceType::Broker if name.is_empty() => Some(None),
+        ConfigResourceType::Broker => None,
     }
 }
 
@@ -381,24 +382,13 @@ mod tests {
         assert!(img.elr_enabled());
         let b = BrokerConfig::default();
         let set = |v: &str| ConfigChange::Incremental(vec![(MIN_ISR.into(), AlterOp::Set, Some(v.into()))]);
-        let clear = [MetadataRecord::PartitionChange {
-            topic_id: id,
-            partition_id: 0,
-            leader: None,
-            isr: None,
-            replicas: None,
-            bump_leader_epoch: false,
-            elr: Some(vec![]),
-            last_known_elr: None,
-        }];
         // The cluster default, unchanged in value: no Config record, but
         // the ELR goes.
         assert!(plan_alter(&img, &b, ConfigResourceType::Broker, "", &set("2")).unwrap().is_empty());
-        assert_eq!(elr_updates_for(&img, ConfigResourceType::Broker, "", &set("2")), clear);
-        assert_eq!(elr_updates_for(&img, ConfigResourceType::Topic, "t", &set("1")), clear);
-        assert!(elr_updates_for(&img, ConfigResourceType::Topic, "other", &set("1")).is_empty());
+        assert_eq!(elr_cleared_by(&img, ConfigResourceType::Broker, "", &set("2")), Some(None));
+        assert_eq!(elr_cleared_by(&img, ConfigResourceType::Topic, "t", &set("1")), Some(Some("t")));
         let retention = ConfigChange::Incremental(vec![("retention.ms".into(), AlterOp::Set, Some("1".into()))]);
-        assert!(elr_updates_for(&img, ConfigResourceType::Topic, "t", &retention).is_empty());
+        assert_eq!(elr_cleared_by(&img, ConfigResourceType::Topic, "t", &retention), None);
         assert!(matches!(
             plan_alter(&img, &b, ConfigResourceType::Broker, "1", &set("1")),
             Err(ControllerError::InvalidConfig(_))

@@ -490,7 +490,9 @@ impl QuorumController {
                     let image = self.current_image().await?;
                     match config_control::plan_alter(&image, &self.config, *resource, name, change) {
                         Ok(mut records) => {
-                            records.extend(config_control::elr_updates_for(&image, *resource, name, change));
+                            if let Some(topic) = config_control::elr_cleared_by(&image, *resource, name, change) {
+                                records.extend(replication_control::clear_elr_updates(&image, topic));
+                            }
                             if !validate_only {
                                 self.propose(records).await?;
                             }

@@ -161,6 +161,45 @@ pub fn new_partition_record(
 mod tests {
     use super::*;
 
+    /// Only partitions holding ELR state get a change, and only for the
+    /// fields that hold some.
+    #[test]
+    fn clearing_the_elr_touches_only_partitions_that_have_one() {
+        let mut img = MetadataImage::empty();
+        let (t, u) = (Uuid::new_v4(), Uuid::new_v4());
+        img.apply(0, &MetadataRecord::Topic { name: "t".into(), topic_id: t });
+        img.apply(1, &MetadataRecord::Topic { name: "u".into(), topic_id: u });
+        for (topic_id, elr, last_known_elr) in [(t, vec![2, 3], vec![]), (u, vec![], vec![])] {
+            img.apply(
+                2,
+                &MetadataRecord::Partition {
+                    topic_id,
+                    partition_id: 0,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1],
+                    leader: 1,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                    elr,
+                    last_known_elr,
+                },
+            );
+        }
+        let clear_t = vec![MetadataRecord::PartitionChange {
+            topic_id: t,
+            partition_id: 0,
+            leader: None,
+            isr: None,
+            replicas: None,
+            bump_leader_epoch: false,
+            elr: Some(vec![]),
+            last_known_elr: None,
+        }];
+        assert_eq!(clear_elr_updates(&img, None), clear_t);
+        assert_eq!(clear_elr_updates(&img, Some("t")), clear_t);
+        assert!(clear_elr_updates(&img, Some("u")).is_empty());
+    }
+
     #[test]
     fn topic_name_rules() {
         assert!(validate_topic_name("orders.v1_x-2").is_ok());
@@ -468,7 +507,8 @@ pub fn unclean_shutdown_updates(image: &MetadataImage, broker: i32, policy: &Ele
 
 /// A changed `min.insync.replicas` (of `topic`, or the cluster default when
 /// None) voids the ELR computed against the old value: Kafka clears the
-/// ELR and last-known ELR of every partition it applies to.
+/// ELR and last-known ELR of every partition it applies to
+/// (`config_control::elr_cleared_by` says which).
 pub fn clear_elr_updates(image: &MetadataImage, topic: Option<&str>) -> Vec<MetadataRecord> {
     let mut out = Vec::new();
     for t in topics_by_name(image) {

@@ -25,6 +25,7 @@ pub async fn register(broker: &Broker, listeners: Vec<Endpoint>) -> Result<i64, 
         listeners,
         rack: broker.config.rack.clone(),
         cluster_id: broker.log_manager.cluster_id(),
+        previous_broker_epoch: broker.log_manager.previous_broker_epoch(),
     };
     let mut first_duplicate: Option<Instant> = None;
     loop {
@@ -34,6 +35,7 @@ pub async fn register(broker: &Broker, listeners: Vec<Endpoint>) -> Result<i64, 
         match broker.controller.register(reg.clone()).await {
             Ok(epoch) => {
                 broker.broker_epoch.store(epoch, Ordering::Release);
+                broker.log_manager.set_broker_epoch(epoch);
                 return Ok(epoch);
             }
             Err(ControllerError::DuplicateBrokerRegistration) => {

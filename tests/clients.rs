@@ -163,7 +163,9 @@ async fn admin_create_describe_delete() {
     assert_eq!(retention.source, ConfigSource::DynamicTopic);
     let min_isr = entries["min.insync.replicas"];
     assert_eq!(min_isr.value.as_deref(), Some("1"));
-    assert_eq!(min_isr.source, ConfigSource::Default);
+    // A new cluster (ELR on) sets min.insync.replicas at cluster level
+    // (Kafka 4.1), which topics inherit.
+    assert_eq!(min_isr.source, ConfigSource::DynamicDefaultBroker);
     for name in ["segment.bytes", "cleanup.policy", "max.message.bytes", "message.timestamp.type", "compression.type"] {
         assert!(entries.contains_key(name), "{name} missing");
     }

@@ -307,10 +307,11 @@ const HEARTBEAT_MS: u64 = 500;
 /// A broker that stops heartbeating is fenced after
 /// `broker.session.timeout.ms`; its partitions follow Kafka's rules: the
 /// ISR shrinks as replicas die; with no other live ISR member a partition
-/// goes offline (leader -1, LEADER_NOT_AVAILABLE, the last ISR member
-/// still recorded) unless `unclean.leader.election.enable`, which elects a
-/// live replica from outside the ISR with a new leader epoch as soon as one
-/// returns; when the last ISR member returns it leads again.
+/// goes offline (leader -1, LEADER_NOT_AVAILABLE, an empty ISR: with ELR
+/// on, the last member is kept as the last known leader) unless
+/// `unclean.leader.election.enable`, which elects a live replica from
+/// outside the ISR with a new leader epoch as soon as one returns; when the
+/// last ISR member returns it leads again.
 ///
 /// Three voters and two broker-only nodes: the victim (4) and the other
 /// broker (5) can die without touching the quorum; one voter dies too.
@@ -404,9 +405,11 @@ async fn fenced_broker_partitions_follow_the_election_rules() {
         );
         let cl = partition_views(m, "clean").unwrap();
         assert_eq!((cl[0].leader, cl[0].error), (-1, E::LeaderNotAvailable.code()), "no live replica: {cl:?}");
-        assert_eq!(cl[0].isr, vec![victim], "the last ISR member stays recorded: {cl:?}");
+        // With ELR (on for new clusters) the ISR empties; the victim is
+        // kept as eligible and as the last known leader instead.
+        assert_eq!(cl[0].isr, Vec::<i32>::new(), "{cl:?}");
         let u = partition_views(m, "unclean").unwrap();
-        assert_eq!((u[0].leader, u[0].isr.clone()), (-1, vec![victim]), "no live replica to elect yet: {u:?}");
+        assert_eq!((u[0].leader, u[0].isr.clone()), (-1, vec![]), "no live replica to elect yet: {u:?}");
     }
 
     // A replica outside the ISR returns: only the unclean topic may elect it.
@@ -428,7 +431,7 @@ async fn fenced_broker_partitions_follow_the_election_rules() {
         assert_eq!((u[0].leader, u[0].error, u[0].isr.clone()), (other, NONE, vec![other]), "{u:?}");
         assert!(u[0].leader_epoch > unclean[0].leader_epoch, "leader epoch bumps: {unclean:?} -> {u:?}");
         let cl = partition_views(m, "clean").unwrap();
-        assert_eq!((cl[0].leader, cl[0].isr.clone()), (-1, vec![victim]), "clean stays offline: {cl:?}");
+        assert_eq!((cl[0].leader, cl[0].isr.clone()), (-1, vec![]), "clean stays offline: {cl:?}");
     }
 
     // The last ISR member returns: it leads again, at a new epoch.

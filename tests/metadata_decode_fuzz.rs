@@ -129,6 +129,8 @@ fn metadata_records(rng: &mut StdRng) -> Vec<MetadataRecord> {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: vec![],
+            last_known_elr: vec![],
         },
         MetadataRecord::PartitionChange {
             topic_id: id,
@@ -137,6 +139,18 @@ fn metadata_records(rng: &mut StdRng) -> Vec<MetadataRecord> {
             isr: Some(vec![2, 3]),
             replicas: None,
             bump_leader_epoch: true,
+            elr: None,
+            last_known_elr: None,
+        },
+        MetadataRecord::PartitionChange {
+            topic_id: id,
+            partition_id: 0,
+            leader: Some(-1),
+            isr: Some(vec![]),
+            replicas: None,
+            bump_leader_epoch: false,
+            elr: Some(vec![2, 3]),
+            last_known_elr: Some(vec![2]),
         },
         MetadataRecord::Config {
             resource_type: ConfigResourceType::Topic,

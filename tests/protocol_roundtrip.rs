@@ -103,6 +103,7 @@ use weir::wire::versions::{PRODUCE_MIN_DECODED, SUPPORTED_APIS};
 // DescribeConfigs config sources and types (KIP-226, KIP-569).
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 const TYPE_STRING: i8 = 2;

@@ -845,8 +845,9 @@ async fn a_restarted_broker_applies_its_topics_configs() {
 /// too, and `stale` alone comes back. Broker 4, on neither topic, watches.
 ///
 /// - Unclean election off: the partition stays leaderless (leader -1, ISR
-///   [old]) with `stale` alive, and when `old` returns it leads with all
-///   100 records; `stale` catches up without truncating: nothing lost.
+///   empty, `old` eligible in the ELR and its last known leader) with
+///   `stale` alive, and when `old` returns it leads with all 100 records;
+///   `stale` catches up without truncating: nothing lost.
 /// - Unclean election on: `stale` leads at a new epoch with its 50 records,
 ///   takes new writes after them, and that log is what consumers read; the
 ///   50 acknowledged records only `old` had are gone: when `old` returns it
@@ -904,7 +905,9 @@ async fn unclean_leader_election_trades_acknowledged_records_for_availability_on
     c.kill9(old);
     for t in [clean, unclean] {
         let v = wait_partition(&c, &[watcher], t, 0, "leaderless", |p| p.leader == -1).await;
-        assert_eq!(v.isr, vec![old], "the last ISR member stays recorded: {v:?}");
+        assert_eq!(v.isr, Vec::<i32>::new(), "with ELR the ISR empties: {v:?}");
+        let e = describe_partition(&c, watcher, t, 0).await.unwrap();
+        assert_eq!((e.elr.clone(), e.last_known_elr.clone()), (vec![old], vec![old]), "{e:?}");
     }
 
     // The stale follower returns. Its unfencing elects it where allowed.
@@ -918,7 +921,7 @@ async fn unclean_leader_election_trades_acknowledged_records_for_availability_on
         let cl = PartitionView::from(partition_of(&m, clean, 0).unwrap());
         assert_eq!(
             (cl.leader, cl.error, cl.isr.clone()),
-            (-1, E::LeaderNotAvailable.code(), vec![old]),
+            (-1, E::LeaderNotAvailable.code(), vec![]),
             "node {id}: with unclean election off, a live replica outside the ISR is not elected: {cl:?}"
         );
     }
@@ -959,6 +962,203 @@ async fn unclean_leader_election_trades_acknowledged_records_for_availability_on
     let cuts = truncations(&c, old, unclean);
     assert_eq!(cuts, vec![50], "the old leader truncates to the unclean leader's epoch start");
     assert_eq!(seqs(&consume_all(&c, unclean, 80)), want);
+}
+
+// ---------------------------------------------------------------------------
+// 6b. Eligible Leader Replicas: the last replica standing
+// ---------------------------------------------------------------------------
+
+/// KIP-966's "last replica standing", on a new cluster (ELR on) with
+/// `min.insync.replicas` 2 and RF 3 on [2, 3, 4] led by 2, broker 5
+/// watching, unclean election off. acks=all records are acknowledged
+/// throughout; the ISR members are killed (-9) one by one, the leader last,
+/// and restarted in the worst order: first the stale replica (which missed
+/// records), then the ELR member (which crashed, so it is no longer
+/// eligible), then the last leader. At each step DescribeTopicPartitions
+/// reports the ISR, ELR and last-known ELR that Kafka's
+/// `PartitionChangeBuilder` gives for the same events:
+///
+/// | event | leader | ISR | ELR | last-known ELR |
+/// |---|---|---|---|---|
+/// | start | 2 | 2,3,4 | - | - |
+/// | kill 4 | 2 | 2,3 | - | - |
+/// | kill 3 | 2 | 2 | 3 | - |
+/// | kill 2 | -1 | - | 2,3 | 2 |
+/// | restart 4 (stale) | -1 | - | 2,3 | 2 |
+/// | restart 3 (crashed) | -1 | - | 2 | 2 |
+/// | restart 2 (crashed) | 2 | 2 | - | - |
+///
+/// No other replica is ever elected, no unclean election is logged, and
+/// every acknowledged record is still there, at its offset, on all three
+/// replicas at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_replica_standing_loses_nothing_and_returns_without_unclean_election() {
+    let mut c = Cluster::builder()
+        .controllers(1)
+        .brokers(4)
+        .with("min.insync.replicas", "2")
+        .with("replica.lag.time.max.ms", "10000")
+        .with("replica.fetch.backoff.ms", "200")
+        .with("auto.leader.rebalance.enable", "false")
+        .session(SESSION_MS, HEARTBEAT_MS)
+        .start()
+        .await;
+    let (last, middle, first, watcher) = (2, 3, 4, 5);
+    let topic = "last-standing";
+    // Kafka 4.1 reports the cluster-level min.insync.replicas it recorded
+    // when ELR was enabled.
+    let cluster_configs = c.describe_configs(watcher, RESOURCE_BROKER, "").await.unwrap();
+    let min_isr = cluster_configs.iter().find(|(k, _, _)| k == "min.insync.replicas").cloned();
+    assert_eq!(
+        min_isr,
+        Some(("min.insync.replicas".to_string(), Some("2".to_string()), DYNAMIC_DEFAULT_BROKER_CONFIG)),
+        "the cluster-level min.insync.replicas"
+    );
+    c.create_topic_assigned(last, topic, &[&[last, middle, first]], &[]).await;
+    let start = wait_leader_isr(&c, &[last, middle, first, watcher], topic, last, &[last, middle, first]).await;
+    let elr = |e: &ElrView| (e.leader, sorted(e.isr.clone()), e.elr.clone(), e.last_known_elr.clone());
+    let v = describe_partition(&c, watcher, topic, 0).await.unwrap();
+    assert_eq!(elr(&v), (last, vec![2, 3, 4], vec![], vec![]));
+
+    let p = producer(&c, ACKS_ALL_IDEMPOTENT);
+    let mut acked: BTreeMap<usize, i64> = BTreeMap::new();
+    acked.extend((0..100).zip(produce_all(&p, topic, 0..100, 100).await));
+
+    // 4 dies: the ISR keeps min ISR, nobody is eligible outside it.
+    c.kill9(first);
+    let v = wait_elr(&c, watcher, topic, "4 out of the ISR", |v| !v.isr.contains(&first)).await;
+    assert_eq!(elr(&v), (last, vec![2, 3], vec![], vec![]));
+    acked.extend((100..200).zip(produce_all(&p, topic, 100..200, 100).await));
+    drop(p);
+    assert_eq!(acked.len(), 200);
+
+    // 3 dies: the ISR falls below min ISR, so 3, which holds every
+    // committed record, becomes eligible; acks=all is refused.
+    c.kill9(middle);
+    let v = wait_elr(&c, watcher, topic, "3 out of the ISR", |v| !v.isr.contains(&middle)).await;
+    assert_eq!(elr(&v), (last, vec![2], vec![3], vec![]));
+    let strict = producer(
+        &c,
+        &[("acks", "all"), ("enable.idempotence", "false"), ("retries", "0"), ("message.timeout.ms", "30000")],
+    );
+    let refused = delivered(send(&strict, topic, 200, 100).await).await;
+    assert_eq!(refused, Err(RDKafkaErrorCode::NotEnoughReplicas), "acks=all with ISR [2] under min ISR 2");
+    drop(strict);
+    assert_eq!(high_watermark(&c, last, topic).await.unwrap(), 200);
+
+    // The leader dies: no leader; 2 and 3 are eligible, 2 led last.
+    c.kill9(last);
+    let v = wait_elr(&c, watcher, topic, "leaderless", |v| v.leader == -1).await;
+    assert_eq!(elr(&v), (-1, vec![], vec![2, 3], vec![2]));
+
+    // The stale replica returns first. Its unfencing and any election it
+    // allows are one metadata batch: once the watcher lists it as a live
+    // broker, the partition's state is final for this step.
+    c.restart(first).await;
+    c.wait_brokers(&[watcher], &[first, watcher], WAIT).await;
+    let v = describe_partition(&c, watcher, topic, 0).await.unwrap();
+    assert_eq!(elr(&v), (-1, vec![], vec![2, 3], vec![2]), "the stale replica must not lead");
+
+    // 3 returns after a crash: it may have lost what it acknowledged, so
+    // it leaves the ELR (and may not lead).
+    c.restart(middle).await;
+    c.wait_brokers(&[watcher], &[middle, first, watcher], WAIT).await;
+    let v = describe_partition(&c, watcher, topic, 0).await.unwrap();
+    assert_eq!(elr(&v), (-1, vec![], vec![2], vec![2]), "a crashed ELR member is no longer eligible");
+
+    // The last leader returns: it leaves the ELR too (it crashed), but as
+    // the last known leader it is elected, with a new leader epoch.
+    c.restart(last).await;
+    let v = wait_elr(&c, watcher, topic, "2 leads again", |v| v.leader == last).await;
+    assert_eq!((v.leader, v.elr.clone(), v.last_known_elr.clone()), (last, vec![], vec![]), "{v:?}");
+    assert!(v.leader_epoch > start.leader_epoch, "a new leader epoch: {start:?} -> {v:?}");
+    // The followers catch up and rejoin: the ISR is back at min ISR and more.
+    wait_leader_isr(&c, &[last, middle, first, watcher], topic, last, &[last, middle, first]).await;
+    let v = describe_partition(&c, watcher, topic, 0).await.unwrap();
+    assert_eq!(elr(&v), (last, vec![2, 3, 4], vec![], vec![]));
+
+    // acks=all works again; every acknowledged record is on every replica.
+    let p = producer(&c, ACKS_ALL_IDEMPOTENT);
+    acked.extend((200..250).zip(produce_all(&p, topic, 200..250, 100).await));
+    let log = wait_replicas_equal(&c, &[last, middle, first], topic, 250).await;
+    let a = audit(&log.records(), &acked, 100);
+    assert_clean(&a, "replica log after the last replica standing");
+    let a = audit(&consume_all(&c, topic, 250), &acked, 100);
+    assert_clean(&a, "consumed after the last replica standing");
+    assert_eq!(a.unacknowledged_present, 0, "the refused record is nowhere");
+    // Elected only from the ISR, the ELR and the last known leader.
+    let controller_log = c.node(1).output();
+    assert!(controller_log.contains("electing the last known leader"), "the controller elected the last known leader");
+    assert!(!controller_log.contains("unclean leader election"), "an unclean election happened");
+    for n in [middle, first] {
+        assert!(
+            truncations(&c, n, topic).iter().all(|to| *to >= 200),
+            "node {n} truncated acknowledged records: {:?}",
+            truncations(&c, n, topic)
+        );
+    }
+}
+
+/// The clean-stop side of the same rules: an ELR member stopped with
+/// SIGTERM (a controlled shutdown, which records its broker epoch in the
+/// clean-shutdown marker) stays eligible, so when the leader has crashed it
+/// is elected from the ELR as soon as it is back, before the last leader
+/// returns, and no acknowledged record is lost.
+///
+/// | event | leader | ISR | ELR | last-known ELR |
+/// |---|---|---|---|---|
+/// | kill 4 | 2 | 2,3 | - | - |
+/// | SIGTERM 3 | 2 | 2 | 3 | - |
+/// | kill 2 | -1 | - | 2,3 | 2 |
+/// | restart 3 (clean) | 3 | 3 | 2 | - |
+/// | restart 4, caught up | 3 | 3,4 | - | - |
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_elr_member_leads_when_the_leader_has_crashed() {
+    let mut c = Cluster::builder()
+        .controllers(1)
+        .brokers(4)
+        .with("min.insync.replicas", "2")
+        .with("replica.lag.time.max.ms", "10000")
+        .with("replica.fetch.backoff.ms", "200")
+        .with("auto.leader.rebalance.enable", "false")
+        .session(SESSION_MS, HEARTBEAT_MS)
+        .start()
+        .await;
+    let (leader, clean, stale, watcher) = (2, 3, 4, 5);
+    let topic = "clean-elr";
+    c.create_topic_assigned(leader, topic, &[&[leader, clean, stale]], &[]).await;
+    wait_leader_isr(&c, &[leader, clean, stale, watcher], topic, leader, &[leader, clean, stale]).await;
+    let elr = |e: &ElrView| (e.leader, sorted(e.isr.clone()), e.elr.clone(), e.last_known_elr.clone());
+    let p = producer(&c, ACKS_ALL_IDEMPOTENT);
+    let mut acked: BTreeMap<usize, i64> = BTreeMap::new();
+    acked.extend((0..100).zip(produce_all(&p, topic, 0..100, 100).await));
+    c.kill9(stale);
+    wait_elr(&c, watcher, topic, "4 out of the ISR", |v| !v.isr.contains(&stale)).await;
+    acked.extend((100..200).zip(produce_all(&p, topic, 100..200, 100).await));
+    drop(p);
+
+    c.terminate(clean).await;
+    let v = wait_elr(&c, watcher, topic, "3 out of the ISR", |v| !v.isr.contains(&clean)).await;
+    assert_eq!(elr(&v), (leader, vec![2], vec![3], vec![]));
+    c.kill9(leader);
+    let v = wait_elr(&c, watcher, topic, "leaderless", |v| v.leader == -1).await;
+    assert_eq!(elr(&v), (-1, vec![], vec![2, 3], vec![2]));
+
+    c.restart(clean).await;
+    let v = wait_elr(&c, watcher, topic, "3 elected from the ELR", |v| v.leader == clean).await;
+    assert_eq!(elr(&v), (clean, vec![3], vec![2], vec![]));
+    c.restart(stale).await;
+    wait_leader_isr(&c, &[clean, stale, watcher], topic, clean, &[clean, stale]).await;
+    let v = describe_partition(&c, watcher, topic, 0).await.unwrap();
+    assert_eq!(elr(&v), (clean, vec![3, 4], vec![], vec![]), "back at min ISR: no ELR");
+
+    let p = producer_via(&c, &[clean, stale, watcher], ACKS_ALL_IDEMPOTENT);
+    acked.extend((200..250).zip(produce_all(&p, topic, 200..250, 100).await));
+    c.restart(leader).await;
+    let log = wait_replicas_equal(&c, &[clean, stale, leader], topic, 250).await;
+    assert_clean(&audit(&log.records(), &acked, 100), "after the ELR member's election");
+    assert_clean(&audit(&consume_all(&c, topic, 250), &acked, 100), "consumed after the ELR member's election");
+    assert!(!c.node(1).output().contains("unclean leader election"), "an unclean election happened");
 }
 
 // ---------------------------------------------------------------------------

@@ -262,7 +262,9 @@ def test_describe_configs_static_broker_source(tmp_path):
         assert got == {
             "retention.ms": ("7200000", ConfigSource.STATIC_BROKER_CONFIG.value),
             "segment.bytes": ("268435456", ConfigSource.DYNAMIC_TOPIC_CONFIG.value),
-            "min.insync.replicas": ("1", ConfigSource.STATIC_BROKER_CONFIG.value),
+            # ELR (on for new clusters, Kafka 4.1) records the static value
+            # as the cluster-level default.
+            "min.insync.replicas": ("1", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value),
             "cleanup.policy": ("delete", ConfigSource.DEFAULT_CONFIG.value),
         }
     finally:
@@ -275,13 +277,15 @@ def test_describe_broker_configs(admin):
     for name, value in {
         "log.segment.bytes": "1073741824",
         "num.partitions": "1",
-        "min.insync.replicas": "1",
         "message.max.bytes": "1048588",
         "auto.create.topics.enable": "true",
     }.items():
         assert name in entries, f"broker config {name} missing"
         assert entries[name].value == value, (name, entries[name].value)
         assert entries[name].source == ConfigSource.DEFAULT_CONFIG.value, (name, entries[name].source)
+    # A new cluster (ELR on, Kafka 4.1) sets min.insync.replicas at cluster level.
+    mir = entries["min.insync.replicas"]
+    assert (mir.value, mir.source) == ("1", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
 
 
 def test_list_offsets(admin, bootstrap, new_topic):

@@ -11,7 +11,7 @@ from helpers import CODEC_IDS, stored_batches, unique, wait_until
 
 # Kafka error codes and DescribeConfigs config_source values.
 NONE, UNKNOWN_TOPIC_OR_PARTITION = 0, 3
-DYNAMIC_TOPIC_CONFIG, DEFAULT_CONFIG = 1, 5
+DYNAMIC_TOPIC_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, DEFAULT_CONFIG = 1, 3, 5
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +88,13 @@ def test_admin_create_describe_delete(kadmin):
     entries = {e["config_names"]: e for e in res["config_entries"]}
     assert (entries["retention.ms"]["config_value"], entries["retention.ms"]["config_source"]) == \
         ("123456", DYNAMIC_TOPIC_CONFIG)
-    for key, value in {"min.insync.replicas": "1", "segment.bytes": "1073741824",
+    for key, value in {"segment.bytes": "1073741824",
                        "max.message.bytes": "1048588", "compression.type": "producer"}.items():
         assert key in entries, f"{key} missing from DescribeConfigs"
         assert (entries[key]["config_value"], entries[key]["config_source"]) == (value, DEFAULT_CONFIG), key
+    # A new cluster (ELR on, Kafka 4.1) sets min.insync.replicas at cluster level.
+    assert (entries["min.insync.replicas"]["config_value"], entries["min.insync.replicas"]["config_source"]) == \
+        ("1", DYNAMIC_DEFAULT_BROKER_CONFIG)
 
     # Only the named keys when asked for some.
     [resp] = kadmin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name,

@@ -2,6 +2,12 @@
 //! an incarnation id, heartbeats and sessions, fencing and unfencing, and
 //! controlled shutdown. Sessions are the active controller's memory only:
 //! a newly elected controller gives every broker a fresh session.
+//!
+//! A broker that comes back as a new incarnation says which broker epoch
+//! it stopped cleanly at (`previous_broker_epoch`, from its clean-shutdown
+//! marker). When that is not the epoch it was registered with, its stop
+//! was unclean: with ELR on it leaves every ISR and ELR (Kafka's
+//! `handleBrokerShutdown`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,7 +16,7 @@ use crate::controller_client::rpc::BrokerRegistration;
 use crate::controller_client::ControllerError;
 use crate::metadata::{MetadataImage, MetadataRecord};
 
-use super::replication_control::leader_and_isr_updates;
+use super::replication_control::{leader_and_isr_updates, unclean_shutdown_updates, ElectionPolicy};
 
 /// Last heartbeat per broker, as seen by this (active) controller.
 #[derive(Debug, Default)]
@@ -62,16 +68,23 @@ pub fn plan_register(
     sessions: &Sessions,
     reg: &BrokerRegistration,
     now: Instant,
-    unclean_default: bool,
+    policy: &ElectionPolicy,
 ) -> Result<Vec<MetadataRecord>, ControllerError> {
     let mut records = Vec::new();
     if let Some(existing) = image.brokers.get(&reg.broker_id) {
-        if existing.incarnation_id != reg.incarnation_id && sessions.is_valid(reg.broker_id, now) && !existing.fenced {
+        let new_incarnation = existing.incarnation_id != reg.incarnation_id;
+        if new_incarnation && sessions.is_valid(reg.broker_id, now) && !existing.fenced {
             return Err(ControllerError::DuplicateBrokerRegistration);
         }
-        if !existing.fenced {
+        let clean = reg.previous_broker_epoch == Some(existing.epoch);
+        if new_incarnation && !clean && policy.elr {
+            // Its log may have lost what it acknowledged: it may no longer
+            // lead on the strength of having been in the ISR or ELR.
+            tracing::info!(broker = reg.broker_id, epoch = existing.epoch, previous = ?reg.previous_broker_epoch, "broker restarted after an unclean shutdown");
+            records.extend(unclean_shutdown_updates(image, reg.broker_id, policy));
+        } else if !existing.fenced {
             // A restarted incarnation: its old leaderships move first.
-            records.extend(fence(image, reg.broker_id, unclean_default));
+            records.extend(fence(image, reg.broker_id, policy));
         }
     }
     records.push(MetadataRecord::RegisterBroker {
@@ -86,9 +99,9 @@ pub fn plan_register(
 }
 
 /// Fences `broker` and moves its leaderships (ISR shrink, elections).
-pub fn fence(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<MetadataRecord> {
+pub fn fence(image: &MetadataImage, broker: i32, policy: &ElectionPolicy) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
-    let mut records = leader_and_isr_updates(image, Some(broker), None, unclean_default);
+    let mut records = leader_and_isr_updates(image, Some(broker), None, policy);
     records.push(MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
         broker_epoch: b.epoch,
@@ -99,7 +112,7 @@ pub fn fence(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<M
 }
 
 /// Unfences `broker` and lets it lead partitions left without a leader.
-pub fn unfence(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<MetadataRecord> {
+pub fn unfence(image: &MetadataImage, broker: i32, policy: &ElectionPolicy) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
     let mut records = vec![MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
@@ -107,12 +120,12 @@ pub fn unfence(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec
         fenced: Some(false),
         in_controlled_shutdown: None,
     }];
-    records.extend(leader_and_isr_updates(image, None, Some(broker), unclean_default));
+    records.extend(leader_and_isr_updates(image, None, Some(broker), policy));
     records
 }
 
 /// Controlled shutdown: leaderships move away, the broker leaves ISRs.
-pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32, unclean_default: bool) -> Vec<MetadataRecord> {
+pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32, policy: &ElectionPolicy) -> Vec<MetadataRecord> {
     let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
     let mut records = vec![MetadataRecord::BrokerRegistrationChange {
         broker_id: broker,
@@ -120,7 +133,7 @@ pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32, unclean_def
         fenced: None,
         in_controlled_shutdown: Some(true),
     }];
-    records.extend(leader_and_isr_updates(image, Some(broker), None, unclean_default));
+    records.extend(leader_and_isr_updates(image, Some(broker), None, policy));
     records
 }
 
@@ -165,11 +178,16 @@ mod tests {
                     leader: *leader,
                     leader_epoch: 0,
                     partition_epoch: 0,
+                    elr: vec![],
+                    last_known_elr: vec![],
                 },
             );
         }
         (img, id)
     }
+
+    /// Elections as before ELR: the tests written for them keep their meaning.
+    const NO_ELR: ElectionPolicy = ElectionPolicy { unclean_default: false, min_isr_default: 1, elr: false };
 
     fn apply(img: &mut MetadataImage, records: &[MetadataRecord]) {
         let off = img.offset + 1;
@@ -181,7 +199,7 @@ mod tests {
     #[test]
     fn fencing_moves_leadership_within_the_isr() {
         let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1), (vec![2, 3, 1], vec![2, 3], 2)]);
-        let recs = fence(&img, 1, false);
+        let recs = fence(&img, 1, &NO_ELR);
         apply(&mut img, &recs);
         let t = img.topic_by_name("t").unwrap();
         let p0 = &t.partitions[&0];
@@ -196,12 +214,12 @@ mod tests {
     #[test]
     fn last_isr_member_fenced_leaves_the_partition_offline_until_it_returns() {
         let (mut img, _) = image_with(&[1, 2], &[(vec![1, 2], vec![1], 1)]);
-        let recs = fence(&img, 1, false);
+        let recs = fence(&img, 1, &NO_ELR);
         apply(&mut img, &recs);
         let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
         assert_eq!(p.leader, -1);
         assert_eq!(p.isr, vec![1], "the last ISR member stays recorded");
-        let recs = unfence(&img, 1, false);
+        let recs = unfence(&img, 1, &NO_ELR);
         apply(&mut img, &recs);
         let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
         assert_eq!(p.leader, 1);
@@ -220,7 +238,7 @@ mod tests {
                 value: Some("true".into()),
             },
         );
-        let recs = fence(&img, 1, false);
+        let recs = fence(&img, 1, &NO_ELR);
         apply(&mut img, &recs);
         let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
         assert_eq!(p.leader, 2);
@@ -239,13 +257,183 @@ mod tests {
             listeners: vec![],
             rack: None,
             cluster_id: None,
+            previous_broker_epoch: None,
         };
         assert!(matches!(
-            plan_register(&img, &sessions, &reg, now, false),
+            plan_register(&img, &sessions, &reg, now, &NO_ELR),
             Err(ControllerError::DuplicateBrokerRegistration)
         ));
         let later = now + Duration::from_secs(10);
-        assert!(plan_register(&img, &sessions, &reg, later, false).is_ok());
+        assert!(plan_register(&img, &sessions, &reg, later, &NO_ELR).is_ok());
+    }
+
+    // ---- Eligible Leader Replicas (KIP-966) ----
+    //
+    // The expected states are what Kafka's PartitionChangeBuilder and
+    // ReplicationControlManager produce for the same events (min ISR 2,
+    // replicas [1, 2, 3]).
+
+    const ELR: ElectionPolicy = ElectionPolicy { unclean_default: false, min_isr_default: 2, elr: true };
+
+    /// (leader, ISR, ELR, last-known ELR) of partition 0.
+    fn state(img: &MetadataImage) -> (i32, Vec<i32>, Vec<i32>, Vec<i32>) {
+        let p = &img.topic_by_name("t").unwrap().partitions[&0];
+        (p.leader, p.isr.clone(), p.elr.clone(), p.last_known_elr.clone())
+    }
+
+    fn fence_in(img: &mut MetadataImage, broker: i32, policy: &ElectionPolicy) {
+        let recs = fence(img, broker, policy);
+        apply(img, &recs);
+    }
+
+    /// A restart of `broker` as a new incarnation that stopped cleanly at
+    /// its current epoch (`clean`) or crashed, then its unfencing.
+    fn restart(img: &mut MetadataImage, broker: i32, clean: bool, policy: &ElectionPolicy) {
+        let reg = BrokerRegistration {
+            broker_id: broker,
+            incarnation_id: Uuid::new_v4(),
+            listeners: vec![Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 1 }],
+            rack: None,
+            cluster_id: None,
+            previous_broker_epoch: clean.then(|| img.brokers[&broker].epoch),
+        };
+        let later = Instant::now() + Duration::from_secs(60);
+        let recs = plan_register(img, &Sessions::new(Duration::from_secs(1)), &reg, later, policy).unwrap();
+        apply(img, &recs);
+        let recs = unfence(img, broker, policy);
+        apply(img, &recs);
+    }
+
+    /// The "last replica standing" sequence: the ISR members crash one by
+    /// one, the leader last, and come back in the worst order (the stale
+    /// replica first). Nobody but the last leader may lead again, and it
+    /// does once it is back, with no unclean election enabled.
+    #[test]
+    fn last_replica_standing_comes_back_only_through_the_last_leader() {
+        let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1)]);
+        fence_in(&mut img, 3, &ELR);
+        assert_eq!(state(&img), (1, vec![1, 2], vec![], vec![]), "the ISR is still at min ISR: no ELR");
+        fence_in(&mut img, 2, &ELR);
+        assert_eq!(state(&img), (1, vec![1], vec![2], vec![]), "2 left an ISR below min ISR: eligible");
+        fence_in(&mut img, 1, &ELR);
+        assert_eq!(state(&img), (-1, vec![], vec![1, 2], vec![1]), "no leader; 1 led last");
+        // The stale replica returns first: it is in neither ISR nor ELR.
+        restart(&mut img, 3, false, &ELR);
+        assert_eq!(state(&img), (-1, vec![], vec![1, 2], vec![1]));
+        // 2 crashed: it may have lost what it had, so it leaves the ELR.
+        restart(&mut img, 2, false, &ELR);
+        assert_eq!(state(&img), (-1, vec![], vec![1], vec![1]));
+        // 1 crashed too; it leaves the ELR but is the last known leader,
+        // which Kafka elects once it is unfenced.
+        restart(&mut img, 1, false, &ELR);
+        assert_eq!(state(&img), (1, vec![1], vec![], vec![]));
+    }
+
+    /// The same crashes without ELR: the last ISR member stays in the ISR
+    /// and leads again (Weir's and Kafka's behaviour before KIP-966).
+    #[test]
+    fn without_elr_the_last_isr_member_is_kept_and_leads_again() {
+        let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1)]);
+        for b in [3, 2, 1] {
+            fence_in(&mut img, b, &NO_ELR);
+        }
+        assert_eq!(state(&img), (-1, vec![1], vec![], vec![]));
+        restart(&mut img, 3, false, &NO_ELR);
+        restart(&mut img, 2, false, &NO_ELR);
+        assert_eq!(state(&img).0, -1);
+        restart(&mut img, 1, false, &NO_ELR);
+        assert_eq!(state(&img), (1, vec![1], vec![], vec![]));
+    }
+
+    /// An ELR member whose stop was clean keeps its eligibility and leads
+    /// when it returns before the last leader does.
+    #[test]
+    fn a_cleanly_restarted_elr_member_is_elected() {
+        let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1)]);
+        for b in [3, 2, 1] {
+            fence_in(&mut img, b, &ELR);
+        }
+        restart(&mut img, 2, true, &ELR);
+        assert_eq!(state(&img), (2, vec![2], vec![1], vec![]), "elected from the ELR, which keeps 1");
+        assert_eq!(img.topic_by_name("t").unwrap().partitions[&0].leader_epoch, 2);
+    }
+
+    /// While the ISR is not empty only its members may lead, even with
+    /// live ELR members; once it empties, a live ELR member leads.
+    #[test]
+    fn the_elr_is_used_only_when_the_isr_is_empty() {
+        let (mut img, id) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1)]);
+        // The leader drops both (lagging, not dead) followers.
+        let shrink = crate::controller_client::ops::IsrChange {
+            topic_id: id,
+            partition: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            new_isr: vec![1],
+        };
+        let epoch = img.brokers[&1].epoch;
+        let (recs, results) =
+            super::super::replication_control::plan_alter_partition(&img, 1, epoch, &[shrink], &ELR).unwrap();
+        assert!(results[0].is_ok());
+        apply(&mut img, &recs);
+        assert_eq!(state(&img), (1, vec![1], vec![2, 3], vec![]));
+        // The leader dies: 2 and 3 are alive and eligible; replica order picks 2.
+        fence_in(&mut img, 1, &ELR);
+        assert_eq!(state(&img), (2, vec![2], vec![1, 3], vec![]));
+    }
+
+    /// An ISR growing back to min ISR clears the ELR.
+    #[test]
+    fn isr_back_at_min_isr_clears_the_elr() {
+        let (mut img, id) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1)]);
+        fence_in(&mut img, 3, &ELR);
+        fence_in(&mut img, 2, &ELR);
+        assert_eq!(state(&img), (1, vec![1], vec![2], vec![]));
+        restart(&mut img, 2, true, &ELR);
+        let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
+        let grow = crate::controller_client::ops::IsrChange {
+            topic_id: id,
+            partition: 0,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            new_isr: vec![1, 2],
+        };
+        let epoch = img.brokers[&1].epoch;
+        let (recs, _) = super::super::replication_control::plan_alter_partition(&img, 1, epoch, &[grow], &ELR).unwrap();
+        apply(&mut img, &recs);
+        assert_eq!(state(&img), (1, vec![1, 2], vec![], vec![]));
+    }
+
+    /// A replica that crashes and registers again before it was fenced
+    /// leaves the ISR without entering the ELR.
+    #[test]
+    fn an_unclean_restart_does_not_enter_the_elr() {
+        let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2], 1)]);
+        restart(&mut img, 2, false, &ELR);
+        assert_eq!(state(&img), (1, vec![1], vec![], vec![]));
+        // The same restart after a clean stop is an ordinary fencing: 2
+        // leaves an ISR below min ISR and is eligible.
+        let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2], 1)]);
+        restart(&mut img, 2, true, &ELR);
+        assert_eq!(state(&img), (1, vec![1], vec![2], vec![]));
+    }
+
+    /// An unclean election, where allowed, comes after the ELR and the last
+    /// known leader, and wipes the ELR state.
+    #[test]
+    fn unclean_election_is_the_last_resort_and_clears_the_elr() {
+        let policy = ElectionPolicy { unclean_default: true, ..ELR };
+        let (mut img, _) = image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1)]);
+        fence_in(&mut img, 2, &policy);
+        fence_in(&mut img, 1, &policy);
+        // 2 left while the ISR was still at min ISR: only 1 is eligible.
+        assert_eq!(state(&img), (3, vec![3], vec![1], vec![]));
+        fence_in(&mut img, 3, &policy);
+        assert_eq!(state(&img), (-1, vec![], vec![1, 3], vec![3]));
+        // 2 comes back after a crash: not eligible, but unclean elections
+        // are allowed, so it leads with an ISR of itself and no ELR.
+        restart(&mut img, 2, false, &policy);
+        assert_eq!(state(&img), (2, vec![2], vec![], vec![]));
     }
 
     #[test]
@@ -259,7 +447,7 @@ mod tests {
         sessions.touch(3, now);
         assert_eq!(sessions.next_expiry(&img), Some(now + Duration::from_secs(3)));
         // A fenced broker's session no longer matters.
-        let recs = fence(&img, 3, false);
+        let recs = fence(&img, 3, &NO_ELR);
         apply(&mut img, &recs);
         assert_eq!(sessions.next_expiry(&img), Some(now + Duration::from_secs(4)));
         assert_eq!(sessions.expired(&img, now + Duration::from_secs(4)), vec![2]);

@@ -1,6 +1,11 @@
 //! Dynamic configuration changes (Kafka's `ConfigurationControlManager`):
 //! validates AlterConfigs / IncrementalAlterConfigs against the current
 //! image and produces the `Config` records that apply them.
+//!
+//! With Eligible Leader Replicas on, `min.insync.replicas` is a
+//! cluster-level setting (KIP-966): it may not be set per broker nor
+//! removed at cluster level, and changing it (for the cluster or a topic)
+//! clears the ELR state that was computed against the old value.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -56,6 +61,18 @@ pub fn plan_alter(
             ConfigResourceType::Broker => static_config.value(key),
         })
     };
+    if image.elr_enabled() && resource == ConfigResourceType::Broker {
+        if !name.is_empty() && touches(change, MIN_ISR) {
+            return Err(ControllerError::InvalidConfig(format!(
+                "The {MIN_ISR} config can not be altered at the broker level while eligible leader replicas are enabled; alter the cluster default instead."
+            )));
+        }
+        if name.is_empty() && removes(change, MIN_ISR) {
+            return Err(ControllerError::InvalidConfig(format!(
+                "The cluster-level {MIN_ISR} config can not be removed while eligible leader replicas are enabled."
+            )));
+        }
+    }
     let mut next = current.clone();
     match change {
         ConfigChange::Incremental(ops) => {
@@ -141,6 +158,46 @@ pub fn plan_alter(
         }
     }
     Ok(records)
+}
+
+const MIN_ISR: &str = "min.insync.replicas";
+
+/// Whether `change` names `key` at all (set, delete, or in a replacing set).
+fn touches(change: &ConfigChange, key: &str) -> bool {
+    match change {
+        ConfigChange::Incremental(ops) => ops.iter().any(|(k, _, _)| k == key),
+        ConfigChange::Replace(set) => set.iter().any(|(k, _)| k == key),
+    }
+}
+
+/// Whether `change` leaves `key` unset: deleted, or left out of (or null
+/// in) a replacing set.
+fn removes(change: &ConfigChange, key: &str) -> bool {
+    match change {
+        ConfigChange::Incremental(ops) => ops.iter().any(|(k, op, _)| k == key && *op == AlterOp::Delete),
+        ConfigChange::Replace(set) => !set.iter().any(|(k, v)| k == key && v.is_some()),
+    }
+}
+
+/// Which partitions' ELR state `change` on (`resource`, `name`) voids:
+/// with ELR on, any update of `min.insync.replicas` (even to the same
+/// value) does, for the topic's own partitions (`Some(Some(topic))`) or,
+/// at cluster level, every partition (`Some(None)`); Kafka clears their
+/// ELR and last-known ELR.
+pub fn elr_cleared_by<'a>(
+    image: &MetadataImage,
+    resource: ConfigResourceType,
+    name: &'a str,
+    change: &ConfigChange,
+) -> Option<Option<&'a str>> {
+    if !image.elr_enabled() || !touches(change, MIN_ISR) {
+        return None;
+    }
+    match resource {
+        ConfigResourceType::Topic => Some(Some(name)),
+        ConfigResourceType::Broker if name.is_empty() => Some(None),
+        ConfigResourceType::Broker => None,
+    }
 }
 
 fn validate(
@@ -280,5 +337,70 @@ mod tests {
             &ConfigChange::Incremental(vec![("listeners".into(), AlterOp::Set, Some("PLAINTEXT://:1".into()))]),
         );
         assert!(matches!(bad, Err(ControllerError::InvalidRequest(_))));
+    }
+
+    /// With ELR on, a min ISR update (even to the same value) clears the
+    /// ELR it governs; per-broker values and removing the cluster value are
+    /// refused.
+    #[test]
+    fn min_isr_with_elr() {
+        use crate::wire::versions::{ELR_FEATURE, ELR_VERSION, METADATA_VERSION};
+        let mut img = image_with_topic();
+        let id = img.topic_by_name("t").unwrap().id;
+        let records = [
+            MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: METADATA_VERSION },
+            MetadataRecord::FeatureLevel { name: ELR_FEATURE.into(), level: ELR_VERSION },
+            MetadataRecord::Config {
+                resource_type: ConfigResourceType::Broker,
+                resource_name: String::new(),
+                name: MIN_ISR.into(),
+                value: Some("2".into()),
+            },
+            MetadataRecord::RegisterBroker {
+                broker_id: 1,
+                incarnation_id: Uuid::new_v4(),
+                listeners: vec![],
+                rack: None,
+                fenced: false,
+                broker_epoch: None,
+            },
+            MetadataRecord::Partition {
+                topic_id: id,
+                partition_id: 0,
+                replicas: vec![1, 2, 3],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+                elr: vec![2, 3],
+                last_known_elr: vec![],
+            },
+        ];
+        for (i, r) in records.iter().enumerate() {
+            img.apply(2 + i as i64, r);
+        }
+        assert!(img.elr_enabled());
+        let b = BrokerConfig::default();
+        let set = |v: &str| ConfigChange::Incremental(vec![(MIN_ISR.into(), AlterOp::Set, Some(v.into()))]);
+        // The cluster default, unchanged in value: no Config record, but
+        // the ELR goes.
+        assert!(plan_alter(&img, &b, ConfigResourceType::Broker, "", &set("2")).unwrap().is_empty());
+        assert_eq!(elr_cleared_by(&img, ConfigResourceType::Broker, "", &set("2")), Some(None));
+        assert_eq!(elr_cleared_by(&img, ConfigResourceType::Topic, "t", &set("1")), Some(Some("t")));
+        let retention = ConfigChange::Incremental(vec![("retention.ms".into(), AlterOp::Set, Some("1".into()))]);
+        assert_eq!(elr_cleared_by(&img, ConfigResourceType::Topic, "t", &retention), None);
+        assert!(matches!(
+            plan_alter(&img, &b, ConfigResourceType::Broker, "1", &set("1")),
+            Err(ControllerError::InvalidConfig(_))
+        ));
+        let delete = ConfigChange::Incremental(vec![(MIN_ISR.into(), AlterOp::Delete, None)]);
+        assert!(matches!(
+            plan_alter(&img, &b, ConfigResourceType::Broker, "", &delete),
+            Err(ControllerError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            plan_alter(&img, &b, ConfigResourceType::Broker, "", &ConfigChange::Replace(vec![])),
+            Err(ControllerError::InvalidConfig(_))
+        ));
     }
 }

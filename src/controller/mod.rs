@@ -35,9 +35,10 @@ use crate::controller_client::rpc::{
     QuorumDescription,
 };
 use crate::controller_client::{ControllerError, LocalController, Voters};
-use crate::metadata::{MetadataCache, MetadataImage, MetadataRecord};
+use crate::metadata::{ConfigResourceType, MetadataCache, MetadataImage, MetadataRecord};
 use crate::storage::flusher::Flusher;
 use crate::storage::StorageError;
+use crate::wire::versions::{ELR_FEATURE, ELR_VERSION};
 
 use cluster_control::Sessions;
 use quorum::log_store::LogStore;
@@ -202,7 +203,7 @@ impl QuorumController {
         for broker in &expired {
             tracing::warn!(broker, "broker session expired; fencing");
             let image = self.current_image().await?;
-            let records = cluster_control::fence(&image, *broker, self.unclean_default(&image));
+            let records = cluster_control::fence(&image, *broker, &self.policy(&image));
             self.propose(records).await?;
         }
         if !expired.is_empty() {
@@ -225,6 +226,22 @@ impl QuorumController {
         }
         if !image.features.contains_key("metadata.version") {
             records.push(MetadataRecord::FeatureLevel { name: "metadata.version".into(), level: METADATA_VERSION });
+            // A new cluster: Kafka 4.1 finalizes ELR at bootstrap. A log
+            // that already has a metadata.version predates ELR and keeps
+            // it off, as an upgraded Kafka cluster does.
+            records.push(MetadataRecord::FeatureLevel { name: ELR_FEATURE.into(), level: ELR_VERSION });
+            let cluster_key = (ConfigResourceType::Broker, String::new());
+            if !image.configs.get(&cluster_key).is_some_and(|c| c.contains_key("min.insync.replicas")) {
+                // With ELR on, `min.insync.replicas` is a cluster-level
+                // setting (KIP-966): Kafka records the active controller's
+                // static value as the cluster default when ELR is enabled.
+                records.push(MetadataRecord::Config {
+                    resource_type: ConfigResourceType::Broker,
+                    resource_name: String::new(),
+                    name: "min.insync.replicas".into(),
+                    value: Some(self.config.int("min.insync.replicas").to_string()),
+                });
+            }
         }
         records
     }
@@ -321,10 +338,10 @@ impl QuorumController {
             }
         }
         let now = Instant::now();
-        let unclean = self.unclean_default(&image);
+        let policy = self.policy(&image);
         let records = {
             let sessions = self.sessions.lock().expect("session lock");
-            cluster_control::plan_register(&image, &sessions, &reg, now, unclean).map_err(fail)?
+            cluster_control::plan_register(&image, &sessions, &reg, now, &policy).map_err(fail)?
         };
         let index = self.propose(records).await.map_err(fail)?;
         self.sessions.lock().expect("session lock").touch(reg.broker_id, now);
@@ -357,19 +374,18 @@ impl QuorumController {
         let mut should_shutdown = false;
         if hb.want_shutdown {
             if !b.in_controlled_shutdown && !b.fenced {
-                records =
-                    cluster_control::begin_controlled_shutdown(&image, hb.broker_id, self.unclean_default(&image));
+                records = cluster_control::begin_controlled_shutdown(&image, hb.broker_id, &self.policy(&image));
             } else if cluster_control::leaderships(&image, hb.broker_id) == 0 {
                 should_shutdown = true;
                 if !b.fenced {
-                    records = cluster_control::fence(&image, hb.broker_id, self.unclean_default(&image));
+                    records = cluster_control::fence(&image, hb.broker_id, &self.policy(&image));
                 }
             }
         } else if hb.want_fence && !b.fenced {
-            records = cluster_control::fence(&image, hb.broker_id, self.unclean_default(&image));
+            records = cluster_control::fence(&image, hb.broker_id, &self.policy(&image));
         } else if b.fenced && caught_up && !hb.want_fence {
             tracing::info!(broker = hb.broker_id, "unfencing broker");
-            records = cluster_control::unfence(&image, hb.broker_id, self.unclean_default(&image));
+            records = cluster_control::unfence(&image, hb.broker_id, &self.policy(&image));
         }
         if let Err(e) = self.propose(records).await {
             return reply(e.kafka_code(), b.fenced, caught_up, false);
@@ -495,7 +511,10 @@ impl QuorumController {
                 for (resource, name, change) in &changes {
                     let image = self.current_image().await?;
                     match config_control::plan_alter(&image, &self.config, *resource, name, change) {
-                        Ok(records) => {
+                        Ok(mut records) => {
+                            if let Some(topic) = config_control::elr_cleared_by(&image, *resource, name, change) {
+                                records.extend(replication_control::clear_elr_updates(&image, topic));
+                            }
                             if !validate_only {
                                 self.propose(records).await?;
                             }
@@ -518,14 +537,19 @@ impl QuorumController {
             }
             ControllerOp::ElectLeaders { election, partitions } => {
                 let image = self.current_image().await?;
-                let (records, outcomes) =
-                    replication_control::plan_elect_leaders(&image, election, partitions.as_deref());
+                let (records, outcomes) = replication_control::plan_elect_leaders(
+                    &image,
+                    election,
+                    partitions.as_deref(),
+                    &self.policy(&image),
+                );
                 self.propose(records).await?;
                 OpResult::ElectLeaders(Ok(outcomes))
             }
             ControllerOp::AlterPartition { broker_id, broker_epoch, changes } => {
                 let image = self.current_image().await?;
-                match replication_control::plan_alter_partition(&image, broker_id, broker_epoch, &changes) {
+                let policy = self.policy(&image);
+                match replication_control::plan_alter_partition(&image, broker_id, broker_epoch, &changes, &policy) {
                     Err(e) => OpResult::AlterPartition(Err(OpError::from(e))),
                     Ok((records, results)) => {
                         self.propose(records).await?;
@@ -591,10 +615,11 @@ impl QuorumController {
         }
     }
 
-    /// `unclean.leader.election.enable` at cluster level: the dynamic
-    /// cluster default, else this controller's static config.
-    fn unclean_default(&self, image: &MetadataImage) -> bool {
-        image.broker_config(&self.config).bool("unclean.leader.election.enable")
+    /// What elections read at cluster level: `unclean.leader.election.enable`
+    /// and `min.insync.replicas` (the dynamic cluster default, else this
+    /// controller's static config) and whether ELR is on.
+    fn policy(&self, image: &MetadataImage) -> replication_control::ElectionPolicy {
+        replication_control::ElectionPolicy::new(image, &self.config)
     }
 
     pub async fn shutdown(&self) {

@@ -3,6 +3,7 @@
 //! produce the records that carry it out plus the answer to give.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -10,7 +11,7 @@ use crate::config::{BrokerConfig, LogConfig};
 use crate::controller_client::ops::{CreatedTopic, ElectionOutcome, ElectionType, IsrChange, NewTopic, OpError};
 use crate::controller_client::topic::validate_topic_name;
 use crate::controller_client::ControllerError;
-use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord};
+use crate::metadata::{ConfigResourceType, MetadataImage, MetadataRecord, PartitionRegistration, TopicImage};
 use crate::storage::checkpoint::random_kafka_uuid;
 
 use super::placement::{self, UsableBroker};
@@ -151,12 +152,53 @@ pub fn new_partition_record(
         leader,
         leader_epoch: 0,
         partition_epoch: 0,
+        elr: Vec::new(),
+        last_known_elr: Vec::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only partitions holding ELR state get a change, and only for the
+    /// fields that hold some.
+    #[test]
+    fn clearing_the_elr_touches_only_partitions_that_have_one() {
+        let mut img = MetadataImage::empty();
+        let (t, u) = (Uuid::new_v4(), Uuid::new_v4());
+        img.apply(0, &MetadataRecord::Topic { name: "t".into(), topic_id: t });
+        img.apply(1, &MetadataRecord::Topic { name: "u".into(), topic_id: u });
+        for (topic_id, elr, last_known_elr) in [(t, vec![2, 3], vec![]), (u, vec![], vec![])] {
+            img.apply(
+                2,
+                &MetadataRecord::Partition {
+                    topic_id,
+                    partition_id: 0,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1],
+                    leader: 1,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                    elr,
+                    last_known_elr,
+                },
+            );
+        }
+        let clear_t = vec![MetadataRecord::PartitionChange {
+            topic_id: t,
+            partition_id: 0,
+            leader: None,
+            isr: None,
+            replicas: None,
+            bump_leader_epoch: false,
+            elr: Some(vec![]),
+            last_known_elr: None,
+        }];
+        assert_eq!(clear_elr_updates(&img, None), clear_t);
+        assert_eq!(clear_elr_updates(&img, Some("t")), clear_t);
+        assert!(clear_elr_updates(&img, Some("u")).is_empty());
+    }
 
     #[test]
     fn topic_name_rules() {
@@ -174,7 +216,8 @@ mod tests {
 /// Which leader a partition change may pick (Kafka's election types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Election {
-    /// Keep a valid leader, else any valid ISR member in replica order.
+    /// Keep a valid leader, else any valid ISR (or, with the ISR empty,
+    /// ELR) member in replica order, else the last known leader.
     Online,
     /// Like Online, then any acceptable replica (possible data loss).
     Unclean,
@@ -182,27 +225,133 @@ pub enum Election {
     Preferred,
 }
 
-/// Kafka's `PartitionChangeBuilder` for one partition: elect with
-/// `election` among `target_isr` members that `acceptable` allows, and
-/// produce the PartitionChange record, or None when nothing changes.
+/// How one partition change is built: Kafka's `PartitionChangeBuilder`
+/// settings that come from the topic and the cluster, not the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeRules {
+    pub election: Election,
+    /// Eligible Leader Replicas (KIP-966) are kept and used.
+    pub elr: bool,
+    /// The topic's `min.insync.replicas`, capped at its replication factor
+    /// (Kafka's `getTopicEffectiveMinIsr`).
+    pub min_isr: usize,
+    /// A replica whose last stop was not clean: it may have lost records it
+    /// had acknowledged to the leader, so it leaves the ELR and may not lead.
+    pub unclean_shutdown: Option<i32>,
+}
+
+impl ChangeRules {
+    /// Rules without ELR (tests and callers that only elect).
+    pub fn without_elr(election: Election) -> Self {
+        ChangeRules { election, elr: false, min_isr: 1, unclean_shutdown: None }
+    }
+}
+
+/// The cluster-wide inputs of elections, read once per controller
+/// operation from the image and the active controller's static config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElectionPolicy {
+    /// `unclean.leader.election.enable` at cluster level (dynamic default,
+    /// else static); a topic's own setting overrides it.
+    pub unclean_default: bool,
+    /// `min.insync.replicas` at cluster level; a topic's setting overrides.
+    pub min_isr_default: i32,
+    /// `eligible.leader.replicas.version` >= 1 on a metadata.version that
+    /// supports it.
+    pub elr: bool,
+}
+
+impl ElectionPolicy {
+    pub fn new(image: &MetadataImage, static_config: &BrokerConfig) -> Self {
+        let view = image.broker_config(static_config);
+        ElectionPolicy {
+            unclean_default: view.bool("unclean.leader.election.enable"),
+            min_isr_default: view.int("min.insync.replicas"),
+            elr: image.elr_enabled(),
+        }
+    }
+
+    /// The rules for a partition of `topic`, electing as its
+    /// `unclean.leader.election.enable` allows.
+    pub fn rules(&self, image: &MetadataImage, topic: &TopicImage) -> ChangeRules {
+        let configs = image.topic_configs(&topic.name);
+        let unclean = configs
+            .get("unclean.leader.election.enable")
+            .map_or(self.unclean_default, |v| v.trim().eq_ignore_ascii_case("true"));
+        let min_isr = configs
+            .get("min.insync.replicas")
+            .and_then(|v| v.trim().parse::<i32>().ok())
+            .unwrap_or(self.min_isr_default)
+            .max(1) as usize;
+        let rf = topic.partitions.values().next().map_or(1, |p| p.replicas.len()).max(1);
+        ChangeRules {
+            election: if unclean { Election::Unclean } else { Election::Online },
+            elr: self.elr,
+            min_isr: min_isr.min(rf),
+            unclean_shutdown: None,
+        }
+    }
+}
+
+/// Kafka's `PartitionChangeBuilder` for one partition: moves the ISR to
+/// `target_isr`, keeps the ELR and last-known ELR as KIP-966 says, elects
+/// with `rules.election` among replicas that `acceptable` allows, and
+/// produces the PartitionChange record, or None when nothing changes.
+///
+/// The order of candidates is the ISR, then (only while the ISR is empty)
+/// the ELR, then the last known leader (a partition that lost every ISR
+/// and ELR member gets back the replica that led it last, which is what
+/// Kafka did before ELR by keeping the last ISR member), and only for
+/// `Election::Unclean` any acceptable replica.
 pub fn partition_change(
     topic_id: Uuid,
     partition: i32,
-    current: &crate::metadata::PartitionRegistration,
+    current: &PartitionRegistration,
     target_isr: Vec<i32>,
-    election: Election,
+    rules: ChangeRules,
     acceptable: &dyn Fn(i32) -> bool,
 ) -> Option<MetadataRecord> {
-    let valid = |r: i32| target_isr.contains(&r) && acceptable(r);
-    let (leader, unclean) = match election {
+    let mut target_isr = target_isr;
+    let mut target_elr = current.elr.clone();
+    if rules.elr {
+        if target_isr.len() >= rules.min_isr {
+            // Enough in-sync replicas again: the ISR alone decides.
+            target_elr.clear();
+        } else {
+            // Whoever was in the ISR or ELR and is not in the new ISR left
+            // it while the high watermark could not advance without it, so
+            // it holds every committed record: unless its last stop was
+            // unclean, it may lead.
+            let mut candidates: Vec<i32> = current.elr.iter().chain(&current.isr).copied().collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            target_elr = candidates
+                .into_iter()
+                .filter(|r| !target_isr.contains(r) && Some(*r) != rules.unclean_shutdown)
+                .collect();
+        }
+    }
+    let valid =
+        |r: i32| (target_isr.contains(&r) || (target_isr.is_empty() && target_elr.contains(&r))) && acceptable(r);
+    // Kafka 4.1 elects the last known leader only once it is acceptable
+    // again (KAFKA-19522 fixed 4.0 electing it while still fenced).
+    let last_known_leader = match current.last_known_elr.as_slice() {
+        [l] if rules.elr && target_isr.is_empty() && target_elr.is_empty() && acceptable(*l) => Some(*l),
+        _ => None,
+    };
+    let (leader, unclean) = match rules.election {
         Election::Preferred => {
             let preferred = current.preferred_leader();
             if valid(preferred) {
                 (preferred, false)
             } else if valid(current.leader) {
                 (current.leader, false)
+            } else if let Some(r) = current.replicas.iter().skip(1).copied().find(|r| valid(*r)) {
+                (r, false)
+            } else if let Some(l) = last_known_leader {
+                (l, true)
             } else {
-                (current.replicas.iter().skip(1).copied().find(|r| valid(*r)).unwrap_or(-1), false)
+                (-1, false)
             }
         }
         Election::Online | Election::Unclean => {
@@ -210,7 +359,9 @@ pub fn partition_change(
                 (current.leader, false)
             } else if let Some(r) = current.replicas.iter().copied().find(|r| valid(*r)) {
                 (r, false)
-            } else if election == Election::Unclean {
+            } else if let Some(l) = last_known_leader {
+                (l, true)
+            } else if rules.election == Election::Unclean {
                 match current.replicas.iter().copied().find(|r| acceptable(*r)) {
                     Some(r) => (r, true),
                     None => (-1, false),
@@ -220,30 +371,68 @@ pub fn partition_change(
             }
         }
     };
-    let leader_change = (leader != current.leader).then_some(leader);
-    let isr = if unclean {
-        tracing::warn!(
-            %topic_id,
-            partition,
-            new_leader = leader,
-            "unclean leader election: a replica outside the ISR becomes leader; records acknowledged by the old ISR may be lost"
-        );
-        Some(vec![leader])
-    } else if !target_isr.is_empty() && target_isr != current.isr {
-        Some(target_isr)
-    } else {
-        None
-    };
-    if leader_change.is_none() && isr.is_none() {
+    let mut leader_change = None;
+    let mut isr_change = None;
+    if leader != current.leader {
+        if target_elr.contains(&leader) {
+            // Elected from the ELR: it alone is in sync until followers
+            // catch up with it.
+            target_isr = vec![leader];
+            target_elr.retain(|r| *r != leader);
+        } else if last_known_leader == Some(leader) {
+            // Kafka counts this among its unclean elections (the ISR is
+            // reset to the leader) but makes it without
+            // `unclean.leader.election.enable`: the replica that led last
+            // holds what was committed unless its own log lost it.
+            tracing::info!(%topic_id, partition, new_leader = leader, "electing the last known leader: the ISR and ELR are empty");
+        } else if unclean {
+            tracing::warn!(
+                %topic_id,
+                partition,
+                new_leader = leader,
+                "unclean leader election: a replica outside the ISR and ELR becomes leader; records acknowledged by the old ISR may be lost"
+            );
+        }
+        leader_change = Some(leader);
+        if unclean {
+            isr_change = Some(vec![leader]);
+        }
+    }
+    // An unclean election starts the partition's history over: nothing the
+    // old ELR knew applies to the new leader's log.
+    if isr_change.is_some() || !rules.elr {
+        target_elr.clear();
+    }
+    let elr_change = (target_elr != current.elr).then(|| target_elr.clone());
+    // Without ELR an ISR is never empty: its last member stays recorded so
+    // that it, and only it, can lead again.
+    if isr_change.is_none() && (!target_isr.is_empty() || rules.elr) && target_isr != current.isr {
+        isr_change = Some(target_isr);
+    }
+    let mut last_known_elr_change = None;
+    if rules.elr {
+        let isr_emptied = isr_change.as_ref().is_some_and(|i| i.is_empty());
+        if isr_emptied && current.last_known_elr != [current.leader] {
+            // Remember who led when the partition went leaderless.
+            last_known_elr_change = Some(vec![current.leader]);
+        } else if (leader_change.is_some_and(|l| l >= 0) || (current.leader != -1 && leader_change != Some(-1)))
+            && !current.last_known_elr.is_empty()
+        {
+            last_known_elr_change = Some(Vec::new());
+        }
+    }
+    if leader_change.is_none() && isr_change.is_none() && elr_change.is_none() && last_known_elr_change.is_none() {
         return None;
     }
     Some(MetadataRecord::PartitionChange {
         topic_id,
         partition_id: partition,
         leader: leader_change,
-        isr,
+        isr: isr_change,
         replicas: None,
         bump_leader_epoch: false,
+        elr: elr_change,
+        last_known_elr: last_known_elr_change,
     })
 }
 
@@ -252,29 +441,26 @@ pub fn is_active(image: &MetadataImage, broker: i32) -> bool {
     image.brokers.get(&broker).is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
 }
 
+/// Topics in name order, so plans are deterministic.
+fn topics_by_name(image: &MetadataImage) -> Vec<&Arc<TopicImage>> {
+    let mut topics: Vec<_> = image.topics.values().collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    topics
+}
+
 /// Kafka's `generateLeaderAndIsrUpdates`: when `remove` leaves (fenced or
-/// shutting down) it leaves every ISR (unless it is the last member) and
-/// its leaderships move; when `add` comes back, leaderless partitions it
-/// can lead get it.
-/// `unclean_default` is `unclean.leader.election.enable` at cluster level
-/// (dynamic default, else the controller's static config); a topic's own
-/// setting overrides it.
+/// shutting down) it leaves every ISR and its leaderships move; when `add`
+/// comes back, leaderless partitions it can lead get it.
 pub fn leader_and_isr_updates(
     image: &MetadataImage,
     remove: Option<i32>,
     add: Option<i32>,
-    unclean_default: bool,
+    policy: &ElectionPolicy,
 ) -> Vec<MetadataRecord> {
     let acceptable = |r: i32| Some(r) != remove && (Some(r) == add || is_active(image, r));
     let mut out = Vec::new();
-    let mut topics: Vec<_> = image.topics.values().collect();
-    topics.sort_by(|a, b| a.name.cmp(&b.name));
-    for t in topics {
-        let unclean = image
-            .topic_configs(&t.name)
-            .get("unclean.leader.election.enable")
-            .map_or(unclean_default, |v| v.trim().eq_ignore_ascii_case("true"));
-        let election = if unclean { Election::Unclean } else { Election::Online };
+    for t in topics_by_name(image) {
+        let rules = policy.rules(image, t);
         for (p, reg) in &t.partitions {
             let concerned = match (remove, add) {
                 (Some(b), _) => reg.isr.contains(&b) || reg.leader == b,
@@ -285,11 +471,64 @@ pub fn leader_and_isr_updates(
                 continue;
             }
             let target_isr: Vec<i32> = reg.isr.iter().copied().filter(|r| Some(*r) != remove).collect();
-            // The last ISR member stays recorded so it can lead again.
-            let target_isr = if target_isr.is_empty() { reg.isr.clone() } else { target_isr };
-            if let Some(r) = partition_change(t.id, *p, reg, target_isr, election, &acceptable) {
+            if let Some(r) = partition_change(t.id, *p, reg, target_isr, rules, &acceptable) {
                 out.push(r);
             }
+        }
+    }
+    out
+}
+
+/// Kafka's `handleBrokerUncleanShutdown` (with ELR on): `broker` came back
+/// without proof that its last stop was clean, so its log may lack records
+/// it had acknowledged. It leaves every ISR and ELR it is in and may not
+/// lead; the last-known ELR keeps it (Kafka too), since after the
+/// leader it was, only it can say what the partition held.
+pub fn unclean_shutdown_updates(image: &MetadataImage, broker: i32, policy: &ElectionPolicy) -> Vec<MetadataRecord> {
+    if !policy.elr {
+        return Vec::new();
+    }
+    let acceptable = |r: i32| r != broker && is_active(image, r);
+    let mut out = Vec::new();
+    for t in topics_by_name(image) {
+        let rules = ChangeRules { unclean_shutdown: Some(broker), ..policy.rules(image, t) };
+        for (p, reg) in &t.partitions {
+            if !reg.isr.contains(&broker) && !reg.elr.contains(&broker) {
+                continue;
+            }
+            let target_isr: Vec<i32> = reg.isr.iter().copied().filter(|r| *r != broker).collect();
+            if let Some(r) = partition_change(t.id, *p, reg, target_isr, rules, &acceptable) {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// A changed `min.insync.replicas` (of `topic`, or the cluster default when
+/// None) voids the ELR computed against the old value: Kafka clears the
+/// ELR and last-known ELR of every partition it applies to
+/// (`config_control::elr_cleared_by` says which).
+pub fn clear_elr_updates(image: &MetadataImage, topic: Option<&str>) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for t in topics_by_name(image) {
+        if topic.is_some_and(|name| name != t.name) {
+            continue;
+        }
+        for (p, reg) in &t.partitions {
+            if reg.elr.is_empty() && reg.last_known_elr.is_empty() {
+                continue;
+            }
+            out.push(MetadataRecord::PartitionChange {
+                topic_id: t.id,
+                partition_id: *p,
+                leader: None,
+                isr: None,
+                replicas: None,
+                bump_leader_epoch: false,
+                elr: (!reg.elr.is_empty()).then(Vec::new),
+                last_known_elr: (!reg.last_known_elr.is_empty()).then(Vec::new),
+            });
         }
     }
     out
@@ -367,6 +606,7 @@ pub fn plan_elect_leaders(
     image: &MetadataImage,
     election: ElectionType,
     partitions: Option<&[(String, i32)]>,
+    policy: &ElectionPolicy,
 ) -> (Vec<MetadataRecord>, Vec<ElectionOutcome>) {
     use kafka_protocol::ResponseError as E;
     let explicit = partitions.is_some();
@@ -384,15 +624,16 @@ pub fn plan_elect_leaders(
     let mut outcomes = Vec::new();
     for (topic, p) in wanted {
         let err = |code: i16, message: &str| Some(OpError { code, message: message.to_string() });
-        let found = image.topic_by_name(&topic).and_then(|t| t.partitions.get(&p).map(|r| (t.id, r)));
+        let found = image.topic_by_name(&topic).and_then(|t| t.partitions.get(&p).map(|r| (t, r)));
         let outcome = match found {
             None => err(E::UnknownTopicOrPartition.code(), "The partition does not exist."),
-            Some((topic_id, reg)) => match election {
+            Some((t, reg)) => match election {
                 ElectionType::Preferred => {
                     if reg.leader == reg.preferred_leader() {
                         err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
                     } else {
-                        match partition_change(topic_id, p, reg, reg.isr.clone(), Election::Preferred, &acceptable) {
+                        let rules = ChangeRules { election: Election::Preferred, ..policy.rules(image, t) };
+                        match partition_change(t.id, p, reg, reg.isr.clone(), rules, &acceptable) {
                             Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l == reg.preferred_leader() => {
                                 records.push(r);
                                 None
@@ -408,7 +649,8 @@ pub fn plan_elect_leaders(
                     if reg.leader >= 0 && acceptable(reg.leader) {
                         err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
                     } else {
-                        match partition_change(topic_id, p, reg, reg.isr.clone(), Election::Unclean, &acceptable) {
+                        let rules = ChangeRules { election: Election::Unclean, ..policy.rules(image, t) };
+                        match partition_change(t.id, p, reg, reg.isr.clone(), rules, &acceptable) {
                             Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l >= 0 => {
                                 records.push(r);
                                 None
@@ -431,13 +673,17 @@ pub fn plan_elect_leaders(
 }
 
 /// AlterPartition from a partition leader: ISR changes fenced by leader
-/// epoch and partition epoch; members must be live replicas.
+/// epoch and partition epoch; members must be live replicas. The change
+/// goes through [`partition_change`], so an ISR shrinking below
+/// `min.insync.replicas` puts the replicas it drops in the ELR, and one
+/// growing back to it clears the ELR.
 #[allow(clippy::type_complexity)]
 pub fn plan_alter_partition(
     image: &MetadataImage,
     broker_id: i32,
     broker_epoch: i64,
     changes: &[IsrChange],
+    policy: &ElectionPolicy,
 ) -> Result<(Vec<MetadataRecord>, Vec<Result<(), ControllerError>>), ControllerError> {
     use kafka_protocol::ResponseError as E;
     let remote = |code: i16, message: String| ControllerError::Remote { code, message };
@@ -449,7 +695,9 @@ pub fn plan_alter_partition(
     let mut records = Vec::new();
     let mut results = Vec::new();
     for c in changes {
-        let Some(reg) = image.topic_by_id(&c.topic_id).and_then(|t| t.partitions.get(&c.partition)) else {
+        let Some((topic, reg)) =
+            image.topic_by_id(&c.topic_id).and_then(|t| t.partitions.get(&c.partition).map(|p| (t, p)))
+        else {
             results.push(Err(remote(E::UnknownTopicOrPartition.code(), "unknown partition".into())));
             continue;
         };
@@ -466,15 +714,11 @@ pub fn plan_alter_partition(
         } else if let Some(bad) = c.new_isr.iter().find(|r| !reg.replicas.contains(r) || !is_active(image, **r)) {
             Err(remote(E::IneligibleReplica.code(), format!("replica {bad} is not eligible for the ISR")))
         } else {
-            if c.new_isr != reg.isr {
-                records.push(MetadataRecord::PartitionChange {
-                    topic_id: c.topic_id,
-                    partition_id: c.partition,
-                    leader: None,
-                    isr: Some(c.new_isr.clone()),
-                    replicas: None,
-                    bump_leader_epoch: false,
-                });
+            let rules = policy.rules(image, topic);
+            let acceptable = |r: i32| is_active(image, r);
+            if let Some(record) = partition_change(c.topic_id, c.partition, reg, c.new_isr.clone(), rules, &acceptable)
+            {
+                records.push(record);
             }
             Ok(())
         };

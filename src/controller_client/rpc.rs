@@ -75,6 +75,10 @@ pub struct BrokerRegistration {
     pub rack: Option<String>,
     /// The cluster id this broker's storage was formatted with, if any.
     pub cluster_id: Option<String>,
+    /// Kafka's `PreviousBrokerEpoch`: the broker epoch this broker's log
+    /// dirs recorded at its last clean shutdown (None after a crash).
+    #[serde(default)]
+    pub previous_broker_epoch: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

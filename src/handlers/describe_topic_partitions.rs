@@ -1,6 +1,8 @@
 //! DescribeTopicPartitions (key 75), v0: topic partitions sorted by topic
 //! name, paged with a cursor (topic, partition) and a partition limit
-//! (at most 2000, Kafka's `max.request.partition.size.limit`).
+//! (at most 2000, Kafka's `max.request.partition.size.limit`). Each
+//! partition carries the controller's ELR and last-known ELR (KIP-966),
+//! which `kafka-topics --describe` prints as Elr and LastKnownElr.
 
 use bytes::Bytes;
 use kafka_protocol::messages::describe_topic_partitions_response::{
@@ -90,8 +92,8 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     .with_leader_epoch(p.leader_epoch)
                     .with_replica_nodes(p.replicas.iter().map(|r| BrokerId(*r)).collect())
                     .with_isr_nodes(p.isr.iter().map(|r| BrokerId(*r)).collect())
-                    .with_eligible_leader_replicas(Some(Vec::new()))
-                    .with_last_known_elr(Some(Vec::new()))
+                    .with_eligible_leader_replicas(Some(p.elr.iter().map(|r| BrokerId(*r)).collect()))
+                    .with_last_known_elr(Some(p.last_known_elr.iter().map(|r| BrokerId(*r)).collect()))
                     .with_offline_replicas(offline.into_iter().map(BrokerId).collect()),
             );
         }

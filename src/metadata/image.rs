@@ -37,6 +37,11 @@ pub struct PartitionRegistration {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// Eligible leader replicas (KIP-966); empty while ELR is off.
+    pub elr: Vec<i32>,
+    /// Kafka's `LastKnownElr`: the last leader of a partition left with
+    /// neither ISR nor ELR.
+    pub last_known_elr: Vec<i32>,
 }
 
 impl PartitionRegistration {
@@ -100,6 +105,19 @@ impl MetadataImage {
         static_config.with_dynamic(get(static_config.node_id.to_string()), get(String::new()))
     }
 
+    /// The finalized level of feature `name` (0 when not finalized).
+    pub fn feature_level(&self, name: &str) -> i16 {
+        self.features.get(name).copied().unwrap_or(0)
+    }
+
+    /// Whether the controller keeps Eligible Leader Replicas (KIP-966):
+    /// `eligible.leader.replicas.version` finalized at 1 or more on a
+    /// metadata.version that supports it (Kafka's `isElrFeatureEnabled`).
+    pub fn elr_enabled(&self) -> bool {
+        use crate::wire::versions::{ELR_FEATURE, ELR_MIN_METADATA_VERSION};
+        self.feature_level(ELR_FEATURE) >= 1 && self.feature_level("metadata.version") >= ELR_MIN_METADATA_VERSION
+    }
+
     /// Live (registered, unfenced) brokers.
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)
@@ -146,6 +164,8 @@ impl MetadataImage {
                     leader: r.leader,
                     leader_epoch: r.leader_epoch,
                     partition_epoch: r.partition_epoch,
+                    elr: r.elr.clone(),
+                    last_known_elr: r.last_known_elr.clone(),
                 });
             }
         }
@@ -220,6 +240,8 @@ impl MetadataImage {
                 leader,
                 leader_epoch,
                 partition_epoch,
+                elr,
+                last_known_elr,
             } => {
                 let topic = Arc::make_mut(self.topics.get_mut(topic_id)?);
                 topic.partitions.insert(
@@ -230,11 +252,22 @@ impl MetadataImage {
                         leader: *leader,
                         leader_epoch: *leader_epoch,
                         partition_epoch: *partition_epoch,
+                        elr: elr.clone(),
+                        last_known_elr: last_known_elr.clone(),
                     },
                 );
                 Some(Change::Partition { topic_id: *topic_id, partition: *partition_id })
             }
-            MetadataRecord::PartitionChange { topic_id, partition_id, leader, isr, replicas, bump_leader_epoch } => {
+            MetadataRecord::PartitionChange {
+                topic_id,
+                partition_id,
+                leader,
+                isr,
+                replicas,
+                bump_leader_epoch,
+                elr,
+                last_known_elr,
+            } => {
                 let topic = Arc::make_mut(self.topics.get_mut(topic_id)?);
                 let p = topic.partitions.get_mut(partition_id)?;
                 // Epochs are Kafka int32s and wrap as Java's do; a replayed
@@ -252,6 +285,12 @@ impl MetadataImage {
                 }
                 if let Some(r) = replicas {
                     p.replicas = r.clone();
+                }
+                if let Some(e) = elr {
+                    p.elr = e.clone();
+                }
+                if let Some(e) = last_known_elr {
+                    p.last_known_elr = e.clone();
                 }
                 p.partition_epoch = p.partition_epoch.wrapping_add(1);
                 Some(Change::Partition { topic_id: *topic_id, partition: *partition_id })
@@ -312,6 +351,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                elr: vec![],
+                last_known_elr: vec![],
             },
         );
         img.apply(
@@ -323,6 +364,8 @@ mod tests {
                 isr: Some(vec![1, 2]),
                 replicas: None,
                 bump_leader_epoch: false,
+                elr: None,
+                last_known_elr: None,
             },
         );
         let p = &img.topic_by_name("t").unwrap().partitions[&0];
@@ -336,6 +379,8 @@ mod tests {
                 isr: None,
                 replicas: None,
                 bump_leader_epoch: false,
+                elr: None,
+                last_known_elr: None,
             },
         );
         let p = &img.topic_by_name("t").unwrap().partitions[&0];
@@ -364,6 +409,8 @@ mod tests {
                 leader: 1,
                 leader_epoch: i32::MAX,
                 partition_epoch: i32::MAX,
+                elr: vec![],
+                last_known_elr: vec![],
             },
         );
         let change = MetadataRecord::PartitionChange {
@@ -373,6 +420,8 @@ mod tests {
             isr: None,
             replicas: None,
             bump_leader_epoch: true,
+            elr: None,
+            last_known_elr: None,
         };
         img.apply(2, &change);
         let p = &img.topic_by_name("t").unwrap().partitions[&0];

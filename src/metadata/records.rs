@@ -4,6 +4,11 @@
 //! KRaft records (`RegisterBrokerRecord`, `TopicRecord`, `PartitionRecord`,
 //! `PartitionChangeRecord`, `ConfigRecord`, `RemoveTopicRecord`,
 //! `ProducerIdsRecord`, `FeatureLevelRecord`).
+//!
+//! Records are JSON. A field added later is optional with a default and
+//! left out while it holds that default (as Kafka adds tagged fields), so a
+//! metadata log written before it reads the same, and a node that never
+//! uses it writes the same bytes as before.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -75,6 +80,15 @@ pub enum MetadataRecord {
         leader: i32,
         leader_epoch: i32,
         partition_epoch: i32,
+        /// Eligible leader replicas (KIP-966): replicas that left the ISR
+        /// while it was below `min.insync.replicas`, so they hold every
+        /// committed record and may lead when the ISR is empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        elr: Vec<i32>,
+        /// Kafka's `LastKnownElr`: with ELR on, the last leader of a
+        /// partition whose ISR and ELR both emptied.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        last_known_elr: Vec<i32>,
     },
     /// A change to a partition. Replay bumps the partition epoch always and
     /// the leader epoch when the leader changes (or `bump_leader_epoch`).
@@ -86,6 +100,12 @@ pub enum MetadataRecord {
         replicas: Option<Vec<i32>>,
         #[serde(default)]
         bump_leader_epoch: bool,
+        /// The new ELR, when it changes (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        elr: Option<Vec<i32>>,
+        /// The new last-known ELR, when it changes (None: unchanged).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_known_elr: Option<Vec<i32>>,
     },
     Config {
         resource_type: ConfigResourceType,
@@ -134,8 +154,31 @@ mod tests {
             leader: 1,
             leader_epoch: 0,
             partition_epoch: 0,
+            elr: vec![2],
+            last_known_elr: vec![],
         };
         assert_eq!(MetadataRecord::decode(&r.encode()).unwrap(), r);
         assert!(MetadataRecord::decode(b"{\"type\":\"Nope\"}").is_err());
+    }
+
+    /// Records written before ELR existed (no `elr` fields) still decode,
+    /// and records without ELR state encode as they always did.
+    #[test]
+    fn records_without_elr_fields_read_and_write_as_before() {
+        let topic_id = Uuid::nil();
+        let old_partition = format!(
+            r#"{{"type":"Partition","topic_id":"{topic_id}","partition_id":0,"replicas":[1,2],"isr":[1],"leader":1,"leader_epoch":3,"partition_epoch":4}}"#
+        );
+        let decoded = MetadataRecord::decode(old_partition.as_bytes()).unwrap();
+        assert!(
+            matches!(&decoded, MetadataRecord::Partition { elr, last_known_elr, .. } if elr.is_empty() && last_known_elr.is_empty())
+        );
+        assert_eq!(String::from_utf8(decoded.encode()).unwrap(), old_partition);
+        let old_change = format!(
+            r#"{{"type":"PartitionChange","topic_id":"{topic_id}","partition_id":0,"leader":2,"isr":[2],"replicas":null,"bump_leader_epoch":false}}"#
+        );
+        let decoded = MetadataRecord::decode(old_change.as_bytes()).unwrap();
+        assert!(matches!(&decoded, MetadataRecord::PartitionChange { elr: None, last_known_elr: None, .. }));
+        assert_eq!(String::from_utf8(decoded.encode()).unwrap(), old_change);
     }
 }

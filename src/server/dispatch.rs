@@ -66,7 +66,7 @@ pub async fn handle(
 
 async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Result<Option<Bytes>, WireError> {
     match req.api_key {
-        ApiKey::ApiVersions => handlers::api_versions::handle(req).map(Some),
+        ApiKey::ApiVersions => handlers::api_versions::handle(broker, req).map(Some),
         ApiKey::Metadata => handlers::metadata::handle(broker, ctx, req).await.map(Some),
         ApiKey::Produce => handlers::produce::handle(broker, req).await,
         ApiKey::ListOffsets => handlers::list_offsets::handle(broker, req).await.map(Some),

@@ -6,7 +6,9 @@
 //!   `cleaner-offset-checkpoint`): `0\n<count>\n<topic> <partition> <offset>\n...`
 //! - `leader-epoch-checkpoint`: `0\n<count>\n<epoch> <start offset>\n...`
 //! - `partition.metadata`: `version: 0\ntopic_id: <base64 uuid>\n`
-//! - `meta.properties` and the `.kafka_cleanshutdown` marker.
+//! - `meta.properties` and the `.kafka_cleanshutdown` marker
+//!   (`{"version":0,"brokerEpoch":<epoch>}`, Kafka's
+//!   `CleanShutdownFileHandler`).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -42,6 +44,25 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The clean-shutdown marker's contents for a stop at `broker_epoch`.
+pub fn clean_shutdown_contents(broker_epoch: i64) -> Vec<u8> {
+    format!("{{\"version\":0,\"brokerEpoch\":{broker_epoch}}}").into_bytes()
+}
+
+/// The broker epoch in `dir`'s clean-shutdown marker: None when there is
+/// no marker (the last stop was a crash) or it cannot be read.
+pub fn read_clean_shutdown_epoch(dir: &Path) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Content {
+        version: i32,
+        broker_epoch: i64,
+    }
+    let text = fs::read_to_string(dir.join(CLEAN_SHUTDOWN_FILE)).ok()?;
+    let content: Content = serde_json::from_str(&text).ok()?;
+    (content.version == 0).then_some(content.broker_epoch)
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>> {
@@ -197,6 +218,24 @@ pub fn write_meta_properties(dir: &Path, meta: &MetaProperties) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The marker names the broker epoch of the clean stop; anything else
+    /// (no marker, an unreadable one, an unknown version) proves nothing.
+    #[test]
+    fn clean_shutdown_marker_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), None);
+        write_atomic(&dir.path().join(CLEAN_SHUTDOWN_FILE), &clean_shutdown_contents(42)).unwrap();
+        assert_eq!(
+            fs::read_to_string(dir.path().join(CLEAN_SHUTDOWN_FILE)).unwrap(),
+            r#"{"version":0,"brokerEpoch":42}"#
+        );
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), Some(42));
+        fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), b"{\"version\":1,\"brokerEpoch\":42}").unwrap();
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), None);
+        fs::write(dir.path().join(CLEAN_SHUTDOWN_FILE), b"").unwrap();
+        assert_eq!(read_clean_shutdown_epoch(dir.path()), None);
+    }
 
     #[test]
     fn offset_checkpoint_round_trip_and_corruption() {

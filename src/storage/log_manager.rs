@@ -47,6 +47,12 @@ pub struct LogManager {
     /// Names of internal directories (the metadata log) not to load.
     reserved: Vec<String>,
     cleaner_checkpoints: Arc<CleanerCheckpoints>,
+    /// The broker epoch every log dir's clean-shutdown marker named at
+    /// start-up (Kafka's `readBrokerEpochFromCleanShutdownFiles`): None
+    /// unless every dir had a readable marker, all with the same epoch.
+    previous_broker_epoch: Option<i64>,
+    /// The broker epoch to record in the markers at a clean shutdown.
+    broker_epoch: std::sync::atomic::AtomicI64,
 }
 
 /// What [`LogManager::start_background_tasks`] started that must be stopped
@@ -109,6 +115,12 @@ impl LogManager {
         }
         // meta.properties is written once the cluster id is known (from
         // the metadata log); an existing one must agree with it then.
+        // Read before loading, which removes the markers.
+        let epochs: Vec<Option<i64>> = dirs.iter().map(|d| checkpoint::read_clean_shutdown_epoch(d)).collect();
+        let previous_broker_epoch = match epochs.first() {
+            Some(Some(e)) if *e >= 0 && epochs.iter().all(|x| *x == Some(*e)) => Some(*e),
+            _ => None,
+        };
         let flusher = Flusher::start();
         let cleaner_checkpoints = Arc::new(CleanerCheckpoints::load(dirs));
         let mut logs = HashMap::new();
@@ -132,7 +144,22 @@ impl LogManager {
             cluster_id: Mutex::new(cluster_id),
             reserved,
             cleaner_checkpoints,
+            previous_broker_epoch,
+            broker_epoch: std::sync::atomic::AtomicI64::new(-1),
         })
+    }
+
+    /// The broker epoch of the last clean shutdown, if the last stop was
+    /// one (sent at registration as Kafka's `PreviousBrokerEpoch`).
+    pub fn previous_broker_epoch(&self) -> Option<i64> {
+        self.previous_broker_epoch
+    }
+
+    /// The broker epoch of this run, written into the clean-shutdown
+    /// markers so the controller can tell the next start followed a clean
+    /// stop.
+    pub fn set_broker_epoch(&self, epoch: i64) {
+        self.broker_epoch.store(epoch, std::sync::atomic::Ordering::Release);
     }
 
     fn load_dir(
@@ -459,7 +486,7 @@ impl LogManager {
             for dir in &self.dirs {
                 checkpoint::write_atomic(
                     &dir.join(checkpoint::CLEAN_SHUTDOWN_FILE),
-                    b"{\"version\":0,\"brokerEpoch\":-1}",
+                    &checkpoint::clean_shutdown_contents(self.broker_epoch.load(std::sync::atomic::Ordering::Acquire)),
                 )?;
             }
         }

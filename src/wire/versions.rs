@@ -61,10 +61,25 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
 /// Lowest Produce version whose body we decode.
 pub const PRODUCE_MIN_DECODED: i16 = 3;
 
-/// Features announced in ApiVersions v3+. Minimums are >= 1 (older Java
-/// clients reject 0); nothing beyond `metadata.version` is finalized, so
-/// clients use transaction.version 1 and the classic group protocol.
-pub const SUPPORTED_FEATURES: &[(&str, i16, i16)] = &[("metadata.version", 1, METADATA_VERSION)];
+/// Features announced in ApiVersions v3+ as (name, min, max). A feature
+/// whose minimum is 0 is left out below ApiVersions v4, as Kafka does
+/// (KAFKA-17492: older Java clients reject 0). Only `metadata.version` and
+/// `eligible.leader.replicas.version` are known, so clients use
+/// transaction.version 1 and the classic group protocol.
+pub const SUPPORTED_FEATURES: &[(&str, i16, i16)] =
+    &[("metadata.version", 1, METADATA_VERSION), (ELR_FEATURE, 0, ELR_VERSION)];
+
+/// Kafka's `eligible.leader.replicas.version` feature (KIP-966).
+pub const ELR_FEATURE: &str = "eligible.leader.replicas.version";
+
+/// The level of [`ELR_FEATURE`] that turns Eligible Leader Replicas on
+/// (Kafka's `ELRV_1`), finalized when a new cluster's metadata log is
+/// written, as Kafka 4.1 does; a cluster whose log predates it stays at 0.
+pub const ELR_VERSION: i16 = 1;
+
+/// The first `metadata.version` with ELR (Kafka's 4.0-IV1,
+/// `MetadataVersion.isElrSupported`), which `ELRV_1` depends on.
+pub const ELR_MIN_METADATA_VERSION: i16 = 23;
 
 /// The finalized `metadata.version` level (Kafka 4.0-IV3).
 pub const METADATA_VERSION: i16 = 25;

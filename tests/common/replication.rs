@@ -11,11 +11,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::messages::describe_topic_partitions_request::TopicRequest;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    ApiKey, BrokerId, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse, FetchRequest, FetchResponse,
+    ListOffsetsRequest, ListOffsetsResponse,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -223,6 +225,54 @@ pub async fn wait_leader_isr(c: &Cluster, via: &[i32], topic: &str, leader: i32,
 // ---------------------------------------------------------------------------
 // Raw requests
 // ---------------------------------------------------------------------------
+
+/// One partition as DescribeTopicPartitions v0 reports it, with the
+/// fields `kafka-topics --describe` prints as Elr and LastKnownElr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElrView {
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub isr: Vec<i32>,
+    pub elr: Vec<i32>,
+    pub last_known_elr: Vec<i32>,
+}
+
+/// DescribeTopicPartitions v0 for partition `index` of `topic`, asked of `node`.
+pub async fn describe_partition(c: &Cluster, node: i32, topic: &str, index: i32) -> Result<ElrView, String> {
+    let req = DescribeTopicPartitionsRequest::default()
+        .with_topics(vec![TopicRequest::default().with_name(topic_name(topic))])
+        .with_response_partition_limit(2000);
+    let resp: DescribeTopicPartitionsResponse = c.request(node, ApiKey::DescribeTopicPartitions, 0, &req).await?;
+    let t = resp.topics.first().ok_or("no topic in the answer")?;
+    if t.error_code != NONE {
+        return Err(format!("{topic}: error {}", t.error_code));
+    }
+    let p = t.partitions.iter().find(|p| p.partition_index == index).ok_or(format!("{topic}-{index} absent"))?;
+    let ids = |v: &Option<Vec<BrokerId>>| v.as_ref().map(|v| v.iter().map(|b| b.0).collect()).unwrap_or_default();
+    Ok(ElrView {
+        leader: p.leader_id.0,
+        leader_epoch: p.leader_epoch,
+        isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+        elr: ids(&p.eligible_leader_replicas),
+        last_known_elr: ids(&p.last_known_elr),
+    })
+}
+
+/// Waits until `node` describes partition 0 of `topic` satisfying `check`.
+pub async fn wait_elr<F>(c: &Cluster, node: i32, topic: &str, what: &str, check: F) -> ElrView
+where
+    F: Fn(&ElrView) -> bool,
+{
+    poll_until(&format!("{topic}-0 on node {node}: {what}"), WAIT, || async {
+        let v = describe_partition(c, node, topic, 0).await?;
+        if check(&v) {
+            Ok(v)
+        } else {
+            Err(format!("{v:?}"))
+        }
+    })
+    .await
+}
 
 /// ListOffsets latest as a consumer: the partition's high watermark, asked of its leader.
 pub async fn high_watermark(c: &Cluster, node: i32, topic: &str) -> Result<i64, String> {

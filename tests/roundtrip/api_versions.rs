@@ -40,20 +40,39 @@ pub(crate) async fn round_trip_api_versions(addr: SocketAddr, versions: RangeInc
         if v >= 3 {
             assert!(!resp.supported_features.is_empty(), "v{v}: supported_features");
             for f in &resp.supported_features {
-                assert!(f.min_version >= 1, "v{v}: feature {} min {} < 1", f.name.as_str(), f.min_version);
+                // Below v4 Kafka leaves out features with a 0 minimum
+                // (KAFKA-17492); from v4 they are listed.
+                let least = if v >= 4 { 0 } else { 1 };
+                assert!(f.min_version >= least, "v{v}: feature {} min {}", f.name.as_str(), f.min_version);
                 assert!(f.max_version >= f.min_version, "v{v}: feature {}", f.name.as_str());
             }
+            // Eligible Leader Replicas: supported 0-1 (listed from v4), and
+            // finalized at 1 on a new cluster (Kafka 4.1).
+            let elr = resp.supported_features.iter().find(|f| f.name.as_str() == "eligible.leader.replicas.version");
+            if v >= 4 {
+                let elr = elr.expect("eligible.leader.replicas.version is supported");
+                assert_eq!((elr.min_version, elr.max_version), (0, 1), "v{v}");
+            } else {
+                assert!(elr.is_none(), "v{v}: a feature with minimum 0 is listed");
+            }
+            let elr_finalized = resp
+                .finalized_features
+                .iter()
+                .find(|f| f.name.as_str() == "eligible.leader.replicas.version")
+                .expect("eligible.leader.replicas.version is finalized");
+            assert_eq!((elr_finalized.min_version_level, elr_finalized.max_version_level), (1, 1), "v{v}");
+            assert!(resp.finalized_features_epoch >= 0, "v{v}");
             let mv = resp
                 .supported_features
                 .iter()
                 .find(|f| f.name.as_str() == "metadata.version")
                 .expect("metadata.version is a supported feature");
             for f in &resp.finalized_features {
-                let sup = resp
-                    .supported_features
-                    .iter()
-                    .find(|s| s.name == f.name)
-                    .unwrap_or_else(|| panic!("finalized {} is not supported", f.name.as_str()));
+                let Some(sup) = resp.supported_features.iter().find(|s| s.name == f.name) else {
+                    // Left out of the supported list below v4 (minimum 0).
+                    assert!(v < 4, "v{v}: finalized {} is not supported", f.name.as_str());
+                    continue;
+                };
                 assert!(f.min_version_level >= sup.min_version && f.max_version_level <= sup.max_version);
             }
             let fin = resp

@@ -276,7 +276,9 @@ pub(crate) async fn round_trip_describe_configs(addr: SocketAddr, versions: Rang
         assert_eq!(names.len(), r.configs.len(), "v{v}: each config once");
         let expected: BTreeMap<&str, (&str, i8, i8)> = [
             ("retention.ms", ("1234", DYNAMIC_TOPIC_CONFIG, TYPE_LONG)),
-            ("min.insync.replicas", ("1", DEFAULT_CONFIG, TYPE_INT)),
+            // A new cluster (ELR on) records min.insync.replicas at cluster
+            // level, which topics then inherit (Kafka 4.1).
+            ("min.insync.replicas", ("1", DYNAMIC_DEFAULT_BROKER_CONFIG, TYPE_INT)),
             ("segment.bytes", ("1073741824", DEFAULT_CONFIG, TYPE_INT)),
             ("cleanup.policy", ("delete", DEFAULT_CONFIG, TYPE_LIST)),
             ("max.message.bytes", ("1048588", DEFAULT_CONFIG, TYPE_INT)),

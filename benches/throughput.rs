@@ -55,10 +55,18 @@
 //!   `min.insync.replicas=2`; an acks=all produce completes once every
 //!   in-sync replica has the records (followers fetch them from the
 //!   leader and the leader's high watermark passes them).
-//! * `cluster-latency-1KiB-50MBps`: `latency-1KiB-50MBps` against the
-//!   3-node cluster, with `acks=all`. The consumer reads from the leader,
-//!   which serves records only below the high watermark, so the latency
-//!   includes the followers' fetch round trips.
+//! * `cluster-latency-1KiB-<rate>MBps` at 50, 100 and 200 MB/s:
+//!   `latency-1KiB-50MBps` against the 3-node cluster, with `acks=all`.
+//!   The consumer reads from the leader, which serves records only below
+//!   the high watermark, so the latency includes the followers' fetch
+//!   round trips. The goals are issue 12's 50 MB/s goals at every rate, to
+//!   show the rates at which each still holds.
+//!
+//! The latency scenarios also print, per hop of a batch's path (client
+//! send, queue, append, to followers, follower ack, high watermark,
+//! respond, to consumer, client receive), its p99 as a row and its
+//! p50/p99/p99.9/max in the progress line, from the brokers' hop traces
+//! (`WEIR_HOP_TRACE`, see `common::hops`).
 //!
 //! Clusters: 3 `weir serve` processes on loopback, each a broker and a
 //! controller (a 3-voter metadata quorum) with its own ports and data
@@ -101,6 +109,11 @@
 //!   `key=value,...`: librdkafka settings applied on top of the bench's own,
 //!   for experiments; likewise `WEIR_BENCH_BROKER_CONFIG` for broker
 //!   properties (`--override`s of every node).
+//! * `WEIR_BENCH_PLOTS` (default `target/bench-plots`): where each latency
+//!   scenario's plot goes, `<scenario>.svg`: the percentile curve of the
+//!   end-to-end latencies (all runs pooled, one line per binary, log
+//!   scales) with the scenario's goals marked; the paths are printed
+//!   under the table.
 //!
 //! Progress goes to stderr (with the brokers' warnings once they are up,
 //! prefixed by node); stdout gets the result table followed by one
@@ -134,9 +147,9 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use common::client::{now_ns, BenchContext};
 use common::deploy::{ClusterUnavailable, Deployment};
-use common::hops;
 use common::procstat::{sync_disks, wait_for_quiet, CpuUsage, CpuWindow};
 use common::table::{thousands, Table};
+use common::{hops, plot};
 
 const MB: f64 = 1e6;
 const KIB: usize = 1024;
@@ -152,7 +165,9 @@ const CATCH_UP_BYTES: f64 = GIB;
 /// librdkafka's (and Kafka's) default, and a large one.
 const CATCH_UP_FETCH_MIB: [usize; 2] = [1, 50];
 /// End-to-end latency: offered load and measured duration at scale 1.0.
-const LATENCY_RATE_BYTES: f64 = 50.0 * MB;
+/// The offered rates (MB/s) of the cluster latency scenarios; the
+/// single-node one runs at the first.
+const LATENCY_RATES_MB: [u32; 3] = [50, 100, 200];
 const LATENCY_SECS: f64 = 10.0;
 /// Sent at full rate before latencies are recorded.
 const LATENCY_WARMUP: Duration = Duration::from_secs(1);
@@ -204,6 +219,7 @@ fn main() {
     // skipped from then on.
     let mut no_cluster = vec![false; settings.targets.len()];
     let mut results = Vec::new();
+    let mut plots = Vec::new();
     for sc in &scenarios {
         let mut per_target: Vec<TargetResult> = settings.targets.iter().map(|_| TargetResult::default()).collect();
         for run in 1..=settings.runs {
@@ -231,9 +247,15 @@ fn main() {
                 }
             }
         }
+        if let Some(path) = plot_latencies(sc, &settings, &per_target) {
+            plots.push(path);
+        }
         results.push(ScenarioResult { scenario: sc, per_target });
     }
     report(&settings, &results);
+    for path in &plots {
+        println!("latency plot: {}", path.display());
+    }
     // Goals are informational, but a run that failed outright is an error.
     let failed: usize = results.iter().flat_map(|r| &r.per_target).map(|t| t.failed).sum();
     if failed > 0 {
@@ -270,6 +292,8 @@ struct Settings {
     broker_overrides: Vec<(String, String)>,
     /// In run order: the baseline (if any) first, the current binary last.
     targets: Vec<Target>,
+    /// Where latency plots are written (`WEIR_BENCH_PLOTS`).
+    plots_dir: PathBuf,
     /// Holds the copies of the binaries.
     _bin_dir: tempfile::TempDir,
 }
@@ -304,7 +328,21 @@ impl Settings {
             })
             .collect();
         let broker_overrides = env_overrides("WEIR_BENCH_BROKER_CONFIG");
-        Settings { scale, runs, filters, quiet_wait, thread_cpu, broker_overrides, targets, _bin_dir: bin_dir }
+        let plots_dir = std::env::var_os("WEIR_BENCH_PLOTS")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-plots"));
+        Settings {
+            scale,
+            runs,
+            filters,
+            quiet_wait,
+            thread_cpu,
+            broker_overrides,
+            targets,
+            plots_dir,
+            _bin_dir: bin_dir,
+        }
     }
 
     fn selects(&self, name: &str) -> bool {
@@ -559,7 +597,7 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
         });
     }
     let single_goals = LatencyGoals { p50: None, p99: 3.0, p999: None, max: None };
-    out.push(latency_scenario("latency-1KiB-50MBps", 1, Acks::Leader, single_goals, scale));
+    out.push(latency_scenario("latency-1KiB-50MBps", 1, Acks::Leader, 50.0, single_goals, scale));
     for (record_size, base_records) in [(KIB, PRODUCE_1KIB_RECORDS), (100, PRODUCE_100B_RECORDS)] {
         for partitions in [1, 16] {
             let (rec_goal, mb_goal) = match record_size {
@@ -583,20 +621,24 @@ fn all_scenarios(scale: f64) -> Vec<Scenario> {
             });
         }
     }
-    let cluster_goals = LatencyGoals { p50: Some(2.0), p99: 5.0, p999: Some(10.0), max: Some(25.0) };
-    out.push(latency_scenario("cluster-latency-1KiB-50MBps", CLUSTER_NODES, Acks::All, cluster_goals, scale));
+    // The 50 MB/s goals also at higher rates, to find where each still holds.
+    for rate in LATENCY_RATES_MB {
+        let goals = LatencyGoals { p50: Some(2.0), p99: 5.0, p999: Some(10.0), max: Some(25.0) };
+        let name = format!("cluster-latency-1KiB-{rate}MBps");
+        out.push(latency_scenario(&name, CLUSTER_NODES, Acks::All, rate as f64, goals, scale));
+    }
     out
 }
 
-/// End-to-end latency of 1 KiB records at `LATENCY_RATE_BYTES`, with a
-/// goal for p99 in ms.
-fn latency_scenario(name: &str, nodes: usize, acks: Acks, goals: LatencyGoals, scale: f64) -> Scenario {
+/// End-to-end latency of 1 KiB records offered at `rate_mb` MB/s, with
+/// goals in ms.
+fn latency_scenario(name: &str, nodes: usize, acks: Acks, rate_mb: f64, goals: LatencyGoals, scale: f64) -> Scenario {
     Scenario {
         name: name.into(),
         nodes,
         workload: Workload::Latency {
             record_size: KIB,
-            bytes_per_sec: LATENCY_RATE_BYTES,
+            bytes_per_sec: rate_mb * MB,
             duration: Duration::from_secs_f64((LATENCY_SECS * scale).max(1.0)),
             acks,
         },
@@ -627,7 +669,8 @@ struct LatencyGoals {
 
 /// The hops (see `common::hops`) whose p99 is a row of the latency
 /// scenarios, with the row's label.
-const HOP_METRICS: [(&str, &str); 7] = [
+const HOP_METRICS: [(&str, &str); 9] = [
+    ("client send", "hop client send p99"),
     ("queue", "hop queue p99"),
     ("append", "hop append p99"),
     ("to followers", "hop to followers p99"),
@@ -635,6 +678,7 @@ const HOP_METRICS: [(&str, &str); 7] = [
     ("hw", "hop hw p99"),
     ("respond", "hop respond p99"),
     ("to consumer", "hop to consumer p99"),
+    ("client receive", "hop client receive p99"),
 ];
 const FOLLOWER_HOPS: [&str; 2] = ["to followers", "follower ack"];
 
@@ -653,11 +697,14 @@ struct RunOutcome {
     broker_rss_kib: Option<u64>,
     /// Free-form extra information for the progress line.
     detail: String,
+    /// Latency scenarios: every end-to-end latency sample in ms, sorted
+    /// (for the plot); empty otherwise.
+    latencies_ms: Vec<f64>,
 }
 
 impl RunOutcome {
     fn new(values: Vec<f64>, cpu: CpuUsage, detail: String) -> RunOutcome {
-        RunOutcome { values, cpu, broker_rss_kib: None, detail }
+        RunOutcome { values, cpu, broker_rss_kib: None, detail, latencies_ms: Vec::new() }
     }
 
     fn summary(&self, sc: &Scenario) -> String {
@@ -950,8 +997,10 @@ fn bench_latency(
     // rather than waiting for records after an error on the producing side.
     let stop = StopOnDrop::default();
     let stopped = stop.0.clone();
-    let tail = thread::spawn(move || -> Result<Vec<u64>> {
-        let mut latencies = Vec::with_capacity(total as usize);
+    // Per measured record: (offset, sent, received) in `now_ns` time.
+    type Seen = Vec<(i64, u64, u64)>;
+    let tail = thread::spawn(move || -> Result<Seen> {
+        let mut seen = Vec::with_capacity(total as usize);
         let mut received = 0u64;
         while received < total && !stopped.load(Ordering::Relaxed) {
             match consumer.poll(Duration::from_millis(100)) {
@@ -961,14 +1010,14 @@ fn bench_latency(
                     let v = m.payload().unwrap_or_default();
                     if v.len() >= 9 && v[8] == 1 {
                         let sent = u64::from_le_bytes(v[..8].try_into().unwrap());
-                        latencies.push(now.saturating_sub(sent));
+                        seen.push((m.offset(), sent, now));
                     }
                 }
                 Some(Err(e)) => bail!("consume: {e}"),
                 None => check_deadline(deadline, || format!("consumed {received} of {total}"))?,
             }
         }
-        Ok(latencies)
+        Ok(seen)
     });
 
     let producer = latency_producer(run.bootstrap(), acks)?;
@@ -1004,7 +1053,8 @@ fn bench_latency(
     let send_secs = start.elapsed().as_secs_f64();
     wait_for_deliveries(&producer, total, deadline)?;
     tracker.check()?;
-    let mut latencies = tail.join().map_err(|_| anyhow!("consumer thread panicked"))??;
+    let seen = tail.join().map_err(|_| anyhow!("consumer thread panicked"))??;
+    let mut latencies: Vec<u64> = seen.iter().map(|(_, sent, got)| got.saturating_sub(*sent)).collect();
     let cpu = cpu.finish();
     if latencies.is_empty() {
         bail!("no latency samples");
@@ -1026,7 +1076,16 @@ fn bench_latency(
     // `WEIR_HOP_TRACE`, e.g. an old baseline, leaves these rows NaN).
     let cluster = run.deploy.is_cluster();
     let trace = run.deploy.hop_trace();
-    let hops = hops::hop_latencies(&trace, measured_from_ns.unwrap_or(0), cluster);
+    // `now_ns` and the brokers' monotonic clock differ by a constant.
+    let to_monotonic = weir::util::clock::monotonic_ns() as i64 - now_ns() as i64;
+    let clients: std::collections::HashMap<i64, (u64, u64)> = seen
+        .iter()
+        .map(|(offset, sent, got)| {
+            let mono = |t: u64| (t as i64 + to_monotonic) as u64;
+            (*offset, (mono(*sent), mono(*got)))
+        })
+        .collect();
+    let hops = hops::hop_latencies(&trace, measured_from_ns.unwrap_or(0), cluster, &clients);
     let traced = hops.first().map_or(0, |(_, v)| v.len());
     detail += &format!("; hops over {} traced batches (p50/p99/p99.9/max ms):", thousands(traced as u64));
     for (name, v) in &hops {
@@ -1034,7 +1093,9 @@ fn bench_latency(
         detail += &format!(" {name} {:.2}/{:.2}/{:.2}/{:.2};", q(0.5), q(0.99), q(0.999), q(1.0));
         values.push(q(0.99));
     }
-    Ok(RunOutcome::new(values, cpu, detail))
+    let mut out = RunOutcome::new(values, cpu, detail);
+    out.latencies_ms = latencies.iter().map(|ns| ms(*ns)).collect();
+    Ok(out)
 }
 
 /// A flag that is raised when this guard is dropped.
@@ -1325,6 +1386,51 @@ impl TargetResult {
     }
 }
 
+/// Writes the percentile curve of a latency scenario (one line per binary,
+/// all runs pooled) to `<plots dir>/<scenario>.svg`; `None` for other
+/// scenarios or when it cannot be written (said on stderr).
+fn plot_latencies(sc: &Scenario, settings: &Settings, per_target: &[TargetResult]) -> Option<PathBuf> {
+    let pooled: Vec<(&str, Vec<f64>)> = settings
+        .targets
+        .iter()
+        .zip(per_target)
+        .filter_map(|(target, t)| {
+            let mut all: Vec<f64> = t.runs.iter().flat_map(|r| r.latencies_ms.iter().copied()).collect();
+            all.sort_by(f64::total_cmp);
+            (!all.is_empty()).then_some((target.label, all))
+        })
+        .collect();
+    if pooled.is_empty() {
+        return None;
+    }
+    let series: Vec<plot::Series<'_>> = pooled.iter().map(|(label, v)| plot::Series { label, sorted_ms: v }).collect();
+    let goals: Vec<plot::GoalMark> = sc
+        .metrics
+        .iter()
+        .filter_map(|m| {
+            let Some(Goal::AtMost(ms)) = m.goal else { return None };
+            let q = match m.name {
+                "p50" => 0.5,
+                "p99" => 0.99,
+                "p99.9" => 0.999,
+                "max" => 1.0,
+                _ => return None,
+            };
+            Some(plot::GoalMark { label: format!("{} <= {ms} ms", m.name), q, ms })
+        })
+        .collect();
+    let title = format!("{}: end-to-end latency, {} run(s) pooled per binary", sc.name, settings.runs);
+    let svg = plot::percentile_svg(&title, &series, &goals);
+    let path = settings.plots_dir.join(format!("{}.svg", sc.name));
+    match std::fs::create_dir_all(&settings.plots_dir).and_then(|_| std::fs::write(&path, svg)) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            eprintln!("cannot write the latency plot {}: {e}", path.display());
+            None
+        }
+    }
+}
+
 fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
     let baseline = settings.has_baseline();
     let mut header: Vec<&str> = vec!["scenario"];
@@ -1355,7 +1461,9 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                         row.push(m.unit.format(s.min));
                         row.push(m.unit.format(s.max));
                     }
-                    None if failed == 0 && r.per_target[ti].unavailable() => {
+                    // No cluster, or no value in any run (an older binary
+                    // writes no hop trace).
+                    None if failed == 0 && (r.per_target[ti].unavailable() || !r.per_target[ti].runs.is_empty()) => {
                         row.push("n/a".into());
                         row.push(String::new());
                         if !baseline {

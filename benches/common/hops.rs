@@ -2,7 +2,11 @@
 //! lines (one per batch the leader appended; see
 //! `weir::replica::hop_trace`) and turns them into per-hop latencies.
 //!
-//! The hops of one batch, all on the machine's monotonic clock:
+//! The hops of one batch, all on the machine's monotonic clock (the
+//! bench's own stamps converted to it):
+//! * `client send`: the producer application hands the batch's last record
+//!   to librdkafka -> the broker reads the produce request carrying it
+//!   (linger, librdkafka's queues and threads, the network);
 //! * `queue`: produce request read from the socket -> its handling starts
 //!   (it waits behind the connection's earlier requests, as in Kafka);
 //! * `append`: handling starts -> batch appended on the leader;
@@ -13,24 +17,34 @@
 //! * `hw`: appended -> high watermark past the batch;
 //! * `respond`: high watermark (acks=all) or append (acks=1) -> produce
 //!   response ready;
-//! * `to consumer`: high watermark -> first consumer fetch returning it.
+//! * `to consumer`: high watermark -> first consumer fetch returning it;
+//! * `client receive`: that fetch response ready -> the consumer
+//!   application's `poll` returns the record (the network, librdkafka's
+//!   fetch queue and threads).
 
 use std::collections::HashMap;
 
 /// The hop names, in path order; `follower_hops` says whether the ones
 /// that need followers are included.
 pub fn hop_names(follower_hops: bool) -> Vec<&'static str> {
-    let mut names = vec!["queue", "append"];
+    let mut names = vec!["client send", "queue", "append"];
     if follower_hops {
         names.extend(["to followers", "follower ack"]);
     }
-    names.extend(["hw", "respond", "to consumer"]);
+    names.extend(["hw", "respond", "to consumer", "client receive"]);
     names
 }
 
 /// Per hop, the latencies in ms of the traced batches received at or
-/// after `from_ns` (monotonic), sorted ascending.
-pub fn hop_latencies(trace: &str, from_ns: u64, follower_hops: bool) -> Vec<(&'static str, Vec<f64>)> {
+/// after `from_ns` (monotonic), sorted ascending. `clients` maps a
+/// record's offset to when the application sent it and when the consumer
+/// application got it (monotonic), for the client hops.
+pub fn hop_latencies(
+    trace: &str,
+    from_ns: u64,
+    follower_hops: bool,
+    clients: &HashMap<i64, (u64, u64)>,
+) -> Vec<(&'static str, Vec<f64>)> {
     let mut out: HashMap<&'static str, Vec<f64>> = HashMap::new();
     for line in trace.lines().filter(|l| l.starts_with("hop ")) {
         let fields: HashMap<&str, &str> = line.split_whitespace().filter_map(|f| f.split_once('=')).collect();
@@ -47,6 +61,9 @@ pub fn hop_latencies(trace: &str, from_ns: u64, follower_hops: bool) -> Vec<(&'s
                 out.entry(hop).or_default().push(v);
             }
         };
+        let client = fields.get("offset").and_then(|o| o.parse::<i64>().ok()).and_then(|o| clients.get(&o));
+        push("client send", client.map(|(sent, _)| ms(*sent, received)));
+        push("client receive", client.zip(num("consumed")).map(|((_, got), c)| ms(c, *got)));
         push("queue", Some(ms(received, started)));
         push("append", Some(ms(started, appended)));
         let hw = num("hw");

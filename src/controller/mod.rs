@@ -387,6 +387,16 @@ impl QuorumController {
             tracing::info!(broker = hb.broker_id, "unfencing broker");
             records = cluster_control::unfence(&image, hb.broker_id, &self.policy(&image));
         }
+        if records.is_empty() && !hb.offline_replicas.is_empty() {
+            // Planned alone, against the image the other changes would
+            // move: the next heartbeat repeats the report if it waited.
+            records = cluster_control::offline_replicas_updates(
+                &image,
+                hb.broker_id,
+                &hb.offline_replicas,
+                &self.policy(&image),
+            );
+        }
         if let Err(e) = self.propose(records).await {
             return reply(e.kafka_code(), b.fenced, caught_up, false);
         }

@@ -107,6 +107,11 @@ impl BrokerProcess {
         self.proc.kill9();
     }
 
+    /// Captured output lines containing `needle`.
+    pub fn lines_containing(&self, needle: &str) -> Vec<String> {
+        self.proc.lines_containing(needle)
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) {
         if self.proc.sigterm().is_ok() {

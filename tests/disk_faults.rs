@@ -13,6 +13,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -239,6 +240,68 @@ async fn a_failed_log_dir_goes_offline_while_the_other_keeps_serving() {
     assert_eq!(partition_state(&mut c, "full").await, (0, 1, vec![]), "back online after restart");
 }
 
+/// EIO: a log directory on an ext4 file system whose device starts
+/// failing (a loop device shrunk under it; `common::LoopDisk`). The topic
+/// there fsyncs every record (`flush.messages=1`), so the next produce
+/// meets the error in its fsync and is not acknowledged; the directory goes
+/// offline, the other keeps serving, and after the disk is replaced with
+/// what it held and the broker restarts, every acknowledged record is
+/// there and the partition takes writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eio_disk_goes_offline_and_the_replaced_disk_recovers() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(disk) = common::LoopDisk::mount(&root.path().join("eio"), &root.path().join("image"), 256) else {
+        eprintln!("SKIPPED: cannot mount an ext4 loop device here (needs root, losetup, mkfs.ext4); EIO test not run");
+        return;
+    };
+    let (failing, big, meta) = (disk.mount_point.clone(), root.path().join("big"), root.path().join("meta"));
+    let log_dirs = format!("{},{}", failing.display(), big.display());
+    let overrides = [("metadata.log.dir", meta.to_str().unwrap()), ("log.dirs", log_dirs.as_str())];
+    let mut broker = BrokerProcess::spawn(&meta, &overrides);
+    let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
+    common::create_topic_raw(&mut c, "eio", &[("flush.messages", "1")]).await;
+    common::create_topic_raw(&mut c, "healthy", &[]).await;
+    assert!(failing.join("eio-0").is_dir() && big.join("healthy-0").is_dir(), "placed one per directory");
+    let mut acked: Vec<(i64, usize)> = Vec::new();
+    let mut acked_h: Vec<(i64, usize)> = Vec::new();
+    for i in 0..5 {
+        acked.push((produce_acked(&mut c, "eio", i).await, i));
+        acked_h.push((produce_acked(&mut c, "healthy", i).await, i));
+    }
+
+    disk.fail();
+    for i in 5..8 {
+        let (code, _) = produce(&mut c, "eio", i).await;
+        assert_eq!(code, STORAGE_ERROR, "a write to a failing disk is not acknowledged");
+    }
+    assert_eq!(fetch(&mut c, "eio", 0).await.0, STORAGE_ERROR, "fetch from a failed directory");
+    let said = broker.lines_containing("failed and is now offline");
+    assert!(
+        said.iter().any(|l| l.contains(&failing.display().to_string()) && l.contains("Input/output error")),
+        "the broker log names the failed directory and the EIO: {said:?}"
+    );
+    for i in 5..8 {
+        let offset = produce_acked(&mut c, "healthy", i).await;
+        acked_h.push((offset, i));
+    }
+    assert_log(&read_all(&mut c, "healthy").await, &acked_h, "healthy while the other directory failed");
+
+    // The disk is replaced by one holding what it held; after a restart the
+    // partition is recovered with every acknowledged record.
+    broker.kill9();
+    disk.replace();
+    let broker = BrokerProcess::spawn(&meta, &overrides);
+    let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
+    let next = produce_acked(&mut c, "eio", 100).await;
+    // Records whose fsync failed were never acknowledged; recovery may keep
+    // or drop them (they reached the page cache of the dead device), but
+    // every acknowledged one is at its offset.
+    let got = read_all(&mut c, "eio").await;
+    assert!(got.len() as i64 == next + 1, "the log is dense up to the new record");
+    assert_log(&got[..acked.len()], &acked, "the replaced disk after restart");
+    assert_log(&read_all(&mut c, "healthy").await, &acked_h, "the healthy directory after restart");
+}
+
 /// A metadata log damaged past what recovery can keep stops the node with
 /// an error that says so, not with the Raft engine's "Failed to get log
 /// entries".
@@ -408,4 +471,101 @@ async fn a_leaders_failed_log_dir_moves_leadership_and_loses_nothing_acknowledge
         p.isr.len() == 3 && p.offline.is_empty() && p.leader > 0
     })
     .await;
+}
+
+/// A metadata log whose companion `quorum-state` file is unreadable stops
+/// the node with an error naming the file, what is wrong and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_metadata_log_stops_the_node_in_plain_words() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let mut broker = BrokerProcess::spawn(&data, &[]);
+    let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
+    common::create_topic_raw(&mut c, "t", &[]).await;
+    broker.terminate();
+    let state = data.join("__cluster_metadata-0").join("quorum-state");
+    std::fs::write(&state, b"{\"vote\": garbage").unwrap();
+    let stderr = run_to_exit(&data).await;
+    assert!(
+        stderr.contains("the metadata log is damaged and cannot be read") && stderr.contains("quorum-state"),
+        "stderr: {stderr}"
+    );
+    assert!(stderr.contains("restore the directory from a backup"), "says what to do: {stderr}");
+}
+
+/// The metadata log's directory fills up while the node runs: the node
+/// stops (as Kafka halts a broker whose metadata log directory failed),
+/// saying which directory and why, instead of answering every later
+/// request with the Raft engine's storage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_metadata_log_dir_stops_the_node_in_plain_words() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&root.path().join("meta"), 16) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root); disk-fault test not run");
+        return;
+    };
+    let meta = fs.0.clone();
+    let data = root.path().join("data");
+    let overrides = [("metadata.log.dir", meta.to_str().unwrap()), ("log.dirs", data.to_str().unwrap())];
+    let mut broker = BrokerProcess::spawn(&data, &overrides);
+    let mut c = BrokerClient::connect(&broker.bootstrap(), "disk-faults").await.unwrap();
+    common::create_topic_raw(&mut c, "before", &[]).await;
+    fs.fill("filler", 0);
+    // Each creation is a metadata log append; the first one that does not
+    // fit stops the node (its answer, if any, does not matter).
+    for i in 0..20 {
+        let req = kafka_protocol::messages::CreateTopicsRequest::default().with_timeout_ms(2_000).with_topics(vec![
+            kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                .with_name(tn(&format!("t{i}-{}", "x".repeat(200))))
+                .with_num_partitions(1)
+                .with_replication_factor(1),
+        ]);
+        let sent = tokio::time::timeout(
+            Duration::from_secs(5),
+            c.send::<_, kafka_protocol::messages::CreateTopicsResponse>(ApiKey::CreateTopics, 7, &req),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(_))) {
+            break;
+        }
+    }
+    let status = tokio::task::block_in_place(|| broker.wait_exit(TIMEOUT)).expect("the node stopped");
+    assert!(!status.success());
+    let said = broker.lines_containing("cannot be written");
+    assert!(
+        said.iter().any(|l| l.contains(&meta.display().to_string()) && l.contains("No space left on device")),
+        "the node says its metadata log cannot be written, where and why: {said:?}"
+    );
+}
+
+/// Starts `weir serve` on `data` and returns its stderr once it exits by
+/// itself (panics if it keeps running).
+async fn run_to_exit(data: &Path) -> String {
+    let data = data.to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("serve")
+            .arg("--override")
+            .arg("listeners=PLAINTEXT://127.0.0.1:0")
+            .arg("--override")
+            .arg(format!("log.dirs={}", data.display()))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn weir");
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a node with a damaged metadata log kept running");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

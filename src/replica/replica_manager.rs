@@ -418,7 +418,7 @@ impl ReplicaManager {
                 }
                 p
             }
-            None => match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
+            None => match self.create_log(image, topic, &tp) {
                 Ok(log) => {
                     let p = Partition::new(
                         tp.clone(),
@@ -461,6 +461,28 @@ impl ReplicaManager {
                 self.notify_leadership(&tp, false, epoch);
             }
         }
+    }
+
+    /// The partition's log, loaded or created. A creation that fails on a
+    /// disk error has taken that directory offline: it is tried again in
+    /// the remaining ones.
+    fn create_log(
+        &self,
+        image: &MetadataImage,
+        topic: &TopicImage,
+        tp: &TopicPartition,
+    ) -> Result<crate::storage::log_manager::SharedLog, crate::storage::StorageError> {
+        let config = self.log_config(image, &topic.name);
+        let mut result = self.log_manager.get_or_create(tp, topic.id, config.clone());
+        for _ in 1..self.log_manager.dirs().len() {
+            match result {
+                Err(crate::storage::StorageError::LogDirOffline { .. }) => {
+                    result = self.log_manager.get_or_create(tp, topic.id, config.clone());
+                }
+                _ => break,
+            }
+        }
+        result
     }
 
     fn remove_partition(&self, tp: &TopicPartition) {

@@ -589,3 +589,36 @@ fn for_each_in_parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + S
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::records::{BatchBuilder, Record};
+
+    #[test]
+    fn a_failed_dir_gets_no_new_partitions_no_writes_and_no_checkpoints() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+        let config = Arc::new(LogConfig::resolve(&BrokerConfig::default(), &Default::default()));
+        let lm = LogManager::startup(&dirs, 1, Vec::new(), |_| config.clone()).unwrap();
+        let (t0, t1, t2) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1), TopicPartition::new("t", 2));
+        let log0 = lm.get_or_create(&t0, Uuid::new_v4(), config.clone()).unwrap();
+        assert!(a.path().join("t-0").is_dir(), "the first partition goes to the first directory");
+        lm.failure_channel().mark_offline(a.path(), "test: the disk is gone");
+        let batch = || {
+            let mut b = BatchBuilder::new(0, 0);
+            b.push(Record::new(None, Some(b"v".to_vec()), 0));
+            b.build()
+        };
+        let err = log0.lock().unwrap().append_internal(&batch(), 0, 0).unwrap_err();
+        assert!(matches!(err, StorageError::LogDirOffline { .. }), "{err}");
+        let log1 = lm.get_or_create(&t1, Uuid::new_v4(), config.clone()).unwrap();
+        assert!(b.path().join("t-1").is_dir(), "new partitions go to a healthy directory");
+        log1.lock().unwrap().append_internal(&batch(), 0, 0).unwrap();
+        lm.checkpoint().unwrap();
+        assert!(b.path().join(checkpoint::RECOVERY_POINT_CHECKPOINT).exists());
+        assert!(!a.path().join(checkpoint::RECOVERY_POINT_CHECKPOINT).exists(), "nothing is written to a failed dir");
+        lm.failure_channel().mark_offline(b.path(), "test");
+        assert!(matches!(lm.get_or_create(&t2, Uuid::new_v4(), config).unwrap_err(), StorageError::LogDir(_)));
+    }
+}

@@ -26,6 +26,7 @@ pub async fn register(broker: &Broker, listeners: Vec<Endpoint>) -> Result<i64, 
         rack: broker.config.rack.clone(),
         cluster_id: broker.log_manager.cluster_id(),
         previous_broker_epoch: broker.log_manager.previous_broker_epoch(),
+        offline_replicas: broker.replica_manager.offline_replicas(),
     };
     let mut first_duplicate: Option<Instant> = None;
     loop {
@@ -106,10 +107,14 @@ pub fn spawn_heartbeats(broker: Arc<Broker>, listeners: Vec<Endpoint>) {
     tokio::spawn(async move {
         let interval = Duration::from_millis(broker.config.int("broker.heartbeat.interval.ms").max(1) as u64);
         let mut tick = tokio::time::interval(interval);
+        // A failed log directory is reported at once (Kafka's
+        // `propagateDirectoryFailure` schedules an immediate heartbeat).
+        let mut offline = broker.replica_manager.subscribe_offline();
         loop {
             tokio::select! {
                 _ = broker.shutdown.cancelled() => break,
                 _ = tick.tick() => {}
+                _ = offline.changed() => {}
             }
             if broker.in_controlled_shutdown.load(Ordering::Acquire) {
                 break;
@@ -120,6 +125,7 @@ pub fn spawn_heartbeats(broker: Arc<Broker>, listeners: Vec<Endpoint>) {
                 metadata_offset: broker.metadata.image().offset,
                 want_fence: false,
                 want_shutdown: false,
+                offline_replicas: broker.replica_manager.offline_replicas(),
             };
             // The lease counts from the send: the controller's session counts
             // from the (later) receipt, so the lease always ends first.
@@ -168,6 +174,7 @@ pub async fn controlled_shutdown(broker: &Broker, timeout: Duration) {
             metadata_offset: broker.metadata.image().offset,
             want_fence: false,
             want_shutdown: true,
+            offline_replicas: broker.replica_manager.offline_replicas(),
         };
         match broker.controller.heartbeat(hb, Duration::from_secs(2)).await {
             Ok(r) if r.should_shutdown => {

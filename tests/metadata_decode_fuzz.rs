@@ -113,12 +113,14 @@ fn metadata_records(rng: &mut StdRng) -> Vec<MetadataRecord> {
             rack: Some("rack-a".into()),
             fenced: true,
             broker_epoch: Some(17),
+            offline_replicas: vec![(id, 0)],
         },
         MetadataRecord::BrokerRegistrationChange {
             broker_id: 1,
             broker_epoch: 17,
             fenced: Some(false),
             in_controlled_shutdown: None,
+            offline_replicas: Some(vec![(id, 0)]),
         },
         MetadataRecord::Topic { name: "orders".into(), topic_id: id },
         MetadataRecord::Partition {

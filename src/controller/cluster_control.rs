@@ -12,11 +12,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use uuid::Uuid;
+
 use crate::controller_client::rpc::BrokerRegistration;
 use crate::controller_client::ControllerError;
 use crate::metadata::{MetadataImage, MetadataRecord};
 
-use super::replication_control::{leader_and_isr_updates, unclean_shutdown_updates, ElectionPolicy};
+use super::replication_control::{self, leader_and_isr_updates, unclean_shutdown_updates, ElectionPolicy};
 
 /// Last heartbeat per broker, as seen by this (active) controller.
 #[derive(Debug, Default)]
@@ -94,6 +96,9 @@ pub fn plan_register(
         rack: reg.rack.clone(),
         fenced: true,
         broker_epoch: None,
+        // A new registration starts with the directories it has now: a
+        // restart brings failed ones back.
+        offline_replicas: reg.offline_replicas.clone(),
     });
     Ok(records)
 }
@@ -107,6 +112,7 @@ pub fn fence(image: &MetadataImage, broker: i32, policy: &ElectionPolicy) -> Vec
         broker_epoch: b.epoch,
         fenced: Some(true),
         in_controlled_shutdown: Some(false),
+        offline_replicas: None,
     });
     records
 }
@@ -119,6 +125,7 @@ pub fn unfence(image: &MetadataImage, broker: i32, policy: &ElectionPolicy) -> V
         broker_epoch: b.epoch,
         fenced: Some(false),
         in_controlled_shutdown: None,
+        offline_replicas: None,
     }];
     records.extend(leader_and_isr_updates(image, None, Some(broker), policy));
     records
@@ -132,8 +139,51 @@ pub fn begin_controlled_shutdown(image: &MetadataImage, broker: i32, policy: &El
         broker_epoch: b.epoch,
         fenced: None,
         in_controlled_shutdown: Some(true),
+        offline_replicas: None,
     }];
     records.extend(leader_and_isr_updates(image, Some(broker), None, policy));
+    records
+}
+
+/// Kafka's `handleDirectoriesOffline`: `broker` reports replicas in failed
+/// log directories. Those it had not reported before leave their ISR (and
+/// leadership moves to another acceptable replica) and are recorded in its
+/// registration, which keeps them from leading or rejoining an ISR until
+/// the broker registers again. Replicas of partitions that no longer exist
+/// are ignored.
+pub fn offline_replicas_updates(
+    image: &MetadataImage,
+    broker: i32,
+    reported: &[(Uuid, i32)],
+    policy: &ElectionPolicy,
+) -> Vec<MetadataRecord> {
+    let Some(b) = image.brokers.get(&broker) else { return Vec::new() };
+    let newly: Vec<(Uuid, i32)> = reported
+        .iter()
+        .copied()
+        .filter(|(t, p)| {
+            !b.offline_replicas.contains(&(*t, *p))
+                && image.topic_by_id(t).and_then(|t| t.partitions.get(p)).is_some_and(|r| r.replicas.contains(&broker))
+        })
+        .collect();
+    if newly.is_empty() {
+        return Vec::new();
+    }
+    let mut records = replication_control::dir_failure_updates(image, broker, &newly, policy);
+    let mut all = b.offline_replicas.clone();
+    all.extend(newly.iter().copied());
+    tracing::warn!(
+        broker,
+        replicas = newly.len(),
+        "replicas on a failed log directory: moving their leadership and ISR membership"
+    );
+    records.push(MetadataRecord::BrokerRegistrationChange {
+        broker_id: broker,
+        broker_epoch: b.epoch,
+        fenced: None,
+        in_controlled_shutdown: None,
+        offline_replicas: Some(all.into_iter().collect()),
+    });
     records
 }
 
@@ -161,6 +211,7 @@ mod tests {
                     rack: None,
                     fenced: false,
                     broker_epoch: None,
+                    offline_replicas: vec![],
                 },
             );
             off += 1;
@@ -258,6 +309,7 @@ mod tests {
             rack: None,
             cluster_id: None,
             previous_broker_epoch: None,
+            offline_replicas: vec![],
         };
         assert!(matches!(
             plan_register(&img, &sessions, &reg, now, &NO_ELR),
@@ -296,6 +348,7 @@ mod tests {
             rack: None,
             cluster_id: None,
             previous_broker_epoch: clean.then(|| img.brokers[&broker].epoch),
+            offline_replicas: vec![],
         };
         let later = Instant::now() + Duration::from_secs(60);
         let recs = plan_register(img, &Sessions::new(Duration::from_secs(1)), &reg, later, policy).unwrap();
@@ -434,6 +487,52 @@ mod tests {
         // are allowed, so it leads with an ISR of itself and no ELR.
         restart(&mut img, 2, false, &policy);
         assert_eq!(state(&img), (2, vec![2], vec![], vec![]));
+    }
+
+    #[test]
+    fn a_failed_log_dir_moves_leadership_and_keeps_the_replica_out_until_it_registers_again() {
+        use crate::controller::replication_control::{plan_alter_partition, ElectionPolicy as P};
+        use crate::controller_client::ops::IsrChange;
+        let elr = P { unclean_default: false, min_isr_default: 2, elr: true };
+        let (mut img, id) =
+            image_with(&[1, 2, 3], &[(vec![1, 2, 3], vec![1, 2, 3], 1), (vec![2, 3, 1], vec![2, 3, 1], 2)]);
+        // Broker 1's directory holding partition 0 fails; partition 1 is
+        // in another directory and stays as it is.
+        let recs = offline_replicas_updates(&img, 1, &[(id, 0)], &elr);
+        apply(&mut img, &recs);
+        let (leader, isr, _, _) = state(&img);
+        assert_eq!((leader, isr), (2, vec![2, 3]));
+        assert_eq!(img.topic_by_name("t").unwrap().partitions[&1].isr, vec![2, 3, 1]);
+        assert!(img.replica_offline(id, 0, 1) && !img.replica_offline(id, 1, 1));
+        assert!(!img.brokers[&1].fenced, "the broker itself stays unfenced");
+        // Reported again: nothing new.
+        assert!(offline_replicas_updates(&img, 1, &[(id, 0)], &elr).is_empty());
+        // Unknown partitions are ignored.
+        assert!(offline_replicas_updates(&img, 1, &[(Uuid::new_v4(), 0), (id, 7)], &elr).is_empty());
+        // The offline replica may not rejoin the ISR...
+        let p = img.topic_by_name("t").unwrap().partitions[&0].clone();
+        let change = IsrChange {
+            topic_id: id,
+            partition: 0,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            new_isr: vec![2, 3, 1],
+        };
+        let (records, results) = plan_alter_partition(&img, 2, img.brokers[&2].epoch, &[change], &elr).unwrap();
+        assert!(records.is_empty() && results[0].is_err());
+        // ...nor lead when the others are gone.
+        fence_in(&mut img, 2, &elr);
+        fence_in(&mut img, 3, &elr);
+        assert_eq!(state(&img).0, -1, "no acceptable leader: the partition is offline");
+        // A restart with the directory healthy registers without offline
+        // replicas; broker 1 left the ISR while it still had enough members,
+        // so it may lack committed records and does not lead. An eligible
+        // replica does once it is back.
+        restart(&mut img, 1, true, &elr);
+        assert!(!img.replica_offline(id, 0, 1));
+        assert_eq!(state(&img).0, -1);
+        restart(&mut img, 2, true, &elr);
+        assert_eq!(state(&img).0, 2);
     }
 
     #[test]

@@ -318,6 +318,7 @@ mod tests {
                 listeners: vec![],
                 rack: None,
                 fenced: false,
+                offline_replicas: vec![],
             },
         );
         let b = BrokerConfig::default();
@@ -363,6 +364,7 @@ mod tests {
                 rack: None,
                 fenced: false,
                 broker_epoch: None,
+                offline_replicas: vec![],
             },
             MetadataRecord::Partition {
                 topic_id: id,

@@ -70,6 +70,27 @@ fn not_leader_error<E>(e: &RaftError<u64, E>) -> bool {
     matches!(e, RaftError::APIError(_))
 }
 
+/// The error clients see when the Raft engine cannot serve: its storage
+/// failing is said in plain words (which node's metadata log, what to do),
+/// not as the engine's "when Read LogIndex(0) ...".
+fn raft_unavailable<E: std::fmt::Display>(
+    node_id: u64,
+    config: &BrokerConfig,
+    e: &RaftError<u64, E>,
+) -> ControllerError {
+    match e {
+        RaftError::Fatal(openraft::error::Fatal::StorageError(se)) => {
+            tracing::error!(error = %se, "the metadata log failed");
+            ControllerError::Unavailable(format!(
+                "the metadata log of controller {node_id} in {} cannot be read or written ({se}); that controller \
+                 no longer takes part in the quorum: see its log, repair or replace the disk and restart it",
+                config.metadata_log_dir.display()
+            ))
+        }
+        e => ControllerError::Unavailable(e.to_string()),
+    }
+}
+
 impl QuorumController {
     /// Opens the Raft log and state machine in `metadata.log.dir` and
     /// starts the Raft node. `publish_to` is the local broker's metadata
@@ -252,7 +273,7 @@ impl QuorumController {
             if not_leader_error(&e) {
                 ControllerError::NotController
             } else {
-                ControllerError::Unavailable(e.to_string())
+                raft_unavailable(self.node_id, &self.config, &e)
             }
         })?;
         Ok(self.sm.image().await)
@@ -266,7 +287,7 @@ impl QuorumController {
         match self.raft.client_write(MetadataBatch { records }).await {
             Ok(resp) => Ok(resp.log_id.index as i64),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(ControllerError::NotController),
-            Err(e) => Err(ControllerError::Unavailable(e.to_string())),
+            Err(e) => Err(raft_unavailable(self.node_id, &self.config, &e)),
         }
     }
 
@@ -386,6 +407,16 @@ impl QuorumController {
         } else if b.fenced && caught_up && !hb.want_fence {
             tracing::info!(broker = hb.broker_id, "unfencing broker");
             records = cluster_control::unfence(&image, hb.broker_id, &self.policy(&image));
+        }
+        if records.is_empty() && !hb.offline_replicas.is_empty() {
+            // Planned alone, against the image the other changes would
+            // move: the next heartbeat repeats the report if it waited.
+            records = cluster_control::offline_replicas_updates(
+                &image,
+                hb.broker_id,
+                &hb.offline_replicas,
+                &self.policy(&image),
+            );
         }
         if let Err(e) = self.propose(records).await {
             return reply(e.kafka_code(), b.fenced, caught_up, false);

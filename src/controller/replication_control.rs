@@ -441,6 +441,12 @@ pub fn is_active(image: &MetadataImage, broker: i32) -> bool {
     image.brokers.get(&broker).is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
 }
 
+/// Whether `broker` may lead the partition (Kafka's `LeaderAcceptor`):
+/// active, and its replica's log directory has not failed.
+pub fn may_lead(image: &MetadataImage, topic_id: Uuid, partition: i32, broker: i32) -> bool {
+    is_active(image, broker) && !image.replica_dir_failed(topic_id, partition, broker)
+}
+
 /// Topics in name order, so plans are deterministic.
 fn topics_by_name(image: &MetadataImage) -> Vec<&Arc<TopicImage>> {
     let mut topics: Vec<_> = image.topics.values().collect();
@@ -457,11 +463,13 @@ pub fn leader_and_isr_updates(
     add: Option<i32>,
     policy: &ElectionPolicy,
 ) -> Vec<MetadataRecord> {
-    let acceptable = |r: i32| Some(r) != remove && (Some(r) == add || is_active(image, r));
     let mut out = Vec::new();
     for t in topics_by_name(image) {
         let rules = policy.rules(image, t);
         for (p, reg) in &t.partitions {
+            let acceptable = |r: i32| {
+                Some(r) != remove && (Some(r) == add || is_active(image, r)) && !image.replica_dir_failed(t.id, *p, r)
+            };
             let concerned = match (remove, add) {
                 (Some(b), _) => reg.isr.contains(&b) || reg.leader == b,
                 (None, Some(b)) => reg.leader == -1 && reg.replicas.contains(&b),
@@ -479,6 +487,30 @@ pub fn leader_and_isr_updates(
     out
 }
 
+/// The partition changes of `broker`'s replicas of `partitions` going
+/// offline (a failed log directory): each leaves the ISR and may not lead;
+/// leadership moves to another acceptable in-sync (or eligible) replica,
+/// as when a broker is fenced, but only for these partitions.
+pub fn dir_failure_updates(
+    image: &MetadataImage,
+    broker: i32,
+    partitions: &[(Uuid, i32)],
+    policy: &ElectionPolicy,
+) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for (topic_id, p) in partitions {
+        let Some(t) = image.topic_by_id(topic_id) else { continue };
+        let Some(reg) = t.partitions.get(p) else { continue };
+        let rules = policy.rules(image, t);
+        let acceptable = |r: i32| r != broker && may_lead(image, *topic_id, *p, r);
+        let target_isr: Vec<i32> = reg.isr.iter().copied().filter(|r| *r != broker).collect();
+        if let Some(r) = partition_change(*topic_id, *p, reg, target_isr, rules, &acceptable) {
+            out.push(r);
+        }
+    }
+    out
+}
+
 /// Kafka's `handleBrokerUncleanShutdown` (with ELR on): `broker` came back
 /// without proof that its last stop was clean, so its log may lack records
 /// it had acknowledged. It leaves every ISR and ELR it is in and may not
@@ -488,11 +520,11 @@ pub fn unclean_shutdown_updates(image: &MetadataImage, broker: i32, policy: &Ele
     if !policy.elr {
         return Vec::new();
     }
-    let acceptable = |r: i32| r != broker && is_active(image, r);
     let mut out = Vec::new();
     for t in topics_by_name(image) {
         let rules = ChangeRules { unclean_shutdown: Some(broker), ..policy.rules(image, t) };
         for (p, reg) in &t.partitions {
+            let acceptable = |r: i32| r != broker && may_lead(image, t.id, *p, r);
             if !reg.isr.contains(&broker) && !reg.elr.contains(&broker) {
                 continue;
             }
@@ -619,7 +651,6 @@ pub fn plan_elect_leaders(
             all
         }
     };
-    let acceptable = |r: i32| is_active(image, r);
     let mut records = Vec::new();
     let mut outcomes = Vec::new();
     for (topic, p) in wanted {
@@ -627,13 +658,15 @@ pub fn plan_elect_leaders(
         let found = image.topic_by_name(&topic).and_then(|t| t.partitions.get(&p).map(|r| (t, r)));
         let outcome = match found {
             None => err(E::UnknownTopicOrPartition.code(), "The partition does not exist."),
-            Some((t, reg)) => match election {
-                ElectionType::Preferred => {
-                    if reg.leader == reg.preferred_leader() {
-                        err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
-                    } else {
-                        let rules = ChangeRules { election: Election::Preferred, ..policy.rules(image, t) };
-                        match partition_change(t.id, p, reg, reg.isr.clone(), rules, &acceptable) {
+            Some((t, reg)) => {
+                let acceptable = |r: i32| may_lead(image, t.id, p, r);
+                match election {
+                    ElectionType::Preferred => {
+                        if reg.leader == reg.preferred_leader() {
+                            err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
+                        } else {
+                            let rules = ChangeRules { election: Election::Preferred, ..policy.rules(image, t) };
+                            match partition_change(t.id, p, reg, reg.isr.clone(), rules, &acceptable) {
                             Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l == reg.preferred_leader() => {
                                 records.push(r);
                                 None
@@ -643,26 +676,27 @@ pub fn plan_elect_leaders(
                                 "Failed to elect leader for partition: the preferred replica is not alive or not in the ISR.",
                             ),
                         }
+                        }
                     }
-                }
-                ElectionType::Unclean => {
-                    if reg.leader >= 0 && acceptable(reg.leader) {
-                        err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
-                    } else {
-                        let rules = ChangeRules { election: Election::Unclean, ..policy.rules(image, t) };
-                        match partition_change(t.id, p, reg, reg.isr.clone(), rules, &acceptable) {
-                            Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l >= 0 => {
-                                records.push(r);
-                                None
+                    ElectionType::Unclean => {
+                        if reg.leader >= 0 && acceptable(reg.leader) {
+                            err(E::ElectionNotNeeded.code(), "Leader election not needed for topic partition.")
+                        } else {
+                            let rules = ChangeRules { election: Election::Unclean, ..policy.rules(image, t) };
+                            match partition_change(t.id, p, reg, reg.isr.clone(), rules, &acceptable) {
+                                Some(r @ MetadataRecord::PartitionChange { leader: Some(l), .. }) if l >= 0 => {
+                                    records.push(r);
+                                    None
+                                }
+                                _ => err(
+                                    E::EligibleLeadersNotAvailable.code(),
+                                    "Failed to elect leader for partition: no replica is alive.",
+                                ),
                             }
-                            _ => err(
-                                E::EligibleLeadersNotAvailable.code(),
-                                "Failed to elect leader for partition: no replica is alive.",
-                            ),
                         }
                     }
                 }
-            },
+            }
         };
         let not_needed = outcome.as_ref().is_some_and(|e| e.code == E::ElectionNotNeeded.code());
         if explicit || !not_needed {
@@ -711,11 +745,13 @@ pub fn plan_alter_partition(
             Err(remote(E::InvalidUpdateVersion.code(), "stale partition epoch".into()))
         } else if c.new_isr.is_empty() || !c.new_isr.contains(&broker_id) {
             Err(remote(E::InvalidRequest.code(), "the leader must be in the ISR".into()))
-        } else if let Some(bad) = c.new_isr.iter().find(|r| !reg.replicas.contains(r) || !is_active(image, **r)) {
+        } else if let Some(bad) =
+            c.new_isr.iter().find(|r| !reg.replicas.contains(r) || !may_lead(image, c.topic_id, c.partition, **r))
+        {
             Err(remote(E::IneligibleReplica.code(), format!("replica {bad} is not eligible for the ISR")))
         } else {
             let rules = policy.rules(image, topic);
-            let acceptable = |r: i32| is_active(image, r);
+            let acceptable = |r: i32| may_lead(image, c.topic_id, c.partition, r);
             if let Some(record) = partition_change(c.topic_id, c.partition, reg, c.new_isr.clone(), rules, &acceptable)
             {
                 records.push(record);

@@ -79,6 +79,10 @@ pub struct BrokerRegistration {
     /// dirs recorded at its last clean shutdown (None after a crash).
     #[serde(default)]
     pub previous_broker_epoch: Option<i64>,
+    /// Replicas (topic id, partition) in log directories that failed
+    /// while this process ran (Kafka registers its online directories).
+    #[serde(default)]
+    pub offline_replicas: Vec<(Uuid, i32)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +93,11 @@ pub struct BrokerHeartbeat {
     pub metadata_offset: i64,
     pub want_fence: bool,
     pub want_shutdown: bool,
+    /// Replicas (topic id, partition) this broker holds in failed log
+    /// directories: Kafka's `OfflineLogDirs`, naming replicas because
+    /// Weir's metadata does not record which directory holds each one.
+    #[serde(default)]
+    pub offline_replicas: Vec<(Uuid, i32)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -83,7 +83,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
             let Some(p) = topic.partitions.get(&(index as i32)) else {
                 continue;
             };
-            let offline = offline_replicas(&image, p);
+            let offline = offline_replicas(&image, topic.id, index as i32, p);
             let leader_live = p.leader >= 0 && !offline.contains(&p.leader);
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()

@@ -39,18 +39,20 @@ use super::{
 /// How long a Metadata request that auto-created topics waits to see them.
 const AUTO_CREATE_VISIBILITY_WAIT_MS: i32 = 5_000;
 
-/// Replicas of a partition that are not on a live broker.
-pub fn offline_replicas(image: &MetadataImage, p: &PartitionRegistration) -> Vec<i32> {
-    p.replicas.iter().copied().filter(|r| image.brokers.get(r).is_none_or(|b| b.fenced)).collect()
+/// Replicas of a partition that are not on a live broker, or whose log
+/// directory failed (Kafka's `getOfflineReplicas`).
+pub fn offline_replicas(image: &MetadataImage, topic_id: Uuid, index: i32, p: &PartitionRegistration) -> Vec<i32> {
+    p.replicas.iter().copied().filter(|r| image.replica_offline(topic_id, index, *r)).collect()
 }
 
 fn partition_metadata(
     image: &MetadataImage,
+    topic_id: Uuid,
     index: i32,
     p: &PartitionRegistration,
     version: i16,
 ) -> MetadataResponsePartition {
-    let offline = offline_replicas(image, p);
+    let offline = offline_replicas(image, topic_id, index, p);
     let leader_live = p.leader >= 0 && !offline.contains(&p.leader);
     let mut error = 0;
     if !leader_live {
@@ -78,7 +80,7 @@ fn topic_metadata(image: &MetadataImage, t: &TopicImage, version: i16) -> Metada
     let mut m = MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_is_internal(is_internal_topic(&t.name))
-        .with_partitions(t.partitions.iter().map(|(i, p)| partition_metadata(image, *i, p, version)).collect());
+        .with_partitions(t.partitions.iter().map(|(i, p)| partition_metadata(image, t.id, *i, p, version)).collect());
     if version >= 10 {
         m.topic_id = t.id;
     }

@@ -3,7 +3,7 @@
 //! the producer id high-water mark. Immutable once published; changes make
 //! a new image, copying only the topics they touch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -19,6 +19,9 @@ pub struct BrokerRegistration {
     pub rack: Option<String>,
     pub fenced: bool,
     pub in_controlled_shutdown: bool,
+    /// Replicas (topic id, partition) this broker holds in a failed log
+    /// directory: offline until it registers again.
+    pub offline_replicas: BTreeSet<(Uuid, i32)>,
 }
 
 impl BrokerRegistration {
@@ -118,6 +121,18 @@ impl MetadataImage {
         self.feature_level(ELR_FEATURE) >= 1 && self.feature_level("metadata.version") >= ELR_MIN_METADATA_VERSION
     }
 
+    /// Whether `broker`'s replica of the partition is offline: the broker
+    /// is unknown or fenced, or the replica's log directory failed.
+    pub fn replica_offline(&self, topic_id: Uuid, partition: i32, broker: i32) -> bool {
+        self.brokers.get(&broker).is_none_or(|b| b.fenced || b.offline_replicas.contains(&(topic_id, partition)))
+    }
+
+    /// Whether `broker`'s replica of the partition is in a failed log
+    /// directory.
+    pub fn replica_dir_failed(&self, topic_id: Uuid, partition: i32, broker: i32) -> bool {
+        self.brokers.get(&broker).is_some_and(|b| b.offline_replicas.contains(&(topic_id, partition)))
+    }
+
     /// Live (registered, unfenced) brokers.
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)
@@ -141,6 +156,7 @@ impl MetadataImage {
                 rack: b.rack.clone(),
                 fenced: b.fenced,
                 broker_epoch: Some(b.epoch),
+                offline_replicas: b.offline_replicas.iter().copied().collect(),
             });
             if b.in_controlled_shutdown {
                 out.push(MetadataRecord::BrokerRegistrationChange {
@@ -148,6 +164,7 @@ impl MetadataImage {
                     broker_epoch: b.epoch,
                     fenced: None,
                     in_controlled_shutdown: Some(true),
+                    offline_replicas: None,
                 });
             }
         }
@@ -191,7 +208,15 @@ impl MetadataImage {
     pub fn apply(&mut self, offset: i64, record: &MetadataRecord) -> Option<Change> {
         self.offset = offset;
         match record {
-            MetadataRecord::RegisterBroker { broker_id, incarnation_id, broker_epoch, listeners, rack, fenced } => {
+            MetadataRecord::RegisterBroker {
+                broker_id,
+                incarnation_id,
+                broker_epoch,
+                listeners,
+                rack,
+                fenced,
+                offline_replicas,
+            } => {
                 self.brokers.insert(
                     *broker_id,
                     BrokerRegistration {
@@ -202,6 +227,7 @@ impl MetadataImage {
                         rack: rack.clone(),
                         fenced: *fenced,
                         in_controlled_shutdown: false,
+                        offline_replicas: offline_replicas.iter().copied().collect(),
                     },
                 );
                 Some(Change::Broker(*broker_id))
@@ -210,7 +236,13 @@ impl MetadataImage {
                 self.brokers.remove(broker_id);
                 Some(Change::Broker(*broker_id))
             }
-            MetadataRecord::BrokerRegistrationChange { broker_id, broker_epoch, fenced, in_controlled_shutdown } => {
+            MetadataRecord::BrokerRegistrationChange {
+                broker_id,
+                broker_epoch,
+                fenced,
+                in_controlled_shutdown,
+                offline_replicas,
+            } => {
                 let b = self.brokers.get_mut(broker_id)?;
                 // A change for an older registration no longer applies.
                 if b.epoch != *broker_epoch {
@@ -221,6 +253,9 @@ impl MetadataImage {
                 }
                 if let Some(s) = in_controlled_shutdown {
                     b.in_controlled_shutdown = *s;
+                }
+                if let Some(o) = offline_replicas {
+                    b.offline_replicas = o.iter().copied().collect();
                 }
                 Some(Change::Broker(*broker_id))
             }

@@ -57,6 +57,11 @@ pub enum MetadataRecord {
         fenced: bool,
         #[serde(default)]
         broker_epoch: Option<i64>,
+        /// Replicas (topic id, partition) the broker holds in failed log
+        /// directories (Kafka's registration lists the online directories
+        /// instead, and partition records name each replica's directory).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        offline_replicas: Vec<(Uuid, i32)>,
     },
     UnregisterBroker {
         broker_id: i32,
@@ -67,6 +72,10 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         fenced: Option<bool>,
         in_controlled_shutdown: Option<bool>,
+        /// The broker's replicas in failed log directories, when they
+        /// change (None: unchanged). Kafka's `LogDirs` of this record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offline_replicas: Option<Vec<(Uuid, i32)>>,
     },
     Topic {
         name: String,

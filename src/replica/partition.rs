@@ -272,6 +272,21 @@ impl Partition {
         self.offsets.send_modify(|_| {});
     }
 
+    /// The log directory holding this partition failed: waiting produces
+    /// (acks=all, `flush.messages`) wake and answer KAFKA_STORAGE_ERROR.
+    pub fn mark_offline(&self) {
+        self.log.lock().expect("log lock").wake_durable_waiters();
+        self.offsets.send_modify(|_| {});
+    }
+
+    /// The error of a partition whose log directory failed, if it did.
+    fn offline_error(log: &PartitionLog) -> Result<(), ReplicaError> {
+        if log.is_offline() {
+            return Err(ReplicaError::Storage(log.offline_error()));
+        }
+        Ok(())
+    }
+
     /// Checks a client-supplied leader epoch (-1 means "don't check").
     pub fn check_leader_epoch(&self, requested: i32) -> Result<(), ReplicaError> {
         check_epoch(requested, self.leader_epoch())
@@ -398,7 +413,12 @@ impl Partition {
             }
             {
                 let st = self.state.read().expect("partition lock");
-                let config = self.log.lock().expect("log lock").config().clone();
+                let config = {
+                    let log = self.log.lock().expect("log lock");
+                    // Not acknowledged: this replica's copy may be gone.
+                    Self::offline_error(&log)?;
+                    log.config().clone()
+                };
                 // A lapsed lease answers NOT_LEADER_OR_FOLLOWER at once: the
                 // record cannot commit here if another replica leads now, and
                 // the client moves on instead of timing out.
@@ -729,6 +749,8 @@ impl Partition {
             if *rx.borrow_and_update() >= offset {
                 return Ok(());
             }
+            // A failed fsync leaves the recovery point behind for good.
+            Self::offline_error(&self.log.lock().expect("log lock"))?;
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) => return Err(ReplicaError::NotLeaderOrFollower),

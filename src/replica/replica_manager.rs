@@ -6,13 +6,22 @@
 //! Request handlers look partitions up here. It holds the broker's
 //! [`QuorumLease`] (renewed by the heartbeats) and wakes the partitions'
 //! waiters when it lapses.
+//!
+//! Log directory failures (Kafka's `ReplicaManager.handleLogDirFailure`):
+//! when the log manager's failure channel reports a directory offline, the
+//! partitions in it stop being served (their fetchers stop; produce, fetch
+//! and the rest answer KAFKA_STORAGE_ERROR) and are listed in
+//! [`ReplicaManager::offline_replicas`], which the heartbeats carry to the
+//! controller so it moves their leadership and ISR membership elsewhere.
+//! They stay offline until the broker restarts. A failed metadata log
+//! directory, or every log directory failed, stops the broker, as in Kafka.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -50,6 +59,12 @@ pub struct ReplicaManager {
     lag_max_ms: i64,
     /// This broker's lease on its registration (`broker.session.timeout.ms`).
     lease: Arc<QuorumLease>,
+    /// Partitions whose log directory failed (Kafka's
+    /// `HostedPartition.Offline`), with their topic id.
+    offline: RwLock<HashMap<TopicPartition, Uuid>>,
+    /// Bumped when partitions go offline: the heartbeat tells the
+    /// controller at once.
+    offline_changes: watch::Sender<u64>,
 }
 
 /// What replication needs from the running broker.
@@ -76,7 +91,104 @@ impl ReplicaManager {
             initialized: AtomicBool::new(false),
             isr_tx,
             isr_rx: Mutex::new(Some(isr_rx)),
+            offline: RwLock::new(HashMap::new()),
+            offline_changes: watch::channel(0).0,
         })
+    }
+
+    /// Follows the log manager's failure channel: partitions in a failed
+    /// directory go offline (see the module doc).
+    async fn watch_log_dirs(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut failures = self.log_manager.failure_channel().subscribe();
+        loop {
+            failures.borrow_and_update();
+            self.handle_log_dir_failures();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = failures.changed() => if r.is_err() { break },
+            }
+        }
+    }
+
+    /// Kafka's `handleLogDirFailure` for every directory the failure
+    /// channel lists: stop fetching for and serving the partitions in it.
+    pub fn handle_log_dir_failures(&self) {
+        let failed = self.log_manager.failure_channel().offline_dirs();
+        if failed.is_empty() {
+            return;
+        }
+        let metadata_dir = &self.config.metadata_log_dir;
+        if let Some((dir, reason)) = failed.iter().find(|(d, _)| d == metadata_dir) {
+            tracing::error!(
+                "shutting down: the metadata log directory {} failed ({reason}); a broker cannot run without it",
+                dir.display()
+            );
+            std::process::exit(1);
+        }
+        if self.log_manager.online_dirs().is_empty() {
+            tracing::error!("shutting down: every log directory has failed ({failed:?})");
+            std::process::exit(1);
+        }
+        let newly: Vec<Arc<Partition>> = {
+            let mut partitions = self.partitions.write().expect("partitions lock");
+            let mut offline = self.offline.write().expect("offline lock");
+            let doomed: Vec<TopicPartition> = partitions
+                .iter()
+                .filter(|(_, p)| p.log().lock().expect("log lock").is_offline())
+                .map(|(tp, _)| tp.clone())
+                .collect();
+            doomed
+                .into_iter()
+                .filter_map(|tp| {
+                    let p = partitions.remove(&tp)?;
+                    offline.insert(tp, p.topic_id);
+                    Some(p)
+                })
+                .collect()
+        };
+        if newly.is_empty() {
+            return;
+        }
+        for p in &newly {
+            self.fetchers.remove_partition(&p.tp);
+            p.mark_offline();
+            if p.is_leader() {
+                self.notify_leadership(&p.tp, false, p.leader_epoch());
+            }
+        }
+        let names: Vec<String> = newly.iter().map(|p| p.tp.to_string()).collect();
+        tracing::warn!(
+            partitions = %names.join(","),
+            "stopped serving {} partitions: their log directory failed; the controller is told so their leadership moves",
+            newly.len()
+        );
+        self.offline_changes.send_modify(|n| *n += 1);
+    }
+
+    /// The replicas this broker hosts in failed log directories, as (topic
+    /// id, partition): the heartbeat's equivalent of Kafka's
+    /// `OfflineLogDirs` (Weir's metadata does not record which directory
+    /// holds each replica, so the broker names the replicas themselves).
+    pub fn offline_replicas(&self) -> Vec<(Uuid, i32)> {
+        let mut out: Vec<(Uuid, i32)> =
+            self.offline.read().expect("offline lock").iter().map(|(tp, id)| (*id, tp.partition)).collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Changes whenever partitions go offline.
+    pub fn subscribe_offline(&self) -> watch::Receiver<u64> {
+        self.offline_changes.subscribe()
+    }
+
+    /// The error a partition in a failed log directory answers.
+    fn offline_error(&self, tp: &TopicPartition) -> Option<ReplicaError> {
+        if !self.offline.read().expect("offline lock").contains_key(tp) {
+            return None;
+        }
+        let log = self.log_manager.get(tp)?.1;
+        let e = log.lock().expect("log lock").offline_error();
+        Some(ReplicaError::Storage(e))
     }
 
     /// Starts replication once the broker is registered and caught up:
@@ -92,6 +204,7 @@ impl ReplicaManager {
             tokio::spawn(self.clone().send_isr_changes(rx, ctx.controller, ctx.broker_epoch, ctx.shutdown.clone()));
         }
         tokio::spawn(self.clone().watch_lease(ctx.shutdown.clone()));
+        tokio::spawn(self.clone().watch_log_dirs(ctx.shutdown.clone()));
         let this = self.clone();
         let shutdown = ctx.shutdown;
         tokio::spawn(async move {
@@ -235,6 +348,9 @@ impl ReplicaManager {
 
     /// The partition if this broker leads it, else the error a client sees.
     pub fn leader_partition(&self, image: &MetadataImage, tp: &TopicPartition) -> Result<Arc<Partition>, ReplicaError> {
+        if let Some(e) = self.offline_error(tp) {
+            return Err(e);
+        }
         match self.get(tp) {
             Some(p) if p.is_leader() => Ok(p),
             Some(_) => Err(ReplicaError::NotLeaderOrFollower),
@@ -268,6 +384,14 @@ impl ReplicaManager {
 
     fn apply_partition(&self, image: &MetadataImage, topic: &TopicImage, index: i32, reg: &PartitionRegistration) {
         let tp = TopicPartition::new(topic.name.as_str(), index);
+        let offline_id = self.offline.read().expect("offline lock").get(&tp).copied();
+        if let Some(id) = offline_id {
+            if id == topic.id && reg.replicas.contains(&self.node_id) {
+                // Offline until restart: no role, no fetcher.
+                return;
+            }
+            self.offline.write().expect("offline lock").remove(&tp);
+        }
         if !reg.replicas.contains(&self.node_id) {
             self.remove_partition(&tp);
             return;
@@ -294,7 +418,7 @@ impl ReplicaManager {
                 }
                 p
             }
-            None => match self.log_manager.get_or_create(&tp, topic.id, self.log_config(image, &topic.name)) {
+            None => match self.create_log(image, topic, &tp) {
                 Ok(log) => {
                     let p = Partition::new(
                         tp.clone(),
@@ -339,6 +463,28 @@ impl ReplicaManager {
         }
     }
 
+    /// The partition's log, loaded or created. A creation that fails on a
+    /// disk error has taken that directory offline: it is tried again in
+    /// the remaining ones.
+    fn create_log(
+        &self,
+        image: &MetadataImage,
+        topic: &TopicImage,
+        tp: &TopicPartition,
+    ) -> Result<crate::storage::log_manager::SharedLog, crate::storage::StorageError> {
+        let config = self.log_config(image, &topic.name);
+        let mut result = self.log_manager.get_or_create(tp, topic.id, config.clone());
+        for _ in 1..self.log_manager.dirs().len() {
+            match result {
+                Err(crate::storage::StorageError::LogDirOffline { .. }) => {
+                    result = self.log_manager.get_or_create(tp, topic.id, config.clone());
+                }
+                _ => break,
+            }
+        }
+        result
+    }
+
     fn remove_partition(&self, tp: &TopicPartition) {
         self.fetchers.remove_partition(tp);
         let removed = self.partitions.write().expect("partitions lock").remove(tp);
@@ -363,8 +509,9 @@ impl ReplicaManager {
         for topic in image.topics.values() {
             self.apply_topic(image, topic);
         }
-        let hosted: HashSet<TopicPartition> =
+        let mut hosted: HashSet<TopicPartition> =
             self.partitions.read().expect("partitions lock").keys().cloned().collect();
+        hosted.extend(self.offline.read().expect("offline lock").keys().cloned());
         for (tp, _, _) in self.log_manager.all() {
             if !hosted.contains(&tp) {
                 tracing::info!(partition = %tp, "deleting log of a topic that no longer exists");
@@ -376,6 +523,20 @@ impl ReplicaManager {
     }
 
     fn delete_topic(&self, id: Uuid, name: &str) {
+        let offline: Vec<TopicPartition> = {
+            let mut offline = self.offline.write().expect("offline lock");
+            let gone: Vec<TopicPartition> =
+                offline.iter().filter(|(tp, t)| **t == id && &*tp.topic == name).map(|(tp, _)| tp.clone()).collect();
+            gone.iter().for_each(|tp| {
+                offline.remove(tp);
+            });
+            gone
+        };
+        for tp in offline {
+            // Forgotten now; its files wait in the failed directory until a
+            // restart finds them stray.
+            let _ = self.log_manager.delete(&tp);
+        }
         let doomed: Vec<TopicPartition> = self
             .partitions
             .read()

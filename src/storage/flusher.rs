@@ -68,14 +68,19 @@ fn run_inline(job: FlushJob) {
     run_group(vec![job]);
 }
 
+/// An fsync's error: its kind and errno.
+type FsyncError = (std::io::ErrorKind, Option<i32>);
+
 /// fsyncs each distinct file of `jobs` once, then completes every job with
 /// the outcome of its own files.
 fn run_group(jobs: Vec<FlushJob>) {
-    let mut synced: Vec<(Arc<File>, Option<std::io::ErrorKind>)> = Vec::new();
+    // The error as the OS gave it (its errno, so the log says "No space
+    // left on device" or "Input/output error"), or its kind.
+    let mut synced: Vec<(Arc<File>, Option<FsyncError>)> = Vec::new();
     for job in &jobs {
         for f in &job.files {
             if !synced.iter().any(|(s, _)| Arc::ptr_eq(s, f)) {
-                let outcome = f.sync_data().err().map(|e| e.kind());
+                let outcome = f.sync_data().err().map(|e| (e.kind(), e.raw_os_error()));
                 synced.push((f.clone(), outcome));
             }
         }
@@ -84,7 +89,8 @@ fn run_group(jobs: Vec<FlushJob>) {
         let failed =
             job.files.iter().find_map(|f| synced.iter().find(|(s, _)| Arc::ptr_eq(s, f)).and_then(|(_, e)| *e));
         (job.done)(match failed {
-            Some(kind) => Err(std::io::Error::new(kind, "fsync failed")),
+            Some((_, Some(code))) => Err(std::io::Error::from_raw_os_error(code)),
+            Some((kind, None)) => Err(std::io::Error::new(kind, "fsync failed")),
             None => Ok(()),
         });
     }

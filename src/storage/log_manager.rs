@@ -11,6 +11,11 @@
 //! retention, and the log cleaner's threads); the composition root starts
 //! them once the broker has caught up with the metadata log, and
 //! [`LogManager::close`] stops them before closing the logs.
+//!
+//! It owns the broker's [`LogDirFailureChannel`]: every log reports its
+//! i/o errors there, and a failed directory is skipped from then on (no
+//! new partitions, checkpoints or clean-shutdown marker go to it) until the
+//! broker restarts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -29,6 +34,7 @@ use super::checkpoint::{self, MetaProperties};
 use super::cleaner::checkpoints::CleanerCheckpoints;
 use super::cleaner::{CleanerConfig, LogCleaner};
 use super::flusher::Flusher;
+use super::log_dir_failure::LogDirFailureChannel;
 use super::partition_log::{LoadHints, PartitionLog};
 use super::{Result, StorageError, TopicPartition};
 
@@ -53,6 +59,8 @@ pub struct LogManager {
     previous_broker_epoch: Option<i64>,
     /// The broker epoch to record in the markers at a clean shutdown.
     broker_epoch: std::sync::atomic::AtomicI64,
+    /// Which directories have failed (Kafka's `LogDirFailureChannel`).
+    failure: Arc<LogDirFailureChannel>,
 }
 
 /// What [`LogManager::start_background_tasks`] started that must be stopped
@@ -122,10 +130,14 @@ impl LogManager {
             _ => None,
         };
         let flusher = Flusher::start();
+        let failure = LogDirFailureChannel::new();
         let cleaner_checkpoints = Arc::new(CleanerCheckpoints::load(dirs));
         let mut logs = HashMap::new();
         for dir in dirs {
             let loaded = Self::load_dir(dir, &reserved, &config_for, &flusher, &cleaner_checkpoints)?;
+            for (_, log) in loaded.values() {
+                log.lock().expect("log lock").set_failure_channel(failure.clone());
+            }
             logs.extend(loaded);
         }
         // Entries of logs that are no longer there go (Kafka keeps only
@@ -146,6 +158,7 @@ impl LogManager {
             cleaner_checkpoints,
             previous_broker_epoch,
             broker_epoch: std::sync::atomic::AtomicI64::new(-1),
+            failure,
         })
     }
 
@@ -272,6 +285,16 @@ impl LogManager {
         &self.dirs
     }
 
+    /// Where logs report i/o errors; says which directories failed.
+    pub fn failure_channel(&self) -> &Arc<LogDirFailureChannel> {
+        &self.failure
+    }
+
+    /// The log directories that have not failed.
+    pub fn online_dirs(&self) -> Vec<PathBuf> {
+        self.dirs.iter().filter(|d| !self.failure.is_offline(d)).cloned().collect()
+    }
+
     pub fn flusher(&self) -> &Arc<Flusher> {
         &self.flusher
     }
@@ -307,19 +330,29 @@ impl LogManager {
         if let Some((_, log)) = logs.get(tp) {
             return Ok(log.clone());
         }
-        let dir = self.pick_dir(&logs);
+        let Some(dir) = self.pick_dir(&logs) else {
+            return Err(StorageError::LogDir(format!(
+                "cannot create the log of {tp}: every log directory has failed ({})",
+                self.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        };
         let path = dir.join(tp.dir_name());
-        let log = PartitionLog::create(&path, tp.clone(), topic_id, config, self.flusher.clone())?;
+        let created = PartitionLog::create(&path, tp.clone(), topic_id, config, self.flusher.clone());
+        let mut log = self.failure.check(&dir, &format_args!("create the log of {tp}"), created)?;
+        log.set_failure_channel(self.failure.clone());
         let shared = Arc::new(Mutex::new(log));
         logs.insert(tp.clone(), (topic_id, shared.clone()));
         Ok(shared)
     }
 
-    fn pick_dir(&self, logs: &HashMap<TopicPartition, (Uuid, SharedLog)>) -> PathBuf {
+    /// The online directory holding the fewest partitions (None: every
+    /// directory has failed).
+    fn pick_dir(&self, logs: &HashMap<TopicPartition, (Uuid, SharedLog)>) -> Option<PathBuf> {
+        let online = self.online_dirs();
         // One directory (the usual case): no need to count, which costs a
         // pass over every log per created partition.
-        if self.dirs.len() == 1 {
-            return self.dirs[0].clone();
+        if online.len() <= 1 {
+            return online.into_iter().next();
         }
         let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
         for (_, (_, log)) in logs.iter() {
@@ -328,8 +361,10 @@ impl LogManager {
                 *counts.entry(i).or_default() += 1;
             }
         }
-        let best = (0..self.dirs.len()).min_by_key(|i| counts.get(i).copied().unwrap_or(0)).unwrap_or(0);
-        self.dirs[best].clone()
+        (0..self.dirs.len())
+            .filter(|i| !self.failure.is_offline(&self.dirs[*i]))
+            .min_by_key(|i| counts.get(i).copied().unwrap_or(0))
+            .map(|i| self.dirs[i].clone())
     }
 
     /// Removes a partition's log and its files.
@@ -339,7 +374,15 @@ impl LogManager {
             self.cleaner_checkpoints.remove(tp)?;
         }
         if let Some((_, log)) = removed {
-            let dir = log.lock().expect("log lock").dir().to_path_buf();
+            let (dir, offline) = {
+                let log = log.lock().expect("log lock");
+                (log.dir().to_path_buf(), log.is_offline())
+            };
+            if offline {
+                // Nothing is removed from a failed directory; a restart
+                // deletes the stray log once the directory is back.
+                return Ok(());
+            }
             match std::fs::remove_dir_all(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -350,30 +393,50 @@ impl LogManager {
     }
 
     /// Writes recovery-point, log-start-offset and replication (high
-    /// watermark) checkpoints for every directory.
+    /// watermark) checkpoints for every online directory. A directory whose
+    /// checkpoint cannot be written goes offline; the others are written.
     pub fn checkpoint(&self) -> Result<()> {
         let mut per_dir: HashMap<PathBuf, [BTreeMap<TopicPartition, i64>; 3]> = HashMap::new();
         for (tp, _, log) in self.all() {
             let log = log.lock().expect("log lock");
+            if log.is_offline() {
+                continue;
+            }
             let dir = log.dir().parent().map(Path::to_path_buf).unwrap_or_default();
             let e = per_dir.entry(dir).or_default();
             e[0].insert(tp.clone(), log.recovery_point());
             e[1].insert(tp.clone(), log.log_start_offset());
             e[2].insert(tp, log.high_watermark());
         }
-        for dir in &self.dirs {
-            let maps = per_dir.remove(dir).unwrap_or_default();
-            checkpoint::write_offset_checkpoint(&dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT), &maps[0])?;
-            checkpoint::write_offset_checkpoint(&dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT), &maps[1])?;
-            checkpoint::write_offset_checkpoint(&dir.join(checkpoint::REPLICATION_CHECKPOINT), &maps[2])?;
+        let mut first_error = None;
+        for dir in self.online_dirs() {
+            let maps = per_dir.remove(&dir).unwrap_or_default();
+            let written =
+                checkpoint::write_offset_checkpoint(&dir.join(checkpoint::RECOVERY_POINT_CHECKPOINT), &maps[0])
+                    .and_then(|_| {
+                        checkpoint::write_offset_checkpoint(
+                            &dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT),
+                            &maps[1],
+                        )
+                    })
+                    .and_then(|_| {
+                        checkpoint::write_offset_checkpoint(&dir.join(checkpoint::REPLICATION_CHECKPOINT), &maps[2])
+                    });
+            if let Err(e) = self.failure.check(&dir, &"write the offset checkpoints", written) {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Applies `flush.ms` to every log.
     pub fn flush_due(&self, now: i64) {
         for (tp, _, log) in self.all() {
-            if let Err(e) = log.lock().expect("log lock").flush_if_due(now) {
+            let mut log = log.lock().expect("log lock");
+            if log.is_offline() {
+                continue;
+            }
+            if let Err(e) = log.flush_if_due(now) {
                 tracing::error!(partition = %tp, error = %e, "scheduled flush failed");
             }
         }
@@ -383,7 +446,11 @@ impl LogManager {
     pub fn delete_old_segments(&self, now: i64) -> usize {
         let mut total = 0;
         for (tp, _, log) in self.all() {
-            match log.lock().expect("log lock").delete_old_segments(now) {
+            let mut log = log.lock().expect("log lock");
+            if log.is_offline() {
+                continue;
+            }
+            match log.delete_old_segments(now) {
                 Ok(n) => total += n,
                 Err(e) => tracing::error!(partition = %tp, error = %e, "retention failed"),
             }
@@ -474,7 +541,13 @@ impl LogManager {
         // Closing is mostly waiting for fsyncs, so threads help even on few
         // cores (Kafka closes logs on its recovery threads too).
         for_each_in_parallel(&self.all(), SHUTDOWN_THREADS, |(tp, _, log)| {
-            if let Err(e) = log.lock().expect("log lock").close() {
+            let mut log = log.lock().expect("log lock");
+            if log.is_offline() {
+                // A failed directory is left as it is: the next start
+                // recovers its logs (it gets no clean-shutdown marker).
+                return;
+            }
+            if let Err(e) = log.close() {
                 tracing::error!(partition = %tp, error = %e, "closing log");
                 failed.store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -483,7 +556,7 @@ impl LogManager {
         self.flusher.shutdown();
         self.checkpoint()?;
         if !failed {
-            for dir in &self.dirs {
+            for dir in &self.online_dirs() {
                 checkpoint::write_atomic(
                     &dir.join(checkpoint::CLEAN_SHUTDOWN_FILE),
                     &checkpoint::clean_shutdown_contents(self.broker_epoch.load(std::sync::atomic::Ordering::Acquire)),
@@ -515,4 +588,37 @@ fn for_each_in_parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + S
             });
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::records::{BatchBuilder, Record};
+
+    #[test]
+    fn a_failed_dir_gets_no_new_partitions_no_writes_and_no_checkpoints() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+        let config = Arc::new(LogConfig::resolve(&BrokerConfig::default(), &Default::default()));
+        let lm = LogManager::startup(&dirs, 1, Vec::new(), |_| config.clone()).unwrap();
+        let (t0, t1, t2) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1), TopicPartition::new("t", 2));
+        let log0 = lm.get_or_create(&t0, Uuid::new_v4(), config.clone()).unwrap();
+        assert!(a.path().join("t-0").is_dir(), "the first partition goes to the first directory");
+        lm.failure_channel().mark_offline(a.path(), "test: the disk is gone");
+        let batch = || {
+            let mut b = BatchBuilder::new(0, 0);
+            b.push(Record::new(None, Some(b"v".to_vec()), 0));
+            b.build()
+        };
+        let err = log0.lock().unwrap().append_internal(&batch(), 0, 0).unwrap_err();
+        assert!(matches!(err, StorageError::LogDirOffline { .. }), "{err}");
+        let log1 = lm.get_or_create(&t1, Uuid::new_v4(), config.clone()).unwrap();
+        assert!(b.path().join("t-1").is_dir(), "new partitions go to a healthy directory");
+        log1.lock().unwrap().append_internal(&batch(), 0, 0).unwrap();
+        lm.checkpoint().unwrap();
+        assert!(b.path().join(checkpoint::RECOVERY_POINT_CHECKPOINT).exists());
+        assert!(!a.path().join(checkpoint::RECOVERY_POINT_CHECKPOINT).exists(), "nothing is written to a failed dir");
+        lm.failure_channel().mark_offline(b.path(), "test");
+        assert!(matches!(lm.get_or_create(&t2, Uuid::new_v4(), config).unwrap_err(), StorageError::LogDir(_)));
+    }
 }

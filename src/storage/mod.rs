@@ -14,6 +14,7 @@ pub mod cleaner;
 pub mod flusher;
 pub mod index;
 pub mod leader_epoch_cache;
+pub mod log_dir_failure;
 pub mod log_manager;
 pub mod log_validator;
 pub mod partition_log;
@@ -101,6 +102,10 @@ pub enum StorageError {
     UnsupportedCompression(String),
     #[error("log directory is in use or invalid: {0}")]
     LogDir(String),
+    /// The log directory holding the partition failed (an earlier i/o
+    /// error took it offline; see `log_dir_failure`).
+    #[error("log directory {dir} is offline: {reason}")]
+    LogDirOffline { dir: String, reason: String },
     #[error("corrupt checkpoint or metadata file {0}")]
     CorruptFile(String),
     /// A follower was sent batches that do not continue its log.
@@ -119,6 +124,7 @@ impl StorageError {
         match self {
             StorageError::Io { .. }
             | StorageError::LogDir(_)
+            | StorageError::LogDirOffline { .. }
             | StorageError::CorruptFile(_)
             | StorageError::UnexpectedAppendOffset { .. } => E::KafkaStorageError.code(),
             StorageError::Corrupt(_) | StorageError::CorruptRecords(_) => E::CorruptMessage.code(),

@@ -31,6 +31,7 @@ use crate::util::clock::now_ms;
 use super::checkpoint;
 use super::flusher::{FlushJob, Flusher};
 use super::leader_epoch_cache::LeaderEpochCache;
+use super::log_dir_failure::LogDirFailureChannel;
 use super::log_validator::{self, batch_error, ValidatedBatch};
 use super::producer_state::ProducerStateManager;
 use super::segment::{self, read_at, LogSegment, SegmentConfig};
@@ -60,12 +61,17 @@ pub struct ReadPlan {
     position: u64,
     len: usize,
     max_offset: i64,
+    /// A read error takes this log directory offline.
+    failure: Arc<LogDirFailureChannel>,
+    log_dir: Arc<Path>,
+    tp: TopicPartition,
 }
 
 impl ReadPlan {
     /// Reads the range and trims it to whole batches below `max_offset`.
     pub fn read(self) -> Result<Bytes> {
-        let bytes = read_at(&self.file, self.position, self.len).map_err(|e| StorageError::io("segment read", e))?;
+        let read = read_at(&self.file, self.position, self.len).map_err(|e| StorageError::io("segment read", e));
+        let bytes = self.failure.check(&self.log_dir, &format_args!("read of {}", self.tp), read)?;
         let mut keep = 0usize;
         for item in BatchIter::new(&bytes, false) {
             match item {
@@ -114,6 +120,11 @@ pub struct PartitionLog {
     /// The lowest offset truncated to since the cleaner last asked: its
     /// checkpoint must not stay above it (Kafka's `maybeTruncateCheckpoint`).
     lowest_truncation: Option<i64>,
+    /// Where an i/o error on this log is reported: it takes `log_dir`
+    /// offline (the log manager hands every log its shared channel).
+    failure: Arc<LogDirFailureChannel>,
+    /// The log directory holding `dir`.
+    log_dir: Arc<Path>,
 }
 
 fn segment_config(config: &LogConfig) -> SegmentConfig {
@@ -245,6 +256,8 @@ impl PartitionLog {
             flush_queued: false,
             truncations: 0,
             lowest_truncation: None,
+            failure: LogDirFailureChannel::new(),
+            log_dir: Arc::from(dir.parent().unwrap_or(dir)),
         };
         log.durable_tx.send_replace(log.recovery_point.load(Ordering::Acquire));
         log.high_watermark = hints.high_watermark.unwrap_or(log_end).clamp(log_start_offset, log_end);
@@ -300,6 +313,46 @@ impl PartitionLog {
             }
         }
         Ok(())
+    }
+
+    /// Reports this log's i/o errors to `channel` (the log manager's).
+    pub fn set_failure_channel(&mut self, channel: Arc<LogDirFailureChannel>) {
+        self.failure = channel;
+    }
+
+    /// The log directory (one of `log.dirs`) holding this partition.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Whether the log directory holding this partition has failed.
+    pub fn is_offline(&self) -> bool {
+        self.failure.is_offline(&self.log_dir)
+    }
+
+    /// The error every operation on this log answers once its directory
+    /// failed.
+    pub fn offline_error(&self) -> StorageError {
+        self.failure.offline_error(&self.log_dir)
+    }
+
+    /// Wakes producers waiting for a group commit (`subscribe_durable`) so
+    /// they see the directory failed.
+    pub fn wake_durable_waiters(&self) {
+        self.durable_tx.send_modify(|_| {});
+    }
+
+    /// Every operation on a log in a failed directory is refused.
+    fn online(&self) -> Result<()> {
+        if self.is_offline() {
+            return Err(self.failure.offline_error(&self.log_dir));
+        }
+        Ok(())
+    }
+
+    /// An i/o error of `what` on this log takes its directory offline.
+    fn guard<T>(&self, what: &str, result: Result<T>) -> Result<T> {
+        self.failure.check(&self.log_dir, &format_args!("{what} of {}", self.tp), result)
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -384,6 +437,17 @@ impl PartitionLog {
         leader_epoch: i32,
         now: i64,
     ) -> Result<LogAppendInfo> {
+        self.online()?;
+        let r = self.append_validated_unguarded(batch, leader_epoch, now);
+        self.guard("append", r)
+    }
+
+    fn append_validated_unguarded(
+        &mut self,
+        batch: &ValidatedBatch<'_>,
+        leader_epoch: i32,
+        now: i64,
+    ) -> Result<LogAppendInfo> {
         self.flush_queued = false;
         let h = &batch.h;
         if let Some(dup) = self.producer_state.check_client_batch(h)? {
@@ -420,6 +484,12 @@ impl PartitionLog {
     /// Appends batches the broker built itself (internal topics) with
     /// offsets assigned here; the batches need not be client-valid.
     pub fn append_internal(&mut self, batch_bytes: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
+        self.online()?;
+        let r = self.append_internal_unguarded(batch_bytes, leader_epoch, now);
+        self.guard("append", r)
+    }
+
+    fn append_internal_unguarded(&mut self, batch_bytes: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
         self.flush_queued = false;
         let view = BatchView::parse_valid(batch_bytes).map_err(batch_error)?;
         let h = view.header();
@@ -452,6 +522,12 @@ impl PartitionLog {
     /// end offset. Returns the number of batches appended, and whether a
     /// group commit was queued (`flush.messages`).
     pub fn append_as_follower(&mut self, records: &[u8], now: i64) -> Result<(usize, bool)> {
+        self.online()?;
+        let r = self.append_as_follower_unguarded(records, now);
+        self.guard("append as follower", r)
+    }
+
+    fn append_as_follower_unguarded(&mut self, records: &[u8], now: i64) -> Result<(usize, bool)> {
         self.flush_queued = false;
         let mut appended = 0;
         for item in BatchIter::new(records, true) {
@@ -527,11 +603,16 @@ impl PartitionLog {
     fn queue_flush(&mut self) {
         let end = self.log_end_offset();
         let (rp, tx, tp) = (self.recovery_point.clone(), self.durable_tx.clone(), self.tp.clone());
+        let (failure, log_dir) = (self.failure.clone(), self.log_dir.clone());
         self.flusher.submit(FlushJob {
             files: match self.active().file() {
                 Ok(f) => vec![f],
                 Err(e) => {
-                    tracing::error!(partition = %self.tp, error = %e, "cannot open the active segment to flush");
+                    self.failure.mark_offline(
+                        &self.log_dir,
+                        &format!("open the active segment of {} to flush it: {e}", self.tp),
+                    );
+                    self.durable_tx.send_modify(|_| {});
                     return;
                 }
             },
@@ -544,7 +625,12 @@ impl PartitionLog {
                         changed
                     });
                 }
-                Err(e) => tracing::error!(partition = %tp, error = %e, "fsync failed"),
+                Err(e) => {
+                    // Whether the bytes reached the disk is unknown now:
+                    // nothing more is acknowledged from this directory.
+                    failure.mark_offline(&log_dir, &format!("fsync of {tp}: {e}"));
+                    tx.send_modify(|_| {});
+                }
             }),
         });
         self.unflushed_messages = 0;
@@ -583,7 +669,13 @@ impl PartitionLog {
 
     /// Starts a new active segment at the log end offset. The old one is
     /// fsynced in the background; the recovery point follows when done.
-    pub fn roll(&mut self, _now: i64) -> Result<()> {
+    pub fn roll(&mut self, now: i64) -> Result<()> {
+        self.online()?;
+        let r = self.roll_unguarded(now);
+        self.guard("roll a new segment", r)
+    }
+
+    fn roll_unguarded(&mut self, _now: i64) -> Result<()> {
         let new_base = self.log_end_offset();
         if self.active().is_empty() && self.active().base_offset() == new_base {
             return Ok(());
@@ -600,6 +692,7 @@ impl PartitionLog {
         };
         let rp = self.recovery_point.clone();
         let tp = self.tp.clone();
+        let (failure, log_dir, tx) = (self.failure.clone(), self.log_dir.clone(), self.durable_tx.clone());
         self.flusher.submit(FlushJob {
             files: vec![old_file],
             done: Box::new(move |res| match res {
@@ -607,7 +700,8 @@ impl PartitionLog {
                     rp.fetch_max(new_base, Ordering::AcqRel);
                 }
                 Err(e) => {
-                    tracing::error!(partition = %tp, error = %e, "fsync of rolled segment failed")
+                    failure.mark_offline(&log_dir, &format!("fsync of a rolled segment of {tp}: {e}"));
+                    tx.send_modify(|_| {});
                 }
             }),
         });
@@ -616,6 +710,12 @@ impl PartitionLog {
 
     /// fsyncs the active segment and moves the recovery point to the end.
     pub fn flush(&mut self) -> Result<()> {
+        self.online()?;
+        let r = self.flush_unguarded();
+        self.guard("flush", r)
+    }
+
+    fn flush_unguarded(&mut self) -> Result<()> {
         let end = self.log_end_offset();
         for seg in self.segments.values_mut() {
             if seg.has_unflushed() || seg.next_offset() > self.recovery_point.load(Ordering::Acquire) {
@@ -643,6 +743,12 @@ impl PartitionLog {
 
     /// Finds the file range to serve for a fetch at `offset`.
     pub fn read_plan(&self, offset: i64, limits: ReadLimits) -> Result<Option<ReadPlan>> {
+        self.online()?;
+        let r = self.read_plan_unguarded(offset, limits);
+        self.guard("read", r)
+    }
+
+    fn read_plan_unguarded(&self, offset: i64, limits: ReadLimits) -> Result<Option<ReadPlan>> {
         let end = self.log_end_offset();
         if offset < self.log_start_offset || offset > end {
             return Err(StorageError::OffsetOutOfRange {
@@ -672,7 +778,15 @@ impl PartitionLog {
             if len == 0 {
                 return Ok(None);
             }
-            return Ok(Some(ReadPlan { file: seg.file()?, position: b.position, len, max_offset: limits.max_offset }));
+            return Ok(Some(ReadPlan {
+                file: seg.file()?,
+                position: b.position,
+                len,
+                max_offset: limits.max_offset,
+                failure: self.failure.clone(),
+                log_dir: self.log_dir.clone(),
+                tp: self.tp.clone(),
+            }));
         }
         Ok(None)
     }
@@ -680,6 +794,12 @@ impl PartitionLog {
     /// Kafka's `fetchOffsetByTimestamp`: the first record with a timestamp
     /// >= `timestamp`, as (offset, timestamp, leader epoch of its batch).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64, i32)>> {
+        self.online()?;
+        let r = self.offset_for_timestamp_unguarded(timestamp);
+        self.guard("timestamp lookup", r)
+    }
+
+    fn offset_for_timestamp_unguarded(&self, timestamp: i64) -> Result<Option<(i64, i64, i32)>> {
         for seg in self.segments.values() {
             if seg.max_timestamp() < timestamp {
                 continue;
@@ -706,6 +826,12 @@ impl PartitionLog {
     /// The largest timestamp in the log and the offset carrying it
     /// (ListOffsets MAX_TIMESTAMP), with that batch's leader epoch.
     pub fn max_timestamp_and_offset(&self) -> Result<Option<(i64, i64, i32)>> {
+        self.online()?;
+        let r = self.max_timestamp_and_offset_unguarded();
+        self.guard("max timestamp lookup", r)
+    }
+
+    fn max_timestamp_and_offset_unguarded(&self) -> Result<Option<(i64, i64, i32)>> {
         let mut best: Option<(i64, i64)> = None;
         for seg in self.segments.values() {
             if seg.max_timestamp() >= 0 && best.is_none_or(|(t, _)| seg.max_timestamp() > t) {
@@ -746,6 +872,12 @@ impl PartitionLog {
 
     /// The partition leader epoch of the batch holding `offset` (-1 if none).
     pub fn epoch_of_offset(&self, offset: i64) -> Result<i32> {
+        self.online()?;
+        let r = self.epoch_of_offset_unguarded(offset);
+        self.guard("epoch lookup", r)
+    }
+
+    fn epoch_of_offset_unguarded(&self, offset: i64) -> Result<i32> {
         let Some((_, seg)) = self.segments.range(..=offset).next_back() else {
             return Ok(-1);
         };
@@ -762,6 +894,12 @@ impl PartitionLog {
     /// drops segments that now lie wholly below it. Never moves backwards,
     /// never beyond the high watermark.
     pub fn increment_log_start_offset(&mut self, offset: i64) -> Result<bool> {
+        self.online()?;
+        let r = self.increment_log_start_offset_unguarded(offset);
+        self.guard("move the log start offset", r)
+    }
+
+    fn increment_log_start_offset_unguarded(&mut self, offset: i64) -> Result<bool> {
         let offset = offset.min(self.high_watermark);
         if offset <= self.log_start_offset {
             return Ok(false);
@@ -807,6 +945,12 @@ impl PartitionLog {
     /// segments wholly below the high watermark; the active one only by
     /// rolling it first. Returns the number of segments deleted.
     pub fn delete_old_segments(&mut self, now: i64) -> Result<usize> {
+        self.online()?;
+        let r = self.delete_old_segments_unguarded(now);
+        self.guard("retention", r)
+    }
+
+    fn delete_old_segments_unguarded(&mut self, now: i64) -> Result<usize> {
         let hw = self.high_watermark;
         let cfg = self.config.clone();
         let bases: Vec<i64> = self.segments.keys().copied().collect();
@@ -848,6 +992,12 @@ impl PartitionLog {
     /// the leader-epoch cache follow; the recovery point and high watermark
     /// never stay above the new end.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        self.online()?;
+        let r = self.truncate_to_unguarded(offset);
+        self.guard("truncate", r)
+    }
+
+    fn truncate_to_unguarded(&mut self, offset: i64) -> Result<()> {
         if offset >= self.log_end_offset() {
             // As Kafka's `UnifiedLog.truncateTo`, the epoch cache is cut at
             // the log end even when no record goes: a broker that became
@@ -880,6 +1030,12 @@ impl PartitionLog {
 
     /// Deletes every segment and starts an empty log at `offset`.
     pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        self.online()?;
+        let r = self.truncate_fully_and_start_at_unguarded(offset);
+        self.guard("truncate", r)
+    }
+
+    fn truncate_fully_and_start_at_unguarded(&mut self, offset: i64) -> Result<()> {
         self.note_truncation(offset);
         let all: Vec<i64> = self.segments.keys().copied().collect();
         for base in all {
@@ -916,6 +1072,12 @@ impl PartitionLog {
     /// Pins the handles of the segments at `bases` open (see
     /// `LogSegment::make_active`).
     pub fn pin_segments(&mut self, bases: &[i64]) -> Result<()> {
+        self.online()?;
+        let r = self.pin_segments_unguarded(bases);
+        self.guard("open segments", r)
+    }
+
+    fn pin_segments_unguarded(&mut self, bases: &[i64]) -> Result<()> {
         for base in bases {
             if let Some(seg) = self.segments.get_mut(base) {
                 seg.make_active()?;
@@ -925,6 +1087,12 @@ impl PartitionLog {
     }
 
     pub fn replace_with_cleaned(&mut self, old: &[i64], new_base: i64) -> Result<()> {
+        self.online()?;
+        let r = self.replace_with_cleaned_unguarded(old, new_base);
+        self.guard("swap in a cleaned segment", r)
+    }
+
+    fn replace_with_cleaned_unguarded(&mut self, old: &[i64], new_base: i64) -> Result<()> {
         let active = self.active().base_offset();
         debug_assert!(old.iter().all(|b| *b < active) && new_base < active);
         let mut cfg = segment_config(&self.config);
@@ -941,6 +1109,12 @@ impl PartitionLog {
     }
 
     pub fn close(&mut self) -> Result<()> {
+        self.online()?;
+        let r = self.close_unguarded();
+        self.guard("close", r)
+    }
+
+    fn close_unguarded(&mut self) -> Result<()> {
         self.flush()?;
         let end = self.log_end_offset();
         self.active_mut().on_become_inactive()?;

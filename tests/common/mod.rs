@@ -11,7 +11,9 @@
 //! - [`netns`]: a private network of namespaces, one per node, with
 //!   partitions (for the fault harness).
 //! - Here: [`TestBroker`] (in-process), [`BrokerProcess`] (one process),
-//!   [`Tmpfs`] (a small file system to fill up), [`wait_until`], [`NONE`].
+//!   [`Tmpfs`] (a small file system to fill up), [`LoopDisk`] (an ext4
+//!   file system whose device starts failing with EIO), [`wait_until`],
+//!   [`NONE`].
 #![allow(dead_code)]
 
 pub mod cluster;
@@ -107,6 +109,21 @@ impl BrokerProcess {
         self.proc.kill9();
     }
 
+    /// Captured output lines containing `needle`.
+    pub fn lines_containing(&self, needle: &str) -> Vec<String> {
+        self.proc.lines_containing(needle)
+    }
+
+    /// Waits (blocking, up to `timeout`) for the process to exit by itself;
+    /// its exit status, or None if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let status = self.proc.wait_exit_until(Instant::now() + timeout, Duration::from_millis(20)).ok().flatten();
+        if status.is_some() {
+            self.proc.drain_output(Duration::from_secs(5));
+        }
+        status
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) {
         if self.proc.sigterm().is_ok() {
@@ -155,6 +172,79 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// An ext4 file system on a loop device over a sparse image file, mounted
+/// at a directory, that can be made to fail: [`LoopDisk::fail`] shrinks the
+/// device under the mounted file system, so every later write (and read
+/// of anything not cached) outside its first MiB fails with EIO, as a
+/// dying disk does. [`LoopDisk::replace`] puts back a device holding what
+/// the disk held when it failed (a replaced disk restored from that
+/// image). Needs root, `losetup` and `mkfs.ext4`; unmounted on drop.
+pub struct LoopDisk {
+    pub mount_point: PathBuf,
+    image: PathBuf,
+    saved: PathBuf,
+}
+
+fn run(cmd: &str, args: &[&str]) -> bool {
+    std::process::Command::new(cmd)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl LoopDisk {
+    /// A `mib` MiB file system at `at`, its image in `image_dir`; `None`
+    /// where loop devices or mounting are not permitted.
+    pub fn mount(at: &Path, image_dir: &Path, mib: u32) -> Option<LoopDisk> {
+        std::fs::create_dir_all(at).ok()?;
+        std::fs::create_dir_all(image_dir).ok()?;
+        let image = image_dir.join("disk.img");
+        let disk = LoopDisk { mount_point: at.to_path_buf(), saved: image_dir.join("disk.img.saved"), image };
+        let size = format!("{mib}M");
+        let ok = run("truncate", &["-s", &size, disk.image.to_str()?])
+            && run("mkfs.ext4", &["-q", "-F", "-E", "lazy_itable_init=1,lazy_journal_init=1", disk.image.to_str()?])
+            && disk.attach();
+        ok.then_some(disk)
+    }
+
+    fn attach(&self) -> bool {
+        run("mount", &["-o", "loop", self.image.to_str().unwrap(), self.mount_point.to_str().unwrap()])
+    }
+
+    fn loop_device(&self) -> Option<String> {
+        let out = std::process::Command::new("losetup").arg("-j").arg(&self.image).output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().next().and_then(|l| l.split(':').next()).map(str::to_string)
+    }
+
+    /// From now on the device fails: a copy of what it holds is kept for
+    /// [`LoopDisk::replace`], then it shrinks to 1 MiB under the file
+    /// system.
+    pub fn fail(&self) {
+        let device = self.loop_device().expect("the loop device of the image");
+        assert!(run("cp", &["--sparse=always", self.image.to_str().unwrap(), self.saved.to_str().unwrap()]));
+        assert!(run("truncate", &["-s", "1M", self.image.to_str().unwrap()]));
+        assert!(run("losetup", &["-c", &device]), "losetup -c {device}");
+    }
+
+    /// Unmounts the failed file system and mounts a healthy device with the
+    /// contents the disk had when it failed. Nothing may use the mount.
+    pub fn replace(&self) {
+        assert!(run("umount", &[self.mount_point.to_str().unwrap()]), "umount {}", self.mount_point.display());
+        std::fs::rename(&self.saved, &self.image).expect("restore the image");
+        assert!(self.attach(), "mount the replaced disk");
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        // A loop mount frees its device when unmounted (autoclear).
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.mount_point).status();
     }
 }
 

@@ -158,7 +158,17 @@ impl Sut for WeirSut {
     }
 
     async fn stop_node(&mut self, id: i32) {
-        let status = self.cluster.node_mut(id).terminate(Duration::from_secs(60)).await;
+        let node = self.cluster.node_mut(id);
+        // A node whose only log dir failed has stopped by itself (as Kafka
+        // halts when every log dir failed): collect its exit status.
+        let status = if node.is_running() {
+            node.terminate(Duration::from_secs(60)).await
+        } else if node.pid().is_some() {
+            node.wait_exit(Duration::from_secs(5)).await
+        } else {
+            eprintln!("node {id} was already stopped");
+            return;
+        };
         eprintln!("node {id} stopped: {status}");
     }
 

@@ -5,6 +5,13 @@
 //! commit point and purge point live in `quorum-state` beside it, written
 //! atomically. Entries are also kept in memory for replication reads (the
 //! log is bounded by snapshots).
+//!
+//! Failures are said in plain words, naming the directory: a log that
+//! cannot be read at start-up stops the node with what is wrong and what to
+//! do ([`LogStore::open`]); a write that fails while running stops the node
+//! too, as Kafka halts a broker whose metadata log directory failed
+//! ([`metadata_log_failed`]), instead of leaving a Raft engine that answers
+//! every request with its internal storage error.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -54,11 +61,54 @@ fn io_err(e: impl std::error::Error + 'static) -> StorageError<u64> {
     StorageIOError::write_logs(&e).into()
 }
 
+/// A write to the metadata log failed (a full or failing disk): as Kafka
+/// does when its metadata log directory fails, the node stops, saying so.
+/// Raft state cannot be trusted after a failed write, and a node that kept
+/// running would only answer with an internal storage error.
+pub fn metadata_log_failed(dir: &Path, what: &str, e: &dyn std::fmt::Display) -> ! {
+    tracing::error!(
+        "shutting down: the metadata log in {} cannot be written ({what}: {e}). This node cannot take part in \
+         the metadata quorum without it. Free space or replace the disk, then restart the node; the log is \
+         recovered from what reached the disk.",
+        dir.display()
+    );
+    eprintln!("weir: shutting down: the metadata log in {} cannot be written ({what}: {e})", dir.display());
+    std::process::exit(1)
+}
+
+/// The plain-words error of a metadata log that cannot be read at start-up.
+fn unreadable(path: &Path, cause: &dyn std::fmt::Display) -> crate::storage::StorageError {
+    crate::storage::StorageError::CorruptFile(format!(
+        "{}: the metadata log is damaged and cannot be read: {cause}. This node cannot rejoin the controller \
+         quorum with it: restore the directory from a backup, or replace this node's metadata log with a copy \
+         from a healthy controller",
+        path.display()
+    ))
+}
+
 impl LogStore {
     /// Opens (or creates) the log in `dir` and reads every entry.
     /// `snapshot_index` is the last index the state machine's snapshot
     /// covers: entries after it up to the committed index must be here.
     pub fn open(
+        dir: &Path,
+        broker: &BrokerConfig,
+        flusher: Arc<Flusher>,
+        snapshot_index: Option<u64>,
+    ) -> Result<Self, crate::storage::StorageError> {
+        let path = dir.join(TopicPartition::new(METADATA_TOPIC, 0).dir_name());
+        Self::read(dir, broker, flusher, snapshot_index).map_err(|e| match e {
+            // Already in plain words (committed entries lost).
+            e @ crate::storage::StorageError::CorruptFile(_)
+                if e.to_string().contains("the metadata log is damaged") =>
+            {
+                e
+            }
+            e => unreadable(&path, &e),
+        })
+    }
+
+    fn read(
         dir: &Path,
         broker: &BrokerConfig,
         flusher: Arc<Flusher>,
@@ -157,7 +207,13 @@ impl Inner {
     #[allow(clippy::result_large_err)]
     fn save_state(&self) -> Result<(), StorageError<u64>> {
         let bytes = serde_json::to_vec(&self.state).map_err(io_err)?;
-        checkpoint::write_atomic(&self.state_path, &bytes).map_err(io_err)
+        checkpoint::write_atomic(&self.state_path, &bytes).unwrap_or_else(|e| self.failed("write quorum-state", &e));
+        Ok(())
+    }
+
+    /// Stops the node: a write to the metadata log failed.
+    fn failed(&self, what: &str, e: &dyn std::fmt::Display) -> ! {
+        metadata_log_failed(self.state_path.parent().unwrap_or(&self.state_path), what, e)
     }
 }
 
@@ -216,32 +272,42 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let end = inner.log.log_end_offset();
             if index > end {
                 // After a snapshot install the log restarts past it.
-                inner.log.truncate_fully_and_start_at(index).map_err(io_err)?;
+                if let Err(e) = inner.log.truncate_fully_and_start_at(index) {
+                    inner.failed("truncate", &e);
+                }
             } else if index < end {
-                inner.log.truncate_to(index).map_err(io_err)?;
+                if let Err(e) = inner.log.truncate_to(index) {
+                    inner.failed("truncate", &e);
+                }
             }
             let value = serde_json::to_vec(&entry).map_err(io_err)?;
             let mut b = BatchBuilder::new(0, now);
             b.push(Record::new(None, Some(value), now));
-            inner.log.append_internal(&b.build(), entry.log_id.leader_id.term as i32, now).map_err(io_err)?;
+            if let Err(e) = inner.log.append_internal(&b.build(), entry.log_id.leader_id.term as i32, now) {
+                inner.failed("append", &e);
+            }
             let end = inner.log.log_end_offset();
             inner.log.set_high_watermark(end);
             inner.entries.insert(entry.log_id.index, entry);
         }
         // Raft may count this append only once it is on disk.
-        let flushed = inner.log.flush().map_err(|e| std::io::Error::other(e.to_string()));
-        callback.log_io_completed(flushed);
+        if let Err(e) = inner.log.flush() {
+            inner.failed("fsync", &e);
+        }
+        callback.log_io_completed(Ok(()));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<u64>> {
         let mut inner = self.inner.lock().await;
-        inner.log.truncate_to(log_id.index as i64).map_err(io_err)?;
+        if let Err(e) = inner.log.truncate_to(log_id.index as i64).and_then(|_| inner.log.flush()) {
+            inner.failed("truncate", &e);
+        }
         let doomed: Vec<u64> = inner.entries.range(log_id.index..).map(|(k, _)| *k).collect();
         for k in doomed {
             inner.entries.remove(&k);
         }
-        inner.log.flush().map_err(io_err)
+        Ok(())
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError<u64>> {
@@ -254,10 +320,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             inner.entries.remove(&k);
         }
         let end = inner.log.log_end_offset();
-        if (keep_from as i64) > end {
-            inner.log.truncate_fully_and_start_at(keep_from as i64).map_err(io_err)?;
+        let purged = if (keep_from as i64) > end {
+            inner.log.truncate_fully_and_start_at(keep_from as i64)
         } else {
-            inner.log.increment_log_start_offset(keep_from as i64).map_err(io_err)?;
+            inner.log.increment_log_start_offset(keep_from as i64).map(|_| ())
+        };
+        if let Err(e) = purged {
+            inner.failed("purge", &e);
         }
         Ok(())
     }

@@ -48,7 +48,7 @@ use std::time::Duration;
 use crate::config::BrokerConfig;
 
 use super::log_manager::{LogManager, SharedLog};
-use super::TopicPartition;
+use super::{StorageError, TopicPartition};
 use crate::util::clock::now_ms;
 
 use clean::{CleanOutcome, Cleaner};
@@ -236,9 +236,12 @@ impl Shared {
         let result = cleaner.clean(&ltc, &log, &still_live, now);
         self.state.lock().expect("cleaner state").in_progress.remove(&tp);
         let log_dir = ltc.snapshot.dir.parent().unwrap_or(Path::new("")).to_path_buf();
+        // Kafka's cleaner takes the directory offline on an i/o error too.
+        let result = lm.failure_channel().check(&log_dir, &format_args!("clean the log of {tp}"), result);
         match result {
             Ok(CleanOutcome::Cleaned { end_offset, stats }) => {
-                if let Err(e) = lm.cleaner_checkpoints().update(&log_dir, &tp, end_offset) {
+                let written = lm.cleaner_checkpoints().update(&log_dir, &tp, end_offset);
+                if let Err(e) = lm.failure_channel().check(&log_dir, &"write the cleaner checkpoint", written) {
                     tracing::error!(partition = %tp, error = %e, "writing the cleaner checkpoint");
                 }
                 self.rounds.fetch_add(1, Ordering::AcqRel);
@@ -247,6 +250,10 @@ impl Shared {
             }
             Ok(CleanOutcome::Aborted(reason)) => {
                 tracing::info!(partition = %tp, reason, "log cleaning abandoned");
+                false
+            }
+            Err(e @ StorageError::LogDirOffline { .. }) => {
+                tracing::info!(partition = %tp, error = %e, "log cleaning stopped: the log directory failed");
                 false
             }
             Err(e) => {
@@ -279,7 +286,7 @@ impl Shared {
             let (snapshot, truncated_to) = {
                 let mut l = log.lock().expect("log lock");
                 let truncated_to = l.take_lowest_truncation();
-                if !l.config().cleanup_policy.compact {
+                if !l.config().cleanup_policy.compact || l.is_offline() {
                     continue;
                 }
                 (LogSnapshot::take(&l), truncated_to)

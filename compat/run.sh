@@ -75,7 +75,8 @@ if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
     as_root apt-get update -q >&2
     as_root apt-get install -y -q default-jdk-headless maven >&2
 fi
-log "Kafka's tools: $("$COMPAT_DIR/bin/kafka-topics" --version)"
+KAFKA_TOOLS_VERSION="$("$COMPAT_DIR/bin/kafka-topics" --version)"
+log "Kafka's tools: $KAFKA_TOOLS_VERSION"
 
 # --- 4. Build the broker (or use WEIR_BIN if the caller set it) --------------
 if [ "$TARGET" = kafka ]; then

@@ -1,7 +1,7 @@
 """Kafka's tools against a 3-node cluster of the target's kind (three combined
 nodes of its own, on their own ports and data dirs): kafka-topics' replica
 health listings with a follower stopped, and kafka-verifiable-producer
-(acks=all, idempotent) across a kill -9 of a partition leader."""
+(acks=all) across a kill -9 of a partition leader."""
 
 import json
 import signal
@@ -98,7 +98,7 @@ def test_three_nodes_replica_listings_and_leader_kill(cluster):
     wait_until(lambda: listing(bootstrap, topic, "--under-replicated-partitions") == {}, timeout=90, interval=0.5,
                what="node 3 back in every ISR")
 
-    # The verifiable producer (acks=all, idempotent) runs while partition 0's leader is killed.
+    # The verifiable producer (acks=all) runs while partition 0's leader is killed.
     producer = subprocess.Popen(
         [str(BIN / "kafka-verifiable-producer"), "--bootstrap-server", bootstrap, "--topic", topic,
          "--max-messages", "3000", "--throughput", "300", "--acks", "-1"],
@@ -125,19 +125,27 @@ def test_three_nodes_replica_listings_and_leader_kill(cluster):
     sent = [e for e in events if e["name"] == "producer_send_success"]
     failed = [e for e in events if e["name"] == "producer_send_error"]
     assert acked_at_kill < 3000, "the producer finished before the kill"
-    assert not failed, failed[:3]
-    assert len(sent) == 3000
+    # The verifiable producer does not retry (retries=0, as in Kafka's system
+    # tests): sends in flight to the killed leader fail with a network error
+    # (whether they were stored is unknown); every other send is acknowledged.
+    assert len(sent) + len(failed) == 3000, (len(sent), len(failed))
+    assert all(e["exception"].endswith(("NetworkException", "NotLeaderOrFollowerException", "TimeoutException"))
+               for e in failed), [(e["exception"], e["message"]) for e in failed[:5]]
+    assert len(failed) < 300, f"{len(failed)} sends failed"
     tool_data = [e for e in events if e["name"] == "tool_data"]
-    assert tool_data and (tool_data[-1]["sent"], tool_data[-1]["acked"]) == (3000, 3000), tool_data
+    assert tool_data and (tool_data[-1]["sent"], tool_data[-1]["acked"]) == (3000, len(sent)), tool_data
 
-    # A new leader took partition 0; everything acknowledged is there, once.
+    # A new leader took partition 0; everything acknowledged is there, at its
+    # offset; nothing is stored twice, nothing that was never sent.
     new_leader = int(describe_topic(live_of(cluster), topic)[1][0]["Leader"])
     assert new_leader != leader
     stored = read_everything(live_of(cluster), topic, 3)
     missing = [e for e in sent if stored.get((e["partition"], e["offset"])) != e["value"]]
     assert not missing, f"{len(missing)} acknowledged records not at their offsets, e.g. {missing[:3]}"
     values = sorted(stored.values(), key=int)
-    assert values == [str(i) for i in range(3000)], "records missing or stored twice"
+    assert len(values) == len(set(values)), "a record stored twice"
+    assert set(values) <= {str(i) for i in range(3000)}
+    assert set(values) >= {e["value"] for e in sent}
 
 
 def live_of(cluster):

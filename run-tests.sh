@@ -3,8 +3,8 @@
 # checks (cargo fmt --check, cargo clippy -D warnings), the Rust unit and
 # integration tests (rdkafka, protocol round trips, bad input, storage
 # recovery) and the compatibility suite with kcat, confluent-kafka-python
-# and kafka-python (compat/run.sh installs what it needs), then the Go
-# clients franz-go and sarama (compat/go/run.sh).
+# and kafka-python, Kafka's own tools, then the Go clients franz-go and
+# sarama (compat/run.sh installs what it needs).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,4 +30,3 @@ fi
 
 cargo test --locked
 bash compat/run.sh "$@"
-bash compat/go/run.sh

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Weir compatibility suite: runs clients written by others (kcat/librdkafka,
-# confluent-kafka-python, kafka-python) against a freshly built Weir broker.
+# confluent-kafka-python, kafka-python, Apache Kafka's own command-line
+# tools) against a freshly built Weir broker.
 #
 #   bash compat/run.sh [extra pytest args...]     e.g. -k kcat, -x, -vv
+#   WEIR_COMPAT_TARGET=kafka bash compat/run.sh    the same suite against
+#       Apache Kafka 4.4 (a KRaft combined node from Maven Central's jars):
+#       the reference every test must pass against
 #
 # Idempotent: the virtualenv at compat/.venv is reused and only re-installed
-# when compat/requirements.txt changes. Exit code is pytest's.
+# when compat/requirements.txt changes. Exit code is pytest's (or the Go
+# tests' when pytest passed).
 set -euo pipefail
 
 COMPAT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,6 +19,13 @@ VENV="$COMPAT_DIR/.venv"
 REQS="$COMPAT_DIR/requirements.txt"
 
 log() { printf '[compat] %s\n' "$*" >&2; }
+
+TARGET="${WEIR_COMPAT_TARGET:-weir}"
+case "$TARGET" in
+    weir|kafka) ;;
+    *) log "WEIR_COMPAT_TARGET=$TARGET: expected weir or kafka"; exit 2 ;;
+esac
+export WEIR_COMPAT_TARGET="$TARGET"
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
@@ -55,8 +67,22 @@ if [ ! -f "$STAMP" ] || ! cmp -s "$REQS" "$STAMP"; then
     cp "$REQS" "$STAMP"
 fi
 
-# --- 3. Build the broker (or use WEIR_BIN if the caller set it) --------------
-if [ -n "${WEIR_BIN:-}" ]; then
+# --- 3. Apache Kafka's jars (its command-line tools, and its broker) ---------
+# compat/kafka/pom.xml pins Kafka 4.4.0; Maven resolves it from Maven Central
+# into ~/.m2 once, and compat/kafka/.classpath lists the jars (gitignored).
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+    log "installing a JDK and Maven from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -q >&2
+    as_root apt-get install -y -q default-jdk-headless maven >&2
+fi
+KAFKA_TOOLS_VERSION="$("$COMPAT_DIR/bin/kafka-topics" --version)"
+log "Kafka's tools: $KAFKA_TOOLS_VERSION"
+
+# --- 4. Build the broker (or use WEIR_BIN if the caller set it) --------------
+if [ "$TARGET" = kafka ]; then
+    log "target: Apache Kafka (not building weir)"
+elif [ -n "${WEIR_BIN:-}" ]; then
     log "using prebuilt broker WEIR_BIN=$WEIR_BIN (not building)"
 else
     # The debug build: `cargo test` has just built it in CI, so this costs
@@ -65,10 +91,12 @@ else
     (cd "$REPO_ROOT" && cargo build --bin weir) >&2
     WEIR_BIN="$REPO_ROOT/target/debug/weir"
 fi
-WEIR_BIN="$(cd "$(dirname "$WEIR_BIN")" && pwd)/$(basename "$WEIR_BIN")"
-[ -x "$WEIR_BIN" ] || { log "no broker binary at $WEIR_BIN"; exit 1; }
+if [ "$TARGET" = weir ]; then
+    WEIR_BIN="$(cd "$(dirname "$WEIR_BIN")" && pwd)/$(basename "$WEIR_BIN")"
+    [ -x "$WEIR_BIN" ] || { log "no broker binary at $WEIR_BIN"; exit 1; }
+fi
 
-# --- 4. Start the shared broker ---------------------------------------------
+# --- 5. Start the shared broker ---------------------------------------------
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/weir-compat.XXXXXX")"
 BROKER_PID=""
 cleanup() {
@@ -89,23 +117,47 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-PORT="$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() {
+    "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+PORT="$(free_port)"
 DATA_DIR="$WORK_DIR/data"
 mkdir -p "$DATA_DIR"
-log "starting weir on 127.0.0.1:$PORT (data in $DATA_DIR)"
 # group.initial.rebalance.delay.ms=0 (as Kafka's own integration tests): a
 # new group's first rebalance does not wait 3 s (and 3 s more per member
 # joining meanwhile); the consumer group tests form a dozen groups.
-"$WEIR_BIN" serve \
-    --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
-    --override "log.dirs=$DATA_DIR" \
-    --override "group.initial.rebalance.delay.ms=0" \
-    >"$WORK_DIR/broker.log" 2>&1 &
-BROKER_PID=$!
+if [ "$TARGET" = weir ]; then
+    log "starting weir on 127.0.0.1:$PORT (data in $DATA_DIR)"
+    "$WEIR_BIN" serve \
+        --override "listeners=PLAINTEXT://127.0.0.1:$PORT" \
+        --override "log.dirs=$DATA_DIR" \
+        --override "group.initial.rebalance.delay.ms=0" \
+        >"$WORK_DIR/broker.log" 2>&1 &
+    BROKER_PID=$!
+    READY="weir listening on PLAINTEXT 127.0.0.1:$PORT"
+else
+    # The same settings, plus what a one-node Kafka needs (replication
+    # factor 1 for its internal topics): helpers.kafka_server_properties,
+    # which the suite's own Kafka brokers (restart tests) use too.
+    CONTROLLER_PORT="$(free_port)"
+    (cd "$COMPAT_DIR/tests" && "$VENV/bin/python" -c '
+import sys
+from helpers import kafka_server_properties
+sys.stdout.write(kafka_server_properties(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3],
+                                         {"group.initial.rebalance.delay.ms": 0}))
+' "$PORT" "$CONTROLLER_PORT" "$DATA_DIR") >"$WORK_DIR/server.properties"
+    log "formatting and starting Apache Kafka on 127.0.0.1:$PORT (controller :$CONTROLLER_PORT, data in $DATA_DIR)"
+    "$COMPAT_DIR/bin/kafka-storage" format --standalone --cluster-id "$("$COMPAT_DIR/bin/kafka-storage" random-uuid)" \
+        --config "$WORK_DIR/server.properties" >"$WORK_DIR/broker.log" 2>&1
+    KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx512M -Xms512M}" \
+        "$COMPAT_DIR/bin/kafka-server-start" "$WORK_DIR/server.properties" >>"$WORK_DIR/broker.log" 2>&1 &
+    BROKER_PID=$!
+    READY="Kafka Server started"
+fi
 
 ready=""
-for _ in $(seq 1 300); do   # up to 30 s
-    if grep -q "weir listening on PLAINTEXT 127.0.0.1:$PORT" "$WORK_DIR/broker.log"; then
+for _ in $(seq 1 900); do   # up to 90 s
+    if grep -q "$READY" "$WORK_DIR/broker.log"; then
         ready=1
         break
     fi
@@ -115,14 +167,14 @@ for _ in $(seq 1 300); do   # up to 30 s
     sleep 0.1
 done
 if [ -z "$ready" ]; then
-    log "weir did not come up; its log:"
+    log "the $TARGET broker did not come up; its log:"
     cat "$WORK_DIR/broker.log" >&2
     exit 1
 fi
 
-# --- 5. Run the suite -------------------------------------------------------
+# --- 6. Run the suite -------------------------------------------------------
 export WEIR_BOOTSTRAP="127.0.0.1:$PORT"
-export WEIR_BIN
+if [ "$TARGET" = weir ]; then export WEIR_BIN; fi
 export WEIR_LOG_DIR="$DATA_DIR"
 export WEIR_BROKER_LOG="$WORK_DIR/broker.log"
 
@@ -130,6 +182,14 @@ cd "$REPO_ROOT"
 set +e
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider compat/tests "$@"
 rc=$?
+# The Go clients (compat/go) against the same broker, unless pytest was
+# given arguments (a narrowed run) or WEIR_COMPAT_GO=0.
+if [ "$#" -eq 0 ] && [ "${WEIR_COMPAT_GO:-1}" != 0 ]; then
+    log "Go clients (franz-go, sarama) against $WEIR_BOOTSTRAP"
+    bash "$COMPAT_DIR/go/run.sh"
+    go_rc=$?
+    [ "$rc" -eq 0 ] && rc=$go_rc
+fi
 set -e
 if ! kill -0 "$BROKER_PID" 2>/dev/null; then
     log "the shared broker died during the run; tail of its log:"

@@ -1,9 +1,10 @@
 """Fixtures for the Weir compatibility suite.
 
 compat/run.sh starts one shared broker and exports WEIR_BOOTSTRAP,
-WEIR_LOG_DIR and WEIR_BIN. Run directly with pytest and without
-WEIR_BOOTSTRAP, the suite starts its own broker from WEIR_BIN (or
-target/debug/weir).
+WEIR_LOG_DIR, WEIR_BIN and WEIR_COMPAT_TARGET. Run directly with pytest and
+without WEIR_BOOTSTRAP, the suite starts its own broker of the target's kind:
+Weir from WEIR_BIN (or target/debug/weir), or with WEIR_COMPAT_TARGET=kafka an
+Apache Kafka node (compat/bin/kafka-server-start).
 """
 
 import os
@@ -19,7 +20,8 @@ def _shared_broker(tmp_path_factory):
     if os.environ.get("WEIR_BOOTSTRAP"):
         yield os.environ["WEIR_BOOTSTRAP"], os.environ.get("WEIR_LOG_DIR")
         return
-    # As compat/run.sh: no initial rebalance delay for new groups.
+    # As compat/run.sh: no initial rebalance delay for new groups (helpers.Broker
+    # is a Weir or a Kafka node, after WEIR_COMPAT_TARGET).
     broker = Broker(tmp_path_factory.mktemp("shared") / "data",
                     overrides={"group.initial.rebalance.delay.ms": 0}).start()
     try:

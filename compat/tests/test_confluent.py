@@ -54,7 +54,6 @@ TOPIC_DEFAULTS = {
     "message.timestamp.type": "CreateTime",
     "min.cleanable.dirty.ratio": "0.5",
     "min.compaction.lag.ms": "0",
-    "min.insync.replicas": "1",
     "preallocate": "false",
     "retention.bytes": "-1",
     "retention.ms": "604800000",
@@ -218,6 +217,10 @@ def test_create_topic_with_configs_then_describe(admin):
         assert (e.value, e.source) == (value, ConfigSource.DEFAULT_CONFIG.value), (name, e.value, e.source)
         assert e.is_default, name
         assert not e.is_sensitive, name
+    # A new cluster (ELR on, Kafka 4.1+) sets min.insync.replicas at cluster
+    # level: topics inherit it as DYNAMIC_DEFAULT_BROKER_CONFIG.
+    e = entries["min.insync.replicas"]
+    assert (e.value, e.source) == ("1", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value), (e.value, e.source)
 
 
 def test_create_topic_errors(admin):

@@ -353,6 +353,17 @@ def delete_group_offsets(bootstrap, group, partitions, timeout=30):
         lib.rd_kafka_destroy(rk)
 
 
+def coordinator_serves(admin, group):
+    """True once DescribeGroups answers for `group` (a group it does not know
+    is GROUP_ID_NOT_FOUND); raises while the coordinator is not ready."""
+    try:
+        describe(admin, group)
+    except KafkaException as e:
+        if e.args[0].code() != KafkaError.GROUP_ID_NOT_FOUND:
+            raise
+    return True
+
+
 def error_code(excinfo):
     err = excinfo.value.args[0]
     return err.code() if isinstance(err, KafkaError) else err
@@ -744,10 +755,12 @@ def test_admin_consumer_group_lifecycle(bootstrap, admin, new_topic):
         assert (m.member_id, m.client_id, m.group_instance_id) == (c.memberid(), "admin-probe", None)
         assert m.host == "/127.0.0.1", m.host  # Kafka's InetAddress.toString()
         assert assignment_of(m) == [(topic, p) for p in range(parts)]
-        # Without an authorizer, every operation a group supports.
+        # Without an authorizer, every operation a group supports (group
+        # configs, KIP-848, added DESCRIBE_CONFIGS and ALTER_CONFIGS).
         d = admin.describe_consumer_groups([group], include_authorized_operations=True,
                                            request_timeout=10)[group].result(timeout=15)
-        assert set(d.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE}
+        assert set(d.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE,
+                                                AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS}
 
         # offsets: all committed partitions, or just the asked ones (-1001: none).
         assert committed(admin, group) == {(topic, p): (10, "") for p in range(parts)}
@@ -841,9 +854,12 @@ def test_admin_sees_rebalance_in_progress(bootstrap, admin, new_topic):
             describe(admin, group)), timeout=10, interval=0.05, what="PreparingRebalance")
         assert group in list_groups(admin, states={ConsumerGroupState.PREPARING_REBALANCING})
         assert group not in list_groups(admin, states={ConsumerGroupState.STABLE})
-        # Outside Stable: members listed without assignments, no protocol.
-        assert c1.memberid() in {m.member_id for m in d.members}
-        assert all(m.assignment.topic_partitions == [] for m in d.members)
+        # Outside Stable: no protocol; members are listed with the assignment
+        # of the last generation (Kafka's describeNoMetadata): c1 still has
+        # both partitions, c2 (if its join got in already) none.
+        assigned = {m.member_id: assignment_of(m) for m in d.members}
+        assert assigned.pop(c1.memberid()) == [(topic, 0), (topic, 1)]
+        assert all(a == [] for a in assigned.values()), assigned
         assert d.partition_assignor == ""
 
         def both_assigned():
@@ -896,10 +912,12 @@ def test_group_state_survives_broker_restart(tmp_path):
         assert admin.delete_consumer_groups([deleted], request_timeout=10)[deleted].result(timeout=15) is None
         assert delete_group_offsets(broker.bootstrap, trimmed, [(topic, 1)]) == (None, {(topic, 1): "NO_ERROR"})
         # A member that stays up through the restart (reconnecting quickly,
-        # well within its session).
+        # well within its session: librdkafka rejoins as a new member when no
+        # heartbeat got through for session.timeout.ms, and a JVM broker takes
+        # some seconds to start and load the group again).
         live_group = unique("live")
         live = Worker("live", group_conf(broker.bootstrap, live_group, **{
-            "session.timeout.ms": 10000, "reconnect.backoff.max.ms": 200}), topic)
+            "session.timeout.ms": 45000, "reconnect.backoff.max.ms": 200}), topic)
         wait_group_stable(admin, live_group, [live], 2, topic, what="the live member")
         live_state = live.state
         wait_until(lambda: len(live.records()) == 10, timeout=30, what="the live member to read the topic")
@@ -907,6 +925,12 @@ def test_group_state_survives_broker_restart(tmp_path):
         assert broker.stop(signal.SIGKILL) == -signal.SIGKILL
         broker.start()
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        # Kafka answers NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS until it
+        # has loaded the group's __consumer_offsets partition again. Wait for
+        # that with DescribeGroups: librdkafka's admin OffsetFetch crashes the
+        # process on a request-level NOT_COORDINATOR (librdkafka issue 5040).
+        wait_until(lambda: all(coordinator_serves(admin, g) for g in (kept, deleted, trimmed, live_group)),
+                   timeout=60, what="the group coordinator to serve the groups after the restart")
         after = wait_until(lambda: committed(admin, kept), timeout=30, what="kept's offsets after the restart")
         assert after == before
         assert committed(admin, deleted) == {}

@@ -23,6 +23,9 @@ pub enum Check {
     None,
     AtLeast(i64),
     Between(f64, f64),
+    /// Between the two, or -1 (the codec's own default level, as Kafka's
+    /// gzip `LevelValidator` allows).
+    LevelOrDefault(f64, f64),
     OneOf(&'static [&'static str]),
     /// A comma-separated list whose items are each one of these.
     ListOf(&'static [&'static str]),
@@ -95,7 +98,7 @@ const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 /// Every topic-level config of Apache Kafka 4.x.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     t(d("cleanup.policy", List, Some("delete"), ListOf(CLEANUP_POLICIES), "The retention policy to use on log segments: delete, compact, or both."), &[("log.cleanup.policy", Unit::Same)]),
-    t(d("compression.gzip.level", Int, Some("9"), Between(1.0, 9.0), "The compression level to use if compression.type is set to gzip."), &[("compression.gzip.level", Unit::Same)]),
+    t(d("compression.gzip.level", Int, Some("-1"), LevelOrDefault(1.0, 9.0), "The compression level to use if compression.type is set to gzip."), &[("compression.gzip.level", Unit::Same)]),
     t(d("compression.lz4.level", Int, Some("9"), Between(1.0, 17.0), "The compression level to use if compression.type is set to lz4."), &[("compression.lz4.level", Unit::Same)]),
     t(d("compression.type", Str, Some("producer"), OneOf(COMPRESSION_TYPES), "The final compression type for a given topic; 'producer' retains the codec set by the producer."), &[("compression.type", Unit::Same)]),
     t(d("compression.zstd.level", Int, Some("3"), Between(-131072.0, 22.0), "The compression level to use if compression.type is set to zstd."), &[("compression.zstd.level", Unit::Same)]),
@@ -202,7 +205,7 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     d("min.insync.replicas", Int, Some("1"), AtLeast(1), "The minimum number of replicas that must acknowledge a write for acks=all to succeed."),
     d("unclean.leader.election.enable", Boolean, Some("false"), None, "Indicates whether to enable replicas not in the ISR set to be elected as leader as a last resort."),
     d("compression.type", Str, Some("producer"), OneOf(COMPRESSION_TYPES), "The final compression type for a given topic."),
-    d("compression.gzip.level", Int, Some("9"), Between(1.0, 9.0), "The compression level to use if compression.type is set to gzip."),
+    d("compression.gzip.level", Int, Some("-1"), LevelOrDefault(1.0, 9.0), "The compression level to use if compression.type is set to gzip."),
     d("compression.lz4.level", Int, Some("9"), Between(1.0, 17.0), "The compression level to use if compression.type is set to lz4."),
     d("compression.zstd.level", Int, Some("3"), Between(-131072.0, 22.0), "The compression level to use if compression.type is set to zstd."),
     d("replica.lag.time.max.ms", Long, Some("30000"), AtLeast(0), "If a follower hasn't caught up to the leader's log end offset for at least this time, the leader removes it from the ISR."),
@@ -306,6 +309,12 @@ pub fn validate(def: &ConfigDef, value: &str) -> Result<(), String> {
         },
         Between(lo, hi) => match number {
             Some(n) if n < lo || n > hi => bad(&format!("Value must be no less than {lo} and no more than {hi}")),
+            _ => Ok(()),
+        },
+        LevelOrDefault(lo, hi) => match number {
+            Some(n) if n != -1.0 && (n < lo || n > hi) => {
+                bad(&format!("Value must be -1 or no less than {lo} and no more than {hi}"))
+            }
             _ => Ok(()),
         },
         OneOf(allowed) => {

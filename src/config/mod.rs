@@ -416,44 +416,88 @@ impl BrokerConfig {
     /// Every broker config with value, source and synonyms (all layers
     /// holding a value, most specific first), for DescribeConfigs.
     pub fn describe(&self) -> Vec<DescribedConfig> {
+        defs::BROKER_CONFIGS.iter().map(|def| self.describe_one(def, true)).collect()
+    }
+
+    /// DescribeConfigs of the cluster-default broker resource (an empty
+    /// name): only the configs set at cluster level, each with its
+    /// cluster-level synonyms only (Kafka's `perBrokerConfig = false`).
+    pub fn describe_cluster_default(&self) -> Vec<DescribedConfig> {
         defs::BROKER_CONFIGS
             .iter()
-            .map(|def| {
-                let mut synonyms = Vec::new();
-                for (layer, source) in [
-                    (&self.dynamic_broker, ConfigSource::DynamicBrokerConfig),
-                    (&self.dynamic_default, ConfigSource::DynamicDefaultBrokerConfig),
-                    (&self.explicit, ConfigSource::StaticBrokerConfig),
-                ] {
-                    if let Some(v) = layer.get(def.name) {
-                        synonyms.push((def.name.to_string(), Some(v.clone()), source));
-                    }
-                }
-                if let Some(dv) = def.default {
-                    synonyms.push((def.name.to_string(), Some(dv.to_string()), ConfigSource::DefaultConfig));
-                }
-                let (value, source) = match self.layered(def.name) {
-                    Some((v, s)) => (Some(v.to_string()), s),
-                    None => (def.default.map(str::to_string), ConfigSource::DefaultConfig),
-                };
-                let value = if def.name == "node.id" || def.name == "broker.id" {
-                    Some(self.node_id.to_string())
-                } else {
-                    value
-                };
-                DescribedConfig {
-                    name: def.name.to_string(),
-                    value,
-                    source,
-                    read_only: !defs::is_dynamic_broker_config(def.name),
-                    sensitive: def.ty == ConfigType::Password,
-                    ty: def.ty,
-                    doc: def.doc,
-                    synonyms,
-                }
-            })
+            .filter(|def| self.dynamic_default.contains_key(def.name))
+            .map(|def| self.describe_one(def, false))
             .collect()
     }
+
+    fn describe_one(&self, def: &'static ConfigDef, per_broker: bool) -> DescribedConfig {
+        let names = broker_synonym_group(def.name);
+        let mut synonyms = self.config_synonyms(def.name, &names);
+        if !per_broker {
+            synonyms.retain(|(_, _, s)| *s == ConfigSource::DynamicDefaultBrokerConfig);
+        }
+        let source = synonyms.first().map_or(ConfigSource::DefaultConfig, |(_, _, s)| *s);
+        let value = if def.name == "node.id" || def.name == "broker.id" {
+            Some(self.node_id.to_string())
+        } else if !per_broker {
+            self.dynamic_default.get(def.name).cloned()
+        } else {
+            match self.layered(def.name) {
+                Some((v, _)) => Some(v.to_string()),
+                None => def.default.map(str::to_string),
+            }
+        };
+        DescribedConfig {
+            name: def.name.to_string(),
+            value,
+            source,
+            read_only: !defs::is_dynamic_broker_config(def.name),
+            sensitive: def.ty == ConfigType::Password,
+            ty: def.ty,
+            doc: def.doc,
+            synonyms,
+        }
+    }
+
+    /// Kafka's `ConfigHelper.configSynonyms`: of the broker configs `names`
+    /// (a config and its synonyms, `primary` among them), those set, layer
+    /// by layer (dynamic for this broker, dynamic cluster default, static),
+    /// then the defaults of those that have one; and, as in Kafka, only from
+    /// the first entry named `primary` on. (So a topic's `retention.ms`
+    /// lists no broker synonym while `log.retention.ms` is set nowhere,
+    /// although `log.retention.hours` has a default.)
+    pub fn config_synonyms(&self, primary: &str, names: &[&str]) -> Vec<(String, Option<String>, ConfigSource)> {
+        let mut out = Vec::new();
+        for (layer, source) in [
+            (&self.dynamic_broker, ConfigSource::DynamicBrokerConfig),
+            (&self.dynamic_default, ConfigSource::DynamicDefaultBrokerConfig),
+            (&self.explicit, ConfigSource::StaticBrokerConfig),
+        ] {
+            for name in names {
+                if let Some(v) = layer.get(*name) {
+                    out.push((name.to_string(), Some(v.clone()), source));
+                }
+            }
+        }
+        for name in names {
+            if let Some(dv) = defs::broker_def(name).and_then(|d| d.default) {
+                out.push((name.to_string(), Some(dv.to_string()), ConfigSource::DefaultConfig));
+            }
+        }
+        let first = out.iter().position(|(n, _, _)| n == primary).unwrap_or(out.len());
+        out.split_off(first)
+    }
+}
+
+/// A broker config and its synonyms, in Kafka's order
+/// (`DynamicBrokerConfig.brokerConfigSynonyms`: `log.retention.ms`,
+/// `.minutes`, `.hours`; `log.roll.ms`, `.hours`; ...): the broker synonyms
+/// of the topic config that has `name` among several, else `name` alone.
+fn broker_synonym_group(name: &'static str) -> Vec<&'static str> {
+    defs::TOPIC_CONFIGS
+        .iter()
+        .find(|t| t.synonyms.len() > 1 && t.synonyms.iter().any(|(n, _)| *n == name))
+        .map_or_else(|| vec![name], |t| t.synonyms.iter().map(|(n, _)| *n).collect())
 }
 
 impl Default for BrokerConfig {

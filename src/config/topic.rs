@@ -183,23 +183,19 @@ impl LogConfig {
         TOPIC_CONFIGS
             .iter()
             .map(|def| {
-                let (value, source) = effective(broker, overrides, def);
+                let (value, _) = effective(broker, overrides, def);
+                // Kafka's ConfigHelper.createTopicConfigEntry: the topic's own
+                // value, then the broker synonyms (see
+                // BrokerConfig::config_synonyms); the source is the first's.
                 let mut synonyms = Vec::new();
                 if let Some(v) = overrides.get(def.def.name) {
                     synonyms.push((def.def.name.to_string(), Some(v.clone()), ConfigSource::DynamicTopicConfig));
                 }
-                for (syn, _) in def.synonyms {
-                    if let Some(v) = broker.explicit(syn) {
-                        synonyms.push((syn.to_string(), Some(v.to_string()), ConfigSource::StaticBrokerConfig));
-                    }
+                let names: Vec<&str> = def.synonyms.iter().map(|(n, _)| *n).collect();
+                if let Some(primary) = names.first() {
+                    synonyms.extend(broker.config_synonyms(primary, &names));
                 }
-                if let Some((syn, _)) = def.synonyms.last() {
-                    if let Some(bdef) = defs::broker_def(syn) {
-                        if let Some(dv) = bdef.default {
-                            synonyms.push((syn.to_string(), Some(dv.to_string()), ConfigSource::DefaultConfig));
-                        }
-                    }
-                }
+                let source = synonyms.first().map_or(ConfigSource::DefaultConfig, |(_, _, s)| *s);
                 DescribedConfig {
                     name: def.def.name.to_string(),
                     value,
@@ -249,7 +245,27 @@ mod tests {
         let r = d.iter().find(|e| e.name == "retention.ms").unwrap();
         assert_eq!(r.source, ConfigSource::DynamicTopicConfig);
         assert_eq!(r.synonyms[0].2, ConfigSource::DynamicTopicConfig);
-        assert_eq!(r.synonyms[1].0, "log.retention.hours");
+        // As Kafka: broker synonyms only from the first log.retention.ms on,
+        // so none while only log.retention.hours is set...
+        assert_eq!(r.synonyms.len(), 1, "{:?}", r.synonyms);
+        let d = LogConfig::describe(&broker, &BTreeMap::new());
+        let r = d.iter().find(|e| e.name == "retention.ms").unwrap();
+        assert_eq!((r.value.as_deref(), r.source), (Some("3600000"), ConfigSource::DefaultConfig));
+        assert!(r.synonyms.is_empty());
+        // ... and from it on once it is set.
+        let b2 = BrokerConfig::from_props(map(&[("log.retention.ms", "7000")])).unwrap();
+        let d = LogConfig::describe(&b2, &BTreeMap::new());
+        let r = d.iter().find(|e| e.name == "retention.ms").unwrap();
+        assert_eq!(r.source, ConfigSource::StaticBrokerConfig);
+        let names: Vec<_> = r.synonyms.iter().map(|(n, v, s)| (n.as_str(), v.as_deref(), *s)).collect();
+        assert_eq!(
+            names,
+            [
+                ("log.retention.ms", Some("7000"), ConfigSource::StaticBrokerConfig),
+                ("log.retention.hours", Some("168"), ConfigSource::DefaultConfig)
+            ]
+        );
+        let d = LogConfig::describe(&broker, &map(&[("retention.ms", "5000")]));
         let s = d.iter().find(|e| e.name == "segment.bytes").unwrap();
         assert_eq!(s.source, ConfigSource::StaticBrokerConfig);
         assert_eq!(s.value.as_deref(), Some("2097152"));

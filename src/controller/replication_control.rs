@@ -580,11 +580,11 @@ pub fn plan_create_partitions(
     let current = t.partitions.len() as i32;
     if count < current {
         return Err(ControllerError::InvalidPartitions(format!(
-            "Topic currently has {current} partitions, which is higher than the requested {count}."
+            "The topic {topic} currently has {current} partition(s); {count} would not be an increase."
         )));
     }
     if count == current {
-        return Err(ControllerError::InvalidPartitions(format!("Topic already has {current} partitions.")));
+        return Err(ControllerError::InvalidPartitions(format!("Topic already has {current} partition(s).")));
     }
     let rf = t.partitions.values().next().map_or(1, |p| p.replicas.len()) as i16;
     let new_count = count - current;

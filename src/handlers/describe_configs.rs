@@ -67,7 +67,9 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     }
                 }
                 Some(ConfigResourceType::Broker) => {
-                    if name.is_empty() || name.parse::<i32>().ok() == Some(broker.config.node_id) {
+                    if name.is_empty() {
+                        Ok(view.describe_cluster_default())
+                    } else if name.parse::<i32>().ok() == Some(broker.config.node_id) {
                         Ok(view.describe())
                     } else {
                         Err((

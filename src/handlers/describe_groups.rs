@@ -1,5 +1,6 @@
 //! DescribeGroups (key 15), v0-5: state, protocol and members (metadata
-//! and assignments while Stable). An unknown group is described as Dead.
+//! while Stable; assignments of the last generation in every state, as
+//! Kafka's describeNoMetadata). An unknown group is described as Dead.
 
 use bytes::Bytes;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -11,8 +12,10 @@ use crate::wire::WireError;
 
 use super::{respond, str_bytes, AUTHORIZED_OPERATIONS_OMITTED};
 
-/// Group operations allowed without an authorizer: READ, DELETE, DESCRIBE.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// Group operations allowed without an authorizer, as Kafka 4.x lists them:
+/// READ, DELETE, DESCRIBE, and (group configs, KIP-848) DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS.
+const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireError> {
     let body: DescribeGroupsRequest = req.decode()?;

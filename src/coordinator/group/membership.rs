@@ -527,7 +527,10 @@ impl GroupCoordinator {
                     client_id: m.client_id,
                     client_host: m.client_host,
                     metadata: if stable { m.subscription } else { Bytes::new() },
-                    assignment: if stable { m.assignment } else { Bytes::new() },
+                    // Kafka keeps a member's last assignment outside Stable
+                    // too (describeNoMetadata); it is emptied when a rebalance
+                    // interrupts CompletingRebalance.
+                    assignment: m.assignment,
                 })
                 .collect(),
         })

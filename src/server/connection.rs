@@ -50,10 +50,17 @@ use crate::wire::{frame, WireError};
 use super::dispatch::{self, ProduceCompletion, Started};
 use super::quotas::{Activity, ConnectionSlot};
 
-const READ_AHEAD: usize = 8;
-/// Produce requests appended and waiting for their acks, per connection
-/// (clients keep at most 5 in flight by default).
-const PRODUCE_PIPELINE: usize = 8;
+/// Frames read ahead of the handler, per connection; each is bounded by
+/// `socket.request.max.bytes`, so memory is bounded by count as Kafka's
+/// `queued.max.requests` bounds it.
+const READ_AHEAD: usize = 64;
+/// Produce requests appended and waiting for their acks, per connection.
+/// The Java client and idempotent producers keep at most 5 in flight, but
+/// librdkafka without idempotence keeps up to 1,000,000: with a pipeline
+/// of 8, a burst stopped the reader, the client's TCP window closed, and
+/// the sender waited for the kernel's window probes (200-500 ms stalls at
+/// 50 MB/s on 3 nodes, issue 12). 64 keeps reading through such bursts.
+const PRODUCE_PIPELINE: usize = 64;
 /// Responses handled but not yet written: bounded, so a client that stops
 /// reading stops the handling of its requests (Kafka mutes such a channel).
 const WRITE_QUEUE: usize = 8;

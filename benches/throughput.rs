@@ -41,7 +41,10 @@
 //!   Reports MB/s and records/s.
 //! * `latency-1KiB-50MBps`: one partition, `acks=1`, `linger.ms=1`. This
 //!   thread sends 1 KiB records at 50 MB/s, paced in 1 ms slices, for 10 s
-//!   (at scale 1) after a 1 s warm-up that is not recorded. Each value
+//!   (at scale 1) after a 1 s warm-up that is not recorded; before either,
+//!   one acknowledged record (with acks=all on a cluster: every replica is
+//!   fetching), so the figures are the steady state, not a topic's first
+//!   second while its followers start. Each value
 //!   starts with its send time (a monotonic `Instant` as nanoseconds since
 //!   a start shared by both clients); a consumer thread tails the partition
 //!   with `fetch.wait.max.ms=5` (Weir's fetch long-poll wakes on append, so
@@ -63,7 +66,7 @@
 //!   show the rates at which each still holds.
 //!
 //! The latency scenarios also print, per hop of a batch's path (client
-//! send, queue, append, to followers, follower ack, high watermark,
+//! send, queue, append, to followers, follower ack, ack queue, high watermark,
 //! respond, to consumer, client receive), its p99 as a row and its
 //! p50/p99/p99.9/max in the progress line, from the brokers' hop traces
 //! (`WEIR_HOP_TRACE`, see `common::hops`).
@@ -109,6 +112,7 @@
 //!   `key=value,...`: librdkafka settings applied on top of the bench's own,
 //!   for experiments; likewise `WEIR_BENCH_BROKER_CONFIG` for broker
 //!   properties (`--override`s of every node).
+//! * `WEIR_BENCH_HOPS_DIR`: keep each latency run's raw hop trace there.
 //! * `WEIR_BENCH_PLOTS` (default `target/bench-plots`): where each latency
 //!   scenario's plot goes, `<scenario>.svg`: the percentile curve of the
 //!   end-to-end latencies (all runs pooled, one line per binary, log
@@ -669,18 +673,19 @@ struct LatencyGoals {
 
 /// The hops (see `common::hops`) whose p99 is a row of the latency
 /// scenarios, with the row's label.
-const HOP_METRICS: [(&str, &str); 9] = [
+const HOP_METRICS: [(&str, &str); 10] = [
     ("client send", "hop client send p99"),
     ("queue", "hop queue p99"),
     ("append", "hop append p99"),
     ("to followers", "hop to followers p99"),
     ("follower ack", "hop follower ack p99"),
+    ("ack queue", "hop ack queue p99"),
     ("hw", "hop hw p99"),
     ("respond", "hop respond p99"),
     ("to consumer", "hop to consumer p99"),
     ("client receive", "hop client receive p99"),
 ];
-const FOLLOWER_HOPS: [&str; 2] = ["to followers", "follower ack"];
+const FOLLOWER_HOPS: [&str; 3] = ["to followers", "follower ack", "ack queue"];
 
 // ---------------------------------------------------------------------------
 // One measurement
@@ -987,11 +992,19 @@ fn bench_latency(
     let rate = bytes_per_sec / record_size as f64; // records per second
     let total = ((LATENCY_WARMUP + duration).as_secs_f64() * rate).round() as u64;
 
-    // The consumer tails from offset 0 in its own thread until it has seen
+    // One acknowledged record at offset 0 first: with acks=all that needs
+    // every replica fetching, so the clock below measures the steady state,
+    // not the followers' start after the topic's creation (their first
+    // fetch can meet a leader that has not taken the partition yet and then
+    // waits `replica.fetch.backoff.ms`, as Kafka's followers do).
+    let producer = latency_producer(run.bootstrap(), acks)?;
+    run.warm_up(&producer, 1, record_size)?;
+
+    // The consumer tails from offset 1 in its own thread until it has seen
     // all `total` records, collecting latencies of the flagged ones.
     let consumer = tailing_consumer(run.bootstrap())?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Offset(0))?;
+    tpl.add_partition_offset(TOPIC, 0, Offset::Offset(1))?;
     consumer.assign(&tpl).context("assign")?;
     // Set when this function returns, so that the consumer thread gives up
     // rather than waiting for records after an error on the producing side.
@@ -1020,8 +1033,8 @@ fn bench_latency(
         Ok(seen)
     });
 
-    let producer = latency_producer(run.bootstrap(), acks)?;
     let tracker = producer.context();
+    let delivered_before = tracker.completed();
     let mut value = payload(record_size);
     let cpu = run.cpu_window();
     let start = Instant::now();
@@ -1051,7 +1064,7 @@ fn bench_latency(
         }
     }
     let send_secs = start.elapsed().as_secs_f64();
-    wait_for_deliveries(&producer, total, deadline)?;
+    wait_for_deliveries(&producer, delivered_before + total, deadline)?;
     tracker.check()?;
     let seen = tail.join().map_err(|_| anyhow!("consumer thread panicked"))??;
     let mut latencies: Vec<u64> = seen.iter().map(|(_, sent, got)| got.saturating_sub(*sent)).collect();
@@ -1076,6 +1089,7 @@ fn bench_latency(
     // `WEIR_HOP_TRACE`, e.g. an old baseline, leaves these rows NaN).
     let cluster = run.deploy.is_cluster();
     let trace = run.deploy.hop_trace();
+    keep_hop_trace(&trace);
     // `now_ns` and the brokers' monotonic clock differ by a constant.
     let to_monotonic = weir::util::clock::monotonic_ns() as i64 - now_ns() as i64;
     let clients: std::collections::HashMap<i64, (u64, u64)> = seen
@@ -1290,6 +1304,23 @@ fn produce_all(
     tracker.check()?;
     let end = tracker.last_delivery_ns().unwrap_or_else(now_ns);
     Ok(Duration::from_nanos(end.saturating_sub(start)))
+}
+
+/// With `WEIR_BENCH_HOPS_DIR` set, keeps a run's raw `WEIR_HOP_TRACE`
+/// lines there (one file per run, named by the time it ended) for a closer
+/// look than the percentiles give, e.g. which follower stalled and when.
+fn keep_hop_trace(trace: &str) {
+    let Some(dir) = std::env::var_os("WEIR_BENCH_HOPS_DIR") else { return };
+    if trace.is_empty() {
+        return;
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis();
+    let path = PathBuf::from(dir).join(format!("{stamp}.hops.log"));
+    if let Err(e) =
+        std::fs::create_dir_all(path.parent().expect("has a parent")).and_then(|_| std::fs::write(&path, trace))
+    {
+        eprintln!("cannot keep the hop trace in {}: {e}", path.display());
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -13,7 +13,12 @@
 //! * `to followers`: appended -> the last follower's fetch response
 //!   carrying it is ready (the follower's long poll woke);
 //! * `follower ack`: that response -> the follower's next fetch, past the
-//!   batch (network, follower append, next request), the slower follower;
+//!   batch, read from the socket (network, follower append, next
+//!   request), the slower follower;
+//! * `ack queue`: that fetch read -> handled (it waits behind the
+//!   connection's earlier requests and for a worker thread), the slower
+//!   follower; traces without the read time (older builds) count it in
+//!   `follower ack`;
 //! * `hw`: appended -> high watermark past the batch;
 //! * `respond`: high watermark (acks=all) or append (acks=1) -> produce
 //!   response ready;
@@ -29,7 +34,7 @@ use std::collections::HashMap;
 pub fn hop_names(follower_hops: bool) -> Vec<&'static str> {
     let mut names = vec!["client send", "queue", "append"];
     if follower_hops {
-        names.extend(["to followers", "follower ack"]);
+        names.extend(["to followers", "follower ack", "ack queue"]);
     }
     names.extend(["hw", "respond", "to consumer", "client receive"]);
     names
@@ -68,21 +73,24 @@ pub fn hop_latencies(
         push("append", Some(ms(started, appended)));
         let hw = num("hw");
         if follower_hops {
-            // Followers appear as sent.<id> / acked.<id> pairs.
+            // Followers appear as sent.<id> / ackrx.<id> / acked.<id>.
             let mut sent = Vec::new();
             let mut acked = Vec::new();
             for (k, _) in fields.iter() {
                 if let Some(id) = k.strip_prefix("sent.") {
-                    let (s, a) = (num(k), num(&format!("acked.{id}")));
+                    let a = num(&format!("acked.{id}"));
+                    let rx = num(&format!("ackrx.{id}")).or(a);
+                    let s = num(k);
                     sent.push(s);
-                    acked.push(s.zip(a));
+                    acked.push(s.zip(rx).zip(a));
                 }
             }
             if !sent.is_empty() && sent.iter().all(Option::is_some) {
                 push("to followers", sent.iter().flatten().max().map(|s| ms(appended, *s)));
             }
             if !acked.is_empty() && acked.iter().all(Option::is_some) {
-                push("follower ack", acked.iter().flatten().map(|(s, a)| ms(*s, *a)).reduce(f64::max));
+                push("follower ack", acked.iter().flatten().map(|((s, rx), _)| ms(*s, *rx)).reduce(f64::max));
+                push("ack queue", acked.iter().flatten().map(|((_, rx), a)| ms(*rx, *a)).reduce(f64::max));
             }
         }
         push("hw", hw.map(|h| ms(appended, h)));

@@ -45,7 +45,12 @@ struct Wanted {
 #[derive(Clone, Copy)]
 enum Fetcher {
     Consumer,
-    Follower { replica_id: i32, broker_epoch: i64 },
+    /// `received_ns`: when the request's frame arrived (the hop trace).
+    Follower {
+        replica_id: i32,
+        broker_epoch: i64,
+        received_ns: u64,
+    },
 }
 
 struct TopicSlot {
@@ -116,7 +121,11 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<ResponseFrame, 
     } else {
         (body.replica_id.0, -1)
     };
-    let fetcher = if replica_id >= 0 { Fetcher::Follower { replica_id, broker_epoch } } else { Fetcher::Consumer };
+    let fetcher = if replica_id >= 0 {
+        Fetcher::Follower { replica_id, broker_epoch, received_ns: req.received_ns }
+    } else {
+        Fetcher::Consumer
+    };
 
     let mut topics = Vec::with_capacity(body.topics.len());
     let mut wanted = Vec::new();
@@ -279,10 +288,11 @@ fn read_all(
                     }
                     p.read(w.fetch_offset, limit, first_with_data)
                 }
-                Fetcher::Follower { replica_id, broker_epoch } => {
+                Fetcher::Follower { replica_id, broker_epoch, received_ns } => {
                     let f = FollowerFetch {
                         replica_id,
                         broker_epoch,
+                        received_ns,
                         fetch_offset: w.fetch_offset,
                         log_start_offset: w.log_start_offset,
                         current_leader_epoch: w.current_leader_epoch,

@@ -49,11 +49,22 @@ struct Sample {
     received: u64,
     started: u64,
     appended: u64,
-    /// (follower, sent in a fetch response, acknowledged by its next fetch)
-    followers: Vec<(i32, u64, u64)>,
+    followers: Vec<FollowerHops>,
     high_watermark: u64,
     response: u64,
     consumed: u64,
+}
+
+/// One follower's part in a traced batch.
+#[derive(Debug, Default)]
+struct FollowerHops {
+    replica: i32,
+    /// The batch left in a fetch response to this follower.
+    sent: u64,
+    /// The follower's next fetch, past the batch, arrived (its frame read).
+    ack_received: u64,
+    /// That fetch was handled (the leader recorded the follower's position).
+    acked: u64,
 }
 
 /// The pending samples of one leader partition.
@@ -94,22 +105,23 @@ impl HopTrace {
     /// A follower fetch returned records up to `end` (exclusive) to
     /// `replica`, whose fetch started at `fetch_offset`: batches below the
     /// fetch offset are acknowledged, batches below `end` are sent.
-    pub fn follower_fetch(&self, replica: i32, fetch_offset: i64, end: i64) {
+    pub fn follower_fetch(&self, replica: i32, fetch_offset: i64, end: i64, received_ns: u64) {
         let now = monotonic_ns();
         let mut pending = self.pending.lock().expect("hop trace lock");
         for s in pending.iter_mut().filter(|s| s.last_offset < end.max(fetch_offset)) {
-            let slot = match s.followers.iter_mut().find(|f| f.0 == replica) {
-                Some(f) => f,
+            let slot = match s.followers.iter().position(|f| f.replica == replica) {
+                Some(i) => &mut s.followers[i],
                 None => {
-                    s.followers.push((replica, 0, 0));
+                    s.followers.push(FollowerHops { replica, ..FollowerHops::default() });
                     s.followers.last_mut().expect("just pushed")
                 }
             };
-            if slot.1 == 0 && s.last_offset < end {
-                slot.1 = now;
+            if slot.sent == 0 && s.last_offset < end {
+                slot.sent = now;
             }
-            if slot.2 == 0 && s.last_offset < fetch_offset {
-                slot.2 = now;
+            if slot.acked == 0 && s.last_offset < fetch_offset {
+                slot.acked = now;
+                slot.ack_received = if received_ns > 0 { received_ns } else { now };
             }
         }
     }
@@ -150,8 +162,9 @@ impl HopTrace {
             "hop {} offset={} acks={} received={} started={} appended={}",
             self.label, s.last_offset, s.acks, s.received, s.started, s.appended
         );
-        for (replica, sent, acked) in &s.followers {
-            let _ = write!(line, " sent.{replica}={sent} acked.{replica}={acked}");
+        for f in &s.followers {
+            let r = f.replica;
+            let _ = write!(line, " sent.{r}={} ackrx.{r}={} acked.{r}={}", f.sent, f.ack_received, f.acked);
         }
         let _ = writeln!(line, " hw={} response={} consumed={}", s.high_watermark, s.response, s.consumed);
         let _ = sink.lock().expect("hop trace sink lock").write_all(line.as_bytes());

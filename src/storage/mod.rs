@@ -21,7 +21,6 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
 pub mod segment_file;
-pub mod writeback;
 
 use std::fmt;
 use std::sync::Arc;

@@ -35,7 +35,6 @@ use super::log_dir_failure::LogDirFailureChannel;
 use super::log_validator::{self, batch_error, ValidatedBatch};
 use super::producer_state::ProducerStateManager;
 use super::segment::{self, read_at, LogSegment, SegmentConfig};
-use super::writeback::WRITEBACK_CHUNK_BYTES;
 use super::{Result, StorageError, TopicPartition};
 
 /// What an append did.
@@ -592,14 +591,6 @@ impl PartitionLog {
         self.unflushed_messages += h.records_count.max(0) as i64;
         if self.unflushed_messages >= self.config.flush_messages {
             self.queue_flush();
-        }
-        // Keep the dirty page cache per segment small (see
-        // `storage::writeback`); a segment whose file cannot be opened is
-        // left to the next flush, which reports it.
-        if let Some((from, len)) = self.active_mut().take_writeback_range(WRITEBACK_CHUNK_BYTES) {
-            if let Ok(file) = self.active().file() {
-                self.flusher.start_writeback(file, from, len);
-            }
         }
         Ok(())
     }

@@ -141,9 +141,6 @@ pub struct LogSegment {
     created_ms: i64,
     /// Bytes written since the last fsync.
     unflushed: bool,
-    /// Writeback was requested for the bytes below this position
-    /// (`storage::writeback`; at most `size`).
-    writeback_position: u64,
     dense_offsets: bool,
 }
 
@@ -194,7 +191,6 @@ impl LogSegment {
             rolling_based_timestamp: None,
             created_ms: now_ms(),
             unflushed: false,
-            writeback_position: 0,
             dense_offsets: cfg.dense_offsets,
         };
         seg.offset_index.persist()?;
@@ -240,7 +236,6 @@ impl LogSegment {
             rolling_based_timestamp: None,
             created_ms,
             unflushed: false,
-            writeback_position: file_len,
             dense_offsets: cfg.dense_offsets,
         };
         if recover {
@@ -436,21 +431,6 @@ impl LogSegment {
         self.next_offset = last_offset + 1;
         self.unflushed = true;
         Ok(())
-    }
-
-    /// The bytes appended since writeback was last requested, once there
-    /// are at least `chunk` of them: (position, length), now counted as
-    /// requested.
-    pub fn take_writeback_range(&mut self, chunk: u64) -> Option<(u64, u64)> {
-        // A truncation may have cut below the last request.
-        self.writeback_position = self.writeback_position.min(self.size);
-        let len = self.size - self.writeback_position;
-        if len < chunk {
-            return None;
-        }
-        let from = self.writeback_position;
-        self.writeback_position = self.size;
-        Some((from, len))
     }
 
     /// Reads the header of the batch at `position`; `None` if no valid

@@ -158,7 +158,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use common::client::{now_ns, BenchContext};
+use common::client::{now_ns, BenchContext, BENCH_GROUP};
 use common::deploy::{Broker, ClusterUnavailable, Deployment};
 use common::procstat::{sync_disks, wait_for_quiet, CpuUsage, CpuWindow};
 use common::table::{thousands, Table};
@@ -1233,7 +1233,7 @@ fn latency_producer(bootstrap: &str, acks: Acks) -> Result<BenchProducer> {
 fn consumer_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
-        .set("group.id", "weir-bench")
+        .set("group.id", BENCH_GROUP)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");

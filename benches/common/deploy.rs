@@ -120,7 +120,11 @@ impl Deployment {
                 )
             }
         };
-        let addr = node.wait_ready(Instant::now() + timeout)?;
+        let deadline = Instant::now() + timeout;
+        let addr = node.wait_ready(deadline)?;
+        if matches!(broker, Broker::Kafka) {
+            wait_for_group_coordinator(&addr, deadline)?;
+        }
         Ok(Deployment { nodes: vec![node], bootstrap: addr, dir, hop_trace })
     }
 
@@ -202,6 +206,9 @@ impl Deployment {
         }
         let d = Deployment { nodes, bootstrap: addrs.join(","), dir, hop_trace };
         d.wait_for_brokers(deadline).map_err(StartError::Other)?;
+        if matches!(broker, Broker::Kafka) {
+            wait_for_group_coordinator(&d.bootstrap, deadline).map_err(StartError::Other)?;
+        }
         Ok(d)
     }
 
@@ -280,6 +287,35 @@ impl Deployment {
     /// unless started with `trace_hops`).
     pub fn hop_trace(&self) -> String {
         self.hop_trace.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default()
+    }
+}
+
+/// Waits until the group coordinator of the benches' consumer group
+/// answers. Kafka creates `__consumer_offsets` (50 partitions) on the
+/// first FindCoordinator, and librdkafka holds back the fetches of a
+/// consumer with a `group.id` until its coordinator is known: without
+/// this, the first measurement on a fresh Kafka cluster would include
+/// that creation (a minute on a loaded machine). Weir's coordinator is
+/// ready when it listens.
+fn wait_for_group_coordinator(bootstrap: &str, deadline: Instant) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", super::client::BENCH_GROUP)
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("coordinator probe consumer")?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition("weir-bench-coordinator-probe", 0);
+    loop {
+        let err = match consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            bail!("no group coordinator in time: {err}");
+        }
+        thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -165,6 +165,9 @@ for run in $(seq 1 "$RUNS"); do
         [ "$(col data.consumed.in.nMsg)" = "$RECORDS" ] || { log "$target consumed $(col data.consumed.in.nMsg) of $RECORDS"; exit 1; }
         record "$target" "consume-MB/s" "$(col MB.sec)"
         record "$target" "consume-records/s" "$(col nMsg.sec)"
+        # Without the group join (Kafka creates __consumer_offsets then).
+        record "$target" "consume-fetch-MB/s" "$(col fetch.MB.sec)"
+        record "$target" "consume-fetch-records/s" "$(col fetch.nMsg.sec)"
         record "$target" "consume-broker-CPU-ms/MB" "$ms_per_mb"
         record "$target" "broker-peak-RSS-MiB" "$(peak_rss_mib)"
         stop_broker

@@ -13,7 +13,9 @@
 //! broker processes and this process (client) from `/proc/<pid>/stat`,
 //! everything else that was busy ("other": kernel writeback, other
 //! processes) and iowait from `/proc/stat`; plus the broker's peak RSS
-//! (`VmHWM`).
+//! (`VmHWM`) and the broker CPU time per MB moved (value bytes produced,
+//! or consumed in the catch-up scenarios; on a cluster, summed over the
+//! nodes).
 //!
 //! Scenarios (record sizes are value bytes; records have no key; 1 MB =
 //! 10^6 bytes, and only value bytes count towards MB/s):
@@ -100,6 +102,17 @@
 //!   baseline that cannot form a replicating cluster is tried once; its
 //!   cluster scenarios then show `n/a` (not an error; for the current
 //!   binary it is one).
+//! * `WEIR_BENCH_KAFKA=1` also measures Apache Kafka 4.4 (the jars of
+//!   `compat/kafka/pom.xml`, started through `compat/bin`, see
+//!   `common::kafka`): a fresh KRaft combined node per run, or 3 of them for
+//!   the cluster scenarios (replication factor 3, as for Weir), with the
+//!   heap and JVM settings of Kafka's `kafka-server-start.sh`
+//!   (`-Xmx1G -Xms1G`, G1) and Kafka's defaults otherwise. It runs
+//!   interleaved with Weir (kafka, current, kafka, current, ...; with a
+//!   baseline too: baseline, kafka, current, ...), and the table gains
+//!   `cur/kafka`. The same clients, settings, topics and clocks; broker
+//!   CPU and RSS are the JVM's. Kafka writes no hop trace (those rows are
+//!   `n/a`). Needs Java 17+ and Maven (the first run resolves the jars).
 //! * `WEIR_BENCH_QUIET_WAIT` (seconds, default 10; 0 disables): before
 //!   each measurement, wait up to this long for other work on the machine
 //!   to stop (busy CPU below 20% of a core); results taken while other work
@@ -149,11 +162,11 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use common::client::{now_ns, BenchContext};
-use common::deploy::{ClusterUnavailable, Deployment};
+use common::client::{now_ns, BenchContext, BENCH_GROUP};
+use common::deploy::{Broker, ClusterUnavailable, Deployment};
 use common::procstat::{sync_disks, wait_for_quiet, CpuUsage, CpuWindow};
 use common::table::{thousands, Table};
-use common::{hops, plot};
+use common::{hops, kafka, plot};
 
 const MB: f64 = 1e6;
 const KIB: usize = 1024;
@@ -234,7 +247,7 @@ fn main() {
                     continue;
                 }
                 let label = format!("{} [{}] run {run}/{}", sc.name, target.label, settings.runs);
-                match run_once(sc, &target.bin, &settings) {
+                match run_once(sc, &target.broker, &settings) {
                     Ok(out) => {
                         eprintln!("{label}: {}", out.summary(sc));
                         t.runs.push(out);
@@ -273,14 +286,17 @@ fn main() {
 // Settings and scenarios
 // ---------------------------------------------------------------------------
 
-/// A broker binary under test.
+/// A broker under test.
 struct Target {
     label: &'static str,
-    /// Where the binary came from.
+    /// Where the binary came from (Kafka: `compat/bin`).
     origin: PathBuf,
-    /// A private copy that all runs execute, so a concurrent `cargo build`
-    /// replacing `origin` cannot mix two builds into one result.
-    bin: PathBuf,
+    /// Weir: a private copy of the binary that all runs execute, so a
+    /// concurrent `cargo build` replacing `origin` cannot mix two builds
+    /// into one result.
+    broker: Broker,
+    /// Kafka: its version, for the header.
+    version: Option<String>,
 }
 
 struct Settings {
@@ -294,7 +310,8 @@ struct Settings {
     thread_cpu: bool,
     /// Broker properties for every node (`WEIR_BENCH_BROKER_CONFIG`).
     broker_overrides: Vec<(String, String)>,
-    /// In run order: the baseline (if any) first, the current binary last.
+    /// In run order: the baseline (if any) first, then Kafka (if asked
+    /// for), the current binary last.
     targets: Vec<Target>,
     /// Where latency plots are written (`WEIR_BENCH_PLOTS`).
     plots_dir: PathBuf,
@@ -322,15 +339,23 @@ impl Settings {
         }
         origins.push(("current", PathBuf::from(env!("CARGO_BIN_EXE_weir"))));
         let bin_dir = tempfile::Builder::new().prefix("weir-bench-bin-").tempdir().expect("temp dir");
-        let targets = origins
+        let mut targets: Vec<Target> = origins
             .into_iter()
             .map(|(label, origin)| {
                 let bin = bin_dir.path().join(format!("weir-{label}"));
                 std::fs::copy(&origin, &bin)
                     .unwrap_or_else(|e| panic!("copy {} to {}: {e}", origin.display(), bin.display()));
-                Target { label, origin, bin }
+                Target { label, origin, broker: Broker::Weir(bin), version: None }
             })
             .collect();
+        if env_parse("WEIR_BENCH_KAFKA", 0u8) != 0 {
+            let version = kafka::version().unwrap_or_else(|e| panic!("WEIR_BENCH_KAFKA: {e:#}"));
+            let at = targets.len() - 1;
+            targets.insert(
+                at,
+                Target { label: "kafka", origin: kafka::bin_dir(), broker: Broker::Kafka, version: Some(version) },
+            );
+        }
         let broker_overrides = env_overrides("WEIR_BENCH_BROKER_CONFIG");
         let plots_dir = std::env::var_os("WEIR_BENCH_PLOTS")
             .filter(|p| !p.is_empty())
@@ -353,7 +378,8 @@ impl Settings {
         self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 
-    fn has_baseline(&self) -> bool {
+    /// Whether results are compared: with a baseline binary, Kafka, or both.
+    fn compares(&self) -> bool {
         self.targets.len() > 1
     }
 
@@ -366,7 +392,10 @@ impl Settings {
             self.scale
         );
         for t in &self.targets {
-            eprintln!("  {:<8} {} (run from a copy)", t.label, t.origin.display());
+            match &t.version {
+                Some(v) => eprintln!("  {:<8} Apache Kafka {v} ({})", t.label, t.origin.display()),
+                None => eprintln!("  {:<8} {} (run from a copy)", t.label, t.origin.display()),
+            }
         }
         if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
             eprintln!("  load average at start: {}", load.trim());
@@ -700,6 +729,8 @@ struct RunOutcome {
     cpu: CpuUsage,
     /// The largest broker peak resident set (VmHWM) at the end of the run.
     broker_rss_kib: Option<u64>,
+    /// Broker CPU time (all nodes) per MB of values moved, in ms.
+    broker_cpu_ms_per_mb: Option<f64>,
     /// Free-form extra information for the progress line.
     detail: String,
     /// Latency scenarios: every end-to-end latency sample in ms, sorted
@@ -709,7 +740,7 @@ struct RunOutcome {
 
 impl RunOutcome {
     fn new(values: Vec<f64>, cpu: CpuUsage, detail: String) -> RunOutcome {
-        RunOutcome { values, cpu, broker_rss_kib: None, detail, latencies_ms: Vec::new() }
+        RunOutcome { values, cpu, broker_rss_kib: None, broker_cpu_ms_per_mb: None, detail, latencies_ms: Vec::new() }
     }
 
     fn summary(&self, sc: &Scenario) -> String {
@@ -721,11 +752,12 @@ impl RunOutcome {
             broker += &format!(" ({})", nodes.join(", "));
         }
         let mut line = format!(
-            "{}; CPU broker {broker} client {:.0}% other {:.0}% iowait {:.0}%; broker RSS {}",
+            "{}; CPU broker {broker} client {:.0}% other {:.0}% iowait {:.0}%; broker {} CPU/MB; broker RSS {}",
             values.join(", "),
             self.cpu.client,
             self.cpu.other,
             self.cpu.iowait,
+            cpu_per_mb_label(self.broker_cpu_ms_per_mb),
             rss_label(self.broker_rss_kib),
         );
         for extra in [&self.detail, &self.cpu.threads] {
@@ -743,6 +775,26 @@ fn metric_value_label(m: &Metric, v: f64) -> String {
         Unit::Millis => format!("{} {} ms", m.name, m.unit.format(v)),
         u => format!("{} {}", u.format(v), u.name()),
     }
+}
+
+fn cpu_per_mb_label(ms: Option<f64>) -> String {
+    ms.map_or_else(|| "?".into(), |ms| format!("{ms:.2} ms"))
+}
+
+/// Broker CPU time per MB of values moved in the measured window, in ms:
+/// the broker CPU (% of one core, all nodes) over the MB/s of the run (the
+/// throughput measured, or the latency scenarios' offered rate).
+fn broker_cpu_ms_per_mb(sc: &Scenario, out: &RunOutcome) -> Option<f64> {
+    let mb_per_sec = match sc.workload {
+        Workload::Latency { bytes_per_sec, .. } => bytes_per_sec / MB,
+        _ => sc
+            .metrics
+            .iter()
+            .zip(&out.values)
+            .find(|(m, _)| matches!(m.unit, Unit::MegabytesPerSec))
+            .map(|(_, v)| *v)?,
+    };
+    (mb_per_sec > 0.0 && out.cpu.broker.is_finite()).then(|| out.cpu.broker / 100.0 * 1000.0 / mb_per_sec)
 }
 
 fn rss_label(kib: Option<u64>) -> String {
@@ -875,7 +927,7 @@ fn wait_for_full_isr(admin: &AdminClient<DefaultClientContext>, partitions: i32,
 }
 
 /// Starts fresh brokers from `bin`, runs the scenario once, stops them.
-fn run_once(sc: &Scenario, bin: &std::path::Path, settings: &Settings) -> Result<RunOutcome> {
+fn run_once(sc: &Scenario, broker: &Broker, settings: &Settings) -> Result<RunOutcome> {
     // Start from clean page cache state: no writeback left over from
     // earlier runs (or anything else) competing for the CPUs.
     sync_disks();
@@ -883,9 +935,9 @@ fn run_once(sc: &Scenario, bin: &std::path::Path, settings: &Settings) -> Result
     let overrides = &settings.broker_overrides;
     let trace_hops = matches!(sc.workload, Workload::Latency { .. });
     let deploy = if sc.is_cluster() {
-        Deployment::cluster(bin, sc.nodes, overrides, trace_hops)?
+        Deployment::cluster(broker, sc.nodes, overrides, trace_hops)?
     } else {
-        Deployment::single(bin, overrides, trace_hops)?
+        Deployment::single(broker, overrides, trace_hops)?
     };
     let run = Run { deploy, thread_cpu: settings.thread_cpu, deadline: Instant::now() + RUN_TIMEOUT };
     let mut out = match sc.workload {
@@ -900,6 +952,7 @@ fn run_once(sc: &Scenario, bin: &std::path::Path, settings: &Settings) -> Result
         }
     };
     out.broker_rss_kib = run.deploy.peak_rss_kib();
+    out.broker_cpu_ms_per_mb = broker_cpu_ms_per_mb(sc, &out);
     let replication = run.replication_summary()?;
     if !replication.is_empty() {
         out.detail = format!("{}; {replication}", out.detail);
@@ -1194,7 +1247,7 @@ fn latency_producer(bootstrap: &str, acks: Acks) -> Result<BenchProducer> {
 fn consumer_config(bootstrap: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", bootstrap)
-        .set("group.id", "weir-bench")
+        .set("group.id", BENCH_GROUP)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
@@ -1415,6 +1468,11 @@ impl TargetResult {
     fn peak_rss_kib(&self) -> Option<u64> {
         self.runs.iter().filter_map(|r| r.broker_rss_kib).max()
     }
+
+    /// Median broker CPU ms per MB over the runs.
+    fn cpu_ms_per_mb(&self) -> Option<f64> {
+        Stats::of(self.runs.iter().filter_map(|r| r.broker_cpu_ms_per_mb)).map(|s| s.median)
+    }
 }
 
 /// Writes the percentile curve of a latency scenario (one line per binary,
@@ -1463,17 +1521,26 @@ fn plot_latencies(sc: &Scenario, settings: &Settings, per_target: &[TargetResult
 }
 
 fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
-    let baseline = settings.has_baseline();
-    let mut header: Vec<&str> = vec!["scenario"];
+    // With references (baseline, kafka): each target's median and range,
+    // then the current median over each reference's.
+    let baseline = settings.compares();
+    let current = settings.targets.len() - 1;
+    let references = &settings.targets[..current];
+    let mut header: Vec<String> = vec!["scenario".into()];
     if baseline {
-        header.extend(["baseline", "base min - max", "current", "cur min - max", "cur/base"]);
+        for t in &settings.targets {
+            header.extend([t.label.to_string(), format!("{} min - max", t.label)]);
+        }
+        header.extend(references.iter().map(|t| format!("cur/{}", t.label)));
     } else {
-        header.extend(["median", "min", "max"]);
+        header.extend(["median".into(), "min".into(), "max".into()]);
     }
-    header.extend(["unit", "goal", "broker CPU", "client CPU", "other CPU", "iowait", "broker RSS"]);
+    header.extend(
+        ["unit", "goal", "broker CPU", "CPU/MB", "client CPU", "other CPU", "iowait", "broker RSS"].map(String::from),
+    );
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = Table::new(&header);
 
-    let current = settings.targets.len() - 1;
     for r in results {
         let sc = r.scenario;
         for (mi, m) in sc.metrics.iter().enumerate() {
@@ -1511,10 +1578,12 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                 }
             }
             if baseline {
-                row.push(match (stats[0], stats[current]) {
-                    (Some(b), Some(c)) if b.median != 0.0 => format!("{:.3}", c.median / b.median),
-                    _ => "-".into(),
-                });
+                for b in &stats[..current] {
+                    row.push(match (b, stats[current]) {
+                        (Some(b), Some(c)) if b.median != 0.0 => format!("{:.3}", c.median / b.median),
+                        _ => "-".into(),
+                    });
+                }
             }
             row.push(match m.unit {
                 Unit::Millis => format!("{} {}", m.name, m.unit.name()),
@@ -1527,7 +1596,7 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                 (Some(g), None) => g.describe(m.unit),
                 (None, _) => String::new(),
             });
-            // Resource figures once per scenario, "baseline / current".
+            // Resource figures once per scenario, "baseline / kafka / current".
             if first {
                 let join =
                     |f: &dyn Fn(&TargetResult) -> String| r.per_target.iter().map(f).collect::<Vec<_>>().join(" / ");
@@ -1539,12 +1608,13 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                     }
                 };
                 row.push(join(&|t| t.broker_cpu_label()));
+                row.push(join(&|t| if t.unavailable() { "n/a".into() } else { cpu_per_mb_label(t.cpu_ms_per_mb()) }));
                 row.push(join(&|t| pct(t, |c| c.client)));
                 row.push(join(&|t| pct(t, |c| c.other)));
                 row.push(join(&|t| pct(t, |c| c.iowait)));
                 row.push(join(&|t| if t.unavailable() { "n/a".into() } else { rss_label(t.peak_rss_kib()) }));
             } else {
-                row.extend(std::iter::repeat_n(String::new(), 5));
+                row.extend(std::iter::repeat_n(String::new(), 6));
             }
             table.row(row);
         }
@@ -1559,14 +1629,24 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
         thread::available_parallelism().map_or(0, |n| n.get())
     );
     for t in &settings.targets {
-        println!("{}: {}", t.label, t.origin.display());
+        match &t.version {
+            Some(v) => println!(
+                "{}: Apache Kafka {v} ({}; heap and JVM options of kafka-server-start)",
+                t.label,
+                t.origin.display()
+            ),
+            None => println!("{}: {}", t.label, t.origin.display()),
+        }
     }
     if baseline {
+        let labels: Vec<&str> = settings.targets.iter().map(|t| t.label).collect();
         println!(
-            "cur/base = current median / baseline median (throughput: higher is better; \
-             latency: lower is better); resource columns are baseline / current"
+            "cur/X = current median / X's median (throughput: higher is better; latency: lower is better); \
+             resource columns are {}",
+            labels.join(" / ")
         );
     }
+    println!("CPU/MB = broker CPU time (all nodes) per MB of values moved (throughput, or the offered rate)");
     println!(
         "CPU = median % of one core over the measured window (client = this bench process, \
          other = rest of the machine's busy time); RSS = broker peak (VmHWM)"
@@ -1641,8 +1721,15 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                     line += &format!(" median={:.3} min={:.3} max={:.3}", s.median, s.min, s.max);
                 }
                 if baseline && ti == current {
+                    // ratio= against the first reference (the baseline, or
+                    // Kafka alone), ratio_<label>= against each.
                     if let (Some(b), Some(c)) = (r.per_target[0].metric(mi), t.metric(mi)) {
                         line += &format!(" ratio={:.4}", c.median / b.median);
+                    }
+                    for (ri, reference) in references.iter().enumerate() {
+                        if let (Some(b), Some(c)) = (r.per_target[ri].metric(mi), t.metric(mi)) {
+                            line += &format!(" ratio_{}={:.4}", reference.label, c.median / b.median);
+                        }
                     }
                 }
                 if let Some(g) = m.goal {
@@ -1673,6 +1760,9 @@ fn report(settings: &Settings, results: &[ScenarioResult<'_>]) {
                 }
                 if let Some(k) = t.peak_rss_kib() {
                     line += &format!(" broker_rss_kib={k}");
+                }
+                if let Some(ms) = t.cpu_ms_per_mb() {
+                    line += &format!(" broker_cpu_ms_per_mb={ms:.3}");
                 }
                 println!("{line}");
             }

@@ -13,6 +13,10 @@ use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 
+/// The `group.id` of the benches' consumers (they `assign()`, so the
+/// group only holds no commits; librdkafka still looks up its coordinator).
+pub const BENCH_GROUP: &str = "weir-bench";
+
 /// Nanoseconds on a monotonic clock shared by everything in the process.
 pub fn now_ns() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();

@@ -1,5 +1,7 @@
 //! The brokers under test: one `weir serve` process, or a cluster of
-//! them on loopback, each with its own temporary `log.dirs`.
+//! them on loopback, each with its own temporary `log.dirs`; or the same
+//! of Apache Kafka nodes ([`Broker::Kafka`], started by [`super::kafka`]),
+//! to measure Kafka beside Weir.
 //!
 //! * A single broker listens on an ephemeral port (`127.0.0.1:0`) and is
 //!   ready when it prints `weir listening on PLAINTEXT <addr>`.
@@ -11,6 +13,11 @@
 //!   cluster is ready when, in addition, metadata lists all N brokers. A
 //!   node that exits while starting (most likely a port taken in between
 //!   by someone else) makes the start retry with new ports.
+//!
+//! A Kafka node's ports are chosen beforehand too (a single node is a
+//! one-voter quorum); it is ready when it logs
+//! [`super::kafka::READY_LINE`], and its (INFO) output is kept, not
+//! forwarded, and shown only if the start fails.
 //!
 //! A binary that cannot form the cluster (e.g. a baseline from before
 //! replication) fails with an error that carries [`ClusterUnavailable`],
@@ -37,6 +44,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
+use super::kafka;
 use super::process::{self, Capture, Launch, NotListening, Output, WeirProcess};
 use super::procstat::peak_rss_kib;
 
@@ -45,6 +53,9 @@ const SINGLE_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a cluster may take to elect a controller, register every
 /// broker and list them all in metadata.
 const CLUSTER_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long Kafka nodes (JVMs, after a JVM run of `kafka-storage format`
+/// each) may take to start, alone or as a cluster.
+const KAFKA_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// Cluster starts tried when a node exits while starting.
 const CLUSTER_START_ATTEMPTS: usize = 3;
 /// Lines of a node's output shown in error messages.
@@ -63,6 +74,14 @@ impl std::fmt::Display for ClusterUnavailable {
     }
 }
 
+/// Which broker software a deployment runs.
+pub enum Broker {
+    /// `weir serve` from this binary.
+    Weir(PathBuf),
+    /// Apache Kafka from `compat/bin` ([`super::kafka`]).
+    Kafka,
+}
+
 /// The brokers of one measurement.
 pub struct Deployment {
     /// In node id order (ids 1..=N).
@@ -79,23 +98,43 @@ impl Deployment {
     /// One broker on an ephemeral port, with default settings but for
     /// `overrides` (broker properties).
     /// With `trace_hops`, the broker writes a `WEIR_HOP_TRACE` file.
-    pub fn single(bin: &Path, overrides: &[(String, String)], trace_hops: bool) -> Result<Deployment> {
+    /// Kafka writes no hop trace.
+    pub fn single(broker: &Broker, overrides: &[(String, String)], trace_hops: bool) -> Result<Deployment> {
         let dir = tempfile::Builder::new().prefix("weir-bench-").tempdir().context("temp dir")?;
-        let hop_trace = trace_hops.then(|| dir.path().join(HOP_TRACE_FILE));
-        let mut props = process::single_props(&dir.path().join("data"));
-        props.extend_from_slice(overrides);
-        let mut node = Node::spawn(bin, 1, "weir", &props, hop_trace.as_deref())?;
-        let addr = node.wait_ready(Instant::now() + SINGLE_START_TIMEOUT)?;
+        let data = dir.path().join("data");
+        let hop_trace = (trace_hops && matches!(broker, Broker::Weir(_))).then(|| dir.path().join(HOP_TRACE_FILE));
+        let (mut node, timeout) = match broker {
+            Broker::Weir(bin) => {
+                let mut props = process::single_props(&data);
+                props.extend_from_slice(overrides);
+                let node = Node::spawn(bin, 1, "weir", &props, hop_trace.as_deref())?;
+                (node, SINGLE_START_TIMEOUT)
+            }
+            Broker::Kafka => {
+                let ports = process::free_ports(2).context("free ports")?;
+                let voters = process::voters_property([(1, ports[1])]);
+                let props = kafka::node_props(1, ports[0], ports[1], &voters, 1, &data, overrides);
+                (
+                    Node::spawn_kafka(1, "kafka", &dir.path().join("config"), &props, &data, ports[0])?,
+                    KAFKA_START_TIMEOUT,
+                )
+            }
+        };
+        let deadline = Instant::now() + timeout;
+        let addr = node.wait_ready(deadline)?;
+        if matches!(broker, Broker::Kafka) {
+            wait_for_group_coordinator(&addr, deadline)?;
+        }
         Ok(Deployment { nodes: vec![node], bootstrap: addr, dir, hop_trace })
     }
 
     /// A cluster of `n` combined broker+controller nodes (an `n`-voter
     /// quorum), each with `overrides` (broker properties) on top; errors
     /// carry [`ClusterUnavailable`].
-    pub fn cluster(bin: &Path, n: usize, overrides: &[(String, String)], trace_hops: bool) -> Result<Deployment> {
+    pub fn cluster(broker: &Broker, n: usize, overrides: &[(String, String)], trace_hops: bool) -> Result<Deployment> {
         let mut attempt = 1;
         loop {
-            match Deployment::try_cluster(bin, n, overrides, trace_hops) {
+            match Deployment::try_cluster(broker, n, overrides, trace_hops) {
                 Ok(d) => return Ok(d),
                 Err(StartError::NodeExited(e)) if attempt < CLUSTER_START_ATTEMPTS => {
                     eprintln!("  (cluster start attempt {attempt} failed, retrying with new ports: {e:#})");
@@ -107,13 +146,13 @@ impl Deployment {
     }
 
     fn try_cluster(
-        bin: &Path,
+        broker: &Broker,
         n: usize,
         overrides: &[(String, String)],
         trace_hops: bool,
     ) -> Result<Deployment, StartError> {
         let dir = tempfile::Builder::new().prefix("weir-bench-cluster-").tempdir().context("temp dir")?;
-        let hop_trace = trace_hops.then(|| dir.path().join(HOP_TRACE_FILE));
+        let hop_trace = (trace_hops && matches!(broker, Broker::Weir(_))).then(|| dir.path().join(HOP_TRACE_FILE));
         let ports = process::free_ports(2 * n).context("free ports")?;
         let (broker_ports, controller_ports) = ports.split_at(n);
         let voters = process::voters_property(controller_ports.iter().enumerate().map(|(i, p)| (i as i32 + 1, *p)));
@@ -121,6 +160,23 @@ impl Deployment {
         for i in 0..n {
             let id = i as i32 + 1;
             let data = dir.path().join(format!("node-{id}"));
+            let bin = match broker {
+                Broker::Weir(bin) => bin,
+                Broker::Kafka => {
+                    let props =
+                        kafka::node_props(id, broker_ports[i], controller_ports[i], &voters, n, &data, overrides);
+                    let config = dir.path().join(format!("node-{id}-config"));
+                    nodes.push(Node::spawn_kafka(
+                        id,
+                        &format!("kafka node {id}"),
+                        &config,
+                        &props,
+                        &data,
+                        broker_ports[i],
+                    )?);
+                    continue;
+                }
+            };
             let mut props = process::kraft_props(
                 "127.0.0.1",
                 id,
@@ -135,7 +191,11 @@ impl Deployment {
         }
         // All nodes run now; each reports its listener once the quorum is
         // up and it has registered.
-        let deadline = Instant::now() + CLUSTER_START_TIMEOUT;
+        let timeout = match broker {
+            Broker::Weir(_) => CLUSTER_START_TIMEOUT,
+            Broker::Kafka => KAFKA_START_TIMEOUT,
+        };
+        let deadline = Instant::now() + timeout;
         let mut addrs = Vec::with_capacity(n);
         for node in &mut nodes {
             match node.wait_ready(deadline) {
@@ -146,6 +206,9 @@ impl Deployment {
         }
         let d = Deployment { nodes, bootstrap: addrs.join(","), dir, hop_trace };
         d.wait_for_brokers(deadline).map_err(StartError::Other)?;
+        if matches!(broker, Broker::Kafka) {
+            wait_for_group_coordinator(&d.bootstrap, deadline).map_err(StartError::Other)?;
+        }
         Ok(d)
     }
 
@@ -227,6 +290,35 @@ impl Deployment {
     }
 }
 
+/// Waits until the group coordinator of the benches' consumer group
+/// answers. Kafka creates `__consumer_offsets` (50 partitions) on the
+/// first FindCoordinator, and librdkafka holds back the fetches of a
+/// consumer with a `group.id` until its coordinator is known: without
+/// this, the first measurement on a fresh Kafka cluster would include
+/// that creation (a minute on a loaded machine). Weir's coordinator is
+/// ready when it listens.
+fn wait_for_group_coordinator(bootstrap: &str, deadline: Instant) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", super::client::BENCH_GROUP)
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("coordinator probe consumer")?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition("weir-bench-coordinator-probe", 0);
+    loop {
+        let err = match consumer.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            bail!("no group coordinator in time: {err}");
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
 enum StartError {
     /// A node exited before it was ready (e.g. its port was taken).
     NodeExited(anyhow::Error),
@@ -239,10 +331,13 @@ impl From<anyhow::Error> for StartError {
     }
 }
 
-/// One `weir serve` process; SIGKILLed on drop.
+/// One broker process (`weir serve` or a Kafka JVM); SIGKILLed on drop.
 struct Node {
     id: i32,
     proc: WeirProcess,
+    /// A Kafka node's PLAINTEXT address, known before it starts (Weir
+    /// prints its own in its listening line).
+    kafka_addr: Option<String>,
 }
 
 impl Node {
@@ -253,12 +348,29 @@ impl Node {
         }
         let proc =
             launch.spawn(Output::Capture(Capture::default())).with_context(|| format!("spawn {}", bin.display()))?;
-        Ok(Node { id, proc })
+        Ok(Node { id, proc, kafka_addr: None })
+    }
+
+    /// A Kafka node with `props`, its config in `config_dir`, listening
+    /// (once ready) on `port`.
+    fn spawn_kafka(
+        id: i32,
+        name: &str,
+        config_dir: &Path,
+        props: &[(String, String)],
+        data: &Path,
+        port: u16,
+    ) -> Result<Node> {
+        let proc = kafka::spawn(name, config_dir, props, data)?;
+        Ok(Node { id, proc, kafka_addr: Some(format!("127.0.0.1:{port}")) })
     }
 
     /// Waits for the listening line until `deadline`; returns the address
     /// and from then on forwards the node's output to our stderr.
     fn wait_ready(&mut self, deadline: Instant) -> Result<String> {
+        if let Some(addr) = self.kafka_addr.clone() {
+            return self.wait_kafka_ready(addr, deadline);
+        }
         match self.proc.wait_listening(deadline.saturating_duration_since(Instant::now())) {
             Ok((addr, _)) => {
                 self.proc.set_forward(true);
@@ -270,6 +382,23 @@ impl Node {
             Err(NotListening::Timeout) => {
                 Err(anyhow!("node {} reported no PLAINTEXT listener in time{}", self.id, self.log_tail()))
             }
+        }
+    }
+
+    /// Polls the captured output for [`kafka::READY_LINE`] until `deadline`.
+    fn wait_kafka_ready(&mut self, addr: String, deadline: Instant) -> Result<String> {
+        loop {
+            if !self.proc.lines_containing(kafka::READY_LINE).is_empty() {
+                return Ok(addr);
+            }
+            if !self.proc.is_running() {
+                self.proc.drain_output(Duration::from_secs(5));
+                bail!("kafka node {} exited before it started{}", self.id, self.log_tail());
+            }
+            if Instant::now() > deadline {
+                bail!("kafka node {} did not log '{}' in time{}", self.id, kafka::READY_LINE, self.log_tail());
+            }
+            thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -56,6 +56,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
     api(ApiKey::DescribeCluster, 0, 2),
     api(ApiKey::DescribeTopicPartitions, 0, 0),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// Lowest Produce version whose body we decode.

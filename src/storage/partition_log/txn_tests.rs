@@ -127,6 +127,7 @@ fn a_crash_keeps_open_transactions_and_the_aborted_index() {
     assert_eq!(log.last_stable_offset(), 8);
     assert_eq!(log.producer_state().entry(4).unwrap().current_txn_first_offset, Some(8));
     assert_eq!(aborted(&log).len(), 1);
+    assert!(dir.path().join("00000000000000000000.txnindex").exists(), "the index file is rewritten");
     // A damaged index (torn entry) is re-derived from the log.
     drop(log);
     std::fs::write(dir.path().join("00000000000000000000.txnindex"), [0u8; 20]).unwrap();

@@ -369,8 +369,9 @@ impl ProducerStateManager {
 /// timestamp i64, coordinator_epoch i32, current_txn_first_offset i64]`.
 pub fn encode_snapshot<'a>(entries: impl Iterator<Item = &'a ProducerStateEntry>) -> Vec<u8> {
     let mut body = Vec::new();
-    let entries: Vec<&ProducerStateEntry> =
-        entries.filter(|e| !e.batches.is_empty() || e.current_txn_first_offset.is_some()).collect();
+    let entries: Vec<&ProducerStateEntry> = entries
+        .filter(|e| !e.batches.is_empty() || e.current_txn_first_offset.is_some() || e.coordinator_epoch >= 0)
+        .collect();
     body.extend_from_slice(&(entries.len() as i32).to_be_bytes());
     for e in entries {
         let last = e.batches.back();
@@ -592,6 +593,21 @@ mod tests {
         let mut r = ProducerStateManager::new(dir.path());
         assert_eq!(r.load_latest_snapshot(50).unwrap(), None);
         assert!(!dir.path().join("00000000000000000104.snapshot").exists());
+    }
+
+    #[test]
+    fn the_coordinator_epoch_survives_a_snapshot_without_data() {
+        use crate::record::control::{marker_batch, EndTxnMarker};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = ProducerStateManager::new(dir.path());
+        let m = EndTxnMarker { commit: false, coordinator_epoch: 5 };
+        let b = marker_batch(9, 2, m, 1);
+        assert_eq!(s.update(&BatchView::parse(&b).unwrap().header(), Some(m)), None, "no transaction was open");
+        s.take_snapshot(1).unwrap();
+        let mut r = ProducerStateManager::new(dir.path());
+        r.load_latest_snapshot(1).unwrap();
+        assert!(matches!(r.check_marker(9, 2, 4), Err(StorageError::TransactionCoordinatorFenced(_))));
+        assert!(r.check_marker(9, 2, 5).is_ok());
     }
 
     #[test]

@@ -159,6 +159,8 @@ fn decode_body(req: &ApiRequest) -> Result<(), String> {
         IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
         DescribeCluster => DescribeClusterRequest,
         DescribeTopicPartitions => DescribeTopicPartitionsRequest,
+        WriteTxnMarkers => WriteTxnMarkersRequest,
+        DescribeProducers => DescribeProducersRequest,
     }
     .map_err(|e| e.to_string())
 }
@@ -258,6 +260,8 @@ fn seed_bodies(key: ApiKey, v: i16) -> Vec<Vec<u8>> {
         IncrementalAlterConfigs => IncrementalAlterConfigsRequest, incremental_alter_configs;
         DescribeCluster => DescribeClusterRequest, describe_cluster;
         DescribeTopicPartitions => DescribeTopicPartitionsRequest, describe_topic_partitions;
+        WriteTxnMarkers => WriteTxnMarkersRequest, write_txn_markers;
+        DescribeProducers => DescribeProducersRequest, describe_producers;
     }
 }
 
@@ -988,4 +992,25 @@ fn offset_delete(_v: i16) -> OffsetDeleteRequest {
     let p = |i| OffsetDeleteRequestPartition::default().with_partition_index(i);
     let t = |n| OffsetDeleteRequestTopic::default().with_name(topic(n)).with_partitions(vec![p(0), p(1)]);
     OffsetDeleteRequest::default().with_group_id(group("g")).with_topics(vec![t("a"), t("b")])
+}
+
+fn write_txn_markers(_v: i16) -> WriteTxnMarkersRequest {
+    use write_txn_markers_request::*;
+    let t = |n| WritableTxnMarkerTopic::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
+    let m = |pid, commit| {
+        WritableTxnMarker::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(3)
+            .with_transaction_result(commit)
+            .with_topics(vec![t("a"), t("b")])
+            .with_coordinator_epoch(7)
+            .with_unknown_tagged_fields(unk())
+    };
+    WriteTxnMarkersRequest::default().with_markers(vec![m(1, true), m(2, false)]).with_unknown_tagged_fields(unk())
+}
+
+fn describe_producers(_v: i16) -> DescribeProducersRequest {
+    use describe_producers_request::*;
+    let t = |n| TopicRequest::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
+    DescribeProducersRequest::default().with_topics(vec![t("a"), t("b")]).with_unknown_tagged_fields(unk())
 }

@@ -162,6 +162,7 @@ fn decode_body(req: &ApiRequest) -> Result<(), String> {
         AddPartitionsToTxn => AddPartitionsToTxnRequest,
         AddOffsetsToTxn => AddOffsetsToTxnRequest,
         EndTxn => EndTxnRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest,
         DescribeTransactions => DescribeTransactionsRequest,
         ListTransactions => ListTransactionsRequest,
     }
@@ -266,6 +267,7 @@ fn seed_bodies(key: ApiKey, v: i16) -> Vec<Vec<u8>> {
         AddPartitionsToTxn => AddPartitionsToTxnRequest, add_partitions_to_txn;
         AddOffsetsToTxn => AddOffsetsToTxnRequest, add_offsets_to_txn;
         EndTxn => EndTxnRequest, end_txn;
+        TxnOffsetCommit => TxnOffsetCommitRequest, txn_offset_commit;
         DescribeTransactions => DescribeTransactionsRequest, describe_transactions;
         ListTransactions => ListTransactionsRequest, list_transactions;
     }
@@ -927,6 +929,32 @@ fn end_txn(_v: i16) -> EndTxnRequest {
         .with_producer_epoch(3)
         .with_committed(true)
         .with_unknown_tagged_fields(unk())
+}
+
+fn txn_offset_commit(v: i16) -> TxnOffsetCommitRequest {
+    use txn_offset_commit_request::*;
+    let part = |i| {
+        TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(i)
+            .with_committed_offset(42)
+            .with_committed_leader_epoch(if v >= 2 { 3 } else { -1 })
+            .with_committed_metadata(Some(s("meta")))
+            .with_unknown_tagged_fields(unk())
+    };
+    let r = TxnOffsetCommitRequest::default()
+        .with_transactional_id(txn("tx"))
+        .with_group_id(group("g"))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(topic("a"))
+            .with_partitions(vec![part(0), part(1)])])
+        .with_unknown_tagged_fields(unk());
+    if v >= 3 {
+        r.with_generation_id(4).with_member_id(s("member")).with_group_instance_id(Some(s("inst")))
+    } else {
+        r
+    }
 }
 
 fn describe_transactions(_v: i16) -> DescribeTransactionsRequest {

@@ -487,6 +487,7 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
             ApiKey::AddPartitionsToTxn => tokio::spawn(round_trip_add_partitions_to_txn(addr, versions)),
             ApiKey::AddOffsetsToTxn => tokio::spawn(round_trip_add_offsets_to_txn(addr, versions)),
             ApiKey::EndTxn => tokio::spawn(round_trip_end_txn(addr, versions)),
+            ApiKey::TxnOffsetCommit => tokio::spawn(round_trip_txn_offset_commit(addr, versions)),
             ApiKey::DescribeTransactions => tokio::spawn(round_trip_describe_transactions(addr, versions)),
             ApiKey::ListTransactions => tokio::spawn(round_trip_list_transactions(addr, versions)),
             other => panic!(

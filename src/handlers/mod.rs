@@ -38,6 +38,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use bytes::Bytes;
 use kafka_protocol::protocol::{Encodable, StrBytes};

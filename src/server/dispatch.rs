@@ -78,6 +78,7 @@ async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Resul
         ApiKey::AddPartitionsToTxn => handlers::add_partitions_to_txn::handle(broker, req).await.map(Some),
         ApiKey::AddOffsetsToTxn => handlers::add_offsets_to_txn::handle(broker, req).await.map(Some),
         ApiKey::EndTxn => handlers::end_txn::handle(broker, req).await.map(Some),
+        ApiKey::TxnOffsetCommit => handlers::txn_offset_commit::handle(broker, req).await.map(Some),
         ApiKey::DescribeTransactions => handlers::describe_transactions::handle(broker, req).await.map(Some),
         ApiKey::ListTransactions => handlers::list_transactions::handle(broker, req).await.map(Some),
         ApiKey::AlterConfigs => handlers::alter_configs::handle_alter(broker, req).await.map(Some),

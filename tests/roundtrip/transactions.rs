@@ -134,12 +134,12 @@ async fn add_partitions(
     codes(&resp.results_by_topic_v3_and_below)
 }
 
+/// One transaction of a batched AddPartitionsToTxn: id, producer, verify
+/// only, partitions by topic.
+type BatchedTxn<'a> = (&'a str, (i64, i16), bool, &'a [(&'a str, &'a [i32])]);
+
 /// AddPartitionsToTxn v4+ (batched): per transaction, its codes.
-async fn add_partitions_batched(
-    c: &mut BrokerClient,
-    v: i16,
-    txns: &[(&str, (i64, i16), bool, &[(&str, &[i32])])],
-) -> Vec<(String, Codes)> {
+async fn add_partitions_batched(c: &mut BrokerClient, v: i16, txns: &[BatchedTxn<'_>]) -> Vec<(String, Codes)> {
     let req = AddPartitionsToTxnRequest::default().with_transactions(
         txns.iter()
             .map(|(id, (pid, epoch), verify, topics)| {
@@ -408,6 +408,100 @@ pub(crate) async fn round_trip_list_transactions(addr: SocketAddr, versions: Ran
         if v >= 1 {
             assert!(!listed(&list_txns(&mut c, v, &[], &[], 3_600_000).await), "v{v}: younger than an hour");
             assert!(listed(&list_txns(&mut c, v, &[], &[], 0).await), "v{v}: any duration");
+        }
+    }
+}
+
+/// A TxnOffsetCommit's group membership: group, generation, member.
+struct Member<'a>(&'a str, i32, &'a str);
+
+async fn txn_offset_commit(
+    c: &mut BrokerClient,
+    v: i16,
+    id: &str,
+    (pid, epoch): (i64, i16),
+    Member(group, generation, member): Member<'_>,
+    offsets: &[(&str, i32, i64)],
+) -> Vec<((String, i32), i16)> {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    let mut topics: Vec<TxnOffsetCommitRequestTopic> = Vec::new();
+    for (t, p, o) in offsets {
+        let part = TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(*p)
+            .with_committed_offset(*o)
+            .with_committed_leader_epoch(if v >= 2 { 0 } else { -1 })
+            .with_committed_metadata(Some(s("m")));
+        match topics.iter_mut().find(|x| x.name.0.as_str() == *t) {
+            Some(x) => x.partitions.push(part),
+            None => topics.push(TxnOffsetCommitRequestTopic::default().with_name(tn(t)).with_partitions(vec![part])),
+        }
+    }
+    let mut req = kafka_protocol::messages::TxnOffsetCommitRequest::default()
+        .with_transactional_id(tid(id))
+        .with_group_id(GroupId(s(group)))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_topics(topics);
+    if v >= 3 {
+        req = req.with_generation_id(generation).with_member_id(s(member));
+    }
+    let resp: kafka_protocol::messages::TxnOffsetCommitResponse =
+        c.send(ApiKey::TxnOffsetCommit, v, &req).await.unwrap_or_else(|e| panic!("TxnOffsetCommit v{v}: {e}"));
+    let mut out: Vec<((String, i32), i16)> = resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| ((t.name.0.to_string(), p.partition_index), p.error_code)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// OffsetFetch v7 with require_stable: (offset, error) of one partition.
+async fn fetch_stable(c: &mut BrokerClient, group: &str, topic: &str, partition: i32) -> (i64, i16) {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let req = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(tn(topic))
+            .with_partition_indexes(vec![partition])]))
+        .with_require_stable(true);
+    let resp: OffsetFetchResponse =
+        c.send(ApiKey::OffsetFetch, 7, &req).await.unwrap_or_else(|e| panic!("OffsetFetch v7: {e}"));
+    let p = &resp.topics[0].partitions[0];
+    (p.committed_offset, p.error_code)
+}
+
+pub(crate) async fn round_trip_txn_offset_commit(addr: SocketAddr, versions: RangeInclusive<i16>) {
+    let mut c = connect(addr).await;
+    let topic = "rt-txn-toc";
+    create_topic(&mut c, topic, 2, &[]).await;
+    for v in versions {
+        let id = format!("rt-toc-v{v}");
+        let group = format!("rt-toc-group-v{v}");
+        let p = init_txn(addr, 5, &id).await;
+        assert_eq!(add_offsets(&mut c, 3, &id, p, &group).await, NONE, "v{v}");
+        let r =
+            txn_offset_commit(&mut c, v, &id, p, Member(&group, -1, ""), &[(topic, 0, 42), ("rt-no-such-topic", 0, 1)])
+                .await;
+        assert_eq!(
+            r,
+            vec![(("rt-no-such-topic".into(), 0), E::UnknownTopicOrPartition.code()), ((topic.into(), 0), NONE)],
+            "v{v}: a simple (generation -1) transactional commit"
+        );
+        // Pending until the transaction commits.
+        assert_eq!(fetch_stable(&mut c, &group, topic, 0).await, (-1, E::UnstableOffsetCommit.code()), "v{v}");
+        let plain = offset_fetch(&mut c, 7, &group, Some(&[(topic, &[0, 1])])).await;
+        assert_eq!(plain.topics[0].partitions[0].committed_offset, -1, "v{v}: not committed yet");
+        assert_eq!(fetch_stable(&mut c, &group, topic, 1).await, (-1, NONE), "v{v}: another partition is stable");
+        if v >= 3 {
+            // KIP-447: a generation the group never had.
+            let fenced_group = format!("rt-toc-nogroup-v{v}");
+            let r = txn_offset_commit(&mut c, v, &id, p, Member(&fenced_group, 3, "made-up"), &[(topic, 0, 1)]).await;
+            assert_eq!(r, vec![((topic.into(), 0), E::IllegalGeneration.code())], "v{v}: unknown group, generation 3");
+            let r = txn_offset_commit(&mut c, v, &id, p, Member(&group, 1, "made-up"), &[(topic, 1, 1)]).await;
+            assert_eq!(r, vec![((topic.into(), 1), E::UnknownMemberId.code())], "v{v}: a member the group lacks");
         }
     }
 }

@@ -11,7 +11,7 @@
 //! (only then are logs reconciled with it) -> serve -> heartbeat.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,7 @@ use crate::coordinator::transaction::{
     TransactionConfig, TransactionCoordinator, TxnLeadership, TRANSACTION_STATE_TOPIC,
 };
 use crate::metadata::{MetadataCache, MetadataImage, METADATA_TOPIC};
+use crate::replica::txn_verification::{NoVerification, TransactionVerifier};
 use crate::replica::ReplicaManager;
 use crate::storage::log_manager::LogManager;
 
@@ -48,6 +49,10 @@ pub struct Broker {
     /// Set when controlled shutdown begins: periodic heartbeats stop, so
     /// none can unfence the broker after the controller fenced it.
     pub in_controlled_shutdown: AtomicBool,
+    /// KIP-890 verification of transactional produce (see
+    /// `replica::txn_verification`); `NoVerification` until the
+    /// transaction coordinator installs its own.
+    txn_verifier: RwLock<Arc<dyn TransactionVerifier>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +157,18 @@ impl Broker {
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
             in_controlled_shutdown: AtomicBool::new(false),
+            txn_verifier: RwLock::new(Arc::new(NoVerification)),
         })
+    }
+
+    /// The verifier transactional produce asks (KIP-890).
+    pub fn transaction_verifier(&self) -> Arc<dyn TransactionVerifier> {
+        self.txn_verifier.read().expect("verifier lock").clone()
+    }
+
+    /// Installs the transaction coordinator's verifier.
+    pub fn set_transaction_verifier(&self, verifier: Arc<dyn TransactionVerifier>) {
+        *self.txn_verifier.write().expect("verifier lock") = verifier;
     }
 
     /// The cluster id from the metadata log.

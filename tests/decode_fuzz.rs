@@ -165,6 +165,7 @@ fn decode_body(req: &ApiRequest) -> Result<(), String> {
         TxnOffsetCommit => TxnOffsetCommitRequest,
         DescribeTransactions => DescribeTransactionsRequest,
         ListTransactions => ListTransactionsRequest,
+        WriteTxnMarkers => WriteTxnMarkersRequest,
     }
     .map_err(|e| e.to_string())
 }
@@ -270,6 +271,7 @@ fn seed_bodies(key: ApiKey, v: i16) -> Vec<Vec<u8>> {
         TxnOffsetCommit => TxnOffsetCommitRequest, txn_offset_commit;
         DescribeTransactions => DescribeTransactionsRequest, describe_transactions;
         ListTransactions => ListTransactionsRequest, list_transactions;
+        WriteTxnMarkers => WriteTxnMarkersRequest, write_txn_markers;
     }
 }
 
@@ -1089,4 +1091,19 @@ fn offset_delete(_v: i16) -> OffsetDeleteRequest {
     let p = |i| OffsetDeleteRequestPartition::default().with_partition_index(i);
     let t = |n| OffsetDeleteRequestTopic::default().with_name(topic(n)).with_partitions(vec![p(0), p(1)]);
     OffsetDeleteRequest::default().with_group_id(group("g")).with_topics(vec![t("a"), t("b")])
+}
+
+fn write_txn_markers(_v: i16) -> WriteTxnMarkersRequest {
+    use write_txn_markers_request::*;
+    let t = |n| WritableTxnMarkerTopic::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
+    let m = |pid, commit| {
+        WritableTxnMarker::default()
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(3)
+            .with_transaction_result(commit)
+            .with_topics(vec![t("a"), t("b")])
+            .with_coordinator_epoch(7)
+            .with_unknown_tagged_fields(unk())
+    };
+    WriteTxnMarkersRequest::default().with_markers(vec![m(1, true), m(2, false)]).with_unknown_tagged_fields(unk())
 }

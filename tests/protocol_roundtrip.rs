@@ -33,6 +33,8 @@ mod replication;
 mod topics;
 #[path = "roundtrip/transactions.rs"]
 mod transactions;
+#[path = "roundtrip/txn_coordinator.rs"]
+mod txn_coordinator;
 
 use api_versions::*;
 use configs::*;
@@ -42,7 +44,7 @@ use groups::*;
 use metadata::*;
 use produce::*;
 use topics::*;
-use transactions::*;
+use txn_coordinator::*;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -481,6 +483,7 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
                 tokio::spawn(admin::round_trip_list_partition_reassignments(addr, versions))
             }
             ApiKey::DescribeQuorum => tokio::spawn(admin::round_trip_describe_quorum(addr, versions)),
+            ApiKey::WriteTxnMarkers => tokio::spawn(transactions::round_trip_write_txn_markers(addr, versions)),
             ApiKey::OffsetForLeaderEpoch => {
                 tokio::spawn(replication::round_trip_offset_for_leader_epoch(addr, versions))
             }

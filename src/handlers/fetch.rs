@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use uuid::Uuid;
 
 use crate::broker::Broker;
@@ -59,6 +59,8 @@ struct PartitionResult {
     records: Bytes,
     /// (epoch, end offset) when a follower's log diverged.
     diverging: Option<(i32, i64)>,
+    /// read_committed: the aborted transactions of the records served.
+    aborted: Option<Vec<crate::storage::txn_index::AbortedTxn>>,
     /// KIP-392: the replica the consumer should fetch from instead.
     preferred_read_replica: Option<i32>,
 }
@@ -66,7 +68,14 @@ struct PartitionResult {
 impl PartitionResult {
     /// An answer without records.
     fn empty(error: i16, offsets: LogOffsets) -> Self {
-        PartitionResult { error, offsets, records: Bytes::new(), diverging: None, preferred_read_replica: None }
+        PartitionResult {
+            error,
+            offsets,
+            records: Bytes::new(),
+            diverging: None,
+            aborted: None,
+            preferred_read_replica: None,
+        }
     }
 }
 
@@ -162,7 +171,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<ResponseFrame, 
     let min_bytes = body.min_bytes.max(0) as usize;
     let max_bytes = body.max_bytes.max(0) as usize;
     let selector = ReadReplicaSelector::new(broker, &image, v, &body.rack_id);
-    let mut results = read_all(&wanted, max_bytes, fetcher, &selector);
+    let mut results = read_all(&wanted, max_bytes, fetcher, &selector, read_committed);
     loop {
         let total: usize = results.iter().map(|r| r.records.len()).sum();
         let any_error =
@@ -174,10 +183,10 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<ResponseFrame, 
         match tokio::time::timeout_at(deadline, changed).await {
             // A partition went away (deleted or moved): answer now.
             Ok((Err(_), _, _)) => {
-                results = read_all(&wanted, max_bytes, fetcher, &selector);
+                results = read_all(&wanted, max_bytes, fetcher, &selector, read_committed);
                 break;
             }
-            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes, fetcher, &selector),
+            Ok((Ok(()), _, _)) => results = read_all(&wanted, max_bytes, fetcher, &selector, read_committed),
             Err(_) => break,
         }
         if broker.shutdown.is_cancelled() {
@@ -200,6 +209,7 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<ResponseFrame, 
         .collect();
     let payloads: Vec<Bytes> = results.iter().map(|r| r.records.clone()).filter(|r| !r.is_empty()).collect();
     for (w, r) in wanted.iter().zip(results) {
+        let aborted = r.aborted;
         let mut pd = PartitionData::default()
             .with_partition_index(w.partition_index)
             .with_error_code(r.error)
@@ -225,7 +235,17 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<ResponseFrame, 
                 pd.current_leader.leader_epoch = reg.leader_epoch;
             }
         }
-        pd.aborted_transactions = if read_committed { Some(Vec::new()) } else { None };
+        pd.aborted_transactions = read_committed.then(|| {
+            aborted
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(t.producer_id))
+                        .with_first_offset(t.first_offset)
+                })
+                .collect()
+        });
         topic_responses[w.topic_index].partitions.push(pd);
     }
     resp.responses = topic_responses;
@@ -244,6 +264,7 @@ fn read_all(
     max_bytes: usize,
     fetcher: Fetcher,
     selector: &ReadReplicaSelector,
+    read_committed: bool,
 ) -> Vec<PartitionResult> {
     let mut remaining = max_bytes;
     let mut first_with_data = true;
@@ -277,7 +298,7 @@ fn read_all(
                             ..PartitionResult::empty(0, offsets)
                         };
                     }
-                    p.read(w.fetch_offset, limit, first_with_data)
+                    p.read(w.fetch_offset, limit, first_with_data, read_committed)
                 }
                 Fetcher::Follower { replica_id, broker_epoch } => {
                     let f = FollowerFetch {
@@ -308,7 +329,7 @@ fn read_all(
                         first_with_data = false;
                         remaining = remaining.saturating_sub(r.records.len());
                     }
-                    PartitionResult { records: r.records, ..PartitionResult::empty(0, r.offsets) }
+                    PartitionResult { records: r.records, aborted: r.aborted, ..PartitionResult::empty(0, r.offsets) }
                 }
                 Err(e) => failed(e),
             }

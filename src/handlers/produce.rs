@@ -9,6 +9,12 @@
 //! requests pipelined behind one that waits for its followers instead of
 //! leaving them queued for a whole replication round each (see
 //! `server::connection`).
+//!
+//! Transactional batches are appended with Kafka's checks (producer epoch,
+//! sequence, a transaction open per producer; a control batch from a client
+//! is INVALID_RECORD) and need the request's transactional id. KIP-890
+//! verification goes through `replica::txn_verification`: with a verifier
+//! installed, such requests come to [`handle`], which asks it first.
 
 use std::time::Duration;
 
@@ -22,6 +28,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::record::batch::{BatchHeader, Compression};
+use crate::replica::txn_verification::Refusals;
 use crate::replica::{Partition, ReplicaError};
 use crate::storage::{StorageError, TopicPartition};
 use crate::util::clock::now_ms;
@@ -78,15 +85,68 @@ pub struct ProduceInFlight {
     ready: Option<Bytes>,
 }
 
-/// Produce in one go (both steps).
+/// Produce in one go (both steps), after asking the transaction
+/// coordinator to verify the transactional batches when a verifier is
+/// installed (`server::dispatch::start` sends such requests here).
 pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Option<Bytes>, WireError> {
-    begin(broker, req)?.complete().await
+    let refusals = verify_transactional(broker, req).await?;
+    begin_verified(broker, req, &refusals)?.complete().await
+}
+
+/// Whether this request must be verified before its append: a verifier is
+/// installed and some batch is transactional.
+pub fn needs_verification(broker: &Broker, req: &ApiRequest) -> bool {
+    if req.version < crate::wire::versions::PRODUCE_MIN_DECODED || !broker.transaction_verifier().enabled() {
+        return false;
+    }
+    req.decode::<ProduceRequest>().is_ok_and(|body| !transactional_partitions(&body).is_empty())
+}
+
+/// The partitions whose batch is transactional, with that batch's
+/// producer id and epoch.
+fn transactional_partitions(body: &ProduceRequest) -> Vec<(TopicPartition, i64, i16)> {
+    let mut out = Vec::new();
+    for t in &body.topic_data {
+        for pd in &t.partition_data {
+            if let Some(h) = pd.records.as_deref().and_then(BatchHeader::parse).filter(|h| h.is_transactional()) {
+                out.push((TopicPartition::new(t.name.0.as_str(), pd.index), h.producer_id, h.producer_epoch));
+            }
+        }
+    }
+    out
+}
+
+/// KIP-890: asks the installed verifier about every transactional batch's
+/// partition (grouped by producer); the refused ones are not appended.
+async fn verify_transactional(broker: &Broker, req: &ApiRequest) -> Result<Refusals, WireError> {
+    let verifier = broker.transaction_verifier();
+    if req.version < crate::wire::versions::PRODUCE_MIN_DECODED || !verifier.enabled() {
+        return Ok(Refusals::new());
+    }
+    let body: ProduceRequest = req.decode()?;
+    let Some(txn_id) = body.transactional_id.as_ref().map(|t| t.0.to_string()) else {
+        return Ok(Refusals::new());
+    };
+    let mut by_producer: std::collections::BTreeMap<(i64, i16), Vec<TopicPartition>> = Default::default();
+    for (tp, pid, epoch) in transactional_partitions(&body) {
+        by_producer.entry((pid, epoch)).or_default().push(tp);
+    }
+    let mut refusals = Refusals::new();
+    for ((pid, epoch), partitions) in by_producer {
+        refusals.extend(verifier.verify(&txn_id, pid, epoch, &partitions).await);
+    }
+    Ok(refusals)
 }
 
 /// The first step: decodes the request and appends every batch, in order.
 /// An acks=0 request that failed is an error (the connection closes, as
-/// Kafka does).
+/// Kafka does). Transactional batches are appended unverified here.
 pub fn begin(broker: &Broker, req: &ApiRequest) -> Result<ProduceInFlight, WireError> {
+    begin_verified(broker, req, &Refusals::new())
+}
+
+/// [`begin`], with the partitions a transaction verification refused.
+fn begin_verified(broker: &Broker, req: &ApiRequest, refusals: &Refusals) -> Result<ProduceInFlight, WireError> {
     let mut flight = ProduceInFlight {
         results: Vec::new(),
         acks: 1,
@@ -107,12 +167,26 @@ pub fn begin(broker: &Broker, req: &ApiRequest) -> Result<ProduceInFlight, WireE
     let image = broker.metadata.image();
     let mut results: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(body.topic_data.len());
     let valid_acks = matches!(acks, -1..=1);
+    // Kafka refuses transactional records without a transactional id
+    // (its authorization of the id fails) for the whole request.
+    let no_txn_id = body.transactional_id.is_none() && !transactional_partitions(&body).is_empty();
     for topic in &body.topic_data {
         let name = topic.name.0.to_string();
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for pd in &topic.partition_data {
+            let refused = refusals.get(&TopicPartition::new(name.as_str(), pd.index));
             let outcome = if !valid_acks {
                 Outcome::error(ResponseError::InvalidRequiredAcks.code(), None)
+            } else if no_txn_id {
+                Outcome::error(
+                    ResponseError::TransactionalIdAuthorizationFailed.code(),
+                    Some("Transactional records need a transactional id".into()),
+                )
+            } else if let Some(code) = refused {
+                Outcome::error(
+                    *code,
+                    Some(format!("The partition {name}-{} is not part of the producer's transaction", pd.index)),
+                )
             } else {
                 produce_one(broker, &image, &name, pd.index, pd.records.as_deref(), acks, req.version, now)
             };
@@ -272,13 +346,6 @@ fn produce_one(
                 );
             }
         }
-    }
-    if BatchHeader::parse(records).is_some_and(|h| h.is_transactional()) {
-        // No transaction coordinator: no partition can be part of a transaction.
-        return Outcome::error(
-            ResponseError::InvalidTxnState.code(),
-            Some("Transactions are not supported by this broker".into()),
-        );
     }
     match p.append_records_to_leader(records, acks, now) {
         Ok(info) => Outcome {

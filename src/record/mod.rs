@@ -2,8 +2,9 @@
 //! v2 only: batch headers ([`batch`]), the varints inside records
 //! ([`varint`]), the codecs ([`compression`]), the one iterator over the
 //! records of a batch that everything decoding records uses ([`iter`]),
-//! and owned records with a batch builder for data the broker writes
-//! itself ([`records`]).
+//! owned records with a batch builder for data the broker writes itself
+//! ([`records`]), and the transaction markers of control batches
+//! ([`control`]).
 //!
 //! The produce path validates every record through [`iter`] (see
 //! `storage::log_validator`) but writes and serves the client's bytes
@@ -11,6 +12,7 @@
 
 pub mod batch;
 pub mod compression;
+pub mod control;
 pub mod iter;
 pub mod records;
 pub mod varint;

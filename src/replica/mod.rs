@@ -3,13 +3,15 @@
 //! as leader, appends with their acks semantics, reads up to the high
 //! watermark, follower tracking and the ISR; as follower, fetching from
 //! the leader and truncating where logs diverge; the offset watches that
-//! wake waiting fetches and producers.
+//! wake waiting fetches and producers; the hook through which produce
+//! asks the transaction coordinator to verify transactional batches.
 
 pub mod fetcher;
 pub mod hop_trace;
 pub mod isr;
 pub mod partition;
 pub mod replica_manager;
+pub mod txn_verification;
 
 use thiserror::Error;
 

@@ -29,9 +29,11 @@ use uuid::Uuid;
 
 use crate::config::LogConfig;
 use crate::controller_client::QuorumLease;
+use crate::record::control::EndTxnMarker;
 use crate::storage::log_manager::SharedLog;
 use crate::storage::log_validator;
 use crate::storage::partition_log::{LogAppendInfo, PartitionLog, ReadLimits};
+use crate::storage::txn_index::AbortedTxn;
 use crate::storage::{StorageError, TopicPartition};
 
 use super::hop_trace::{self, HopTrace};
@@ -39,12 +41,26 @@ use super::isr::{self, PendingIsr, RemoteReplica};
 use super::ReplicaError;
 
 /// The offsets a fetch response reports.
+/// Invariant: `log_start_offset <= last_stable_offset <= high_watermark
+/// <= log_end_offset` (as `PartitionLog` keeps them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LogOffsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_end_offset: i64,
+}
+
+impl LogOffsets {
+    /// The offsets of `log` now (under its lock).
+    pub fn of(log: &PartitionLog) -> Self {
+        LogOffsets {
+            log_start_offset: log.log_start_offset(),
+            high_watermark: log.high_watermark(),
+            last_stable_offset: log.last_stable_offset(),
+            log_end_offset: log.log_end_offset(),
+        }
+    }
 }
 
 /// The partition's registration as this broker applies it.
@@ -76,6 +92,16 @@ impl PartitionState {
 pub struct ReadResult {
     pub records: Bytes,
     pub offsets: LogOffsets,
+    /// read_committed: the aborted transactions of the batches served.
+    pub aborted: Option<Vec<AbortedTxn>>,
+}
+
+/// Where a read stops.
+#[derive(Debug, Clone, Copy)]
+enum ReadUpTo {
+    LogEnd,
+    HighWatermark,
+    LastStableOffset,
 }
 
 /// A follower's fetch of this partition, as the leader sees it.
@@ -147,15 +173,7 @@ impl Partition {
         lag_max_ms: i64,
         lease: Arc<QuorumLease>,
     ) -> Arc<Self> {
-        let offsets = {
-            let l = log.lock().expect("log lock");
-            LogOffsets {
-                log_start_offset: l.log_start_offset(),
-                high_watermark: l.high_watermark(),
-                last_stable_offset: l.high_watermark(),
-                log_end_offset: l.log_end_offset(),
-            }
-        };
+        let offsets = LogOffsets::of(&log.lock().expect("log lock"));
         Arc::new(Partition {
             topic_id,
             node_id,
@@ -332,6 +350,33 @@ impl Partition {
         Ok(info)
     }
 
+    /// Writes a transaction marker as leader (WriteTxnMarkers): the same
+    /// leadership checks as a produce with acks=all, then
+    /// `PartitionLog::append_marker`. The caller waits for the high
+    /// watermark to pass `last_offset` before answering.
+    pub fn append_marker_as_leader(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTxnMarker,
+        now: i64,
+    ) -> Result<LogAppendInfo, ReplicaError> {
+        let info = {
+            let st = self.state.read().expect("partition lock");
+            let mut log = self.log.lock().expect("log lock");
+            if !self.may_lead(&st, log.config()) {
+                return Err(ReplicaError::NotLeaderOrFollower);
+            }
+            let min_isr = st.effective_min_isr(log.config().min_insync_replicas);
+            if (st.isr.len() as i32) < min_isr {
+                return Err(ReplicaError::NotEnoughReplicas { isr: st.isr.len(), min: min_isr });
+            }
+            log.append_marker(producer_id, producer_epoch, marker, st.leader_epoch, now)?
+        };
+        self.maybe_advance_high_watermark();
+        Ok(info)
+    }
+
     /// Whether `WEIR_HOP_TRACE` follows this partition's batches.
     pub fn traced(&self) -> bool {
         self.trace.is_some()
@@ -379,15 +424,7 @@ impl Partition {
     }
 
     fn publish_offsets(&self) {
-        let offsets = {
-            let log = self.log.lock().expect("log lock");
-            LogOffsets {
-                log_start_offset: log.log_start_offset(),
-                high_watermark: log.high_watermark(),
-                last_stable_offset: log.high_watermark(),
-                log_end_offset: log.log_end_offset(),
-            }
-        };
+        let offsets = LogOffsets::of(&self.log.lock().expect("log lock"));
         self.offsets.send_if_modified(|cur| {
             if *cur != offsets {
                 *cur = offsets;
@@ -463,10 +500,26 @@ impl Partition {
         Ok(low)
     }
 
-    /// Reads from `offset` up to the high watermark (consumers) with the
-    /// log lock held only to locate the bytes.
-    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, ReplicaError> {
-        let read = self.read_up_to(offset, max_bytes, min_one_batch, false)?;
+    /// Reads from `offset` up to the high watermark (consumers), or up to
+    /// the last stable offset with the aborted transactions of the range
+    /// served (`read_committed`), with the log lock held only to locate the
+    /// bytes.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
+    ) -> Result<ReadResult, ReplicaError> {
+        let limit = if read_committed { ReadUpTo::LastStableOffset } else { ReadUpTo::HighWatermark };
+        let mut read = self.read_up_to(offset, max_bytes, min_one_batch, limit)?;
+        if read_committed {
+            // Kafka's `collectAbortedTxns` for exactly the batches served.
+            read.aborted = Some(match hop_trace::end_offset(&read.records) {
+                Some(end) => self.log.lock().expect("log lock").collect_aborted_transactions(offset, end),
+                None => Vec::new(),
+            });
+        }
         if let Some(end) = self.trace.as_ref().and_then(|_| hop_trace::end_offset(&read.records)) {
             self.trace.as_ref().expect("checked").consumed(end);
         }
@@ -478,18 +531,16 @@ impl Partition {
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
-        to_log_end: bool,
+        up_to: ReadUpTo,
     ) -> Result<ReadResult, ReplicaError> {
         let (plan, offsets) = {
             let log = self.log.lock().expect("log lock");
-            let hw = log.high_watermark();
-            let offsets = LogOffsets {
-                log_start_offset: log.log_start_offset(),
-                high_watermark: hw,
-                last_stable_offset: hw,
-                log_end_offset: log.log_end_offset(),
+            let offsets = LogOffsets::of(&log);
+            let max_offset = match up_to {
+                ReadUpTo::LogEnd => offsets.log_end_offset,
+                ReadUpTo::HighWatermark => offsets.high_watermark,
+                ReadUpTo::LastStableOffset => offsets.last_stable_offset,
             };
-            let max_offset = if to_log_end { offsets.log_end_offset } else { hw };
             let plan = log.read_plan(offset, ReadLimits { max_bytes, max_offset, min_one_batch })?;
             (plan, offsets)
         };
@@ -497,7 +548,7 @@ impl Partition {
             Some(p) => p.read()?,
             None => Bytes::new(),
         };
-        Ok(ReadResult { records, offsets })
+        Ok(ReadResult { records, offsets, aborted: None })
     }
 
     /// A follower's fetch: checks it is a replica fetching at our leader
@@ -525,7 +576,7 @@ impl Partition {
         if let Some(diverging) = self.diverging_epoch(f.last_fetched_epoch, f.fetch_offset) {
             return Ok(diverging);
         }
-        let read = self.read_up_to(f.fetch_offset, f.max_bytes, f.min_one_batch, true)?;
+        let read = self.read_up_to(f.fetch_offset, f.max_bytes, f.min_one_batch, ReadUpTo::LogEnd)?;
         if let Some(t) = &self.trace {
             let end = hop_trace::end_offset(&read.records).unwrap_or(f.fetch_offset);
             t.follower_fetch(f.replica_id, f.fetch_offset, end);
@@ -545,13 +596,7 @@ impl Partition {
         let log = self.log.lock().expect("log lock");
         let (epoch, end_offset) = log.end_offset_for_epoch(last_fetched_epoch).unwrap_or((-1, -1));
         if epoch < last_fetched_epoch || end_offset < fetch_offset {
-            let hw = log.high_watermark();
-            let offsets = LogOffsets {
-                log_start_offset: log.log_start_offset(),
-                high_watermark: hw,
-                last_stable_offset: hw,
-                log_end_offset: log.log_end_offset(),
-            };
+            let offsets = LogOffsets::of(&log);
             return Some(FollowerRead::Diverging { epoch, end_offset, offsets });
         }
         None

@@ -33,12 +33,18 @@ pub fn start(broker: &Broker, frame: Bytes, received_ns: u64) -> Result<Started,
     if !is_produce {
         return Ok(Started::Other(frame));
     }
+    let frame_copy = frame.clone();
     let mut req = match request::parse(frame)? {
         Parsed::Request(r) => r,
         // Only ApiVersions falls back; a produce frame never does.
         Parsed::ApiVersionsFallback { .. } => return Err(WireError::UnknownApiKey(ApiKey::Produce as i16)),
     };
     req.received_ns = received_ns;
+    if handlers::produce::needs_verification(broker, &req) {
+        // KIP-890: the transaction coordinator is asked first, so this one
+        // is handled in turn, after the started ones are answered.
+        return Ok(Started::Other(frame_copy));
+    }
     let flight = handlers::produce::begin(broker, &req)?;
     Ok(Started::Produce(Box::pin(async move { flight.complete().await.map(|r| r.map(ResponseFrame::from)) })))
 }
@@ -100,6 +106,7 @@ async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Resul
         ApiKey::CreatePartitions => handlers::create_partitions::handle(broker, req).await.map(Some),
         ApiKey::ElectLeaders => handlers::elect_leaders::handle(broker, req).await.map(Some),
         ApiKey::DescribeQuorum => handlers::describe_quorum::handle(broker, req).await.map(Some),
+        ApiKey::WriteTxnMarkers => handlers::write_txn_markers::handle(broker, req).await.map(Some),
         ApiKey::ListPartitionReassignments => {
             handlers::list_partition_reassignments::handle(broker, req).await.map(Some)
         }

@@ -21,6 +21,7 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod segment;
 pub mod segment_file;
+pub mod txn_index;
 
 use std::fmt;
 use std::sync::Arc;
@@ -98,6 +99,12 @@ pub enum StorageError {
     OutOfOrderSequence(String),
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
+    /// A non-transactional batch from a producer with an open transaction.
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A transaction marker from an older coordinator epoch (a zombie).
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     #[error("unsupported compression type: {0}")]
     UnsupportedCompression(String),
     #[error("log directory is in use or invalid: {0}")]
@@ -145,6 +152,8 @@ impl StorageError {
             StorageError::OffsetOutOfRange { .. } => E::OffsetOutOfRange.code(),
             StorageError::OutOfOrderSequence(_) => E::OutOfOrderSequenceNumber.code(),
             StorageError::InvalidProducerEpoch(_) => E::InvalidProducerEpoch.code(),
+            StorageError::InvalidTxnState(_) => E::InvalidTxnState.code(),
+            StorageError::TransactionCoordinatorFenced(_) => E::TransactionCoordinatorFenced.code(),
             StorageError::UnsupportedCompression(_) => E::UnsupportedCompressionType.code(),
         }
     }

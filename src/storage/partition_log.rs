@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::config::LogConfig;
 use crate::record::batch::{self, BatchError, BatchHeader, BatchIter, BatchView, HEADER_SIZE};
+use crate::record::control::{self, EndTxnMarker};
 use crate::record::iter::{self, RecordIter};
 use crate::util::clock::now_ms;
 
@@ -33,9 +34,14 @@ use super::flusher::{FlushJob, Flusher};
 use super::leader_epoch_cache::LeaderEpochCache;
 use super::log_dir_failure::LogDirFailureChannel;
 use super::log_validator::{self, batch_error, ValidatedBatch};
-use super::producer_state::ProducerStateManager;
+use super::producer_state::{CompletedTxn, ProducerStateManager};
 use super::segment::{self, read_at, LogSegment, SegmentConfig};
+use super::txn_index::AbortedTxn;
 use super::{Result, StorageError, TopicPartition};
+
+/// Control batches larger than this are no transaction marker (a marker
+/// batch is under 100 bytes): the recovery scan does not read them whole.
+const MAX_CONTROL_BATCH_BYTES: usize = 4096;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +273,9 @@ impl PartitionLog {
             // The producer-state scan below starts at the newest snapshot;
             // epochs must come from every batch from the log start.
             let mut epochs = Vec::new();
-            log.for_each_batch_from(log.log_start_offset, |h| epochs.push((h.partition_leader_epoch, h.base_offset)))?;
+            log.for_each_batch_from(log.log_start_offset, |h, _| {
+                epochs.push((h.partition_leader_epoch, h.base_offset))
+            })?;
             for (epoch, base) in epochs.into_iter().filter(|&(e, _)| e >= 0) {
                 log.leader_epoch_cache.assign_deferred(epoch, base.max(log.log_start_offset));
             }
@@ -278,24 +286,52 @@ impl PartitionLog {
     }
 
     /// Producer state: newest snapshot at or below the log end, then a
-    /// header scan of every batch after it.
+    /// header scan of every batch after it (control batches are read
+    /// whole: their markers complete transactions). The aborted-transaction
+    /// index is trusted below the scan's start and re-derived from it on,
+    /// so a crash between a marker's append and its index entry, or a
+    /// truncation, leaves no entry missing or stale.
     fn rebuild_producer_state(&mut self) -> Result<()> {
         let end = self.log_end_offset();
         let from =
             self.producer_state.load_latest_snapshot(end)?.unwrap_or(self.log_start_offset).max(self.log_start_offset);
-        let mut epochs = Vec::new();
-        self.for_each_batch_from(from, |h| epochs.push(*h))?;
-        for h in &epochs {
-            self.producer_state.update(h);
+        let start_key = self.segments.range(..=from).next_back().map(|(k, _)| *k).unwrap_or(i64::MIN);
+        for seg in self.segments.range_mut(start_key..).map(|(_, s)| s) {
+            seg.txn_index.truncate_to(from)?;
+        }
+        let mut batches = Vec::new();
+        self.for_each_batch_from(from, |h, marker| batches.push((*h, marker)))?;
+        for (h, marker) in &batches {
+            let completed = self.producer_state.update(h, *marker);
+            self.index_completed(completed)?;
             if h.partition_leader_epoch >= 0 {
                 self.leader_epoch_cache.assign(h.partition_leader_epoch, h.base_offset)?;
             }
         }
+        self.producer_state.on_high_watermark(self.high_watermark);
         Ok(())
     }
 
-    /// Calls `f` with the header of every batch whose last offset >= `from`.
-    fn for_each_batch_from(&self, from: i64, mut f: impl FnMut(&BatchHeader)) -> Result<()> {
+    /// Records an aborted transaction in the index of the segment holding
+    /// its marker.
+    fn index_completed(&mut self, completed: Option<CompletedTxn>) -> Result<()> {
+        let Some(c) = completed.filter(|c| c.aborted) else {
+            return Ok(());
+        };
+        let Some((_, seg)) = self.segments.range_mut(..=c.last_offset).next_back() else {
+            return Ok(());
+        };
+        seg.txn_index.append(AbortedTxn {
+            producer_id: c.producer_id,
+            first_offset: c.first_offset,
+            last_offset: c.last_offset,
+            last_stable_offset: c.last_stable_offset,
+        })
+    }
+
+    /// Calls `f` with the header of every batch whose last offset >= `from`,
+    /// and the transaction marker of each control batch.
+    fn for_each_batch_from(&self, from: i64, mut f: impl FnMut(&BatchHeader, Option<EndTxnMarker>)) -> Result<()> {
         let start_key = self.segments.range(..=from).next_back().map(|(k, _)| *k).unwrap_or(i64::MIN);
         for seg in self.segments.range(start_key..).map(|(_, s)| s) {
             let mut pos = match seg.find_batch(from, seg.size())? {
@@ -308,7 +344,14 @@ impl PartitionLog {
                 let Some(h) = BatchHeader::parse(&hdr) else {
                     break;
                 };
-                f(&h);
+                let marker = if h.is_control() && h.size() <= MAX_CONTROL_BATCH_BYTES {
+                    let whole = read_at(&*seg.file()?, pos, h.size())
+                        .map_err(|e| StorageError::io("producer state scan", e))?;
+                    BatchView::parse(&whole).ok().and_then(|v| control::parse_marker(&v))
+                } else {
+                    None
+                };
+                f(&h, marker);
                 pos += h.size() as u64;
             }
         }
@@ -387,6 +430,34 @@ impl PartitionLog {
     /// Sets the high watermark, clamped to the log's range.
     pub fn set_high_watermark(&mut self, hw: i64) {
         self.high_watermark = hw.clamp(self.log_start_offset, self.log_end_offset());
+        self.producer_state.on_high_watermark(self.high_watermark);
+    }
+    /// Kafka's `lastStableOffset`: the first offset of the oldest
+    /// transaction not yet decided and replicated, capped at the high
+    /// watermark (never below the log start offset).
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark;
+        self.producer_state.first_unstable_offset().map_or(hw, |f| f.min(hw)).max(self.log_start_offset)
+    }
+    /// The aborted transactions a read_committed fetch of `[from, upper)`
+    /// needs (Kafka's `collectAbortedTxns`): every one whose marker is at
+    /// or after `from` and that began below `upper`. Segments are walked
+    /// from the one holding `from` until an entry shows that every
+    /// transaction begun below `upper` had completed.
+    pub fn collect_aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        let start_key = self.segments.range(..=from).next_back().map(|(k, _)| *k).unwrap_or(i64::MIN);
+        let mut out = Vec::new();
+        for seg in self.segments.range(start_key..).map(|(_, s)| s) {
+            for t in seg.txn_index.entries() {
+                if t.last_offset >= from && t.first_offset < upper {
+                    out.push(*t);
+                }
+                if t.last_stable_offset >= upper {
+                    return out;
+                }
+            }
+        }
+        out
     }
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point.load(Ordering::Acquire)
@@ -477,7 +548,7 @@ impl PartitionLog {
         self.maybe_roll(size, base_offset + h.last_offset_delta as i64, batch.max_timestamp(), now)?;
         self.active_mut().append(&header, batch.records())?;
         let final_header = BatchHeader::parse(&header).expect("full header");
-        self.after_append(&final_header, leader_epoch)?;
+        self.after_append(&final_header, leader_epoch, None)?;
         Ok(LogAppendInfo {
             first_offset: base_offset,
             last_offset: final_header.last_offset(),
@@ -497,7 +568,37 @@ impl PartitionLog {
         self.guard("append", r)
     }
 
+    /// Writes a COMMIT or ABORT marker for `producer_id` at `epoch` as
+    /// leader (Kafka's `appendAsLeader` with the coordinator as origin):
+    /// refused for an older producer epoch (INVALID_PRODUCER_EPOCH) or an
+    /// older coordinator epoch (TRANSACTION_COORDINATOR_FENCED); completes
+    /// the producer's open transaction here, indexing it if aborted.
+    pub fn append_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTxnMarker,
+        leader_epoch: i32,
+        now: i64,
+    ) -> Result<LogAppendInfo> {
+        self.online()?;
+        self.producer_state.check_marker(producer_id, epoch, marker.coordinator_epoch)?;
+        let bytes = control::marker_batch(producer_id, epoch, marker, now);
+        let r = self.append_built(&bytes, leader_epoch, now, Some(marker));
+        self.guard("append a transaction marker", r)
+    }
+
     fn append_internal_unguarded(&mut self, batch_bytes: &[u8], leader_epoch: i32, now: i64) -> Result<LogAppendInfo> {
+        self.append_built(batch_bytes, leader_epoch, now, None)
+    }
+
+    fn append_built(
+        &mut self,
+        batch_bytes: &[u8],
+        leader_epoch: i32,
+        now: i64,
+        marker: Option<EndTxnMarker>,
+    ) -> Result<LogAppendInfo> {
         self.flush_queued = false;
         let view = BatchView::parse_valid(batch_bytes).map_err(batch_error)?;
         let h = view.header();
@@ -509,7 +610,7 @@ impl PartitionLog {
         self.maybe_roll(batch_bytes.len(), base_offset + h.last_offset_delta as i64, h.max_timestamp, now)?;
         self.active_mut().append(&header, &batch_bytes[HEADER_SIZE..])?;
         let final_header = BatchHeader::parse(&header).expect("full header");
-        self.after_append(&final_header, leader_epoch)?;
+        self.after_append(&final_header, leader_epoch, marker)?;
         Ok(LogAppendInfo {
             first_offset: base_offset,
             last_offset: final_header.last_offset(),
@@ -556,7 +657,8 @@ impl PartitionLog {
             self.maybe_roll(bytes.len(), view.last_offset(), view.max_timestamp(), now)?;
             self.active_mut().append(&bytes[..HEADER_SIZE], &bytes[HEADER_SIZE..])?;
             let h = view.header();
-            self.after_append(&h, h.partition_leader_epoch)?;
+            let marker = if h.is_control() { control::parse_marker(&view) } else { None };
+            self.after_append(&h, h.partition_leader_epoch, marker)?;
             appended += 1;
         }
         Ok((appended, std::mem::take(&mut self.flush_queued)))
@@ -591,8 +693,9 @@ impl PartitionLog {
         }
     }
 
-    fn after_append(&mut self, h: &BatchHeader, leader_epoch: i32) -> Result<()> {
-        self.producer_state.update(h);
+    fn after_append(&mut self, h: &BatchHeader, leader_epoch: i32, marker: Option<EndTxnMarker>) -> Result<()> {
+        let completed = self.producer_state.update(h, marker);
+        self.index_completed(completed)?;
         if leader_epoch >= 0 {
             self.leader_epoch_cache.assign(leader_epoch, h.base_offset)?;
         }
@@ -690,6 +793,8 @@ impl PartitionLog {
         }
         self.active_mut().on_become_inactive()?;
         let old_file = self.active().file()?;
+        // Its aborted-transaction entries are fsynced with it.
+        let old_txn_index = self.active().txn_index.try_clone_file().map(Arc::new);
         self.producer_state.take_snapshot(new_base)?;
         let seg = LogSegment::create(&self.dir, new_base, &segment_config(&self.config))?;
         self.segments.insert(new_base, seg);
@@ -702,7 +807,7 @@ impl PartitionLog {
         let tp = self.tp.clone();
         let (failure, log_dir, tx) = (self.failure.clone(), self.log_dir.clone(), self.durable_tx.clone());
         self.flusher.submit(FlushJob {
-            files: vec![old_file],
+            files: std::iter::once(old_file).chain(old_txn_index).collect(),
             done: Box::new(move |res| match res {
                 Ok(()) => {
                     rp.fetch_max(new_base, Ordering::AcqRel);
@@ -1162,3 +1267,5 @@ pub struct LoadHints {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

@@ -4,6 +4,13 @@
 //! offsets, and to reject gaps (OUT_OF_ORDER_SEQUENCE_NUMBER) and stale
 //! epochs (INVALID_PRODUCER_EPOCH).
 //!
+//! It also tracks transactions (Kafka's `ongoingTxns` and
+//! `unreplicatedTxns`): a producer's transaction opens with its first
+//! transactional batch and completes with its COMMIT or ABORT marker; a
+//! completed one still holds the first unstable offset until the high
+//! watermark passes its marker. The last stable offset is the first
+//! unstable offset capped at the high watermark.
+//!
 //! State survives restarts through `<offset>.snapshot` files in Kafka's
 //! `ProducerSnapshot` v1 format, plus a scan of the batch headers written
 //! after the newest snapshot.
@@ -14,6 +21,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::record::batch::BatchHeader;
+use crate::record::control::EndTxnMarker;
 
 use super::{segment_file_name, Result, StorageError};
 
@@ -67,17 +75,89 @@ fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
     next_seq as i64 == last_seq as i64 + 1 || (next_seq == 0 && last_seq == i32::MAX)
 }
 
+/// A transaction a marker completed on this partition (Kafka's
+/// `CompletedTxn` plus the LSO its `AbortedTxn` records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+    /// The first offset of the oldest transaction still open after this
+    /// one completed, else the offset after the marker.
+    pub last_stable_offset: i64,
+}
+
+/// Invariant: `ongoing` holds `(current_txn_first_offset, producer id)` of
+/// exactly the producers whose entry has an open transaction;
+/// `unreplicated` holds `(first offset, marker offset, producer id)` of
+/// completed transactions whose marker is not yet below the high watermark.
 #[derive(Debug)]
 pub struct ProducerStateManager {
     dir: PathBuf,
     producers: HashMap<i64, ProducerStateEntry>,
     /// Offsets of snapshot files present on disk.
     snapshots: BTreeSet<i64>,
+    ongoing: BTreeSet<(i64, i64)>,
+    unreplicated: BTreeSet<(i64, i64, i64)>,
 }
 
 impl ProducerStateManager {
     pub fn new(dir: &Path) -> Self {
-        ProducerStateManager { dir: dir.to_path_buf(), producers: HashMap::new(), snapshots: BTreeSet::new() }
+        ProducerStateManager {
+            dir: dir.to_path_buf(),
+            producers: HashMap::new(),
+            snapshots: BTreeSet::new(),
+            ongoing: BTreeSet::new(),
+            unreplicated: BTreeSet::new(),
+        }
+    }
+
+    /// The first offset of the oldest transaction that is open, or whose
+    /// marker the high watermark has not passed (Kafka's
+    /// `firstUnstableOffset`).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        let ongoing = self.ongoing.first().map(|(o, _)| *o);
+        let unreplicated = self.unreplicated.first().map(|(o, _, _)| *o);
+        match (ongoing, unreplicated) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The high watermark moved: completed transactions whose marker is
+    /// below it no longer hold the last stable offset back.
+    pub fn on_high_watermark(&mut self, hw: i64) {
+        self.unreplicated.retain(|(_, marker, _)| *marker >= hw);
+    }
+
+    /// Open transactions as (producer id, first offset), oldest first.
+    pub fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(first, pid)| (*pid, *first))
+    }
+
+    /// Kafka's checks of a marker the coordinator asks this leader to
+    /// write: a producer epoch older than the last seen one is refused
+    /// (INVALID_PRODUCER_EPOCH), and so is an older coordinator epoch
+    /// (TRANSACTION_COORDINATOR_FENCED).
+    pub fn check_marker(&self, producer_id: i64, epoch: i16, coordinator_epoch: i32) -> Result<()> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if epoch < entry.epoch {
+            return Err(StorageError::InvalidProducerEpoch(format!(
+                "epoch of producer {producer_id} is {epoch}, which is smaller than the last seen epoch {}",
+                entry.epoch
+            )));
+        }
+        if entry.coordinator_epoch > coordinator_epoch {
+            return Err(StorageError::TransactionCoordinatorFenced(format!(
+                "invalid coordinator epoch for producerId {producer_id}: {coordinator_epoch} (zombie), {} (current)",
+                entry.coordinator_epoch
+            )));
+        }
+        Ok(())
     }
 
     pub fn set_dir(&mut self, dir: &Path) {
@@ -130,15 +210,23 @@ impl ProducerStateManager {
                 )));
             }
         }
+        if entry.current_txn_first_offset.is_some() && !batch.is_transactional() {
+            return Err(StorageError::InvalidTxnState(format!(
+                "expected a transactional write from producer {pid}, which has a transaction open"
+            )));
+        }
         Ok(None)
     }
 
     /// Records an appended batch (leader append, follower append, or a
-    /// recovery scan). `batch` carries its final offsets.
-    pub fn update(&mut self, batch: &BatchHeader) {
+    /// recovery scan). `batch` carries its final offsets; `marker` is what
+    /// a control batch carries (`None` for data, or a control batch that is
+    /// no transaction marker). Returns the transaction a marker completed,
+    /// if the producer had one open.
+    pub fn update(&mut self, batch: &BatchHeader, marker: Option<EndTxnMarker>) -> Option<CompletedTxn> {
         let pid = batch.producer_id;
         if pid < 0 {
-            return;
+            return None;
         }
         let epoch = batch.producer_epoch;
         let entry = self.producers.entry(pid).or_insert_with(|| ProducerStateEntry::new(pid, epoch));
@@ -147,14 +235,27 @@ impl ProducerStateManager {
             entry.batches.clear();
         } else if epoch < entry.epoch {
             // Replication of an old epoch's batch: keep the newer state.
-            return;
+            return None;
         }
         if batch.is_control() {
-            entry.current_txn_first_offset = None;
-            return;
+            let marker = marker?;
+            entry.coordinator_epoch = marker.coordinator_epoch;
+            let first = entry.current_txn_first_offset.take()?;
+            self.ongoing.remove(&(first, pid));
+            let last_offset = batch.base_offset;
+            self.unreplicated.insert((first, last_offset, pid));
+            let last_stable_offset = self.ongoing.first().map_or(last_offset + 1, |(o, _)| *o);
+            return Some(CompletedTxn {
+                producer_id: pid,
+                first_offset: first,
+                last_offset,
+                aborted: !marker.commit,
+                last_stable_offset,
+            });
         }
         if batch.is_transactional() && entry.current_txn_first_offset.is_none() {
             entry.current_txn_first_offset = Some(batch.base_offset);
+            self.ongoing.insert((batch.base_offset, pid));
         }
         if batch.base_sequence >= 0 {
             entry.batches.push_back(BatchMetadata {
@@ -168,6 +269,7 @@ impl ProducerStateManager {
                 entry.batches.pop_front();
             }
         }
+        None
     }
 
     /// Forgets every producer whose last batch ends at or after `offset`
@@ -175,6 +277,8 @@ impl ProducerStateManager {
     /// all state, for a rebuild from a snapshot plus a scan.
     pub fn clear(&mut self) {
         self.producers.clear();
+        self.ongoing.clear();
+        self.unreplicated.clear();
     }
 
     fn snapshot_path(&self, offset: i64) -> PathBuf {
@@ -202,7 +306,7 @@ impl ProducerStateManager {
     /// (`None`: no snapshot, scan from the log start).
     pub fn load_latest_snapshot(&mut self, max_offset: i64) -> Result<Option<i64>> {
         self.scan_snapshots()?;
-        self.producers.clear();
+        self.clear();
         let newer: Vec<i64> = self.snapshots.range(max_offset + 1..).copied().collect();
         for off in newer {
             self.delete_snapshot(off);
@@ -211,6 +315,9 @@ impl ProducerStateManager {
             match std::fs::read(self.snapshot_path(off)).ok().and_then(|b| decode_snapshot(&b)) {
                 Some(entries) => {
                     for e in entries {
+                        if let Some(first) = e.current_txn_first_offset {
+                            self.ongoing.insert((first, e.producer_id));
+                        }
                         self.producers.insert(e.producer_id, e);
                     }
                     return Ok(Some(off));
@@ -415,7 +522,7 @@ mod tests {
         let b0 = batch(7, 0, 0, 3, 0);
         let v0 = BatchView::parse(&b0).unwrap().header();
         assert_eq!(s.check_client_batch(&v0).unwrap(), None);
-        s.update(&v0);
+        s.update(&v0, None);
         // Exact retry: duplicate with the original offsets.
         let dup = s.check_client_batch(&v0).unwrap().unwrap();
         assert_eq!((dup.first_offset, dup.last_offset), (0, 2));
@@ -429,7 +536,7 @@ mod tests {
         let b1 = batch(7, 0, 3, 2, 3);
         let v1 = BatchView::parse(&b1).unwrap().header();
         assert_eq!(s.check_client_batch(&v1).unwrap(), None);
-        s.update(&v1);
+        s.update(&v1, None);
         // New epoch must start at 0.
         let bad = batch(7, 1, 5, 1, 5);
         assert!(matches!(
@@ -439,7 +546,7 @@ mod tests {
         let e1 = batch(7, 1, 0, 1, 5);
         let ve1 = BatchView::parse(&e1).unwrap().header();
         s.check_client_batch(&ve1).unwrap();
-        s.update(&ve1);
+        s.update(&ve1, None);
         // Old epoch is fenced.
         let old = batch(7, 0, 5, 1, 6);
         assert!(matches!(
@@ -458,7 +565,7 @@ mod tests {
             if i == 0 {
                 first = b.clone();
             }
-            s.update(&BatchView::parse(&b).unwrap().header());
+            s.update(&BatchView::parse(&b).unwrap().header(), None);
         }
         assert_eq!(s.entry(1).unwrap().batches.len(), 5);
         // The first batch is forgotten: its retry is now out of order.
@@ -470,7 +577,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = ProducerStateManager::new(dir.path());
         let b = batch(42, 3, 10, 4, 100);
-        s.update(&BatchView::parse(&b).unwrap().header());
+        s.update(&BatchView::parse(&b).unwrap().header(), None);
         s.take_snapshot(104).unwrap();
         assert!(dir.path().join("00000000000000000104.snapshot").exists());
         let mut r = ProducerStateManager::new(dir.path());

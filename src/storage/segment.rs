@@ -18,6 +18,7 @@ use crate::util::clock::now_ms;
 
 use super::index::{OffsetIndex, TimeIndex};
 use super::segment_file::SegmentFile;
+use super::txn_index::{TransactionIndex, TXN_INDEX_SUFFIX};
 use super::{segment_file_name, Result, StorageError};
 
 pub const LOG_SUFFIX: &str = ".log";
@@ -100,9 +101,10 @@ pub fn read_at(file: &File, position: u64, len: usize) -> std::io::Result<Bytes>
     Ok(Bytes::from(buf))
 }
 
-/// Removes the `.log`, `.index` and `.timeindex` files of a segment.
+/// Removes the `.log`, `.index`, `.timeindex` and `.txnindex` files of a
+/// segment.
 pub fn delete_segment_files(dir: &Path, base_offset: i64) -> Result<()> {
-    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+    for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX] {
         let p = dir.join(segment_file_name(base_offset, suffix));
         match std::fs::remove_file(&p) {
             Ok(()) => {}
@@ -132,6 +134,8 @@ pub struct LogSegment {
     next_offset: i64,
     pub offset_index: OffsetIndex,
     pub time_index: TimeIndex,
+    /// The transactions whose ABORT marker lies in this segment.
+    pub txn_index: TransactionIndex,
     index_interval_bytes: u64,
     bytes_since_last_index_entry: u64,
     max_timestamp: i64,
@@ -184,6 +188,7 @@ impl LogSegment {
                 base_offset,
                 cfg.max_index_bytes,
             ),
+            txn_index: TransactionIndex::create(dir, base_offset)?,
             index_interval_bytes: cfg.index_interval_bytes,
             bytes_since_last_index_entry: 0,
             max_timestamp: -1,
@@ -229,6 +234,7 @@ impl LogSegment {
                 base_offset,
                 cfg.max_index_bytes,
             ),
+            txn_index: TransactionIndex::load(dir, base_offset)?,
             index_interval_bytes: cfg.index_interval_bytes,
             bytes_since_last_index_entry: 0,
             max_timestamp: -1,
@@ -534,6 +540,7 @@ impl LogSegment {
         self.size = new_size;
         self.offset_index.truncate_to_offset(offset)?;
         self.time_index.truncate_to_offset(offset)?;
+        self.txn_index.truncate_to(offset)?;
         // Recompute the end offset, max timestamp and index cadence.
         self.next_offset = self.base_offset;
         self.max_timestamp = -1;
@@ -565,6 +572,7 @@ impl LogSegment {
             self.handle()?.sync_data().map_err(|e| self.io(e))?;
             self.unflushed = false;
         }
+        self.txn_index.flush()?;
         self.persist_indexes()
     }
 

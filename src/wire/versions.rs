@@ -62,6 +62,7 @@ pub const SUPPORTED_APIS: &[SupportedApi] = &[
     api(ApiKey::DescribeTopicPartitions, 0, 0),
     api(ApiKey::DescribeTransactions, 0, 0),
     api(ApiKey::ListTransactions, 0, 1),
+    api(ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// Lowest Produce version whose body we decode.

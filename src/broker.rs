@@ -22,11 +22,12 @@ use crate::controller_client::ops::NewTopic;
 use crate::controller_client::{ControllerChannel, ControllerError};
 use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordinator, GROUP_METADATA_TOPIC};
 use crate::coordinator::producer_id_manager::ProducerIdManager;
+use crate::coordinator::transaction::verifier::CoordinatorVerifier;
 use crate::coordinator::transaction::{
     TransactionConfig, TransactionCoordinator, TxnLeadership, TRANSACTION_STATE_TOPIC,
 };
 use crate::metadata::{MetadataCache, MetadataImage, METADATA_TOPIC};
-use crate::replica::txn_verification::{NoVerification, TransactionVerifier};
+use crate::replica::txn_verification::TransactionVerifier;
 use crate::replica::ReplicaManager;
 use crate::storage::log_manager::LogManager;
 
@@ -50,8 +51,8 @@ pub struct Broker {
     /// none can unfence the broker after the controller fenced it.
     pub in_controlled_shutdown: AtomicBool,
     /// KIP-890 verification of transactional produce (see
-    /// `replica::txn_verification`); `NoVerification` until the
-    /// transaction coordinator installs its own.
+    /// `replica::txn_verification`): the transaction coordinator's
+    /// `CoordinatorVerifier` from the start.
     txn_verifier: RwLock<Arc<dyn TransactionVerifier>>,
 }
 
@@ -143,6 +144,8 @@ impl Broker {
         // Before the broker catches up with the metadata log, so no
         // leadership of a __transaction_state partition is missed.
         storage.replica_manager.add_leadership_listener(Arc::new(TxnLeadership(txn_coordinator.clone())));
+        // KIP-890: transactional produce asks this coordinator.
+        let verifier: Arc<dyn TransactionVerifier> = Arc::new(CoordinatorVerifier(txn_coordinator.clone()));
         Arc::new(Broker {
             config,
             metadata: storage.metadata,
@@ -157,7 +160,7 @@ impl Broker {
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
             in_controlled_shutdown: AtomicBool::new(false),
-            txn_verifier: RwLock::new(Arc::new(NoVerification)),
+            txn_verifier: RwLock::new(verifier),
         })
     }
 

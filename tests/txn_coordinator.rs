@@ -419,3 +419,49 @@ async fn timed_out_transaction_is_aborted_and_its_producer_fenced() {
     assert!(out.is_empty(), "nothing of the aborted transaction: {out:?}");
     broker.stop().await;
 }
+
+/// KIP-890: a transactional batch for a partition its producer never added
+/// to the transaction is refused (INVALID_TXN_STATE) and nothing is
+/// written; once the partition is added, the same batch is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_for_a_partition_not_in_the_transaction_is_refused() {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+    use weir::record::records::{BatchBuilder, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = TestBroker::start_in(dir.path(), &[]).await;
+    let addr = broker.bootstrap();
+    create_topic(&addr, "txn-verify", 1).await;
+    let id = "verify-txn";
+    let (pid, epoch) = init_producer_id(&addr, id).await;
+    let batch = {
+        let mut b = BatchBuilder::new(0, 1).producer(pid, epoch, 0).transactional(true);
+        b.push(Record::new(None, Some(b"unverified".to_vec()), 1));
+        b.build()
+    };
+    let produce = |records: bytes::Bytes| {
+        ProduceRequest::default()
+            .with_transactional_id(Some(TransactionalId(s(id))))
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(s("txn-verify")))
+                .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))])])
+    };
+    let mut c = connect(&addr).await;
+    let r: ProduceResponse = c.send(ApiKey::Produce, 9, &produce(batch.clone())).await.expect("Produce");
+    let code = r.responses[0].partition_responses[0].error_code;
+    assert_eq!(code, E::InvalidTxnState.code(), "a partition not in the transaction");
+    let req = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(TransactionalId(s(id)))
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(vec![AddPartitionsToTxnTopic::default()
+            .with_name(TopicName(s("txn-verify")))
+            .with_partitions(vec![0])]);
+    let _: AddPartitionsToTxnResponse = c.send(ApiKey::AddPartitionsToTxn, 3, &req).await.expect("AddPartitionsToTxn");
+    let r: ProduceResponse = c.send(ApiKey::Produce, 9, &produce(batch)).await.expect("Produce");
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!((p.error_code, p.base_offset), (0, 0), "the refused batch wrote nothing: the accepted one is at 0");
+    broker.stop().await;
+}

@@ -20,6 +20,8 @@
 //!   (`TransactionCoordinator`), the timeout abort and id expiration;
 //! - [`markers`]: sending WriteTxnMarkers to partition leaders until every
 //!   marker is written (`TransactionMarkerChannelManager`);
+//! - [`verifier`]: KIP-890's check, before a transactional append, that
+//!   the partition is in the producer's transaction;
 //! - [`error`]: the errors it answers with.
 
 pub mod coordinator;
@@ -27,6 +29,7 @@ pub mod error;
 pub mod markers;
 pub mod metadata;
 pub mod state_manager;
+pub mod verifier;
 
 use crate::config::BrokerConfig;
 
@@ -49,6 +52,7 @@ pub struct TransactionConfig {
     pub remove_expired_interval_ms: u64,  // transaction.remove.expired.transaction.cleanup.interval.ms
     pub request_timeout_ms: u64,          // request.timeout.ms (log writes, marker requests)
     pub inter_broker_listener: String,    // inter.broker.listener.name
+    pub partition_verification: bool,     // transaction.partition.verification.enable
 }
 
 impl TransactionConfig {
@@ -68,6 +72,7 @@ impl TransactionConfig {
             // config.
             request_timeout_ms: 30_000,
             inter_broker_listener: c.inter_broker_listener_name(),
+            partition_verification: c.bool("transaction.partition.verification.enable"),
         }
     }
 }

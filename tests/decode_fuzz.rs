@@ -166,6 +166,7 @@ fn decode_body(req: &ApiRequest) -> Result<(), String> {
         DescribeTransactions => DescribeTransactionsRequest,
         ListTransactions => ListTransactionsRequest,
         WriteTxnMarkers => WriteTxnMarkersRequest,
+        DescribeProducers => DescribeProducersRequest,
     }
     .map_err(|e| e.to_string())
 }
@@ -272,6 +273,7 @@ fn seed_bodies(key: ApiKey, v: i16) -> Vec<Vec<u8>> {
         DescribeTransactions => DescribeTransactionsRequest, describe_transactions;
         ListTransactions => ListTransactionsRequest, list_transactions;
         WriteTxnMarkers => WriteTxnMarkersRequest, write_txn_markers;
+        DescribeProducers => DescribeProducersRequest, describe_producers;
     }
 }
 
@@ -1106,4 +1108,10 @@ fn write_txn_markers(_v: i16) -> WriteTxnMarkersRequest {
             .with_unknown_tagged_fields(unk())
     };
     WriteTxnMarkersRequest::default().with_markers(vec![m(1, true), m(2, false)]).with_unknown_tagged_fields(unk())
+}
+
+fn describe_producers(_v: i16) -> DescribeProducersRequest {
+    use describe_producers_request::*;
+    let t = |n| TopicRequest::default().with_name(topic(n)).with_partition_indexes(vec![0, 1]);
+    DescribeProducersRequest::default().with_topics(vec![t("a"), t("b")]).with_unknown_tagged_fields(unk())
 }

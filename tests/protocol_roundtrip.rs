@@ -483,6 +483,7 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
                 tokio::spawn(admin::round_trip_list_partition_reassignments(addr, versions))
             }
             ApiKey::DescribeQuorum => tokio::spawn(admin::round_trip_describe_quorum(addr, versions)),
+            ApiKey::DescribeProducers => tokio::spawn(transactions::round_trip_describe_producers(addr, versions)),
             ApiKey::WriteTxnMarkers => tokio::spawn(transactions::round_trip_write_txn_markers(addr, versions)),
             ApiKey::OffsetForLeaderEpoch => {
                 tokio::spawn(replication::round_trip_offset_for_leader_epoch(addr, versions))

@@ -11,7 +11,8 @@
 //!   leader the new leader answers the same LSO and aborted transactions,
 //!   and completes the open transaction when the coordinator retries;
 //! - kill -9 of a single node with a transaction open: recovery rebuilds
-//!   the open transaction and the aborted-transaction index.
+//!   the open transaction and the aborted-transaction index, which
+//!   `weir dump-log` prints with the markers.
 
 mod common;
 
@@ -34,6 +35,7 @@ use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use weir::record::batch::BatchIter;
 use weir::record::records::{decode_records, BatchBuilder, Record};
+use weir::tools::dump_log::{run, DumpLogArgs};
 
 const READ_COMMITTED: i8 = 1;
 
@@ -306,5 +308,24 @@ async fn kill9_with_a_transaction_open_recovers_it() {
     // C commits after the restart.
     marker_written(&c, &[1], topic, p, e, true).await;
     assert_eq!(last_stable_offset(&c, 1, topic).await.unwrap(), 12);
+
+    // `weir dump-log` reads the markers and the index back readably.
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log" || x == "txnindex"))
+        .collect();
+    files.sort();
+    let mut args = DumpLogArgs::new(files);
+    args.deep_iteration = true;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    run(&args, &mut out, &mut err).expect("dump-log writes");
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(out.matches(" endTxnMarker: COMMIT coordinatorEpoch: 1").count(), 2, "{out}");
+    assert_eq!(out.matches(" endTxnMarker: ABORT coordinatorEpoch: 1").count(), 1, "{out}");
+    assert!(
+        out.contains(&format!("version: 0 producerId: {b} firstOffset: 3 lastOffset: 10 lastStableOffset: {c_first}")),
+        "{out}"
+    );
     c.terminate_all().await;
 }

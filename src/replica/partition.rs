@@ -33,6 +33,7 @@ use crate::record::control::EndTxnMarker;
 use crate::storage::log_manager::SharedLog;
 use crate::storage::log_validator;
 use crate::storage::partition_log::{LogAppendInfo, PartitionLog, ReadLimits};
+use crate::storage::producer_state::ProducerStateEntry;
 use crate::storage::txn_index::AbortedTxn;
 use crate::storage::{StorageError, TopicPartition};
 
@@ -375,6 +376,15 @@ impl Partition {
         };
         self.maybe_advance_high_watermark();
         Ok(info)
+    }
+
+    /// The producers this replica's producer state knows, by producer id
+    /// (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<ProducerStateEntry> {
+        let log = self.log.lock().expect("log lock");
+        let mut v: Vec<ProducerStateEntry> = log.producer_state().producers().values().cloned().collect();
+        v.sort_by_key(|e| e.producer_id);
+        v
     }
 
     /// Whether `WEIR_HOP_TRACE` follows this partition's batches.

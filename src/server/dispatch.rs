@@ -106,6 +106,7 @@ async fn route(broker: &Broker, ctx: &RequestContext, req: &ApiRequest) -> Resul
         ApiKey::CreatePartitions => handlers::create_partitions::handle(broker, req).await.map(Some),
         ApiKey::ElectLeaders => handlers::elect_leaders::handle(broker, req).await.map(Some),
         ApiKey::DescribeQuorum => handlers::describe_quorum::handle(broker, req).await.map(Some),
+        ApiKey::DescribeProducers => handlers::describe_producers::handle(broker, req).await.map(Some),
         ApiKey::WriteTxnMarkers => handlers::write_txn_markers::handle(broker, req).await.map(Some),
         ApiKey::ListPartitionReassignments => {
             handlers::list_partition_reassignments::handle(broker, req).await.map(Some)

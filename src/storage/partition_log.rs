@@ -1212,10 +1212,24 @@ impl PartitionLog {
         cfg.dense_offsets = false;
         let (mut seg, _) = LogSegment::open(&self.dir, new_base, &cfg, false)?;
         seg.make_idle();
+        // The cleaner keeps abort markers and the data of aborted
+        // transactions, so every aborted transaction of the replaced
+        // segments still applies: the cleaned segment's index holds them all.
+        let mut aborted: Vec<AbortedTxn> = Vec::new();
         for base in old {
             if *base != active {
-                self.segments.remove(base);
+                if let Some(old_seg) = self.segments.remove(base) {
+                    aborted.extend_from_slice(old_seg.txn_index.entries());
+                    if *base != new_base {
+                        old_seg.txn_index.delete_file()?;
+                    }
+                }
             }
+        }
+        aborted.sort_by_key(|t| t.last_offset);
+        aborted.dedup_by_key(|t| t.last_offset);
+        if aborted.as_slice() != seg.txn_index.entries() {
+            seg.txn_index.replace_all(aborted)?;
         }
         self.segments.insert(new_base, seg);
         Ok(())

@@ -147,6 +147,13 @@ impl TransactionIndex {
         self.rewrite()
     }
 
+    /// Replaces every entry (a cleaned segment taking over the entries of
+    /// the segments it replaced); written atomically.
+    pub fn replace_all(&mut self, entries: Vec<AbortedTxn>) -> Result<()> {
+        self.entries = entries;
+        self.rewrite()
+    }
+
     fn rewrite(&mut self) -> Result<()> {
         self.file = None;
         if self.entries.is_empty() {

@@ -5,9 +5,13 @@
 //! stable offset, the aborted transactions), and the errors Kafka answers
 //! for stale coordinator or producer epochs and forged control batches.
 
+use kafka_protocol::messages::describe_producers_request::TopicRequest as DescribeProducersTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
-use kafka_protocol::messages::{ProducerId, TransactionalId, WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+use kafka_protocol::messages::{
+    DescribeProducersRequest, DescribeProducersResponse, ProducerId, TransactionalId, WriteTxnMarkersRequest,
+    WriteTxnMarkersResponse,
+};
 
 use super::*;
 
@@ -197,4 +201,67 @@ pub(crate) async fn txn_bad_input_gets_kafkas_errors_and_writes_nothing() {
     let p = produce(&mut c, 9, -1, topic, 0, idempotent_batch(&["c"], pid, epoch + 1, 2)).await;
     assert_eq!(p.error_code, E::InvalidTxnState.code());
     env.stop().await;
+}
+
+/// DescribeProducers of `partitions`: per partition (index, error, active
+/// producers as (id, epoch, last sequence, coordinator epoch, open
+/// transaction's first offset)).
+async fn describe_producers(
+    c: &mut BrokerClient,
+    v: i16,
+    topic: &str,
+    partitions: &[i32],
+) -> Vec<(i32, i16, Vec<(i64, i32, i32, i32, i64)>)> {
+    let req = DescribeProducersRequest::default().with_topics(vec![DescribeProducersTopic::default()
+        .with_name(tn(topic))
+        .with_partition_indexes(partitions.to_vec())]);
+    let resp: DescribeProducersResponse =
+        c.send(ApiKey::DescribeProducers, v, &req).await.unwrap_or_else(|e| panic!("DescribeProducers v{v}: {e}"));
+    assert_eq!(resp.topics.len(), 1, "v{v}");
+    assert_eq!(resp.topics[0].name, tn(topic), "v{v}");
+    resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            let producers = p
+                .active_producers
+                .iter()
+                .map(|s| {
+                    (
+                        s.producer_id.0,
+                        s.producer_epoch,
+                        s.last_sequence,
+                        s.coordinator_epoch,
+                        s.current_txn_start_offset,
+                    )
+                })
+                .collect();
+            (p.partition_index, p.error_code, producers)
+        })
+        .collect()
+}
+
+pub(crate) async fn round_trip_describe_producers(addr: SocketAddr, versions: RangeInclusive<i16>) {
+    let mut c = connect(addr).await;
+    for v in versions {
+        let topic = format!("rt-describe-producers-{v}");
+        create_topic(&mut c, &topic, 2, &[]).await;
+        let (pid, epoch) = init_producer_id(&mut c, 4).await;
+        assert_eq!(produce_ok(&mut c, &topic, batch(&["plain"], now_ms())).await, 0);
+        assert_eq!(produce_txn(&mut c, &topic, 0, txn_batch(&["a", "b"], pid, epoch, 0)).await, (NONE, 1));
+        let got = describe_producers(&mut c, v, &topic, &[0, 1, 7]).await;
+        let e = epoch as i32;
+        assert_eq!(
+            got,
+            vec![
+                (0, NONE, vec![(pid, e, 1, -1, 1)]),
+                (1, NONE, vec![]),
+                (7, E::UnknownTopicOrPartition.code(), vec![]),
+            ],
+            "v{v}: the open transaction starts at 1"
+        );
+        assert_eq!(write_marker(&mut c, 1, pid, epoch, true, 4, &topic, &[0]).await, vec![(0, NONE)]);
+        let got = describe_producers(&mut c, v, &topic, &[0]).await;
+        assert_eq!(got, vec![(0, NONE, vec![(pid, e, 1, 4, -1)])], "v{v}: committed, coordinator epoch 4");
+    }
 }

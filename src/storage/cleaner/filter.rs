@@ -51,9 +51,11 @@ pub struct FilterContext<'a> {
 }
 
 /// Transaction bookkeeping carried from batch to batch (Kafka's
-/// `CleanedTransactionMetadata`, without aborted transactions: Weir keeps
-/// no transaction index yet, so transactional data is treated as committed
-/// and abort markers are kept).
+/// `CleanedTransactionMetadata`, without the removal of aborted data: the
+/// records of aborted transactions are kept like committed ones, abort
+/// markers are kept, and `PartitionLog::replace_with_cleaned` carries the
+/// replaced segments' aborted-transaction index entries to the cleaned
+/// segment, so read_committed consumers still skip them).
 #[derive(Debug, Default)]
 pub struct TxnState {
     ongoing_committed: HashSet<i64>,

@@ -27,7 +27,9 @@ use crate::storage::segment::{
 use crate::storage::{segment_file_name, Result, StorageError};
 
 const SEGMENT_SUFFIXES: [&str; 3] = [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX];
-/// Kafka's transaction index: never written by Weir, but handled if present.
+/// The aborted-transaction index: rewritten for the cleaned segment by
+/// `PartitionLog::replace_with_cleaned`, cleared here with the segments a
+/// completed swap replaced.
 const TXN_INDEX_SUFFIX: &str = ".txnindex";
 
 fn io(path: &Path, e: std::io::Error) -> StorageError {

@@ -513,3 +513,41 @@ fn compaction_throughput() {
     throughput("lz4, every batch rebuilt and recompressed", Compression::Lz4, false);
     throughput("zstd, every batch rebuilt and recompressed", Compression::Zstd, false);
 }
+
+#[test]
+fn cleaning_keeps_every_aborted_transaction_indexed() {
+    use crate::record::control::EndTxnMarker;
+    let dir = tempfile::tempdir().unwrap();
+    let log = create(dir.path(), config(|_| {}));
+    let txn = |pid: i64, key: &str| {
+        let mut b = BatchBuilder::new(0, NOW).producer(pid, 0, 0).transactional(true);
+        b.push(Record::new(Some(key.as_bytes().to_vec()), Some(b"aborted".to_vec()), NOW));
+        b.build()
+    };
+    for pid in [1, 2] {
+        {
+            let mut l = log.lock().unwrap();
+            l.append_as_leader(&txn(pid, "k"), 0, NOW).unwrap();
+            l.append_marker(pid, 0, EndTxnMarker { commit: false, coordinator_epoch: 0 }, 0, NOW).unwrap();
+        }
+        append(&log, &[("k".into(), Some(format!("plain-{pid}")))]);
+        roll(&log);
+    }
+    append(&log, &[kv(0, 0)]);
+    let before = log.lock().unwrap().collect_aborted_transactions(0, i64::MAX);
+    assert_eq!(
+        before.iter().map(|t| (t.producer_id, t.first_offset, t.last_offset)).collect::<Vec<_>>(),
+        [(1, 0, 1), (2, 3, 4)]
+    );
+    clean_once(&mut cleaner(), &log, None, NOW).unwrap();
+    let l = log.lock().unwrap();
+    assert!(l.segment_count() < 3, "the two segments were cleaned into one");
+    assert_eq!(l.collect_aborted_transactions(0, i64::MAX), before, "no aborted transaction lost");
+    let indexes: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txnindex"))
+        .collect();
+    assert_eq!(indexes.len(), 1, "one index for the cleaned segment: {indexes:?}");
+    assert_eq!(std::fs::metadata(&indexes[0]).unwrap().len(), 2 * 34);
+}

@@ -22,8 +22,12 @@ use crate::controller_client::ops::NewTopic;
 use crate::controller_client::{ControllerChannel, ControllerError};
 use crate::coordinator::group::{CoordinatorLeadership, GroupConfig, GroupCoordinator, GROUP_METADATA_TOPIC};
 use crate::coordinator::producer_id_manager::ProducerIdManager;
+use crate::coordinator::transaction::verifier::CoordinatorVerifier;
+use crate::coordinator::transaction::{
+    TransactionConfig, TransactionCoordinator, TxnLeadership, TRANSACTION_STATE_TOPIC,
+};
 use crate::metadata::{MetadataCache, MetadataImage, METADATA_TOPIC};
-use crate::replica::txn_verification::{NoVerification, TransactionVerifier};
+use crate::replica::txn_verification::TransactionVerifier;
 use crate::replica::ReplicaManager;
 use crate::storage::log_manager::LogManager;
 
@@ -33,8 +37,9 @@ pub struct Broker {
     pub controller: Arc<ControllerChannel>,
     pub replica_manager: Arc<ReplicaManager>,
     pub log_manager: Arc<LogManager>,
-    pub producer_ids: ProducerIdManager,
+    pub producer_ids: Arc<ProducerIdManager>,
     pub group_coordinator: Arc<GroupCoordinator>,
+    pub txn_coordinator: Arc<TransactionCoordinator>,
     pub shutdown: CancellationToken,
     /// A fresh id per process start: the controller tells a restart from a
     /// second process with the same node id by it.
@@ -46,8 +51,8 @@ pub struct Broker {
     /// none can unfence the broker after the controller fenced it.
     pub in_controlled_shutdown: AtomicBool,
     /// KIP-890 verification of transactional produce (see
-    /// `replica::txn_verification`); `NoVerification` until the
-    /// transaction coordinator installs its own.
+    /// `replica::txn_verification`): the transaction coordinator's
+    /// `CoordinatorVerifier` from the start.
     txn_verifier: RwLock<Arc<dyn TransactionVerifier>>,
 }
 
@@ -127,7 +132,20 @@ impl Broker {
         controller: Arc<ControllerChannel>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        let producer_ids = ProducerIdManager::new(config.node_id, controller.clone());
+        let producer_ids = Arc::new(ProducerIdManager::new(config.node_id, controller.clone()));
+        let txn_coordinator = TransactionCoordinator::new(
+            TransactionConfig::from_broker(&config),
+            config.node_id,
+            storage.replica_manager.clone(),
+            storage.metadata.clone(),
+            producer_ids.clone(),
+            shutdown.clone(),
+        );
+        // Before the broker catches up with the metadata log, so no
+        // leadership of a __transaction_state partition is missed.
+        storage.replica_manager.add_leadership_listener(Arc::new(TxnLeadership(txn_coordinator.clone())));
+        // KIP-890: transactional produce asks this coordinator.
+        let verifier: Arc<dyn TransactionVerifier> = Arc::new(CoordinatorVerifier(txn_coordinator.clone()));
         Arc::new(Broker {
             config,
             metadata: storage.metadata,
@@ -136,12 +154,13 @@ impl Broker {
             log_manager: storage.log_manager,
             producer_ids,
             group_coordinator: storage.group_coordinator,
+            txn_coordinator,
             shutdown,
             incarnation_id: Uuid::new_v4(),
             broker_epoch: Arc::new(AtomicI64::new(-1)),
             fenced: AtomicBool::new(true),
             in_controlled_shutdown: AtomicBool::new(false),
-            txn_verifier: RwLock::new(Arc::new(NoVerification)),
+            txn_verifier: RwLock::new(verifier),
         })
     }
 
@@ -165,32 +184,43 @@ impl Broker {
     }
 
     /// How an internal topic is created when first needed (or auto-created
-    /// by a client's Metadata request): `__consumer_offsets` with its own
-    /// partition count, replication factor (clamped to the live brokers)
-    /// and compaction.
+    /// by a client's Metadata request): `__consumer_offsets` and
+    /// `__transaction_state` with their own partition counts, replication
+    /// factors (clamped to the live brokers, with one warning) and
+    /// compaction; the transaction log also has its own min.insync.replicas.
     pub fn internal_topic_spec(&self, name: &str, image: &MetadataImage) -> Option<NewTopic> {
-        if name != GROUP_METADATA_TOPIC {
-            return None;
-        }
-        let gc = self.group_coordinator.config();
-        let live = image.live_brokers().count().max(1) as i16;
-        let rf = if gc.replication_factor > live {
-            tracing::warn!(
-                configured = gc.replication_factor,
-                live,
-                "offsets.topic.replication.factor exceeds the live brokers; creating {GROUP_METADATA_TOPIC} with replication factor {live}"
-            );
-            live
-        } else {
-            gc.replication_factor
-        };
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("compression.type".to_string(), "producer".to_string());
-        configs.insert("segment.bytes".to_string(), gc.segment_bytes.to_string());
+        let (partitions, replication_factor, rf_config) = if name == GROUP_METADATA_TOPIC {
+            let gc = self.group_coordinator.config();
+            configs.insert("segment.bytes".to_string(), gc.segment_bytes.to_string());
+            (gc.num_partitions, gc.replication_factor, "offsets.topic.replication.factor")
+        } else if name == TRANSACTION_STATE_TOPIC {
+            let tc = self.txn_coordinator.config();
+            configs.insert("segment.bytes".to_string(), tc.segment_bytes.to_string());
+            configs.insert("min.insync.replicas".to_string(), tc.min_isr.to_string());
+            // Kafka's transactionTopicConfigs: never unclean, uncompressed.
+            configs.insert("unclean.leader.election.enable".to_string(), "false".to_string());
+            configs.insert("compression.type".to_string(), "uncompressed".to_string());
+            (tc.num_partitions, tc.replication_factor, "transaction.state.log.replication.factor")
+        } else {
+            return None;
+        };
+        let live = image.live_brokers().count().max(1) as i16;
+        let rf = if replication_factor > live {
+            tracing::warn!(
+                configured = replication_factor,
+                live,
+                "{rf_config} exceeds the live brokers; creating {name} with replication factor {live}"
+            );
+            live
+        } else {
+            replication_factor
+        };
         Some(NewTopic {
             name: name.to_string(),
-            num_partitions: gc.num_partitions,
+            num_partitions: partitions,
             replication_factor: rf,
             assignments: Vec::new(),
             configs,
@@ -199,14 +229,23 @@ impl Broker {
 
     /// The image once `__consumer_offsets` exists (creating it if needed).
     pub async fn ensure_offsets_topic(&self) -> Result<Arc<MetadataImage>, String> {
+        self.ensure_internal_topic(GROUP_METADATA_TOPIC).await
+    }
+
+    /// The image once `__transaction_state` exists (creating it if needed).
+    pub async fn ensure_transaction_topic(&self) -> Result<Arc<MetadataImage>, String> {
+        self.ensure_internal_topic(TRANSACTION_STATE_TOPIC).await
+    }
+
+    async fn ensure_internal_topic(&self, name: &str) -> Result<Arc<MetadataImage>, String> {
         let image = self.metadata.image();
-        if image.topic_by_name(GROUP_METADATA_TOPIC).is_some() {
+        if image.topic_by_name(name).is_some() {
             return Ok(image);
         }
-        let spec = self.internal_topic_spec(GROUP_METADATA_TOPIC, &image).expect("internal topic");
+        let spec = self.internal_topic_spec(name, &image).expect("internal topic");
         for r in self.controller.create_topics(vec![spec], false).await {
             match r {
-                Ok(_) => tracing::info!("created {GROUP_METADATA_TOPIC}"),
+                Ok(_) => tracing::info!("created {name}"),
                 Err(ControllerError::TopicAlreadyExists(_)) => {}
                 Err(ControllerError::Remote { code, .. })
                     if code == kafka_protocol::ResponseError::TopicAlreadyExists.code() => {}
@@ -218,11 +257,11 @@ impl Broker {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let image = self.metadata.image();
-            if image.topic_by_name(GROUP_METADATA_TOPIC).is_some() {
+            if image.topic_by_name(name).is_some() {
                 return Ok(image);
             }
             if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
-                return Err("the offsets topic is not visible yet".into());
+                return Err(format!("{name} is not visible yet"));
             }
         }
     }

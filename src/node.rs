@@ -183,6 +183,7 @@ pub async fn compose_and_start(config: BrokerConfig) -> Result<RunningServer, St
         )
     };
     broker.group_coordinator.spawn_timers(shutdown.clone());
+    broker.txn_coordinator.spawn_timers();
     broker.replica_manager.start_replication(ReplicationContext {
         metadata: broker.metadata.clone(),
         controller: broker.controller.clone(),

@@ -159,6 +159,12 @@ fn decode_body(req: &ApiRequest) -> Result<(), String> {
         IncrementalAlterConfigs => IncrementalAlterConfigsRequest,
         DescribeCluster => DescribeClusterRequest,
         DescribeTopicPartitions => DescribeTopicPartitionsRequest,
+        AddPartitionsToTxn => AddPartitionsToTxnRequest,
+        AddOffsetsToTxn => AddOffsetsToTxnRequest,
+        EndTxn => EndTxnRequest,
+        TxnOffsetCommit => TxnOffsetCommitRequest,
+        DescribeTransactions => DescribeTransactionsRequest,
+        ListTransactions => ListTransactionsRequest,
         WriteTxnMarkers => WriteTxnMarkersRequest,
         DescribeProducers => DescribeProducersRequest,
     }
@@ -260,6 +266,12 @@ fn seed_bodies(key: ApiKey, v: i16) -> Vec<Vec<u8>> {
         IncrementalAlterConfigs => IncrementalAlterConfigsRequest, incremental_alter_configs;
         DescribeCluster => DescribeClusterRequest, describe_cluster;
         DescribeTopicPartitions => DescribeTopicPartitionsRequest, describe_topic_partitions;
+        AddPartitionsToTxn => AddPartitionsToTxnRequest, add_partitions_to_txn;
+        AddOffsetsToTxn => AddOffsetsToTxnRequest, add_offsets_to_txn;
+        EndTxn => EndTxnRequest, end_txn;
+        TxnOffsetCommit => TxnOffsetCommitRequest, txn_offset_commit;
+        DescribeTransactions => DescribeTransactionsRequest, describe_transactions;
+        ListTransactions => ListTransactionsRequest, list_transactions;
         WriteTxnMarkers => WriteTxnMarkersRequest, write_txn_markers;
         DescribeProducers => DescribeProducersRequest, describe_producers;
     }
@@ -872,6 +884,95 @@ fn init_producer_id(v: i16) -> InitProducerIdRequest {
     } else {
         r
     }
+}
+
+fn add_partitions_to_txn(v: i16) -> AddPartitionsToTxnRequest {
+    use add_partitions_to_txn_request::*;
+    let topics = vec![
+        AddPartitionsToTxnTopic::default()
+            .with_name(topic("a"))
+            .with_partitions(vec![0, 1, 2])
+            .with_unknown_tagged_fields(unk()),
+        AddPartitionsToTxnTopic::default().with_name(topic("b")).with_partitions(vec![]),
+    ];
+    if v >= 4 {
+        let t = |id: &str, verify| {
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(txn(id))
+                .with_producer_id(ProducerId(7))
+                .with_producer_epoch(3)
+                .with_verify_only(verify)
+                .with_topics(topics.clone())
+        };
+        AddPartitionsToTxnRequest::default()
+            .with_transactions(vec![t("tx", true), t("ty", false)])
+            .with_unknown_tagged_fields(unk())
+    } else {
+        AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(txn("tx"))
+            .with_v3_and_below_producer_id(ProducerId(7))
+            .with_v3_and_below_producer_epoch(3)
+            .with_v3_and_below_topics(topics)
+            .with_unknown_tagged_fields(unk())
+    }
+}
+
+fn add_offsets_to_txn(_v: i16) -> AddOffsetsToTxnRequest {
+    AddOffsetsToTxnRequest::default()
+        .with_transactional_id(txn("tx"))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_group_id(group("g"))
+        .with_unknown_tagged_fields(unk())
+}
+
+fn end_txn(_v: i16) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(txn("tx"))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_committed(true)
+        .with_unknown_tagged_fields(unk())
+}
+
+fn txn_offset_commit(v: i16) -> TxnOffsetCommitRequest {
+    use txn_offset_commit_request::*;
+    let part = |i| {
+        TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(i)
+            .with_committed_offset(42)
+            .with_committed_leader_epoch(if v >= 2 { 3 } else { -1 })
+            .with_committed_metadata(Some(s("meta")))
+            .with_unknown_tagged_fields(unk())
+    };
+    let r = TxnOffsetCommitRequest::default()
+        .with_transactional_id(txn("tx"))
+        .with_group_id(group("g"))
+        .with_producer_id(ProducerId(7))
+        .with_producer_epoch(3)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default()
+            .with_name(topic("a"))
+            .with_partitions(vec![part(0), part(1)])])
+        .with_unknown_tagged_fields(unk());
+    if v >= 3 {
+        r.with_generation_id(4).with_member_id(s("member")).with_group_instance_id(Some(s("inst")))
+    } else {
+        r
+    }
+}
+
+fn describe_transactions(_v: i16) -> DescribeTransactionsRequest {
+    DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![txn("tx"), txn(""), txn("ty")])
+        .with_unknown_tagged_fields(unk())
+}
+
+fn list_transactions(v: i16) -> ListTransactionsRequest {
+    ListTransactionsRequest::default()
+        .with_state_filters(vec![s("Ongoing"), s("Nope")])
+        .with_producer_id_filters(vec![ProducerId(7), ProducerId(-1)])
+        .with_duration_filter(if v >= 1 { 1000 } else { -1 })
+        .with_unknown_tagged_fields(unk())
 }
 
 fn offset_for_leader_epoch(_v: i16) -> OffsetForLeaderEpochRequest {

@@ -33,6 +33,8 @@ mod replication;
 mod topics;
 #[path = "roundtrip/transactions.rs"]
 mod transactions;
+#[path = "roundtrip/txn_coordinator.rs"]
+mod txn_coordinator;
 
 use api_versions::*;
 use configs::*;
@@ -42,10 +44,12 @@ use groups::*;
 use metadata::*;
 use produce::*;
 use topics::*;
+use txn_coordinator::*;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -484,6 +488,12 @@ async fn every_advertised_api_round_trips_at_every_advertised_version() {
             ApiKey::OffsetForLeaderEpoch => {
                 tokio::spawn(replication::round_trip_offset_for_leader_epoch(addr, versions))
             }
+            ApiKey::AddPartitionsToTxn => tokio::spawn(round_trip_add_partitions_to_txn(addr, versions)),
+            ApiKey::AddOffsetsToTxn => tokio::spawn(round_trip_add_offsets_to_txn(addr, versions)),
+            ApiKey::EndTxn => tokio::spawn(round_trip_end_txn(addr, versions)),
+            ApiKey::TxnOffsetCommit => tokio::spawn(round_trip_txn_offset_commit(addr, versions)),
+            ApiKey::DescribeTransactions => tokio::spawn(round_trip_describe_transactions(addr, versions)),
+            ApiKey::ListTransactions => tokio::spawn(round_trip_list_transactions(addr, versions)),
             other => panic!(
                 "{other:?} v{}-{} is advertised but tests/protocol_roundtrip.rs has no round trip for it",
                 api.min, api.max

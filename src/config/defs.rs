@@ -237,6 +237,10 @@ pub const BROKER_CONFIGS: &[ConfigDef] = &[
     d("transaction.state.log.replication.factor", Short, Some("3"), AtLeast(1), "Replication factor for the transaction topic."),
     d("transaction.state.log.min.isr", Int, Some("2"), AtLeast(1), "The minimum number of replicas that must acknowledge a write to the transaction topic."),
     d("transaction.max.timeout.ms", Int, Some("900000"), AtLeast(1), "The maximum allowed timeout for transactions."),
+    d("transaction.state.log.segment.bytes", Int, Some("104857600"), AtLeast(1), "The transaction topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads"),
+    d("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), AtLeast(1), "The interval at which to rollback transactions that have timed out"),
+    d("transaction.remove.expired.transaction.cleanup.interval.ms", Int, Some("3600000"), AtLeast(1), "The interval at which to remove transactions that have expired due to <code>transactional.id.expiration.ms</code> passing"),
+    d("transaction.partition.verification.enable", Boolean, Some("true"), None, "Enable verification that checks that the partition has been added to the transaction before writing transactional records to the partition"),
     d("transactional.id.expiration.ms", Int, Some("604800000"), AtLeast(1), "The time the transaction coordinator waits without a status update before expiring a transactional id."),
     d("producer.id.expiration.ms", Int, Some("86400000"), AtLeast(1), "The time a topic partition leader waits before expiring producer IDs."),
 ];

@@ -2,7 +2,9 @@
 //! leader of its `__consumer_offsets` partition. The topic is created on
 //! first use (`offsets.topic.num.partitions`, replication factor
 //! `offsets.topic.replication.factor` clamped to the live brokers).
-//! Batched keys from v4. Transaction coordinators do not exist here.
+//! Batched keys from v4. A transactional id's coordinator is the leader of
+//! its `__transaction_state` partition, created on first use the same way
+//! (`transaction.state.log.*`).
 
 use bytes::Bytes;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -17,6 +19,7 @@ use super::context::RequestContext;
 use super::{respond, str_bytes};
 
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// (error, message, node, host, port) for one key.
 async fn find(
@@ -25,29 +28,46 @@ async fn find(
     key: &str,
     key_type: i8,
 ) -> (i16, Option<String>, i32, String, i32) {
-    if key_type != KEY_TYPE_GROUP {
-        return (
-            E::CoordinatorNotAvailable.code(),
-            Some("Transactions are not supported by this broker".into()),
-            -1,
-            String::new(),
-            -1,
-        );
-    }
-    if key.is_empty() {
-        return (E::InvalidRequest.code(), Some("Group id must not be empty".into()), -1, String::new(), -1);
-    }
-    let coordinator = &broker.group_coordinator;
-    let partition = coordinator.partition_for(key);
-    let image = match broker.ensure_offsets_topic().await {
+    let (topic, partition, image) = match key_type {
+        KEY_TYPE_GROUP => {
+            if key.is_empty() {
+                return (E::InvalidRequest.code(), Some("Group id must not be empty".into()), -1, String::new(), -1);
+            }
+            let partition = broker.group_coordinator.partition_for(key);
+            (crate::coordinator::group::GROUP_METADATA_TOPIC, partition, broker.ensure_offsets_topic().await)
+        }
+        KEY_TYPE_TRANSACTION => {
+            if key.is_empty() {
+                return (
+                    E::InvalidRequest.code(),
+                    Some("Transactional id must not be empty".into()),
+                    -1,
+                    String::new(),
+                    -1,
+                );
+            }
+            let partition = broker.txn_coordinator.partition_for(key);
+            (
+                crate::coordinator::transaction::TRANSACTION_STATE_TOPIC,
+                partition,
+                broker.ensure_transaction_topic().await,
+            )
+        }
+        other => {
+            return (
+                E::InvalidRequest.code(),
+                Some(format!("Unknown coordinator type: {other}")),
+                -1,
+                String::new(),
+                -1,
+            )
+        }
+    };
+    let image = match image {
         Ok(image) => image,
         Err(msg) => return (E::CoordinatorNotAvailable.code(), Some(msg), -1, String::new(), -1),
     };
-    let leader = image
-        .topic_by_name(crate::coordinator::group::GROUP_METADATA_TOPIC)
-        .and_then(|t| t.partitions.get(&partition))
-        .map(|p| p.leader)
-        .unwrap_or(-1);
+    let leader = image.topic_by_name(topic).and_then(|t| t.partitions.get(&partition)).map(|p| p.leader).unwrap_or(-1);
     match image.brokers.get(&leader).filter(|b| !b.fenced).and_then(|b| b.endpoint(&ctx.listener).cloned()) {
         Some(e) => (0, None, leader, e.host, e.port as i32),
         None => {

@@ -1,6 +1,8 @@
 //! OffsetFetch (key 9), v1-9: committed offsets for one group (v1-7) or a
 //! batch of groups (v8+); all partitions when topics are null (v2+). A
-//! partition without a commit answers offset -1 with no error.
+//! partition without a commit answers offset -1 with no error. With
+//! `require_stable` (v7+), a partition holding an open transaction's offset
+//! answers UNSTABLE_OFFSET_COMMIT (offset -1), as Kafka does.
 
 use bytes::Bytes;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -74,6 +76,18 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                         .collect();
                 }
             }
+            if body.require_stable {
+                for t in &mut group.topics {
+                    for p in &mut t.partitions {
+                        if unstable(broker, &g.group_id.0, &t.name.0, p.partition_index) {
+                            p.error_code = UNSTABLE_OFFSET_COMMIT;
+                            p.committed_offset = -1;
+                            p.committed_leader_epoch = -1;
+                            p.metadata = Some(str_bytes(""));
+                        }
+                    }
+                }
+            }
             resp.groups.push(group);
         }
         return respond(req, &resp);
@@ -124,7 +138,26 @@ pub async fn handle(broker: &Broker, req: &ApiRequest) -> Result<Bytes, WireErro
                     )
                 })
                 .collect();
+            if v >= 7 && body.require_stable {
+                for t in &mut resp.topics {
+                    for p in &mut t.partitions {
+                        if unstable(broker, &body.group_id.0, &t.name.0, p.partition_index) {
+                            p.error_code = UNSTABLE_OFFSET_COMMIT;
+                            p.committed_offset = -1;
+                            p.committed_leader_epoch = -1;
+                            p.metadata = Some(str_bytes(""));
+                        }
+                    }
+                }
+            }
         }
     }
     respond(req, &resp)
+}
+
+const UNSTABLE_OFFSET_COMMIT: i16 = kafka_protocol::ResponseError::UnstableOffsetCommit.code();
+
+/// An open transaction holds an offset of this partition.
+fn unstable(broker: &Broker, group: &str, topic: &str, partition: i32) -> bool {
+    broker.group_coordinator.has_pending_txn_offsets(group, Some(&[(topic.to_string(), partition)]))
 }

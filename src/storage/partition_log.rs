@@ -413,6 +413,14 @@ impl PartitionLog {
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset
     }
+    /// A producer's epoch and last sequence here, if this log has seen it:
+    /// coordinators that append transactional batches under a client's
+    /// producer id (the group coordinator's TxnOffsetCommit records) number
+    /// them so they pass the sequence checks.
+    pub fn producer_sequence(&self, producer_id: i64) -> Option<(i16, i32)> {
+        self.producer_state.entry(producer_id).map(|e| (e.epoch, e.last_seq()))
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.active().next_offset()
     }

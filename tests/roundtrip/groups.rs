@@ -806,6 +806,9 @@ pub(crate) async fn round_trip_find_coordinator(addr: SocketAddr, versions: Rang
             }
         }
         group_cycle(addr, GroupVersions { find: v, ..GroupVersions::max() }, &format!("find-v{v}")).await;
+        if v >= 1 {
+            super::txn_coordinator::round_trip_find_txn_coordinator(addr, v).await;
+        }
     }
 }
 

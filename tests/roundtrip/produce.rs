@@ -228,6 +228,7 @@ pub(crate) async fn round_trip_init_producer_id(addr: SocketAddr, versions: Rang
         assert!(pid >= 0, "v{v}: producer id {pid}");
         assert_eq!(epoch, 0, "v{v}: a new idempotent producer starts at epoch 0");
         assert!(seen.insert(pid), "v{v}: producer id {pid} handed out twice");
+        super::txn_coordinator::round_trip_txn_init_producer_id(addr, v).await;
     }
 }
 

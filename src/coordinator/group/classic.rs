@@ -169,7 +169,15 @@ pub struct ClassicGroup {
     join_timer: Option<JoinTimer>,
     sync_deadline: Option<Instant>,
     pub offsets: HashMap<(String, i32), CommittedOffset>,
+    /// Transactional offset commits not yet committed or aborted, by
+    /// producer id: each offset with the log offset of its record
+    /// (Kafka's `pendingTransactionalOffsets`).
+    pub pending_txn_offsets: PendingTxnOffsets,
 }
+
+/// Pending transactional offsets by producer id: per partition, the log
+/// offset of the record and the offset it commits.
+pub type PendingTxnOffsets = HashMap<i64, HashMap<(String, i32), (i64, CommittedOffset)>>;
 
 /// Something the coordinator must do after a transition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +209,7 @@ impl ClassicGroup {
             join_timer: None,
             sync_deadline: None,
             offsets: HashMap::new(),
+            pending_txn_offsets: HashMap::new(),
         }
     }
 

@@ -19,6 +19,8 @@
 //! - [`offsets`]: committed offsets (`OffsetMetadataManager`);
 //! - [`records`]: building and appending records
 //!   (`GroupCoordinatorRecordHelpers`);
+//! - [`txn_offsets`]: transactional offset commits, pending until their
+//!   transaction's marker;
 //! - [`classic`]: one classic group (`ClassicGroup`);
 //! - [`error`]: the errors it answers with.
 
@@ -30,6 +32,7 @@ pub mod offsets;
 mod records;
 pub mod service;
 mod shard;
+pub mod txn_offsets;
 
 use crate::config::BrokerConfig;
 

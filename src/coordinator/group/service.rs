@@ -37,6 +37,8 @@ pub struct GroupCoordinator {
     pub(super) timeouts: GroupTimeouts,
     pub(super) replica_manager: Arc<ReplicaManager>,
     pub(super) partitions: Mutex<HashMap<i32, OwnedPartition>>,
+    /// Serialises transactional appends, which number their batches.
+    pub(super) txn_append: tokio::sync::Mutex<()>,
 }
 
 pub(super) type GroupRef = Arc<Mutex<ClassicGroup>>;
@@ -47,7 +49,13 @@ impl GroupCoordinator {
             initial_rebalance_delay_ms: config.initial_rebalance_delay_ms,
             new_member_join_timeout_ms: NEW_MEMBER_JOIN_TIMEOUT_MS,
         };
-        Arc::new(GroupCoordinator { config, timeouts, replica_manager, partitions: Mutex::new(HashMap::new()) })
+        Arc::new(GroupCoordinator {
+            config,
+            timeouts,
+            replica_manager,
+            partitions: Mutex::new(HashMap::new()),
+            txn_append: tokio::sync::Mutex::new(()),
+        })
     }
 
     pub fn config(&self) -> &GroupConfig {
@@ -182,6 +190,7 @@ impl GroupCoordinator {
                     _ = tick.tick() => {}
                 }
                 this.tick_groups();
+                this.complete_pending_transactions().await;
                 if last_expiry.elapsed() >= Duration::from_millis(this.config.retention_check_interval_ms) {
                     last_expiry = std::time::Instant::now();
                     this.expire_offsets().await;

@@ -15,8 +15,13 @@ use crate::storage::partition_log::ReadLimits;
 use crate::storage::TopicPartition;
 
 use super::super::record_schemas::{self as schema, GroupRecordKey};
-use super::classic::{ClassicGroup, CommittedOffset, LoadedMember};
+use super::classic::{ClassicGroup, CommittedOffset, LoadedMember, PendingTxnOffsets};
+
+/// A transactional offset commit read back: group, partition, record
+/// offset, offset.
+type TxnRecord = (String, (String, i32), i64, CommittedOffset);
 use super::service::{GroupCoordinator, GroupRef};
+use super::txn_offsets::control_result;
 use super::GROUP_METADATA_TOPIC;
 
 pub(super) enum Status {
@@ -41,6 +46,9 @@ impl GroupCoordinator {
         let loaded = tokio::task::spawn_blocking(move || {
             let mut metadata: HashMap<String, Option<schema::GroupMetadataValue>> = HashMap::new();
             let mut offsets: HashMap<String, HashMap<(String, i32), CommittedOffset>> = HashMap::new();
+            // Transactional commits by producer: (group, topic, partition,
+            // record offset, offset), until their marker.
+            let mut txn: HashMap<i64, Vec<TxnRecord>> = HashMap::new();
             let (start, end) = {
                 let l = log.lock().expect("log lock");
                 // To the log end, not the high watermark: a new leader's
@@ -66,12 +74,38 @@ impl GroupCoordinator {
                     let Ok((_, view)) = item else { break };
                     offset = view.next_offset();
                     if view.is_control() {
+                        // A transaction ended: its offsets commit or vanish.
+                        if let (Some(commit), Some(ended)) = (control_result(&view), txn.remove(&view.producer_id())) {
+                            for (group, tp, _, o) in ended.into_iter().filter(|_| commit) {
+                                offsets.entry(group).or_default().insert(tp, o);
+                            }
+                        }
                         continue;
                     }
+                    let transactional = view.is_transactional().then_some(view.producer_id());
                     let Ok(records) = decode_records(&view) else { continue };
                     for r in records {
                         let Some(key) = r.key.as_deref() else { continue };
                         match schema::decode_key(key) {
+                            Ok(GroupRecordKey::OffsetCommit { group, topic, partition }) if transactional.is_some() => {
+                                match r.value.as_deref().map(schema::decode_offset_commit_value) {
+                                    Some(Ok(v)) => txn.entry(transactional.unwrap_or(-1)).or_default().push((
+                                        group,
+                                        (topic, partition),
+                                        r.offset,
+                                        CommittedOffset {
+                                            offset: v.offset,
+                                            leader_epoch: v.leader_epoch,
+                                            metadata: v.metadata,
+                                            commit_timestamp: v.commit_timestamp,
+                                            expire_timestamp: v.expire_timestamp,
+                                        },
+                                    )),
+                                    _ => {
+                                        tracing::warn!("skipping a transactional offset tombstone or undecodable value")
+                                    }
+                                }
+                            }
                             Ok(GroupRecordKey::OffsetCommit { group, topic, partition }) => {
                                 let entry = offsets.entry(group).or_default();
                                 match r.value.as_deref().map(schema::decode_offset_commit_value) {
@@ -110,16 +144,24 @@ impl GroupCoordinator {
                     }
                 }
             }
-            (metadata, offsets)
+            (metadata, offsets, txn)
         })
         .await;
-        let Ok((metadata, mut offsets)) = loaded else { return HashMap::new() };
+        let Ok((metadata, mut offsets, txn)) = loaded else { return HashMap::new() };
+        // Transactions still open at the log end stay pending.
+        let mut pending: HashMap<String, PendingTxnOffsets> = HashMap::new();
+        for (producer, entries) in txn {
+            for (group, tp, record_offset, o) in entries {
+                pending.entry(group).or_default().entry(producer).or_default().insert(tp, (record_offset, o));
+            }
+        }
         let now = Instant::now();
         let mut groups = HashMap::new();
         let mut ids: HashSet<String> = metadata.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| k.clone()).collect();
         // Offset tombstones leave empty maps behind: a group whose offsets
         // were all deleted (and that has no metadata) is gone, as in Kafka.
         ids.extend(offsets.iter().filter(|(_, o)| !o.is_empty()).map(|(k, _)| k.clone()));
+        ids.extend(pending.keys().cloned());
         for id in ids {
             let mut g = ClassicGroup::new(&id);
             if let Some(Some(v)) = metadata.get(&id) {
@@ -147,6 +189,9 @@ impl GroupCoordinator {
             }
             if let Some(o) = offsets.remove(&id) {
                 g.offsets = o;
+            }
+            if let Some(p) = pending.remove(&id) {
+                g.pending_txn_offsets = p;
             }
             groups.insert(id, Arc::new(Mutex::new(g)));
         }

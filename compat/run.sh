@@ -70,7 +70,8 @@ fi
 # --- 3. Apache Kafka's jars (its command-line tools, and its broker) ---------
 # compat/kafka/pom.xml pins Kafka 4.4.0; Maven resolves it from Maven Central
 # into ~/.m2 once, and compat/kafka/.classpath lists the jars (gitignored).
-if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+# A JDK, not a JRE: compat/java/AdminDescribe.java runs from source.
+if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
     log "installing a JDK and Maven from Debian's packages"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update -q >&2
